@@ -226,6 +226,18 @@ pub enum PlacementError {
     CookieNotFirst,
 }
 
+/// A payload type in RFC 7296's notation ("TSi", "N"), or its number if we have no name.
+struct Named(PayloadType);
+
+impl fmt::Display for Named {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.short_name() {
+            Some(name) => f.write_str(name),
+            None => write!(f, "{}", self.0),
+        }
+    }
+}
+
 impl fmt::Display for PlacementError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = |response: &bool| if *response { "response" } else { "request" };
@@ -247,8 +259,9 @@ impl fmt::Display for PlacementError {
                 region,
             } => write!(
                 f,
-                "{exchange} {} must not carry a {payload} payload {}",
+                "{exchange} {} must not carry a {} payload {}",
                 kind(response),
+                Named(*payload),
                 match region {
                     Region::Cleartext => "in the clear",
                     Region::Encrypted => "inside SK",
@@ -261,8 +274,9 @@ impl fmt::Display for PlacementError {
                 max,
             } => write!(
                 f,
-                "{exchange} {} carries more than {max} {payload} payload(s)",
-                kind(response)
+                "{exchange} {} carries more than {max} {} payload(s)",
+                kind(response),
+                Named(*payload)
             ),
             PlacementError::Incomplete {
                 exchange,
@@ -271,8 +285,10 @@ impl fmt::Display for PlacementError {
                 missing,
             } => write!(
                 f,
-                "{exchange} {} has {present} but not {missing} (they come together)",
-                kind(response)
+                "{exchange} {} has {} but not {} (they come together)",
+                kind(response),
+                Named(*present),
+                Named(*missing)
             ),
             PlacementError::NotEncrypted(x) => {
                 write!(
