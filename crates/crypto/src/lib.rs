@@ -1,6 +1,109 @@
-//! `meshsec-crypto`: IKEv2/ESP transforms selected by IANA transform IDs, the IKEv2 key
-//! schedule (SKEYSEED, prf+, KEYMAT) and zeroizing key types (DESIGN.md §2, §6).
+//! `meshsec-crypto`: the cryptography of IKEv2 and ESP, selected by IANA transform IDs.
 //!
-//! Not yet implemented: this crate is filled by the "Crypto" issue. It exists now so the
-//! workspace has the shape DESIGN.md describes.
+//! * [`Encr`], [`Prf`], [`Integ`] — the negotiated transforms and their sizes;
+//!   [`aead::AeadKey`] (ring or aws-lc-rs backend) and [`cbc::CbcKey`] do the ciphering.
+//! * [`ke::KeyExchange`] — X25519, ECP-256/384/521, MODP-2048/3072/4096 with RFC 6989 checks;
+//!   [`kem::MlKem768`] for RFC 9370 additional key exchanges.
+//! * [`keys`] — SKEYSEED, SK_*, CHILD SA KEYMAT, rekey SKEYSEED.
+//! * [`sk::SkKey`] — protection of the SK/SKF payload; [`auth`] and [`sig`] — AUTH values.
+//! * [`Secret`] — key material, zeroized on drop and redacted in `Debug`.
+//!
+//! aws-lc-rs does IKE and every non-AEAD primitive; the ESP AEAD hot path can use ring or
+//! aws-lc-rs (whichever is faster on the CPU); MODP arithmetic is constant-time crypto-bigint.
+//! Randomness is injected through [`rng::Random`]. With the `insecure` feature, worthless
+//! stand-ins for every primitive exist for fuzzing (see [`Provider`]).
 #![forbid(unsafe_code)]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+pub mod aead;
+pub mod auth;
+pub mod cbc;
+mod encr;
+mod error;
+#[cfg(feature = "insecure")]
+pub mod insecure;
+mod integ;
+pub mod ke;
+pub mod kem;
+pub mod keys;
+mod prf;
+pub mod rng;
+mod secret;
+pub mod sig;
+pub mod sk;
+
+pub use encr::Encr;
+pub use error::{CryptoError, Result};
+pub use integ::Integ;
+pub use prf::Prf;
+pub use secret::Secret;
+
+use meshsec_wire::registry::{EncrId, IntegId, KeMethod, PrfId};
+
+/// True if this build contains the insecure provider. The meshsec binary asserts it is false.
+pub const INSECURE_PROVIDER_ENABLED: bool = cfg!(feature = "insecure");
+
+/// Which implementations the engines get for a negotiated transform: the real ones, or (with
+/// the `insecure` feature, for fuzzing) worthless deterministic stand-ins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Provider {
+    /// aws-lc-rs / ring / crypto-bigint.
+    #[default]
+    Real,
+    /// Identity encryption, always-valid ICVs and AUTH, trivial key exchange.
+    #[cfg(feature = "insecure")]
+    Insecure,
+}
+
+impl Provider {
+    /// The PRF for a transform ID.
+    pub fn prf(self, id: PrfId) -> Result<Prf> {
+        let real = Prf::from_id(id)?;
+        match self {
+            Provider::Real => Ok(real),
+            #[cfg(feature = "insecure")]
+            Provider::Insecure => Ok(Prf::Insecure),
+        }
+    }
+
+    /// The integrity algorithm for a transform ID.
+    pub fn integ(self, id: IntegId) -> Result<Integ> {
+        let real = Integ::from_id(id)?;
+        match self {
+            Provider::Real => Ok(real),
+            #[cfg(feature = "insecure")]
+            Provider::Insecure => Ok(Integ::Insecure),
+        }
+    }
+
+    /// The encryption algorithm for a transform ID and key length.
+    pub fn encr(self, id: EncrId, key_bits: Option<u16>) -> Result<Encr> {
+        let real = Encr::from_id(id, key_bits)?;
+        match self {
+            Provider::Real => Ok(real),
+            #[cfg(feature = "insecure")]
+            Provider::Insecure => Ok(Encr::Insecure),
+        }
+    }
+
+    /// A fresh key exchange for `method`.
+    pub fn key_exchange(
+        self,
+        method: KeMethod,
+        rng: &mut dyn rng::Random,
+    ) -> Result<ke::KeyExchange> {
+        match self {
+            Provider::Real => ke::KeyExchange::generate(method, rng),
+            #[cfg(feature = "insecure")]
+            Provider::Insecure => Ok(ke::KeyExchange::insecure(method)),
+        }
+    }
+}

@@ -1,0 +1,283 @@
+//! Signature helpers for AUTH: RSA PKCS#1 v1.5, RSA-PSS, ECDSA P-256/P-384 and Ed25519, and
+//! the RFC 7427 "Digital Signature" encoding (AUTH method 14): the AUTH data is
+//! `ASN.1 length (1 octet) | AlgorithmIdentifier (DER) | signature`.
+//!
+//! ECDSA signatures in the RFC 7427 method are DER `ECDSA-Sig-Value`s (as in X.509).
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
+use meshsec_wire::registry::HashAlgorithm;
+
+use crate::error::{CryptoError, Result};
+
+/// A signature scheme usable with the RFC 7427 Digital Signature method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SignatureScheme {
+    /// sha256WithRSAEncryption (PKCS#1 v1.5).
+    RsaPkcs1Sha256,
+    /// sha384WithRSAEncryption.
+    RsaPkcs1Sha384,
+    /// sha512WithRSAEncryption.
+    RsaPkcs1Sha512,
+    /// RSASSA-PSS, SHA-256, MGF1-SHA-256, salt 32.
+    RsaPssSha256,
+    /// RSASSA-PSS, SHA-384, MGF1-SHA-384, salt 48.
+    RsaPssSha384,
+    /// RSASSA-PSS, SHA-512, MGF1-SHA-512, salt 64.
+    RsaPssSha512,
+    /// ecdsa-with-SHA256 on P-256.
+    EcdsaP256Sha256,
+    /// ecdsa-with-SHA384 on P-384.
+    EcdsaP384Sha384,
+    /// Ed25519 (RFC 8420: hash "Identity").
+    Ed25519,
+}
+
+const RSA_SHA256: &[u8] = &[
+    0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b, 0x05, 0x00,
+];
+const RSA_SHA384: &[u8] = &[
+    0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0c, 0x05, 0x00,
+];
+const RSA_SHA512: &[u8] = &[
+    0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0d, 0x05, 0x00,
+];
+/// RSASSA-PSS parameters: hash, MGF1 with the same hash, salt length = hash length.
+macro_rules! pss {
+    ($h:literal, $salt:literal) => {
+        &[
+            0x30, 0x41, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0a, 0x30,
+            0x34, 0xa0, 0x0f, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04,
+            0x02, $h, 0x05, 0x00, 0xa1, 0x1c, 0x30, 0x1a, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7,
+            0x0d, 0x01, 0x01, 0x08, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03,
+            0x04, 0x02, $h, 0x05, 0x00, 0xa2, 0x03, 0x02, 0x01, $salt,
+        ]
+    };
+}
+const RSA_PSS_SHA256: &[u8] = pss!(0x01, 0x20);
+const RSA_PSS_SHA384: &[u8] = pss!(0x02, 0x30);
+const RSA_PSS_SHA512: &[u8] = pss!(0x03, 0x40);
+const ECDSA_SHA256: &[u8] = &[
+    0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02,
+];
+const ECDSA_SHA384: &[u8] = &[
+    0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03,
+];
+const ED25519: &[u8] = &[0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70];
+
+/// Every scheme, for lookups.
+pub const ALL: &[SignatureScheme] = &[
+    SignatureScheme::RsaPkcs1Sha256,
+    SignatureScheme::RsaPkcs1Sha384,
+    SignatureScheme::RsaPkcs1Sha512,
+    SignatureScheme::RsaPssSha256,
+    SignatureScheme::RsaPssSha384,
+    SignatureScheme::RsaPssSha512,
+    SignatureScheme::EcdsaP256Sha256,
+    SignatureScheme::EcdsaP384Sha384,
+    SignatureScheme::Ed25519,
+];
+
+impl SignatureScheme {
+    /// The DER AlgorithmIdentifier that RFC 7427 puts before the signature.
+    pub fn algorithm_identifier(self) -> &'static [u8] {
+        match self {
+            SignatureScheme::RsaPkcs1Sha256 => RSA_SHA256,
+            SignatureScheme::RsaPkcs1Sha384 => RSA_SHA384,
+            SignatureScheme::RsaPkcs1Sha512 => RSA_SHA512,
+            SignatureScheme::RsaPssSha256 => RSA_PSS_SHA256,
+            SignatureScheme::RsaPssSha384 => RSA_PSS_SHA384,
+            SignatureScheme::RsaPssSha512 => RSA_PSS_SHA512,
+            SignatureScheme::EcdsaP256Sha256 => ECDSA_SHA256,
+            SignatureScheme::EcdsaP384Sha384 => ECDSA_SHA384,
+            SignatureScheme::Ed25519 => ED25519,
+        }
+    }
+
+    /// The scheme with this AlgorithmIdentifier, if we support it.
+    pub fn from_algorithm_identifier(der: &[u8]) -> Option<SignatureScheme> {
+        ALL.iter()
+            .copied()
+            .find(|s| s.algorithm_identifier() == der)
+    }
+
+    /// The hash to announce in SIGNATURE_HASH_ALGORITHMS (RFC 7427 §4, RFC 8420).
+    pub fn hash(self) -> HashAlgorithm {
+        match self {
+            SignatureScheme::RsaPkcs1Sha256
+            | SignatureScheme::RsaPssSha256
+            | SignatureScheme::EcdsaP256Sha256 => HashAlgorithm::SHA2_256,
+            SignatureScheme::RsaPkcs1Sha384
+            | SignatureScheme::RsaPssSha384
+            | SignatureScheme::EcdsaP384Sha384 => HashAlgorithm::SHA2_384,
+            SignatureScheme::RsaPkcs1Sha512 | SignatureScheme::RsaPssSha512 => {
+                HashAlgorithm::SHA2_512
+            }
+            SignatureScheme::Ed25519 => HashAlgorithm::IDENTITY,
+        }
+    }
+
+    fn verification(self) -> &'static dyn signature::VerificationAlgorithm {
+        match self {
+            SignatureScheme::RsaPkcs1Sha256 => &signature::RSA_PKCS1_2048_8192_SHA256,
+            SignatureScheme::RsaPkcs1Sha384 => &signature::RSA_PKCS1_2048_8192_SHA384,
+            SignatureScheme::RsaPkcs1Sha512 => &signature::RSA_PKCS1_2048_8192_SHA512,
+            SignatureScheme::RsaPssSha256 => &signature::RSA_PSS_2048_8192_SHA256,
+            SignatureScheme::RsaPssSha384 => &signature::RSA_PSS_2048_8192_SHA384,
+            SignatureScheme::RsaPssSha512 => &signature::RSA_PSS_2048_8192_SHA512,
+            SignatureScheme::EcdsaP256Sha256 => &signature::ECDSA_P256_SHA256_ASN1,
+            SignatureScheme::EcdsaP384Sha384 => &signature::ECDSA_P384_SHA384_ASN1,
+            SignatureScheme::Ed25519 => &signature::ED25519,
+        }
+    }
+}
+
+/// RFC 7427 AUTH data for `scheme` and `sig`.
+pub fn encode_digital_signature(scheme: SignatureScheme, sig: &[u8]) -> Vec<u8> {
+    let alg = scheme.algorithm_identifier();
+    let mut out = Vec::with_capacity(1 + alg.len() + sig.len());
+    // Every AlgorithmIdentifier above is shorter than 128 octets.
+    out.push(alg.len() as u8);
+    out.extend_from_slice(alg);
+    out.extend_from_slice(sig);
+    out
+}
+
+/// Splits RFC 7427 AUTH data into its scheme and signature.
+pub fn decode_digital_signature(data: &[u8]) -> Result<(SignatureScheme, &[u8])> {
+    let (&len, rest) = data.split_first().ok_or(CryptoError::Truncated {
+        what: "Digital Signature AUTH data",
+        needed: 1,
+        got: 0,
+    })?;
+    let len = usize::from(len);
+    if rest.len() < len {
+        return Err(CryptoError::Truncated {
+            what: "Digital Signature AlgorithmIdentifier",
+            needed: len,
+            got: rest.len(),
+        });
+    }
+    let (alg, sig) = rest.split_at(len);
+    let scheme = SignatureScheme::from_algorithm_identifier(alg).ok_or(CryptoError::Signature {
+        reason: "unsupported signature AlgorithmIdentifier",
+    })?;
+    Ok((scheme, sig))
+}
+
+/// Verifies `sig` over `msg` with a public key in the form aws-lc takes: for RSA the DER
+/// RSAPublicKey or SubjectPublicKeyInfo, for ECDSA the uncompressed point, for Ed25519 the 32
+/// raw octets.
+pub fn verify(scheme: SignatureScheme, public_key: &[u8], msg: &[u8], sig: &[u8]) -> Result<()> {
+    signature::UnparsedPublicKey::new(scheme.verification(), public_key)
+        .verify(msg, sig)
+        .map_err(|_| CryptoError::Signature {
+            reason: "does not verify with the peer's public key",
+        })
+}
+
+enum Key {
+    Rsa(RsaKeyPair),
+    Ecdsa(EcdsaKeyPair, SignatureScheme),
+    Ed25519(Ed25519KeyPair),
+}
+
+/// A private key for AUTH signatures.
+pub struct SigningKey(Key);
+
+impl core::fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let kind = match self.0 {
+            Key::Rsa(_) => "RSA",
+            Key::Ecdsa(..) => "ECDSA",
+            Key::Ed25519(_) => "Ed25519",
+        };
+        write!(f, "SigningKey({kind}, <redacted>)")
+    }
+}
+
+impl SigningKey {
+    /// Loads a PKCS#8 (DER) private key of any supported type.
+    pub fn from_pkcs8(der: &[u8]) -> Result<SigningKey> {
+        if let Ok(k) = Ed25519KeyPair::from_pkcs8(der) {
+            return Ok(SigningKey(Key::Ed25519(k)));
+        }
+        for (alg, scheme) in [
+            (
+                &signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+                SignatureScheme::EcdsaP256Sha256,
+            ),
+            (
+                &signature::ECDSA_P384_SHA384_ASN1_SIGNING,
+                SignatureScheme::EcdsaP384Sha384,
+            ),
+        ] {
+            if let Ok(k) = EcdsaKeyPair::from_pkcs8(alg, der) {
+                return Ok(SigningKey(Key::Ecdsa(k, scheme)));
+            }
+        }
+        RsaKeyPair::from_pkcs8(der)
+            .map(|k| SigningKey(Key::Rsa(k)))
+            .map_err(|_| CryptoError::KeyRejected {
+                what: "private key",
+                reason: "not a PKCS#8 RSA, ECDSA P-256/P-384 or Ed25519 key",
+            })
+    }
+
+    /// The public key in the form [`verify`] takes.
+    pub fn public_key(&self) -> Vec<u8> {
+        match &self.0 {
+            Key::Rsa(k) => k.public_key().as_ref().to_vec(),
+            Key::Ecdsa(k, _) => k.public_key().as_ref().to_vec(),
+            Key::Ed25519(k) => k.public_key().as_ref().to_vec(),
+        }
+    }
+
+    /// Whether this key can sign with `scheme`.
+    pub fn supports(&self, scheme: SignatureScheme) -> bool {
+        use SignatureScheme as S;
+        match &self.0 {
+            Key::Rsa(_) => matches!(
+                scheme,
+                S::RsaPkcs1Sha256
+                    | S::RsaPkcs1Sha384
+                    | S::RsaPkcs1Sha512
+                    | S::RsaPssSha256
+                    | S::RsaPssSha384
+                    | S::RsaPssSha512
+            ),
+            Key::Ecdsa(_, s) => *s == scheme,
+            Key::Ed25519(_) => scheme == S::Ed25519,
+        }
+    }
+
+    /// Signs `msg` with `scheme`.
+    pub fn sign(&self, scheme: SignatureScheme, msg: &[u8]) -> Result<Vec<u8>> {
+        if !self.supports(scheme) {
+            return Err(CryptoError::Signature {
+                reason: "the key cannot sign with this scheme",
+            });
+        }
+        let failed = |_| CryptoError::Signature {
+            reason: "signing failed",
+        };
+        let rng = SystemRandom::new();
+        match &self.0 {
+            Key::Rsa(k) => {
+                let enc: &'static dyn signature::RsaEncoding = match scheme {
+                    SignatureScheme::RsaPkcs1Sha256 => &signature::RSA_PKCS1_SHA256,
+                    SignatureScheme::RsaPkcs1Sha384 => &signature::RSA_PKCS1_SHA384,
+                    SignatureScheme::RsaPkcs1Sha512 => &signature::RSA_PKCS1_SHA512,
+                    SignatureScheme::RsaPssSha256 => &signature::RSA_PSS_SHA256,
+                    SignatureScheme::RsaPssSha384 => &signature::RSA_PSS_SHA384,
+                    _ => &signature::RSA_PSS_SHA512,
+                };
+                let mut sig = vec![0u8; k.public_modulus_len()];
+                k.sign(enc, &rng, msg, &mut sig).map_err(failed)?;
+                Ok(sig)
+            }
+            Key::Ecdsa(k, _) => Ok(k.sign(&rng, msg).map_err(failed)?.as_ref().to_vec()),
+            Key::Ed25519(k) => Ok(k.sign(msg).as_ref().to_vec()),
+        }
+    }
+}
