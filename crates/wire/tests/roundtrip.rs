@@ -8,7 +8,6 @@
     clippy::indexing_slicing
 )]
 
-mod common;
 #[path = "common/strategies.rs"]
 mod strategies;
 

@@ -9,7 +9,6 @@
     clippy::indexing_slicing
 )]
 
-mod common;
 #[path = "common/pcap.rs"]
 mod pcap;
 
