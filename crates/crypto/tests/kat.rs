@@ -1,7 +1,12 @@
 //! Published known-answer vectors (`shared/vectors/kat/`): RFC 7634 A/B, RFC 4868 §2.7,
 //! RFC 7748 / RFC 8031, RFC 5903 §8, NIST SP 800-135 IKEv2 KDF, strongSwan's prf+ table and
 //! Project Wycheproof's AEAD tests.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use meshsec_crypto::aead::{AeadAlg, AeadBackend, AeadKey};
 use meshsec_crypto::ke::KeyExchange;
@@ -35,11 +40,15 @@ fn rfc7634_appendix_a_esp_example() {
         )
         .unwrap();
         let mut buf = unhex(&v["plaintext"]);
-        let tag = key.seal_in_place(&iv, &unhex(&v["aad_spi_seq"]), &mut buf).unwrap();
+        let tag = key
+            .seal_in_place(&iv, &unhex(&v["aad_spi_seq"]), &mut buf)
+            .unwrap();
         assert_eq!(buf, unhex(&v["ciphertext"]), "{backend:?}");
         assert_eq!(tag.to_vec(), unhex(&v["tag"]), "{backend:?}");
         buf.extend_from_slice(&tag);
-        let n = key.open_in_place(&iv, &unhex(&v["aad_spi_seq"]), &mut buf).unwrap();
+        let n = key
+            .open_in_place(&iv, &unhex(&v["aad_spi_seq"]), &mut buf)
+            .unwrap();
         assert_eq!(&buf[..n], unhex(&v["plaintext"]).as_slice());
     }
 }
@@ -120,13 +129,22 @@ fn rfc7748_and_rfc8031_x25519() {
         let b = KeyExchange::from_private(KeMethod::CURVE25519, &unhex(&s["private_b"])).unwrap();
         assert_eq!(a.public_value(), unhex(&s["public_a"]), "{section}");
         assert_eq!(b.public_value(), unhex(&s["public_b"]), "{section}");
-        assert_eq!(a.agree(b.public_value()).unwrap().expose(), unhex(&s["shared"]));
-        assert_eq!(b.agree(a.public_value()).unwrap().expose(), unhex(&s["shared"]));
+        assert_eq!(
+            a.agree(b.public_value()).unwrap().expose(),
+            unhex(&s["shared"])
+        );
+        assert_eq!(
+            b.agree(a.public_value()).unwrap().expose(),
+            unhex(&s["shared"])
+        );
     }
     // RFC 7748 §5.2: X25519(scalar, u) as a key exchange with the peer value u.
     for case in v["section_5_2_single"]["cases"].as_array().unwrap() {
         let kx = KeyExchange::from_private(KeMethod::CURVE25519, &unhex(&case["scalar"])).unwrap();
-        assert_eq!(kx.agree(&unhex(&case["u"])).unwrap().expose(), unhex(&case["output_u"]));
+        assert_eq!(
+            kx.agree(&unhex(&case["u"])).unwrap().expose(),
+            unhex(&case["output_u"])
+        );
     }
 }
 
@@ -137,11 +155,27 @@ fn rfc5903_ecp_groups() {
     for (case, method) in v["vectors"].as_array().unwrap().iter().zip(methods) {
         let i = KeyExchange::from_private(method, &unhex(&case["i"])).unwrap();
         let r = KeyExchange::from_private(method, &unhex(&case["r"])).unwrap();
-        assert_eq!(i.public_value(), unhex(&case["ike_ke_payload_i"]), "{method}");
-        assert_eq!(r.public_value(), unhex(&case["ike_ke_payload_r"]), "{method}");
+        assert_eq!(
+            i.public_value(),
+            unhex(&case["ike_ke_payload_i"]),
+            "{method}"
+        );
+        assert_eq!(
+            r.public_value(),
+            unhex(&case["ike_ke_payload_r"]),
+            "{method}"
+        );
         let shared = unhex(&case["ike_shared_secret"]);
-        assert_eq!(i.agree(r.public_value()).unwrap().expose(), shared, "{method}");
-        assert_eq!(r.agree(i.public_value()).unwrap().expose(), shared, "{method}");
+        assert_eq!(
+            i.agree(r.public_value()).unwrap().expose(),
+            shared,
+            "{method}"
+        );
+        assert_eq!(
+            r.agree(i.public_value()).unwrap().expose(),
+            shared,
+            "{method}"
+        );
     }
 }
 
@@ -149,7 +183,11 @@ fn rfc5903_ecp_groups() {
 fn nist_sp800_135_ikev2_kdf() {
     let inputs = json("kat/nist-sp800-135-ikev2-kdf/libreswan-test.acvp.ikev2.inputs.json");
     let want = json("kat/nist-sp800-135-ikev2-kdf/libreswan-test.acvp.ikev2.json");
-    let want = if want.is_array() { want[0].clone() } else { want };
+    let want = if want.is_array() {
+        want[0].clone()
+    } else {
+        want
+    };
     let prf = Prf::from_id(PrfId::HMAC_SHA1).unwrap();
     let (ni, nr) = (unhex(&inputs["nInit"]), unhex(&inputs["nResp"]));
     let spi = |v: &Value| u64::from_be_bytes(unhex(v).try_into().unwrap());
@@ -159,7 +197,12 @@ fn nist_sp800_135_ikev2_kdf() {
     let skeyseed = keys::skeyseed(prf, &ni, &nr, &unhex(&inputs["gir"]));
     assert_eq!(skeyseed.expose(), unhex(&want["sKeySeed"]));
     let dkm_len = inputs["derivedKeyingMaterialLength_bits"].as_u64().unwrap() as usize / 8;
-    let seed = [ni.as_slice(), &nr, &spi_i.to_be_bytes(), &spi_r.to_be_bytes()];
+    let seed = [
+        ni.as_slice(),
+        &nr,
+        &spi_i.to_be_bytes(),
+        &spi_r.to_be_bytes(),
+    ];
     let dkm = prf.plus(skeyseed.expose(), &seed, dkm_len).unwrap();
     assert_eq!(dkm.expose(), unhex(&want["derivedKeyingMaterial"]));
     let sk_d = &dkm.expose()[..prf.output_len()];
@@ -194,7 +237,9 @@ fn wycheproof(file: &str, alg_for_key: impl Fn(usize) -> Option<AeadAlg>) -> usi
         }
         for t in group["tests"].as_array().unwrap() {
             let key = unhex(&t["key"]);
-            let Some(alg) = alg_for_key(key.len()) else { continue };
+            let Some(alg) = alg_for_key(key.len()) else {
+                continue;
+            };
             let nonce = unhex(&t["iv"]);
             let keymat = [key.as_slice(), &nonce[..4]].concat();
             let iv: [u8; 8] = nonce[4..].try_into().unwrap();
