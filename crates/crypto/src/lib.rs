@@ -107,3 +107,41 @@ impl Provider {
         }
     }
 }
+
+#[cfg(all(test, feature = "insecure"))]
+mod insecure_tests {
+    use super::*;
+    use meshsec_wire::registry::{ExchangeType, PayloadType};
+    use meshsec_wire::{Flags, Header};
+
+    /// The insecure provider accepts what a fuzzer makes up: any ICV, any peer KE value.
+    #[test]
+    fn insecure_provider_accepts_forged_messages() {
+        let p = Provider::Insecure;
+        let suite = keys::IkeSuite {
+            encr: p.encr(EncrId::AES_GCM_16, Some(256)).unwrap(),
+            prf: p.prf(PrfId::HMAC_SHA2_256).unwrap(),
+            integ: None,
+        };
+        let sk = sk::SkKey::new(&suite, &[], &[]).unwrap();
+        let header = Header {
+            spi_i: 1,
+            spi_r: 2,
+            minor_version: 0,
+            exchange: ExchangeType::INFORMATIONAL,
+            flags: Flags::INITIATOR,
+            message_id: 0,
+        };
+        let mut rng = rng::SystemRandom::new();
+        let mut msg = sk
+            .seal(&header, PayloadType::NONE, b"abc", &mut rng)
+            .unwrap();
+        let last = msg.len() - 1;
+        msg[last] ^= 0xff; // a forged ICV
+        assert_eq!(sk.open(&msg).unwrap().plaintext, b"abc");
+        let kx = p.key_exchange(KeMethod::CURVE25519, &mut rng).unwrap();
+        assert!(kx.agree(b"anything").is_ok());
+        const { assert!(INSECURE_PROVIDER_ENABLED) };
+        assert!(insecure::MARKER.contains("INSECURE"));
+    }
+}

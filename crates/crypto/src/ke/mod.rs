@@ -69,6 +69,13 @@ impl KeyExchange {
         };
         for _ in 0..8 {
             rng.fill(&mut private)?;
+            if method == KeMethod::ECP_521 {
+                // 66 octets hold 528 bits; the group order has 521: keep the top 7 clear so
+                // rejection sampling succeeds almost always.
+                if let Some(top) = private.first_mut() {
+                    *top &= 0x01;
+                }
+            }
             match Self::from_private(method, &private) {
                 Ok(kx) => return Ok(kx),
                 Err(e) => last = e,

@@ -188,4 +188,25 @@ mod tests {
             assert!(hex.ends_with("FFFFFFFFFFFFFFFF"), "{m}");
         }
     }
+
+    #[test]
+    fn peer_values_outside_2_to_p_minus_2_are_rejected() {
+        let g = group(KeMethod::MODP_2048).unwrap();
+        let p = g.prime().unwrap().to_be_bytes().into_vec();
+        let mut p_minus_1 = p.clone();
+        *p_minus_1.last_mut().unwrap() -= 1;
+        let mut p_minus_2 = p.clone();
+        *p_minus_2.last_mut().unwrap() -= 2;
+        let x = [7u8; 32];
+        for bad in [&p, &p_minus_1] {
+            assert!(matches!(
+                g.agree(&x, bad),
+                Err(CryptoError::InvalidPublicValue { .. })
+            ));
+        }
+        assert!(g.agree(&x, &p_minus_2).is_ok());
+        let mut two = vec![0u8; 256];
+        two[255] = 2;
+        assert!(g.agree(&x, &two).is_ok());
+    }
 }
