@@ -2,7 +2,12 @@
 //! ours, to show the wrapper's cost), each key exchange, prf+ and SK payload protection.
 //!
 //! Run: `cargo bench -p meshsec-crypto --bench crypto` (add `-- aead` etc. to filter).
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
 
 use std::hint::black_box;
 

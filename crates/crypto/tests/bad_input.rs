@@ -164,11 +164,11 @@ fn invalid_key_exchange_values_are_rejected() {
         }
     };
     // X25519: the zero point and the low-order point 1 give an all-zero secret; bad length.
-    invalid(KeMethod::CURVE25519, &[0; 32]);
+    let low_order = invalid(KeMethod::CURVE25519, &[0; 32]);
     let mut one = [0u8; 32];
     one[0] = 1;
-    invalid(KeMethod::CURVE25519, &one);
-    invalid(KeMethod::CURVE25519, &[9; 31]);
+    assert_eq!(invalid(KeMethod::CURVE25519, &one), low_order);
+    assert_ne!(invalid(KeMethod::CURVE25519, &[9; 31]), low_order);
     // ECP: all-zero (the "identity" in x|y form), off-curve, coordinates beyond p, bad length.
     for (m, n) in [
         (KeMethod::ECP_256, 32),
@@ -186,22 +186,48 @@ fn invalid_key_exchange_values_are_rejected() {
         invalid(m, &vec![0xff; 2 * n]);
         invalid(m, &vec![1; 2 * n - 1]);
     }
-    // MODP: 0, 1, >= p, bad length.
-    let p3072 = KeyExchange::generate(KeMethod::MODP_3072, &mut rng).unwrap();
-    let len = p3072.public_value().len();
-    assert_eq!(len, 384);
+    // MODP: 0 and 1, >= p, bad length ((p-1 is checked in the modp unit tests, which know
+    // the prime).
+    let len = 384;
     let mut v = vec![0u8; len];
-    invalid(KeMethod::MODP_3072, &v);
+    let zero = invalid(KeMethod::MODP_3072, &v);
     v[len - 1] = 1;
-    invalid(KeMethod::MODP_3072, &v);
-    // (p-1 itself is checked in the modp unit tests, which know the prime.)
-    invalid(KeMethod::MODP_3072, &vec![0xff; len]);
-    invalid(KeMethod::MODP_3072, &vec![2; len - 1]);
+    assert_eq!(invalid(KeMethod::MODP_3072, &v), zero);
+    let big = invalid(KeMethod::MODP_3072, &vec![0xff; len]);
+    let short = invalid(KeMethod::MODP_3072, &vec![2; len - 1]);
+    assert!(zero != big && big != short && zero != short);
     // ML-KEM-768: wrong lengths.
     assert!(matches!(
         kem::encapsulate_768(&[0; 100]),
         Err(CryptoError::InvalidPublicValue { .. })
     ));
+}
+
+#[test]
+fn secrets_never_show_in_debug_output() {
+    let suite = aead_suite();
+    let seed = meshsec_crypto::keys::skeyseed(suite.prf, &[1; 32], &[2; 32], &[3; 32]);
+    let keys = meshsec_crypto::keys::ike_keys(&suite, &seed, &[1; 32], &[2; 32], 1, 2).unwrap();
+    let shown = format!("{keys:?} {seed:?}");
+    let hex_d = keys
+        .sk_d
+        .expose()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>();
+    assert!(!shown.contains(&hex_d[..8]), "{shown}");
+    assert!(
+        !shown.contains(&format!("{:?}", &keys.sk_d.expose()[..4])),
+        "{shown}"
+    );
+    assert!(shown.contains("redacted"));
+    let kx = KeyExchange::generate(KeMethod::MODP_2048, &mut SystemRandom::new()).unwrap();
+    assert_eq!(
+        format!("{kx:?}"),
+        "KeyExchange(MODP_2048, <private redacted>)"
+    );
+    let sk = SkKey::new(&suite, &[7; 36], &[]).unwrap();
+    assert!(!format!("{sk:?}").contains('7'), "{sk:?}");
 }
 
 #[test]

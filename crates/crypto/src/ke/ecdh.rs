@@ -39,6 +39,50 @@ fn coordinate_len(alg: &'static agreement::Algorithm) -> usize {
     private_len(alg)
 }
 
+/// The field prime of an ECP group, big-endian at the coordinate length (SEC 2 / FIPS 186).
+fn field_prime(method: KeMethod) -> &'static [u8] {
+    const P256: [u8; 32] = [
+        0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff,
+    ];
+    const P384: [u8; 48] = [
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe, 0xff, 0xff,
+        0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0xff, 0xff, 0xff,
+    ];
+    // 2^521 - 1.
+    const P521: [u8; 66] = {
+        let mut p = [0xff; 66];
+        p[0] = 0x01;
+        p
+    };
+    match method {
+        KeMethod::ECP_256 => &P256,
+        KeMethod::ECP_384 => &P384,
+        _ => &P521,
+    }
+}
+
+/// RFC 6989 §2.3 checks that need no curve arithmetic, so that each failure says what it is:
+/// the all-zero encoding (how the point at infinity would have to be sent) and coordinates
+/// not below the field prime. Being on the curve is checked by aws-lc.
+fn precheck_ecp(method: KeMethod, peer: &[u8], n: usize) -> Result<()> {
+    let invalid = |reason| CryptoError::InvalidPublicValue { method, reason };
+    if peer.iter().all(|b| *b == 0) {
+        return Err(invalid("all-zero value (point at infinity)"));
+    }
+    let p = field_prime(method);
+    for coordinate in peer.chunks(n) {
+        // Same length, big-endian: lexicographic order is numeric order.
+        if coordinate >= p {
+            return Err(invalid("coordinate not below the field prime"));
+        }
+    }
+    Ok(())
+}
+
 pub(super) fn from_private(
     alg: &'static agreement::Algorithm,
     method: KeMethod,
@@ -87,13 +131,14 @@ pub(super) fn agree(key: &PrivateKey, method: KeMethod, peer: &[u8]) -> Result<S
         if peer.len() != 2 * n {
             return Err(invalid("ECP value must be x | y of the group's size"));
         }
+        precheck_ecp(method, peer, n)?;
         let mut point = Vec::with_capacity(1 + peer.len());
         point.push(UNCOMPRESSED);
         point.extend_from_slice(peer);
         agreement::agree(
             key,
             UnparsedPublicKey::new(alg, &point),
-            invalid("not a point on the curve (or the identity, or coordinates out of range)"),
+            invalid("not a point on the curve"),
             |s| Ok(Secret::from_slice(s)),
         )?
     };
