@@ -1,6 +1,40 @@
-//! `meshsec-esp`: the sans-IO ESP data plane (RFC 4303) — SAD, SPD, replay window, seal/open,
-//! lifetimes (DESIGN.md §2, §5).
+//! `meshsec-esp`: the sans-IO ESP data plane (RFC 4303).
 //!
-//! Not yet implemented: this crate is filled by the "ESP data plane engine" issue. The ESP
-//! framing it builds on lives in `meshsec_wire::esp`.
+//! * [`DataPlane`] — the SAD (inbound SPI → [`InboundSa`]), outbound SA slots and the
+//!   [`spd::Spd`]; `seal`/`open` work in place on caller buffers ([`PacketBuf`]) with
+//!   headroom/tailroom, singly or in batches, and raise [`EspEvent`]s (lifetimes, acquires).
+//! * [`cipher::EspCipher`] — AEAD, AES-CBC + HMAC, or NULL, with ESN.
+//! * [`replay::ReplayWindow`] — checked before decryption, committed after the ICV verified.
+//! * [`selector`] — traffic selectors and packet fields; inbound packets must match their
+//!   SA's selectors or are dropped as [`DropReason::NoPolicy`].
+//! * [`Counters`] per SA, folded into per-peer totals when an SA is replaced.
+//!
+//! No sockets, no TUN, no clock: time is a [`lifetime::Timestamp`] passed in. Nothing here
+//! allocates per packet, and nothing derived from a packet can panic.
 #![forbid(unsafe_code)]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+
+pub mod cipher;
+mod dataplane;
+mod drop;
+pub mod ip;
+pub mod lifetime;
+pub mod replay;
+mod sa;
+pub mod selector;
+pub mod spd;
+
+pub use dataplane::{DataPlane, Direction, EspEvent, SealOutcome};
+pub use drop::{Counters, DropReason};
+pub use sa::{
+    Encap, HEADROOM, InboundSa, Mode, Opened, OutboundSa, PacketBuf, PeerId, SaParams, Sealed,
+    TAILROOM,
+};

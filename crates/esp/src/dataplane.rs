@@ -1,0 +1,356 @@
+//! The data plane: SAD, SPD and outbound SA slots, with per-SA and per-peer counters, lifetime
+//! events and batch entry points. Sans-IO: packets live in caller buffers, time is passed in,
+//! events are polled.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::IpAddr;
+
+use meshsec_crypto::CryptoError;
+use meshsec_crypto::rng::Random;
+use meshsec_wire::esp::EspHeader;
+
+use crate::drop::{Counters, DropReason};
+use crate::lifetime::{Expiry, Timestamp};
+use crate::sa::{InboundSa, LifeEvents, Opened, OutboundSa, PacketBuf, PeerId, SaParams, Sealed};
+use crate::selector::{PacketKey, packet_key};
+use crate::spd::{Action, Policy, PolicyId, SlotId, Spd};
+
+/// Direction of an SA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// Inbound (we open).
+    In,
+    /// Outbound (we seal).
+    Out,
+}
+
+/// What the data plane tells the IKE engine (through the daemon).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EspEvent {
+    /// A soft limit was reached: rekey this CHILD SA.
+    SoftExpired {
+        /// The SA's SPI.
+        spi: u32,
+        /// Its peer.
+        peer: PeerId,
+        /// Which direction's SA.
+        direction: Direction,
+        /// Which limit.
+        reason: Expiry,
+    },
+    /// A hard limit was reached: the SA no longer passes traffic.
+    HardExpired {
+        /// The SA's SPI.
+        spi: u32,
+        /// Its peer.
+        peer: PeerId,
+        /// Which direction's SA.
+        direction: Direction,
+        /// Which limit.
+        reason: Expiry,
+    },
+    /// Outbound traffic matched a PROTECT policy whose slot has no SA: negotiate one
+    /// (on-demand tunnels). Raised once until an SA is installed in the slot.
+    Acquire {
+        /// The policy's slot.
+        slot: SlotId,
+        /// The packet that triggered it (its selectors go into TSi/TSr first, RFC 7296 §2.9).
+        packet: PacketKey,
+    },
+}
+
+/// Outcome of sealing one packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SealOutcome {
+    /// Protected: send `buf[start..end]` as ESP.
+    Sealed(Sealed),
+    /// A BYPASS policy matched: send the packet as it is.
+    Bypass,
+}
+
+/// The sans-IO ESP data plane.
+pub struct DataPlane {
+    sad: HashMap<u32, InboundSa>,
+    outbound: HashMap<SlotId, OutboundSa>,
+    spd: Spd,
+    events: VecDeque<EspEvent>,
+    /// Counters of removed SAs, per peer: (inbound, outbound).
+    retired: HashMap<PeerId, (Counters, Counters)>,
+    /// Drops that belong to no SA (unknown SPI, no policy...).
+    unattributed: Counters,
+    acquires_pending: HashSet<SlotId>,
+    rng: Box<dyn Random + Send>,
+}
+
+impl core::fmt::Debug for DataPlane {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("DataPlane")
+            .field("inbound_sas", &self.sad.len())
+            .field("outbound_sas", &self.outbound.len())
+            .field("policies", &self.spd.len())
+            .finish()
+    }
+}
+
+impl DataPlane {
+    /// An empty data plane; `rng` supplies AES-CBC IVs.
+    pub fn new(rng: Box<dyn Random + Send>) -> DataPlane {
+        DataPlane {
+            sad: HashMap::new(),
+            outbound: HashMap::new(),
+            spd: Spd::new(),
+            events: VecDeque::new(),
+            retired: HashMap::new(),
+            unattributed: Counters::default(),
+            acquires_pending: HashSet::new(),
+            rng,
+        }
+    }
+
+    /// Installs an inbound SA (replacing one with the same SPI).
+    pub fn install_inbound(&mut self, now: Timestamp, params: SaParams) -> Result<(), CryptoError> {
+        let sa = InboundSa::new(now, params)?;
+        if let Some(old) = self.sad.insert(sa.params.spi, sa) {
+            self.retire(old.params.peer, Direction::In, &old.counters);
+        }
+        Ok(())
+    }
+
+    /// Installs (or atomically replaces) the outbound SA of a slot: packets switch to the new
+    /// SA at the next seal, none is lost.
+    pub fn install_outbound(
+        &mut self,
+        now: Timestamp,
+        slot: SlotId,
+        params: SaParams,
+    ) -> Result<(), CryptoError> {
+        let sa = OutboundSa::new(now, params)?;
+        if let Some(old) = self.outbound.insert(slot, sa) {
+            self.retire(old.params.peer, Direction::Out, &old.counters);
+        }
+        self.acquires_pending.remove(&slot);
+        Ok(())
+    }
+
+    /// Fault injection for tests and operators' debugging: makes a slot's outbound SA continue
+    /// at sequence number `seq` (e.g. to reach the end of the sequence space, or to reproduce
+    /// a published example). Returns false if the slot is empty.
+    pub fn debug_set_next_seq(&mut self, slot: SlotId, seq: u64) -> bool {
+        match self.outbound.get_mut(&slot) {
+            Some(sa) => {
+                sa.set_next_seq(seq);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Removes an inbound SA; its counters stay in its peer's totals.
+    pub fn remove_inbound(&mut self, spi: u32) -> bool {
+        match self.sad.remove(&spi) {
+            Some(sa) => {
+                self.retire(sa.params.peer, Direction::In, &sa.counters);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Removes the outbound SA of a slot; its counters stay in its peer's totals.
+    pub fn remove_outbound(&mut self, slot: SlotId) -> bool {
+        match self.outbound.remove(&slot) {
+            Some(sa) => {
+                self.retire(sa.params.peer, Direction::Out, &sa.counters);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn retire(&mut self, peer: PeerId, dir: Direction, c: &Counters) {
+        let entry = self.retired.entry(peer).or_default();
+        match dir {
+            Direction::In => entry.0.add(c),
+            Direction::Out => entry.1.add(c),
+        }
+    }
+
+    /// Adds an outbound policy.
+    pub fn add_policy(&mut self, policy: Policy) -> PolicyId {
+        self.spd.add(policy)
+    }
+
+    /// Removes an outbound policy.
+    pub fn remove_policy(&mut self, id: PolicyId) -> Option<Policy> {
+        self.spd.remove(id)
+    }
+
+    /// Counters of one inbound SA.
+    pub fn inbound_counters(&self, spi: u32) -> Option<&Counters> {
+        self.sad.get(&spi).map(InboundSa::counters)
+    }
+
+    /// Counters of a slot's current outbound SA.
+    pub fn outbound_counters(&self, slot: SlotId) -> Option<&Counters> {
+        self.outbound.get(&slot).map(OutboundSa::counters)
+    }
+
+    /// A peer's totals (inbound, outbound) over every SA it ever had: live SAs plus retired
+    /// ones, so rekeying never resets them.
+    pub fn peer_counters(&self, peer: PeerId) -> (Counters, Counters) {
+        let (mut inbound, mut outbound) = self.retired.get(&peer).copied().unwrap_or_default();
+        for sa in self.sad.values().filter(|s| s.params.peer == peer) {
+            inbound.add(&sa.counters);
+        }
+        for sa in self.outbound.values().filter(|s| s.params.peer == peer) {
+            outbound.add(&sa.counters);
+        }
+        (inbound, outbound)
+    }
+
+    /// Drops that belong to no SA (unknown SPI, outbound packets without policy).
+    pub fn unattributed_counters(&self) -> &Counters {
+        &self.unattributed
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<EspEvent> {
+        self.events.pop_front()
+    }
+
+    /// Earliest time-based lifetime deadline.
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        let inbound = self.sad.values().filter_map(|s| s.life.next_deadline());
+        let outbound = self
+            .outbound
+            .values()
+            .filter_map(|s| s.life.next_deadline());
+        inbound.chain(outbound).min()
+    }
+
+    /// Fires time-based lifetime events that are due.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        let mut due = Vec::new();
+        for sa in self.sad.values_mut() {
+            let ev = sa.life.check(now, sa.counters.bytes, sa.counters.packets);
+            due.push((sa.params.spi, sa.params.peer, Direction::In, ev));
+        }
+        for sa in self.outbound.values_mut() {
+            let ev = sa.life.check(now, sa.counters.bytes, sa.counters.packets);
+            due.push((sa.params.spi, sa.params.peer, Direction::Out, ev));
+        }
+        for (spi, peer, direction, ev) in due {
+            self.push_life_events(spi, peer, direction, ev);
+        }
+    }
+
+    fn push_life_events(&mut self, spi: u32, peer: PeerId, direction: Direction, ev: LifeEvents) {
+        if let Some(reason) = ev.0 {
+            self.events.push_back(EspEvent::SoftExpired {
+                spi,
+                peer,
+                direction,
+                reason,
+            });
+        }
+        if let Some(reason) = ev.1 {
+            self.events.push_back(EspEvent::HardExpired {
+                spi,
+                peer,
+                direction,
+                reason,
+            });
+        }
+    }
+
+    /// Applies the SPD to the inner packet in `pkt` and, if it is to be protected, seals it
+    /// in place.
+    pub fn seal(
+        &mut self,
+        now: Timestamp,
+        pkt: &mut PacketBuf<'_>,
+    ) -> Result<SealOutcome, DropReason> {
+        let Some(key) = packet_key(pkt.data()) else {
+            self.unattributed.count_drop(DropReason::Malformed);
+            return Err(DropReason::Malformed);
+        };
+        let slot = match self.spd.lookup(&key).map(|p| p.action) {
+            Some(Action::Protect(slot)) => slot,
+            Some(Action::Bypass) => return Ok(SealOutcome::Bypass),
+            Some(Action::Discard) | None => {
+                self.unattributed.count_drop(DropReason::NoPolicy);
+                return Err(DropReason::NoPolicy);
+            }
+        };
+        let Some(sa) = self.outbound.get_mut(&slot) else {
+            self.unattributed.count_drop(DropReason::NoSa);
+            if self.acquires_pending.insert(slot) {
+                self.events
+                    .push_back(EspEvent::Acquire { slot, packet: key });
+            }
+            return Err(DropReason::NoSa);
+        };
+        let mut ev = (None, None);
+        let result = sa.seal(now, pkt, self.rng.as_mut(), &mut ev);
+        if let Err(reason) = result {
+            sa.counters.count_drop(reason);
+        }
+        let (spi, peer) = (sa.params.spi, sa.params.peer);
+        self.push_life_events(spi, peer, Direction::Out, ev);
+        result.map(SealOutcome::Sealed)
+    }
+
+    /// Opens the ESP packet in `pkt`, received from outer address `src` at `dst`; on success
+    /// the inner packet is in `pkt.start..pkt.end`.
+    pub fn open(
+        &mut self,
+        now: Timestamp,
+        pkt: &mut PacketBuf<'_>,
+        src: IpAddr,
+        dst: IpAddr,
+    ) -> Result<Opened, DropReason> {
+        let spi = match EspHeader::parse(pkt.data()) {
+            Ok((h, _)) => h.spi,
+            Err(_) => {
+                self.unattributed.count_drop(DropReason::Malformed);
+                return Err(DropReason::Malformed);
+            }
+        };
+        let Some(sa) = self.sad.get_mut(&spi) else {
+            self.unattributed.count_drop(DropReason::UnknownSpi);
+            return Err(DropReason::UnknownSpi);
+        };
+        let mut ev = (None, None);
+        let result = sa.open(now, pkt, (src, dst), &mut ev);
+        let peer = sa.params.peer;
+        self.push_life_events(spi, peer, Direction::In, ev);
+        result
+    }
+
+    /// Seals a batch; `results[i]` receives the outcome of `packets[i]`. No allocation.
+    pub fn seal_batch(
+        &mut self,
+        now: Timestamp,
+        packets: &mut [PacketBuf<'_>],
+        results: &mut [Result<SealOutcome, DropReason>],
+    ) {
+        for (pkt, out) in packets.iter_mut().zip(results.iter_mut()) {
+            *out = self.seal(now, pkt);
+        }
+    }
+
+    /// Opens a batch received from `src` at `dst`; `results[i]` receives the outcome of
+    /// `packets[i]`. No allocation.
+    pub fn open_batch(
+        &mut self,
+        now: Timestamp,
+        packets: &mut [PacketBuf<'_>],
+        src: IpAddr,
+        dst: IpAddr,
+        results: &mut [Result<Opened, DropReason>],
+    ) {
+        for (pkt, out) in packets.iter_mut().zip(results.iter_mut()) {
+            *out = self.open(now, pkt, src, dst);
+        }
+    }
+}
