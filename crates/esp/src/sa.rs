@@ -369,6 +369,11 @@ impl InboundSa {
             return Err(DropReason::Expired);
         }
         let (header, _) = EspHeader::parse(pkt.data()).map_err(|_| DropReason::Malformed)?;
+        // Too short to hold IV, trailer and ICV: malformed, whatever its sequence number.
+        let min = ESP_HEADER_LEN + self.cipher.iv_len() + 2 + self.cipher.icv_len();
+        if pkt.end - pkt.start < min {
+            return Err(DropReason::Malformed);
+        }
         let seq = self.replay.infer(header.seq);
         self.replay.check(seq).map_err(|e| match e {
             ReplayError::Replay => DropReason::Replay,
