@@ -523,3 +523,42 @@ fn batches_process_every_packet_in_order() {
         assert_eq!(pkt.data(), want.as_slice());
     }
 }
+
+#[test]
+fn transport_mode_through_nat_fixes_the_udp_checksum() {
+    // The sender (behind NAT) seals 10.1.0.1 -> 198.51.100.2; the receiver sees the packet
+    // arrive from the NAT's public address 203.0.113.9 (RFC 3948 §3.1.2).
+    let sel_a = selector("10.1.0.1/32", "198.51.100.2/32");
+    let sel_b = selector("198.51.100.2/32", "203.0.113.9/32");
+    let mut out = params(5, gcm256(), None, &[9; 36], &[], sel_a);
+    out.mode = Mode::Transport;
+    let mut inb = out.clone();
+    inb.selectors = vec![sel_b];
+    inb.nat_transport_fixup = true;
+    let mut a = dataplane();
+    let mut b = dataplane();
+    a.install_outbound(T0, 1, out).unwrap();
+    a.add_policy(protect(sel_a, 1));
+    b.install_inbound(T0, inb).unwrap();
+    let mut inner = udp("10.1.0.1", "198.51.100.2", 1111, 53, 21);
+    inner[26] = 1; // non-zero: a real checksum (zero would mean "none")
+    meshsec_esp::ip::fix_l4_checksum(&mut inner[20..], ip("10.1.0.1"), ip("198.51.100.2"), 17)
+        .unwrap();
+    let (mut buf, s, e) = framed(&inner);
+    let mut pkt = PacketBuf::new(&mut buf, s, e);
+    a.seal(T0, &mut pkt).unwrap();
+    let (s, e) = (pkt.start, pkt.end);
+    let mut pkt = PacketBuf::new(&mut buf, s, e);
+    assert!(
+        b.open(T0, &mut pkt, ip("203.0.113.9"), ip("198.51.100.2"))
+            .is_ok()
+    );
+    let got = pkt.data().to_vec();
+    assert_eq!(&got[12..16], &[203, 0, 113, 9]);
+    // The checksum now verifies for the translated addresses: recomputing changes nothing.
+    let mut again = got[20..].to_vec();
+    meshsec_esp::ip::fix_l4_checksum(&mut again, ip("203.0.113.9"), ip("198.51.100.2"), 17)
+        .unwrap();
+    assert_eq!(again, &got[20..]);
+    assert_ne!(&got[26..28], &inner[26..28], "the checksum had to change");
+}

@@ -1,6 +1,11 @@
 //! Differential tests against slow reference models on random inputs: the replay window
 //! (random sequence streams, including around the ESN 2^32 boundary) and SPD selection.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 
@@ -109,13 +114,29 @@ fn v4(a: u32) -> IpAddr {
 
 fn policy() -> impl Strategy<Value = Policy> {
     // Small address space so that overlaps are common.
-    let range = (0u32..64, 0u8..=6).prop_map(|(a, len)| {
-        AddrRange::prefix(v4(0x0a00_0000 | a), 26 + len)
-    });
-    let ports = prop_oneof![Just((0u16, u16::MAX)), (0u16..4).prop_map(|p| (p, p)), Just((0u16, 2))];
-    (range.clone(), range, prop_oneof![Just(0u8), Just(6), Just(17)], ports.clone(), ports, 0u32..3)
+    let range =
+        (0u32..64, 0u8..=6).prop_map(|(a, len)| AddrRange::prefix(v4(0x0a00_0000 | a), 26 + len));
+    let ports = prop_oneof![
+        Just((0u16, u16::MAX)),
+        (0u16..4).prop_map(|p| (p, p)),
+        Just((0u16, 2))
+    ];
+    (
+        range.clone(),
+        range,
+        prop_oneof![Just(0u8), Just(6), Just(17)],
+        ports.clone(),
+        ports,
+        0u32..3,
+    )
         .prop_map(|(local, remote, proto, lp, rp, a)| Policy {
-            selector: Selector { local, remote, proto, local_ports: lp, remote_ports: rp },
+            selector: Selector {
+                local,
+                remote,
+                proto,
+                local_ports: lp,
+                remote_ports: rp,
+            },
             action: match a {
                 0 => Action::Bypass,
                 1 => Action::Discard,
@@ -125,16 +146,21 @@ fn policy() -> impl Strategy<Value = Policy> {
 }
 
 fn key() -> impl Strategy<Value = PacketKey> {
-    (0u32..64, 0u32..64, prop_oneof![Just(1u8), Just(6), Just(17)], 0u16..5, 0u16..5).prop_map(
-        |(s, d, proto, sport, dport)| PacketKey {
+    (
+        0u32..64,
+        0u32..64,
+        prop_oneof![Just(1u8), Just(6), Just(17)],
+        0u16..5,
+        0u16..5,
+    )
+        .prop_map(|(s, d, proto, sport, dport)| PacketKey {
             src: v4(0x0a00_0000 | s),
             dst: v4(0x0a00_0000 | d),
             proto,
             sport,
             dport,
             opaque_ports: false,
-        },
-    )
+        })
 }
 
 proptest! {

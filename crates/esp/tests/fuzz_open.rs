@@ -1,6 +1,11 @@
 //! Random bytes and mutated real packets into `open` never panic and never deliver a packet
 //! that was not sealed by the peer.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 
@@ -9,14 +14,21 @@ use meshsec_crypto::{Encr, Integ};
 use meshsec_esp::{DataPlane, Mode, PacketBuf, SealOutcome};
 use proptest::prelude::*;
 
-fn planes(encr: Encr, integ: Option<Integ>, ek: usize, ik: usize, mode: Mode) -> (DataPlane, DataPlane) {
+fn planes(
+    encr: Encr,
+    integ: Option<Integ>,
+    ek: usize,
+    ik: usize,
+    mode: Mode,
+) -> (DataPlane, DataPlane) {
     let sel = selector("0.0.0.0/0", "0.0.0.0/0");
     let mut p = params(0x0101_0101, encr, integ, &vec![1; ek], &vec![2; ik], sel);
     p.mode = mode;
     p.esn = true;
     let mut a = dataplane();
     let mut b = dataplane();
-    a.install_outbound(Default::default(), 1, p.clone()).unwrap();
+    a.install_outbound(Default::default(), 1, p.clone())
+        .unwrap();
     a.add_policy(protect(sel, 1));
     b.install_inbound(Default::default(), p).unwrap();
     (a, b)
