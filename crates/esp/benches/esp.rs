@@ -3,7 +3,12 @@
 //! baseline the data plane is compared to.
 //!
 //! Run: `cargo bench -p meshsec-esp --bench esp`.
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
 
 use std::hint::black_box;
 use std::net::IpAddr;
@@ -49,7 +54,10 @@ fn planes(s: &Suite, backend: AeadBackend) -> (DataPlane, DataPlane) {
         spi: 0x1234,
         peer: 1,
         mode: Mode::Tunnel,
-        encap: Encap::Udp { local_port: 4500, remote_port: 4500 },
+        encap: Encap::Udp {
+            local_port: 4500,
+            remote_port: 4500,
+        },
         local: ip("198.51.100.1"),
         remote: ip("198.51.100.2"),
         encr: s.encr,
@@ -67,7 +75,10 @@ fn planes(s: &Suite, backend: AeadBackend) -> (DataPlane, DataPlane) {
     };
     let mut a = DataPlane::new(Box::new(SystemRandom::new()));
     a.install_outbound(Duration::ZERO, 1, p.clone()).unwrap();
-    a.add_policy(Policy { selector: Selector::between(local, remote), action: Action::Protect(1) });
+    a.add_policy(Policy {
+        selector: Selector::between(local, remote),
+        action: Action::Protect(1),
+    });
     let mut r = p;
     r.selectors = vec![Selector::between(remote, local)];
     let mut b = DataPlane::new(Box::new(SystemRandom::new()));
@@ -77,11 +88,41 @@ fn planes(s: &Suite, backend: AeadBackend) -> (DataPlane, DataPlane) {
 
 fn suites() -> Vec<Suite> {
     vec![
-        Suite { name: "aes256gcm", encr: Encr::Aead(AeadAlg::Aes256Gcm), integ: None, ek: 36, ik: 0 },
-        Suite { name: "aes128gcm", encr: Encr::Aead(AeadAlg::Aes128Gcm), integ: None, ek: 20, ik: 0 },
-        Suite { name: "chacha20poly1305", encr: Encr::Aead(AeadAlg::ChaCha20Poly1305), integ: None, ek: 36, ik: 0 },
-        Suite { name: "aes128cbc-sha256", encr: Encr::AesCbc { key_len: 16 }, integ: Some(Integ::HmacSha256_128), ek: 16, ik: 32 },
-        Suite { name: "null", encr: Encr::Null, integ: None, ek: 0, ik: 0 },
+        Suite {
+            name: "aes256gcm",
+            encr: Encr::Aead(AeadAlg::Aes256Gcm),
+            integ: None,
+            ek: 36,
+            ik: 0,
+        },
+        Suite {
+            name: "aes128gcm",
+            encr: Encr::Aead(AeadAlg::Aes128Gcm),
+            integ: None,
+            ek: 20,
+            ik: 0,
+        },
+        Suite {
+            name: "chacha20poly1305",
+            encr: Encr::Aead(AeadAlg::ChaCha20Poly1305),
+            integ: None,
+            ek: 36,
+            ik: 0,
+        },
+        Suite {
+            name: "aes128cbc-sha256",
+            encr: Encr::AesCbc { key_len: 16 },
+            integ: Some(Integ::HmacSha256_128),
+            ek: 16,
+            ik: 32,
+        },
+        Suite {
+            name: "null",
+            encr: Encr::Null,
+            integ: None,
+            ek: 0,
+            ik: 0,
+        },
     ]
 }
 
@@ -112,7 +153,15 @@ fn seal_open(c: &mut Criterion) {
                     },
                     |(mut buf, st, en)| {
                         let mut p = PacketBuf::new(&mut buf, st, en);
-                        black_box(b.open(Duration::ZERO, &mut p, ip("198.51.100.1"), ip("198.51.100.2")).unwrap());
+                        black_box(
+                            b.open(
+                                Duration::ZERO,
+                                &mut p,
+                                ip("198.51.100.1"),
+                                ip("198.51.100.2"),
+                            )
+                            .unwrap(),
+                        );
                         buf
                     },
                     BatchSize::SmallInput,
@@ -161,7 +210,9 @@ fn batch(c: &mut Criterion) {
     let pkt = inner(size);
     let mut g = c.benchmark_group("esp/aes256gcm-batch64");
     g.throughput(Throughput::Bytes((64 * size) as u64));
-    let mut bufs: Vec<Vec<u8>> = (0..64).map(|_| vec![0u8; HEADROOM + size + TAILROOM]).collect();
+    let mut bufs: Vec<Vec<u8>> = (0..64)
+        .map(|_| vec![0u8; HEADROOM + size + TAILROOM])
+        .collect();
     let mut results = vec![Err(meshsec_esp::DropReason::NoRoom); 64];
     g.bench_function("seal/1420", |bench| {
         bench.iter(|| {

@@ -3,6 +3,7 @@
 //! events are polled.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::net::IpAddr;
 
 use meshsec_crypto::CryptoError;
@@ -68,10 +69,32 @@ pub enum SealOutcome {
     Bypass,
 }
 
+/// A multiplicative hash for the u32 keys of the per-packet maps (SPIs, slots). SipHash's
+/// flooding resistance buys nothing here: the SPIs are ours (chosen at random) and the slots
+/// the daemon's, so nobody outside picks colliding keys, and every packet does one lookup.
+#[derive(Default)]
+struct SpiHasher(u64);
+
+impl Hasher for SpiHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    fn write_u32(&mut self, v: u32) {
+        self.0 = (u64::from(v) ^ self.0).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<SpiHasher>>;
+
 /// The sans-IO ESP data plane.
 pub struct DataPlane {
-    sad: HashMap<u32, InboundSa>,
-    outbound: HashMap<SlotId, OutboundSa>,
+    sad: FastMap<u32, InboundSa>,
+    outbound: FastMap<SlotId, OutboundSa>,
     spd: Spd,
     events: VecDeque<EspEvent>,
     /// Counters of removed SAs, per peer: (inbound, outbound).
@@ -96,8 +119,8 @@ impl DataPlane {
     /// An empty data plane; `rng` supplies AES-CBC IVs.
     pub fn new(rng: Box<dyn Random + Send>) -> DataPlane {
         DataPlane {
-            sad: HashMap::new(),
-            outbound: HashMap::new(),
+            sad: FastMap::default(),
+            outbound: FastMap::default(),
             spd: Spd::new(),
             events: VecDeque::new(),
             retired: HashMap::new(),

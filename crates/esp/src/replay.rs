@@ -2,8 +2,9 @@
 //! (RFC 4303 Appendix A).
 //!
 //! `check` runs before decryption and changes nothing; `commit` runs only after the ICV
-//! verified, so forged packets cannot move the window. The bitmap is circular: bit
-//! `seq % size` records `seq`, and advancing the top clears the words that fall out.
+//! verified, so forged packets cannot move the window. The bitmap is a ring of 64-bit words
+//! indexed by absolute block number (`seq / 64`), one word larger than the window: entering a
+//! new block clears its word, which then only held numbers older than the window.
 
 /// Smallest and default window size, in packets.
 pub const DEFAULT_WINDOW: u32 = 1024;
@@ -40,7 +41,9 @@ impl ReplayWindow {
         ReplayWindow {
             top: 0,
             size,
-            bits: vec![0; (size / WORD) as usize],
+            // One spare word, so that clearing a newly entered block never erases a number
+            // that is still inside the window.
+            bits: vec![0; (size / WORD) as usize + 1],
             esn,
         }
     }
@@ -78,8 +81,8 @@ impl ReplayWindow {
     }
 
     fn bit(&self, seq: u64) -> (usize, u64) {
-        let i = seq % self.size;
-        ((i / WORD) as usize, 1u64 << (i % WORD))
+        let words = self.bits.len() as u64;
+        (((seq / WORD) % words) as usize, 1u64 << (seq % WORD))
     }
 
     /// Would `seq` be accepted? Changes nothing.
@@ -100,18 +103,13 @@ impl ReplayWindow {
     /// Records an authenticated `seq` (which passed `check`).
     pub fn commit(&mut self, seq: u64) {
         if seq > self.top {
-            let advance = seq - self.top;
-            if advance >= self.size {
+            let words = self.bits.len() as u64;
+            let (old_block, new_block) = (self.top / WORD, seq / WORD);
+            if new_block - old_block >= words {
                 self.bits.fill(0);
             } else {
-                // Clear every word between the old top's word and the new one.
-                let words = self.bits.len() as u64;
-                let old = (self.top % self.size) / WORD;
-                let new = (seq % self.size) / WORD;
-                let mut w = old;
-                while w != new {
-                    w = (w + 1) % words;
-                    if let Some(x) = self.bits.get_mut(w as usize) {
+                for block in old_block + 1..=new_block {
+                    if let Some(x) = self.bits.get_mut((block % words) as usize) {
                         *x = 0;
                     }
                 }
@@ -143,6 +141,35 @@ mod tests {
         assert_eq!(w.check(136), Err(ReplayError::TooOld));
         w.check(137).unwrap();
         assert_eq!(w.check(200), Err(ReplayError::Replay));
+    }
+
+    /// Regression (found by the differential test): a small advance within one word must not
+    /// leave bits of numbers that fell out of the window, and clearing a newly entered word
+    /// must not forget numbers still inside it.
+    #[test]
+    fn advancing_clears_exactly_what_left_the_window() {
+        let mut w = ReplayWindow::new(64, false);
+        for s in 1..=64 {
+            w.commit(s);
+        }
+        w.commit(70);
+        for s in 65..70 {
+            assert_eq!(w.check(s), Ok(()), "{s} was never received");
+        }
+        for s in 7..=64 {
+            assert_eq!(w.check(s), Err(ReplayError::Replay), "{s} was received");
+        }
+        assert_eq!(w.check(6), Err(ReplayError::TooOld));
+        // Entering a new block keeps the in-window numbers of the previous lap.
+        let mut w = ReplayWindow::new(128, false);
+        for s in 100..=128 {
+            w.commit(s);
+        }
+        w.commit(200);
+        for s in [100, 128] {
+            assert_eq!(w.check(s), Err(ReplayError::Replay), "{s}");
+        }
+        assert_eq!(w.check(150), Ok(()));
     }
 
     #[test]

@@ -60,7 +60,7 @@ fn stream() -> impl Strategy<Value = (u64, Vec<i64>, u32)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(300))]
+    #![proptest_config(ProptestConfig::with_cases(1000))]
 
     #[test]
     fn replay_window_matches_the_model(
