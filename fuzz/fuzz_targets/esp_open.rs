@@ -16,7 +16,7 @@ use meshsec_crypto::rng::SystemRandom;
 use meshsec_crypto::{Encr, Secret};
 use meshsec_esp::lifetime::Lifetime;
 use meshsec_esp::selector::{AddrRange, Selector};
-use meshsec_esp::{DataPlane, Encap, Mode, Opened, PacketBuf, SaParams, HEADROOM, TAILROOM};
+use meshsec_esp::{DataPlane, Encap, HEADROOM, Mode, Opened, PacketBuf, SaParams, TAILROOM};
 
 fn plane() -> DataPlane {
     let any = |a: &str| AddrRange::prefix(a.parse::<IpAddr>().unwrap(), 0);
@@ -52,7 +52,9 @@ fn plane() -> DataPlane {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&which, rest)) = data.split_first() else { return };
+    let Some((&which, rest)) = data.split_first() else {
+        return;
+    };
     let spi = u32::from(which % 3) + 1;
     let mut packet = spi.to_be_bytes().to_vec();
     packet.extend_from_slice(rest);
@@ -65,6 +67,9 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(Opened::Packet { .. }) = dp.open(Duration::ZERO, &mut pkt, src, dst) {
         assert!(pkt.start <= pkt.end && pkt.end <= pkt.buf.len());
         let v = pkt.data().first().map(|b| b >> 4);
-        assert!(v == Some(4) || v == Some(6), "delivered something that is not IP");
+        assert!(
+            v == Some(4) || v == Some(6),
+            "delivered something that is not IP"
+        );
     }
 });
