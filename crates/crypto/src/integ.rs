@@ -6,6 +6,7 @@ use subtle::ConstantTimeEq;
 
 use crate::error::{CryptoError, Result};
 use crate::prf::hmac;
+use crate::secret::Secret;
 
 /// A negotiated integrity algorithm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,14 +94,20 @@ impl Integ {
     }
 
     fn check_key(self, key: &[u8]) -> Result<()> {
+        self.keyed(key, "integrity key").map(|_| ())
+    }
+
+    /// This algorithm with its key, after checking the key's length (`what` names the key in
+    /// the error, e.g. "SK_a").
+    pub fn keyed(self, key: &[u8], what: &'static str) -> Result<(Integ, Secret)> {
         if key.len() != self.key_len() {
             return Err(CryptoError::KeyLength {
-                what: "integrity key",
+                what,
                 expected: self.key_len(),
                 got: key.len(),
             });
         }
-        Ok(())
+        Ok((self, Secret::from_slice(key)))
     }
 
     /// Writes the ICV of `parts` (concatenated) into `icv`, which must be `icv_len()` long.

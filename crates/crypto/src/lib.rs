@@ -13,15 +13,6 @@
 //! Randomness is injected through [`rng::Random`]. With the `insecure` feature, worthless
 //! stand-ins for every primitive exist for fuzzing (see [`Provider`]).
 #![forbid(unsafe_code)]
-#![cfg_attr(
-    test,
-    allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )
-)]
 
 pub mod aead;
 pub mod auth;

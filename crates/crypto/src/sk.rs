@@ -77,16 +77,7 @@ impl SkKey {
         };
         let integ = match (suite.encr.is_aead(), suite.integ) {
             (true, _) => None,
-            (false, Some(i)) => {
-                if sk_a.len() != i.key_len() {
-                    return Err(CryptoError::KeyLength {
-                        what: "SK_a",
-                        expected: i.key_len(),
-                        got: sk_a.len(),
-                    });
-                }
-                Some((i, Secret::from_slice(sk_a)))
-            }
+            (false, Some(i)) => Some(i.keyed(sk_a, "SK_a")?),
             (false, None) => {
                 #[cfg(feature = "insecure")]
                 if suite.encr == Encr::Insecure {

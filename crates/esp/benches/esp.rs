@@ -7,27 +7,22 @@
     missing_docs,
     clippy::unwrap_used,
     clippy::expect_used,
-    clippy::indexing_slicing
+    clippy::indexing_slicing,
+    clippy::panic
 )]
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::hint::black_box;
-use std::net::IpAddr;
 use std::time::Duration;
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use meshsec_crypto::aead::{AeadAlg, AeadBackend};
-use meshsec_crypto::rng::SystemRandom;
-use meshsec_crypto::{Encr, Integ, Secret};
-use meshsec_esp::lifetime::Lifetime;
-use meshsec_esp::selector::{AddrRange, Selector};
-use meshsec_esp::spd::{Action, Policy};
-use meshsec_esp::{DataPlane, Encap, HEADROOM, Mode, PacketBuf, SaParams, TAILROOM};
+use meshsec_crypto::{Encr, Integ};
+use meshsec_esp::{DataPlane, HEADROOM, PacketBuf, TAILROOM};
 
 const SIZES: [usize; 4] = [64, 512, 1420, 8192];
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
 
 fn inner(len: usize) -> Vec<u8> {
     let mut p = vec![0u8; len];
@@ -48,41 +43,18 @@ struct Suite {
 }
 
 fn planes(s: &Suite, backend: AeadBackend) -> (DataPlane, DataPlane) {
-    let local = AddrRange::prefix(ip("10.1.0.0"), 16);
-    let remote = AddrRange::prefix(ip("10.2.0.0"), 16);
-    let p = SaParams {
-        spi: 0x1234,
-        peer: 1,
-        mode: Mode::Tunnel,
-        encap: Encap::Udp {
-            local_port: 4500,
-            remote_port: 4500,
-        },
-        local: ip("198.51.100.1"),
-        remote: ip("198.51.100.2"),
-        encr: s.encr,
-        integ: s.integ,
-        encr_key: Secret::new(vec![7; s.ek]),
-        integ_key: Secret::new(vec![8; s.ik]),
-        esn: true,
-        selectors: vec![Selector::between(local, remote)],
-        lifetime: Lifetime::default(),
-        replay_window: 4096,
-        tfc_pad_to: None,
-        iv_mask: 0x5555,
-        backend,
-        nat_transport_fixup: false,
-    };
-    let mut a = DataPlane::new(Box::new(SystemRandom::new()));
+    let sel = common::selector("10.1.0.0/16", "10.2.0.0/16");
+    let mut p = common::params(0x1234, s.encr, s.integ, &vec![7; s.ek], &vec![8; s.ik], sel);
+    p.esn = true;
+    p.replay_window = 4096;
+    p.iv_mask = 0x5555;
+    p.backend = backend;
+    let mut a = common::dataplane();
     a.install_outbound(Duration::ZERO, 1, p.clone()).unwrap();
-    a.add_policy(Policy {
-        selector: Selector::between(local, remote),
-        action: Action::Protect(1),
-    });
-    let mut r = p;
-    r.selectors = vec![Selector::between(remote, local)];
-    let mut b = DataPlane::new(Box::new(SystemRandom::new()));
-    b.install_inbound(Duration::ZERO, r).unwrap();
+    a.add_policy(common::protect(sel, 1));
+    p.selectors = vec![common::selector("10.2.0.0/16", "10.1.0.0/16")];
+    let mut b = common::dataplane();
+    b.install_inbound(Duration::ZERO, p).unwrap();
     (a, b)
 }
 
@@ -157,8 +129,8 @@ fn seal_open(c: &mut Criterion) {
                             b.open(
                                 Duration::ZERO,
                                 &mut p,
-                                ip("198.51.100.1"),
-                                ip("198.51.100.2"),
+                                common::ip("198.51.100.1"),
+                                common::ip("198.51.100.2"),
                             )
                             .unwrap(),
                         );

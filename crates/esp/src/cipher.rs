@@ -58,16 +58,7 @@ impl EspCipher {
         integ_key: &[u8],
         backend: AeadBackend,
     ) -> Result<EspCipher, CryptoError> {
-        let integ_with_key = |i: Integ| -> Result<(Integ, Secret), CryptoError> {
-            if integ_key.len() != i.key_len() {
-                return Err(CryptoError::KeyLength {
-                    what: "ESP integrity key",
-                    expected: i.key_len(),
-                    got: integ_key.len(),
-                });
-            }
-            Ok((i, Secret::from_slice(integ_key)))
-        };
+        let integ_with_key = |i: Integ| i.keyed(integ_key, "ESP integrity key");
         match encr {
             Encr::Aead(alg) => Ok(EspCipher::Aead(Box::new(AeadKey::new(
                 alg, backend, encr_key,
@@ -95,6 +86,17 @@ impl EspCipher {
                 id: encr.id().0.0,
             }),
         }
+    }
+
+    /// The cipher of an SA being installed.
+    pub fn for_params(p: &crate::SaParams) -> Result<EspCipher, CryptoError> {
+        Self::new(
+            p.encr,
+            p.integ,
+            p.encr_key.expose(),
+            p.integ_key.expose(),
+            p.backend,
+        )
     }
 
     /// Length of the explicit IV.

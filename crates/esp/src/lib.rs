@@ -12,15 +12,6 @@
 //! No sockets, no TUN, no clock: time is a [`lifetime::Timestamp`] passed in. Nothing here
 //! allocates per packet, and nothing derived from a packet can panic.
 #![forbid(unsafe_code)]
-#![cfg_attr(
-    test,
-    allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )
-)]
 
 pub mod cipher;
 mod dataplane;

@@ -166,13 +166,7 @@ pub struct OutboundSa {
 impl OutboundSa {
     /// Builds the SA (keys are checked here).
     pub fn new(now: Timestamp, params: SaParams) -> Result<OutboundSa, CryptoError> {
-        let cipher = EspCipher::new(
-            params.encr,
-            params.integ,
-            params.encr_key.expose(),
-            params.integ_key.expose(),
-            params.backend,
-        )?;
+        let cipher = EspCipher::for_params(&params)?;
         Ok(OutboundSa {
             life: LifeState::new(now, params.lifetime),
             params,
@@ -320,13 +314,7 @@ pub struct InboundSa {
 impl InboundSa {
     /// Builds the SA (keys are checked here).
     pub fn new(now: Timestamp, params: SaParams) -> Result<InboundSa, CryptoError> {
-        let cipher = EspCipher::new(
-            params.encr,
-            params.integ,
-            params.encr_key.expose(),
-            params.integ_key.expose(),
-            params.backend,
-        )?;
+        let cipher = EspCipher::for_params(&params)?;
         Ok(InboundSa {
             replay: ReplayWindow::new(params.replay_window, params.esn),
             life: LifeState::new(now, params.lifetime),

@@ -13,15 +13,6 @@
 //! the problem. Allocation is bounded by the input's length (lists grow only as elements are
 //! actually read, never from a declared count).
 #![forbid(unsafe_code)]
-#![cfg_attr(
-    test,
-    allow(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::indexing_slicing
-    )
-)]
 
 pub mod codec;
 mod error;
