@@ -1,7 +1,11 @@
 //! Independent implementation: Scapy's ESP (`scapy.layers.ipsec`, Debian `python3-scapy`)
 //! opens what we seal and we open what it seals, for AES-GCM-128/256, AES-CBC + HMAC-SHA2-256
-//! and ChaCha20-Poly1305, tunnel and transport, with and without ESN (AEAD; see below for
-//! CBC) and UDP encapsulation.
+//! and ChaCha20-Poly1305, tunnel and transport, with and without ESN and UDP encapsulation.
+//!
+//! One Scapy 2.5 defect is worked around in the script: for ESP with an HMAC and ESN it leaves
+//! the high half of the sequence number out of the ICV (RFC 4303 §2.2.1 puts it in, as Linux
+//! and we do). There the script checks and recomputes the ICV with Python's own `hmac`, while
+//! Scapy still does the AES-CBC encryption and decryption.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -90,13 +94,6 @@ fn scapy_and_meshsec_open_each_others_packets() {
     for (n, s) in suites.iter().enumerate() {
         for mode in [Mode::Tunnel, Mode::Transport] {
             for esn in [false, true] {
-                // Scapy 2.5 leaves the ESN high half out of ESP's HMAC ICV (it adds it only for
-                // AH), contrary to RFC 4303 §2.2.1, which we (like Linux) follow: no common
-                // ground to cross-check CBC+HMAC with ESN. AEAD with ESN is checked (the high
-                // half is in the AAD there, and Scapy does that right).
-                if esn && s.integ.is_some() {
-                    continue;
-                }
                 for udp_encap in [false, true] {
                     let spi = 0x1000 + cases.len() as u32;
                     let ek: Vec<u8> = (0..s.ek).map(|i| (i * 7 + n) as u8).collect();
@@ -219,7 +216,7 @@ fn scapy_and_meshsec_open_each_others_packets() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 28 * 6);
+    assert_eq!(checked, 32 * 6);
 }
 
 fn hex_decode(s: &str) -> Vec<u8> {
