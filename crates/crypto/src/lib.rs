@@ -25,6 +25,7 @@ mod integ;
 pub mod ke;
 pub mod kem;
 pub mod keys;
+pub mod natd;
 mod prf;
 pub mod rng;
 mod secret;

@@ -1,10 +1,26 @@
 //! `meshsec-ike`: the sans-IO IKEv2 engine (RFC 7296) — endpoint, IKE SA and CHILD SA state
 //! machines, one module per exchange (DESIGN.md §2–§4).
 //!
-//! So far: the pure building blocks the exchanges use — [`proposal`] (strongSwan-syntax
-//! proposals, responder-preference selection, NO_PROPOSAL_CHOSEN explanations) and [`ts`]
-//! (traffic selector narrowing, RFC 7296 §2.9). The state machines come next (see the issue).
+//! * [`Endpoint`] — every IKE SA of the node, demultiplexed by SPI; driven by
+//!   `handle_datagram` / `handle_timeout` / `initiate`, drained with `poll_transmit` /
+//!   `poll_event` / `poll_timeout`.
+//! * [`ike_sa_init`](crate::Endpoint::initiate) and IKE_AUTH (PSK) with the first CHILD SA;
+//!   retransmission with exponential backoff and a response cache.
+//! * [`proposal`] — strongSwan-syntax proposals, responder-preference selection,
+//!   NO_PROPOSAL_CHOSEN explanations; [`ts`] — selector narrowing (RFC 7296 §2.9).
+//! * Every failure is an [`Event::Failed`] whose [`Failure`] names the cause.
 #![forbid(unsafe_code)]
 
+mod config;
+mod endpoint;
+mod event;
+mod ike_auth;
+mod ike_sa_init;
 pub mod proposal;
+mod sa;
 pub mod ts;
+
+pub use config::{ChildMode, EndpointConfig, PeerConfig};
+pub use endpoint::{ApiMisuse, Endpoint};
+pub use event::{ChildSa, ChildSaHalf, Event, Failure, PeerId, Side, Transmit};
+pub use sa::{Role, State, Timestamp};

@@ -1,0 +1,74 @@
+//! What the engine needs to know about us and our peers.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use meshsec_crypto::Secret;
+use meshsec_wire::payload::{AddrSelector, Identity};
+
+use crate::proposal::ProposalSpec;
+
+/// Tunnel or transport mode for CHILD SAs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChildMode {
+    /// Whole packets between the selectors are encapsulated.
+    Tunnel,
+    /// Only payloads; the hosts' own addresses are the selectors (USE_TRANSPORT_MODE).
+    Transport,
+}
+
+/// One peer we may build an IKE SA with.
+#[derive(Debug, Clone)]
+pub struct PeerConfig {
+    /// The operator's name for the peer (logs, explanations).
+    pub name: String,
+    /// The peer's address (IKE port included).
+    pub remote_addr: SocketAddr,
+    /// Our identity towards this peer (IDi or IDr).
+    pub local_id: Identity<'static>,
+    /// The identity the peer must present.
+    pub remote_id: Identity<'static>,
+    /// The pre-shared key.
+    pub psk: Secret,
+    /// IKE proposals, most preferred first.
+    pub ike_proposals: Vec<ProposalSpec>,
+    /// ESP proposals, most preferred first.
+    pub esp_proposals: Vec<ProposalSpec>,
+    /// Our side's traffic selectors.
+    pub local_ts: Vec<AddrSelector>,
+    /// The peer's side's traffic selectors.
+    pub remote_ts: Vec<AddrSelector>,
+    /// Tunnel or transport.
+    pub mode: ChildMode,
+    /// As initiator, accept a responder's narrower selectors (RFC 7296 §2.9).
+    pub accept_narrowing: bool,
+}
+
+/// Engine-wide settings.
+#[derive(Debug, Clone)]
+pub struct EndpointConfig {
+    /// Our address (IKE port included) — used in NAT detection.
+    pub local_addr: SocketAddr,
+    /// First retransmission timeout; doubles with each retry (RFC 7296 §2.1).
+    pub retransmit_timeout: Duration,
+    /// Retransmissions before giving up (so the give-up time is about
+    /// `retransmit_timeout * (2^(tries+1) - 1)`).
+    pub retransmit_tries: u32,
+    /// How long a responder keeps a half-open IKE SA (IKE_SA_INIT answered, no IKE_AUTH).
+    pub half_open_timeout: Duration,
+    /// Most half-open IKE SAs kept at once; beyond it new IKE_SA_INIT requests are dropped.
+    pub max_half_open: usize,
+}
+
+impl EndpointConfig {
+    /// Defaults in the spirit of strongSwan's (4 s first timeout is too slow for a mesh: 1 s).
+    pub fn new(local_addr: SocketAddr) -> EndpointConfig {
+        EndpointConfig {
+            local_addr,
+            retransmit_timeout: Duration::from_secs(1),
+            retransmit_tries: 4,
+            half_open_timeout: Duration::from_secs(30),
+            max_half_open: 1024,
+        }
+    }
+}

@@ -1,0 +1,304 @@
+//! The endpoint: every IKE SA of this node, demultiplexed by SPI, and the sans-IO API the
+//! daemon (or the simulator) drives.
+//!
+//! Call order (as in quinn-proto): feed input with [`Endpoint::handle_datagram`],
+//! [`Endpoint::handle_timeout`] (when [`Endpoint::poll_timeout`] is due) and
+//! [`Endpoint::initiate`]; then drain [`Endpoint::poll_transmit`] and
+//! [`Endpoint::poll_event`]. Nothing here touches a socket or a clock.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+
+use meshsec_crypto::Provider;
+use meshsec_crypto::rng::Random;
+use meshsec_wire::payload::{Notify, Payload, PayloadBody};
+use meshsec_wire::registry::{ExchangeType, NotifyType};
+use meshsec_wire::{Flags, Header, Message};
+
+use crate::config::{EndpointConfig, PeerConfig};
+use crate::event::{Event, Failure, PeerId, Transmit};
+use crate::sa::{IkeSa, Role, State, Timestamp};
+
+/// Length of the nonces we send (RFC 7296 §2.10: at least half the PRF key size; 32 covers
+/// every PRF we offer).
+pub(crate) const NONCE_LEN: usize = 32;
+
+/// Why a call on the endpoint was refused (a local mistake, never the peer's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiMisuse {
+    /// No peer with this index.
+    UnknownPeer(PeerId),
+    /// The random number generator failed.
+    Random,
+}
+
+impl core::fmt::Display for ApiMisuse {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ApiMisuse::UnknownPeer(p) => write!(f, "no peer #{p} in the configuration"),
+            ApiMisuse::Random => f.write_str("the random number generator failed"),
+        }
+    }
+}
+
+impl std::error::Error for ApiMisuse {}
+
+/// All IKE SAs of this node.
+pub struct Endpoint {
+    pub(crate) config: EndpointConfig,
+    pub(crate) peers: Vec<PeerConfig>,
+    /// By our SPI.
+    pub(crate) sas: HashMap<u64, IkeSa>,
+    /// Responder: (peer address, peer's SPIi) → our SPIr, to answer retransmitted
+    /// IKE_SA_INIT requests from the cache.
+    pub(crate) init_index: HashMap<(SocketAddr, u64), u64>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    pub(crate) rng: Box<dyn Random + Send>,
+    pub(crate) provider: Provider,
+}
+
+impl core::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("local", &self.config.local_addr)
+            .field("peers", &self.peers.len())
+            .field("ike_sas", &self.sas.len())
+            .finish()
+    }
+}
+
+impl Endpoint {
+    /// An endpoint for `peers`, drawing nonces, SPIs and private keys from `rng`.
+    pub fn new(
+        config: EndpointConfig,
+        peers: Vec<PeerConfig>,
+        rng: Box<dyn Random + Send>,
+        provider: Provider,
+    ) -> Endpoint {
+        Endpoint {
+            config,
+            peers,
+            sas: HashMap::new(),
+            init_index: HashMap::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            rng,
+            provider,
+        }
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Endpoint::handle_timeout`] should next be called.
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        self.sas
+            .values()
+            .filter_map(|sa| match (&sa.pending, sa.state) {
+                (Some(p), _) => Some(p.next_at),
+                (None, State::ExpectAuthRequest) => {
+                    Some(sa.created + self.config.half_open_timeout)
+                }
+                _ => None,
+            })
+            .min()
+    }
+
+    /// Number of IKE SAs (in any state).
+    pub fn ike_sa_count(&self) -> usize {
+        self.sas.len()
+    }
+
+    /// Number of established IKE SAs with `peer`.
+    pub fn established_with(&self, peer: PeerId) -> usize {
+        self.sas
+            .values()
+            .filter(|sa| sa.peer == Some(peer) && sa.state == State::Established)
+            .count()
+    }
+
+    pub(crate) fn transmit(&mut self, dst: SocketAddr, payload: Vec<u8>) {
+        self.transmits.push_back(Transmit {
+            src: self.config.local_addr,
+            dst,
+            payload,
+        });
+    }
+
+    pub(crate) fn event(&mut self, e: Event) {
+        self.events.push_back(e);
+    }
+
+    pub(crate) fn fail(&mut self, peer: Option<PeerId>, failure: Failure) {
+        self.events.push_back(Event::Failed { peer, failure });
+    }
+
+    pub(crate) fn random_bytes(&mut self, n: usize) -> Result<Vec<u8>, ApiMisuse> {
+        let mut v = vec![0u8; n];
+        self.rng.fill(&mut v).map_err(|_| ApiMisuse::Random)?;
+        Ok(v)
+    }
+
+    /// A fresh non-zero IKE SPI not in use here.
+    pub(crate) fn new_ike_spi(&mut self) -> Result<u64, ApiMisuse> {
+        loop {
+            let mut b = [0u8; 8];
+            self.rng.fill(&mut b).map_err(|_| ApiMisuse::Random)?;
+            let spi = u64::from_be_bytes(b);
+            if spi != 0 && !self.sas.contains_key(&spi) {
+                return Ok(spi);
+            }
+        }
+    }
+
+    /// A fresh ESP SPI (values below 256 are reserved, RFC 4303 §2.1).
+    pub(crate) fn new_esp_spi(&mut self) -> Result<u32, ApiMisuse> {
+        loop {
+            let mut b = [0u8; 4];
+            self.rng.fill(&mut b).map_err(|_| ApiMisuse::Random)?;
+            let spi = u32::from_be_bytes(b);
+            if spi >= 256 {
+                return Ok(spi);
+            }
+        }
+    }
+
+    /// An unencrypted one-Notify answer to an IKE_SA_INIT request (no state is kept).
+    pub(crate) fn answer_init_with_notify(
+        &mut self,
+        request: &Header,
+        to: SocketAddr,
+        ty: NotifyType,
+        data: Vec<u8>,
+    ) {
+        let m = Message {
+            header: Header {
+                spi_i: request.spi_i,
+                spi_r: 0,
+                minor_version: 0,
+                exchange: ExchangeType::IKE_SA_INIT,
+                flags: Flags::new(false, true),
+                message_id: 0,
+            },
+            payloads: vec![Payload::new(PayloadBody::Notify(Notify::new(ty, data)))],
+        };
+        if let Ok(bytes) = m.to_bytes() {
+            self.transmit(to, bytes);
+        }
+    }
+
+    /// Feeds one received datagram (an IKE message without the port-4500 marker).
+    pub fn handle_datagram(&mut self, now: Timestamp, from: SocketAddr, bytes: &[u8]) {
+        // Unparseable headers are unauthenticated garbage: dropped without an answer.
+        let Ok(info) = Header::parse(bytes) else {
+            return;
+        };
+        let h = info.header;
+        if h.exchange == ExchangeType::IKE_SA_INIT && !h.flags.response() {
+            if let Some(spi) = self.init_index.get(&(from, h.spi_i)).copied() {
+                // A retransmitted IKE_SA_INIT request: answer from the cache.
+                if let Some((_, cached)) =
+                    self.sas.get(&spi).and_then(|sa| sa.last_response.clone())
+                {
+                    self.transmit(from, cached);
+                }
+                return;
+            }
+            self.respond_sa_init(now, from, bytes);
+            return;
+        }
+        // The sender's Initiator flag says which SPI is ours.
+        let our_spi = if h.flags.initiator() {
+            h.spi_r
+        } else {
+            h.spi_i
+        };
+        let Some(sa) = self.sas.get_mut(&our_spi) else {
+            return;
+        };
+        if h.flags.response() {
+            let expected = sa
+                .pending
+                .as_ref()
+                .is_some_and(|p| p.message_id == h.message_id && p.exchange == h.exchange);
+            if !expected {
+                return; // late duplicate or unsolicited
+            }
+            match (sa.state, h.exchange) {
+                (State::ExpectSaInitResponse, ExchangeType::IKE_SA_INIT) => {
+                    self.handle_sa_init_response(now, our_spi, bytes)
+                }
+                (State::ExpectAuthResponse, ExchangeType::IKE_AUTH) => {
+                    self.handle_auth_response(now, our_spi, bytes)
+                }
+                _ => {}
+            }
+        } else {
+            if let Some((id, cached)) = &sa.last_response
+                && *id == h.message_id
+            {
+                let cached = cached.clone();
+                self.transmit(from, cached);
+                return;
+            }
+            if h.message_id != sa.expected_request_id {
+                return;
+            }
+            if let (State::ExpectAuthRequest, ExchangeType::IKE_AUTH) = (sa.state, h.exchange) {
+                self.handle_auth_request(now, our_spi, bytes);
+            }
+        }
+    }
+
+    /// Retransmits what is due, gives up on exchanges past their last retry, and expires
+    /// half-open SAs.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        let mut resend = Vec::new();
+        let mut dead = Vec::new();
+        let base = self.config.retransmit_timeout;
+        let max = self.config.retransmit_tries;
+        for (spi, sa) in self.sas.iter_mut() {
+            if let Some(p) = sa.pending.as_mut()
+                && p.next_at <= now
+            {
+                if p.tries > max {
+                    dead.push((*spi, Some((p.exchange, p.tries))));
+                } else {
+                    p.tries += 1;
+                    p.next_at = now + base * 2u32.saturating_pow(p.tries - 1);
+                    resend.push((sa.remote, p.bytes.clone()));
+                }
+            } else if sa.state == State::ExpectAuthRequest
+                && now >= sa.created + self.config.half_open_timeout
+            {
+                dead.push((*spi, None));
+            }
+        }
+        for (to, bytes) in resend {
+            self.transmit(to, bytes);
+        }
+        for (spi, timeout) in dead {
+            if let Some(sa) = self.remove_sa(spi)
+                && let Some((exchange, tries)) = timeout
+            {
+                self.fail(sa.peer, Failure::Timeout { exchange, tries });
+            }
+        }
+    }
+
+    pub(crate) fn remove_sa(&mut self, spi: u64) -> Option<IkeSa> {
+        let sa = self.sas.remove(&spi)?;
+        if sa.role == Role::Responder {
+            self.init_index.remove(&(sa.remote, sa.spi_i));
+        }
+        Some(sa)
+    }
+}

@@ -1,0 +1,185 @@
+//! What the engine reports: datagrams to send, SAs for the data plane, and lifecycle events
+//! with explanations of every failure.
+
+use core::fmt;
+use std::net::SocketAddr;
+
+use meshsec_crypto::{Encr, Integ, Secret};
+use meshsec_wire::payload::AddrSelector;
+use meshsec_wire::registry::{ExchangeType, NotifyType};
+
+use crate::config::ChildMode;
+use crate::proposal::NoProposalChosen;
+use crate::ts::TsUnacceptable;
+
+/// Index of a peer in the endpoint's configuration.
+pub type PeerId = usize;
+
+/// A datagram for the daemon to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// From.
+    pub src: SocketAddr,
+    /// To.
+    pub dst: SocketAddr,
+    /// The IKE message.
+    pub payload: Vec<u8>,
+}
+
+/// One direction of a CHILD SA, for the data plane.
+#[derive(Debug, Clone)]
+pub struct ChildSaHalf {
+    /// SPI (inbound: ours; outbound: the peer's).
+    pub spi: u32,
+    /// Encryption key (| salt for AEAD).
+    pub encr_key: Secret,
+    /// Integrity key (empty for AEAD).
+    pub integ_key: Secret,
+}
+
+/// A CHILD SA pair to install (inbound and outbound).
+#[derive(Debug, Clone)]
+pub struct ChildSa {
+    /// The peer.
+    pub peer: PeerId,
+    /// Encryption.
+    pub encr: Encr,
+    /// Integrity.
+    pub integ: Option<Integ>,
+    /// Extended sequence numbers.
+    pub esn: bool,
+    /// Tunnel or transport.
+    pub mode: ChildMode,
+    /// Our side's negotiated selectors.
+    pub local_ts: Vec<AddrSelector>,
+    /// The peer's side's negotiated selectors.
+    pub remote_ts: Vec<AddrSelector>,
+    /// Packets we receive.
+    pub inbound: ChildSaHalf,
+    /// Packets we send.
+    pub outbound: ChildSaHalf,
+    /// The peer's ESP_TFC_PADDING_NOT_SUPPORTED.
+    pub tfc_padding_allowed: bool,
+}
+
+/// Which side of us a failure is attributed to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// We detected it.
+    Local,
+    /// The peer told us (with a Notify).
+    Peer,
+}
+
+/// Why an exchange failed, with what each side wanted where we know it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// We (as responder) found no acceptable proposal; both lists are known.
+    NoProposalChosen(NoProposalChosen),
+    /// The peer answered an error Notify to what we sent.
+    PeerRefused {
+        /// The Notify type.
+        notify: NotifyType,
+        /// The exchange.
+        exchange: ExchangeType,
+        /// What we had offered, as far as it explains the refusal.
+        we_offered: String,
+    },
+    /// The peer's identity is not the configured one.
+    IdentityMismatch {
+        /// What the configuration expects.
+        expected: String,
+        /// What the peer presented.
+        presented: String,
+    },
+    /// The AUTH payload did not verify: wrong PSK on one side (the key itself is never
+    /// shown).
+    AuthenticationFailed {
+        /// Whose AUTH failed to verify.
+        side: Side,
+    },
+    /// No overlap of traffic selectors.
+    TsUnacceptable(TsUnacceptable),
+    /// The responder narrowed the selectors and we do not accept narrowing.
+    NarrowingRefused {
+        /// What we proposed (TSi, TSr).
+        proposed: String,
+        /// What came back.
+        returned: String,
+    },
+    /// Tunnel vs transport disagreement.
+    ModeMismatch {
+        /// Ours.
+        ours: ChildMode,
+    },
+    /// No answer after the last retransmission.
+    Timeout {
+        /// The exchange that got no answer.
+        exchange: ExchangeType,
+        /// Transmissions made.
+        tries: u32,
+    },
+    /// The peer's message broke the protocol (bad syntax, unexpected payloads...).
+    Protocol {
+        /// What was wrong.
+        detail: String,
+    },
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::NoProposalChosen(e) => write!(f, "{e}"),
+            Failure::PeerRefused {
+                notify,
+                exchange,
+                we_offered,
+            } => write!(f, "{notify}: the peer refused our {exchange}; we offered {we_offered}"),
+            Failure::IdentityMismatch { expected, presented } => write!(
+                f,
+                "identity mismatch: expected {expected}, the peer presented {presented}"
+            ),
+            Failure::AuthenticationFailed { side: Side::Local } => f.write_str(
+                "AUTHENTICATION_FAILED: the peer's AUTH does not verify with our PSK (PSKs differ?)",
+            ),
+            Failure::AuthenticationFailed { side: Side::Peer } => f.write_str(
+                "AUTHENTICATION_FAILED: the peer could not verify our AUTH (PSKs differ, or it expects another identity)",
+            ),
+            Failure::TsUnacceptable(e) => write!(f, "{e}"),
+            Failure::NarrowingRefused { proposed, returned } => write!(
+                f,
+                "TS_UNACCEPTABLE: the responder narrowed our selectors {proposed} to {returned} and narrowing is not allowed"
+            ),
+            Failure::ModeMismatch { ours } => {
+                write!(f, "mode mismatch: we require {ours:?} mode, the peer does not")
+            }
+            Failure::Timeout { exchange, tries } => {
+                write!(f, "timeout: no answer to {exchange} after {tries} transmissions")
+            }
+            Failure::Protocol { detail } => write!(f, "protocol error: {detail}"),
+        }
+    }
+}
+
+/// What happened.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// An IKE SA is up (both sides authenticated).
+    IkeSaEstablished {
+        /// The peer.
+        peer: PeerId,
+        /// Our SPI of it.
+        local_spi: u64,
+        /// Whether a NAT was detected between us.
+        nat_detected: bool,
+    },
+    /// Install this CHILD SA pair in the data plane.
+    InstallChildSa(ChildSa),
+    /// Negotiation with a peer failed; the SA attempt is gone.
+    Failed {
+        /// The peer, when known (an unauthenticated stranger has none).
+        peer: Option<PeerId>,
+        /// Why.
+        failure: Failure,
+    },
+}

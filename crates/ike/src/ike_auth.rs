@@ -1,0 +1,618 @@
+//! The IKE_AUTH exchange (RFC 7296 §1.2, §2.15) with pre-shared keys, and the first CHILD SA:
+//! identities, AUTH, ESP proposal, traffic selector narrowing, mode.
+
+use std::borrow::Cow;
+
+use meshsec_crypto::Integ;
+use meshsec_crypto::auth;
+use meshsec_crypto::keys::child_keys;
+use meshsec_wire::codec::Writer;
+use meshsec_wire::payload::{
+    AddrSelector, AuthPayload, Identity, Notify, Payload, PayloadBody, SaPayload, TrafficSelector,
+    TsPayload, emit_payloads, find_notify,
+};
+use meshsec_wire::registry::{AuthMethod, EsnId, ExchangeType, NotifyType, ProtocolId};
+use meshsec_wire::{Flags, Header, parse_payloads, rules};
+
+use crate::config::ChildMode;
+use crate::endpoint::Endpoint;
+use crate::event::{ChildSa, ChildSaHalf, Event, Failure, PeerId, Side};
+use crate::proposal::{self, Chosen};
+use crate::sa::{IkeSa, Role, State, Timestamp};
+use crate::ts;
+
+/// The ID payload body (`IDi'`/`IDr'`), as AUTH MACs it.
+fn id_body(id: &Identity<'_>) -> Vec<u8> {
+    let mut out = Vec::new();
+    let _ = id.emit(&mut Writer::new(&mut out));
+    out
+}
+
+fn notify(ty: NotifyType) -> Payload<'static> {
+    Payload::new(PayloadBody::Notify(Notify::new(ty, Vec::new())))
+}
+
+fn ts_payload(sel: &[AddrSelector]) -> TsPayload<'static> {
+    TsPayload {
+        selectors: sel.iter().copied().map(TrafficSelector::Addr).collect(),
+    }
+}
+
+/// What an IKE_AUTH message carries, found by type.
+#[derive(Default)]
+struct AuthContent<'a> {
+    id_i: Option<&'a Identity<'a>>,
+    id_r: Option<&'a Identity<'a>>,
+    auth: Option<&'a AuthPayload<'a>>,
+    sa: Option<&'a SaPayload<'a>>,
+    ts_i: Vec<AddrSelector>,
+    ts_r: Vec<AddrSelector>,
+}
+
+fn auth_content<'a>(payloads: &'a [Payload<'a>]) -> AuthContent<'a> {
+    let mut c = AuthContent::default();
+    for p in payloads {
+        match &p.body {
+            PayloadBody::IdI(i) => c.id_i = Some(i),
+            PayloadBody::IdR(i) => c.id_r = Some(i),
+            PayloadBody::Auth(a) => c.auth = Some(a),
+            PayloadBody::Sa(s) => c.sa = Some(s),
+            PayloadBody::TsI(t) => c.ts_i = ts::addr_selectors(&t.selectors).copied().collect(),
+            PayloadBody::TsR(t) => c.ts_r = ts::addr_selectors(&t.selectors).copied().collect(),
+            _ => {}
+        }
+    }
+    c
+}
+
+fn describe_ts(i: &[AddrSelector], r: &[AddrSelector]) -> String {
+    let l = |s: &[AddrSelector]| s.iter().map(ts::describe).collect::<Vec<_>>().join(", ");
+    format!("TSi [{}] TSr [{}]", l(i), l(r))
+}
+
+impl Endpoint {
+    /// Encrypts `inner` into an IKE_AUTH message of this SA.
+    fn seal_auth(
+        &mut self,
+        spi: u64,
+        response: bool,
+        message_id: u32,
+        inner: &[Payload<'_>],
+    ) -> Option<Vec<u8>> {
+        let sa = self.sas.get(&spi)?;
+        let crypto = sa.crypto.as_ref()?;
+        let mut chain = Vec::new();
+        let first = emit_payloads(inner, &mut chain).ok()?;
+        let header = Header {
+            spi_i: sa.spi_i,
+            spi_r: sa.spi_r,
+            minor_version: 0,
+            exchange: ExchangeType::IKE_AUTH,
+            flags: Flags::new(sa.role == Role::Initiator, response),
+            message_id,
+        };
+        crypto
+            .sk_out
+            .seal(&header, first, &chain, self.rng.as_mut())
+            .ok()
+    }
+
+    /// Our PSK AUTH value for this SA.
+    fn our_auth(&self, sa: &IkeSa, local_id: &Identity<'_>, psk: &[u8]) -> Option<Vec<u8>> {
+        let c = sa.crypto.as_ref()?;
+        let (sk_p, peer_nonce) = match sa.role {
+            Role::Initiator => (&c.keys.sk_pi, &sa.nr),
+            Role::Responder => (&c.keys.sk_pr, &sa.ni),
+        };
+        let octets = auth::signed_octets(
+            &sa.our_init,
+            peer_nonce,
+            c.suite.prf,
+            sk_p.expose(),
+            &id_body(local_id),
+        );
+        Some(auth::psk_auth(c.suite.prf, psk, &octets).expose().to_vec())
+    }
+
+    /// Checks the peer's PSK AUTH value.
+    fn verify_peer_auth(
+        &self,
+        sa: &IkeSa,
+        peer_id: &Identity<'_>,
+        psk: &[u8],
+        value: &[u8],
+    ) -> bool {
+        let Some(c) = sa.crypto.as_ref() else {
+            return false;
+        };
+        let (sk_p, our_nonce) = match sa.role {
+            Role::Initiator => (&c.keys.sk_pr, &sa.ni),
+            Role::Responder => (&c.keys.sk_pi, &sa.nr),
+        };
+        let octets = auth::signed_octets(
+            &sa.peer_init,
+            our_nonce,
+            c.suite.prf,
+            sk_p.expose(),
+            &id_body(peer_id),
+        );
+        auth::verify_psk_auth(c.suite.prf, psk, &octets, value).is_ok()
+    }
+
+    /// The CHILD SA pair for a chosen ESP proposal, from this SA's SK_d and nonces.
+    #[allow(clippy::too_many_arguments)]
+    fn child_sa(
+        &self,
+        sa: &IkeSa,
+        peer: PeerId,
+        chosen: &Chosen,
+        mode: ChildMode,
+        local_ts: Vec<AddrSelector>,
+        remote_ts: Vec<AddrSelector>,
+        peer_spi: u32,
+        tfc_padding_allowed: bool,
+    ) -> Option<ChildSa> {
+        let c = sa.crypto.as_ref()?;
+        let encr = self.provider.encr(chosen.encr.0, chosen.encr.1).ok()?;
+        let integ: Option<Integ> = match chosen.integ {
+            Some(i) => Some(self.provider.integ(i).ok()?),
+            None => None,
+        };
+        let k = child_keys(
+            c.suite.prf,
+            c.keys.sk_d.expose(),
+            None,
+            &sa.ni,
+            &sa.nr,
+            encr,
+            integ,
+        )
+        .ok()?;
+        let (in_keys, out_keys) = match sa.role {
+            Role::Initiator => ((k.encr_r, k.integ_r), (k.encr_i, k.integ_i)),
+            Role::Responder => ((k.encr_i, k.integ_i), (k.encr_r, k.integ_r)),
+        };
+        Some(ChildSa {
+            peer,
+            encr,
+            integ,
+            esn: chosen.esn == Some(EsnId::YES),
+            mode,
+            local_ts,
+            remote_ts,
+            inbound: ChildSaHalf {
+                spi: sa.child_spi,
+                encr_key: in_keys.0,
+                integ_key: in_keys.1,
+            },
+            outbound: ChildSaHalf {
+                spi: peer_spi,
+                encr_key: out_keys.0,
+                integ_key: out_keys.1,
+            },
+            tfc_padding_allowed,
+        })
+    }
+
+    /// Initiator: IDi, AUTH, SA, TSi, TSr (+ INITIAL_CONTACT, USE_TRANSPORT_MODE).
+    pub(crate) fn send_auth_request(&mut self, now: Timestamp, spi: u64) {
+        let Some(sa) = self.sas.get(&spi) else { return };
+        let Some(cfg) = sa.peer.and_then(|p| self.peers.get(p)) else {
+            return;
+        };
+        let Some(auth) = self.our_auth(sa, &cfg.local_id, cfg.psk.expose()) else {
+            return;
+        };
+        let proposals = cfg
+            .esp_proposals
+            .iter()
+            .zip(1u8..)
+            .map(|(p, n)| p.to_proposal(n, sa.child_spi.to_be_bytes().to_vec()))
+            .collect();
+        let mut inner = vec![
+            Payload::new(PayloadBody::IdI(cfg.local_id.clone())),
+            notify(NotifyType::INITIAL_CONTACT),
+            Payload::new(PayloadBody::IdR(cfg.remote_id.clone())),
+            Payload::new(PayloadBody::Auth(AuthPayload {
+                method: AuthMethod::SHARED_KEY_MIC,
+                data: Cow::Owned(auth),
+            })),
+            Payload::new(PayloadBody::Sa(SaPayload { proposals })),
+            Payload::new(PayloadBody::TsI(ts_payload(&cfg.local_ts))),
+            Payload::new(PayloadBody::TsR(ts_payload(&cfg.remote_ts))),
+        ];
+        if cfg.mode == ChildMode::Transport {
+            inner.push(notify(NotifyType::USE_TRANSPORT_MODE));
+        }
+        let (remote, message_id) = (sa.remote, sa.next_request_id);
+        let Some(bytes) = self.seal_auth(spi, false, message_id, &inner) else {
+            return;
+        };
+        let timeout = self.config.retransmit_timeout;
+        if let Some(sa) = self.sas.get_mut(&spi) {
+            sa.state = State::ExpectAuthResponse;
+            sa.send_request(now, ExchangeType::IKE_AUTH, bytes.clone(), timeout);
+        }
+        self.transmit(remote, bytes);
+    }
+
+    /// Responder: the IKE_AUTH request.
+    pub(crate) fn handle_auth_request(&mut self, _now: Timestamp, spi: u64, bytes: &[u8]) {
+        let Some(sa) = self.sas.get(&spi) else { return };
+        let Some(opened) = sa.crypto.as_ref().and_then(|c| c.sk_in.open(bytes).ok()) else {
+            return; // not authentic: silently dropped
+        };
+        let (remote, message_id) = (sa.remote, sa.expected_request_id);
+        let Ok(payloads) = parse_payloads(opened.first_inner, &opened.plaintext) else {
+            self.reject_auth(
+                spi,
+                message_id,
+                NotifyType::INVALID_SYNTAX,
+                None,
+                Failure::Protocol {
+                    detail: "IKE_AUTH request does not parse".into(),
+                },
+            );
+            return;
+        };
+        if let Err(e) = rules::check_inner(ExchangeType::IKE_AUTH, false, &payloads) {
+            self.reject_auth(
+                spi,
+                message_id,
+                NotifyType::INVALID_SYNTAX,
+                None,
+                Failure::Protocol {
+                    detail: e.to_string(),
+                },
+            );
+            return;
+        }
+        let c = auth_content(&payloads);
+        let Some(id_i) = c.id_i else { return };
+        // Which peer is this? The one whose configured identity matches, preferring address.
+        let matching: Vec<PeerId> = (0..self.peers.len())
+            .filter(|p| self.peers.get(*p).is_some_and(|cfg| &cfg.remote_id == id_i))
+            .collect();
+        let peer = matching
+            .iter()
+            .copied()
+            .find(|p| {
+                self.peers
+                    .get(*p)
+                    .is_some_and(|cfg| cfg.remote_addr.ip() == remote.ip())
+            })
+            .or_else(|| matching.first().copied());
+        let Some(peer) = peer else {
+            let expected = self
+                .peers
+                .iter()
+                .map(|p| p.remote_id.to_string())
+                .collect::<Vec<_>>()
+                .join(" or ");
+            self.reject_auth(
+                spi,
+                message_id,
+                NotifyType::AUTHENTICATION_FAILED,
+                None,
+                Failure::IdentityMismatch {
+                    expected,
+                    presented: id_i.to_string(),
+                },
+            );
+            return;
+        };
+        let Some(cfg) = self.peers.get(peer).cloned() else {
+            return;
+        };
+        if let Some(id_r) = c.id_r
+            && id_r != &cfg.local_id
+        {
+            self.reject_auth(
+                spi,
+                message_id,
+                NotifyType::AUTHENTICATION_FAILED,
+                Some(peer),
+                Failure::IdentityMismatch {
+                    expected: format!("{} (our identity)", cfg.local_id),
+                    presented: format!("{id_r} (the identity the peer expects of us)"),
+                },
+            );
+            return;
+        }
+        let Some(sa) = self.sas.get(&spi) else { return };
+        let authentic = match c.auth {
+            Some(a) if a.method == AuthMethod::SHARED_KEY_MIC => {
+                self.verify_peer_auth(sa, id_i, cfg.psk.expose(), &a.data)
+            }
+            _ => false,
+        };
+        if !authentic {
+            self.reject_auth(
+                spi,
+                message_id,
+                NotifyType::AUTHENTICATION_FAILED,
+                Some(peer),
+                Failure::AuthenticationFailed { side: Side::Local },
+            );
+            return;
+        }
+        let Some(auth) = self.our_auth(sa, &cfg.local_id, cfg.psk.expose()) else {
+            return;
+        };
+        let mut inner = vec![
+            Payload::new(PayloadBody::IdR(cfg.local_id.clone())),
+            Payload::new(PayloadBody::Auth(AuthPayload {
+                method: AuthMethod::SHARED_KEY_MIC,
+                data: Cow::Owned(auth),
+            })),
+        ];
+        // The first CHILD SA; its failure does not undo the IKE SA (RFC 7296 §1.2).
+        let mut child = None;
+        let mut child_failure = None;
+        if let Some(offer) = c.sa {
+            let wants_transport = find_notify(&payloads, NotifyType::USE_TRANSPORT_MODE).is_some();
+            let mode = if wants_transport {
+                ChildMode::Transport
+            } else {
+                ChildMode::Tunnel
+            };
+            match proposal::select(&cfg.esp_proposals, &offer.proposals) {
+                Err(e) => {
+                    child_failure =
+                        Some((NotifyType::NO_PROPOSAL_CHOSEN, Failure::NoProposalChosen(e)))
+                }
+                Ok(_) if mode != cfg.mode => {
+                    child_failure = Some((
+                        NotifyType::NO_PROPOSAL_CHOSEN,
+                        Failure::ModeMismatch { ours: cfg.mode },
+                    ))
+                }
+                Ok(chosen) => match ts::respond(&c.ts_i, &c.ts_r, &cfg.remote_ts, &cfg.local_ts) {
+                    Err(e) => {
+                        child_failure =
+                            Some((NotifyType::TS_UNACCEPTABLE, Failure::TsUnacceptable(e)))
+                    }
+                    Ok((ts_i, ts_r)) => {
+                        let peer_spi =
+                            <[u8; 4]>::try_from(chosen.spi.as_slice()).map(u32::from_be_bytes);
+                        let tfc = find_notify(&payloads, NotifyType::ESP_TFC_PADDING_NOT_SUPPORTED)
+                            .is_none();
+                        if let Ok(peer_spi) = peer_spi
+                            && let Some(ch) = self.child_sa(
+                                sa,
+                                peer,
+                                &chosen,
+                                mode,
+                                ts_r.clone(),
+                                ts_i.clone(),
+                                peer_spi,
+                                tfc,
+                            )
+                        {
+                            inner.push(Payload::new(PayloadBody::Sa(SaPayload {
+                                proposals: vec![chosen.to_proposal(
+                                    ProtocolId::ESP,
+                                    sa.child_spi.to_be_bytes().to_vec(),
+                                )],
+                            })));
+                            inner.push(Payload::new(PayloadBody::TsI(ts_payload(&ts_i))));
+                            inner.push(Payload::new(PayloadBody::TsR(ts_payload(&ts_r))));
+                            if mode == ChildMode::Transport {
+                                inner.push(notify(NotifyType::USE_TRANSPORT_MODE));
+                            }
+                            child = Some(ch);
+                        }
+                    }
+                },
+            }
+        }
+        if let Some((ty, _)) = &child_failure {
+            inner.push(notify(*ty));
+        }
+        let Some(bytes) = self.seal_auth(spi, true, message_id, &inner) else {
+            return;
+        };
+        let nat_detected;
+        {
+            let Some(sa) = self.sas.get_mut(&spi) else {
+                return;
+            };
+            sa.peer = Some(peer);
+            sa.state = State::Established;
+            sa.expected_request_id = message_id + 1;
+            sa.last_response = Some((message_id, bytes.clone()));
+            nat_detected = sa.nat_detected;
+        }
+        self.init_index.retain(|_, v| *v != spi);
+        self.transmit(remote, bytes);
+        self.event(Event::IkeSaEstablished {
+            peer,
+            local_spi: spi,
+            nat_detected,
+        });
+        if let Some(ch) = child {
+            self.event(Event::InstallChildSa(ch));
+        }
+        if let Some((_, failure)) = child_failure {
+            self.fail(Some(peer), failure);
+        }
+    }
+
+    /// Responder: answers the IKE_AUTH request with an error Notify, reports why, and drops
+    /// the IKE SA.
+    fn reject_auth(
+        &mut self,
+        spi: u64,
+        message_id: u32,
+        ty: NotifyType,
+        peer: Option<PeerId>,
+        failure: Failure,
+    ) {
+        if let Some(bytes) = self.seal_auth(spi, true, message_id, &[notify(ty)])
+            && let Some(sa) = self.remove_sa(spi)
+        {
+            self.transmit(sa.remote, bytes);
+        }
+        self.fail(peer, failure);
+    }
+
+    /// Initiator: the IKE_AUTH response.
+    pub(crate) fn handle_auth_response(&mut self, _now: Timestamp, spi: u64, bytes: &[u8]) {
+        let Some(sa) = self.sas.get(&spi) else { return };
+        let Some(opened) = sa.crypto.as_ref().and_then(|c| c.sk_in.open(bytes).ok()) else {
+            return;
+        };
+        let Some(peer) = sa.peer else { return };
+        let Some(cfg) = self.peers.get(peer).cloned() else {
+            return;
+        };
+        let Ok(payloads) = parse_payloads(opened.first_inner, &opened.plaintext) else {
+            self.remove_sa(spi);
+            self.fail(
+                Some(peer),
+                Failure::Protocol {
+                    detail: "IKE_AUTH response does not parse".into(),
+                },
+            );
+            return;
+        };
+        let c = auth_content(&payloads);
+        let errors: Vec<NotifyType> = payloads
+            .iter()
+            .filter_map(Payload::as_notify)
+            .map(|n| n.ty)
+            .filter(|t| t.is_error())
+            .collect();
+        let (Some(id_r), Some(auth)) = (c.id_r, c.auth) else {
+            // No IKE SA: the whole exchange was refused.
+            self.remove_sa(spi);
+            let failure = match errors.first() {
+                Some(&NotifyType::AUTHENTICATION_FAILED) => {
+                    Failure::AuthenticationFailed { side: Side::Peer }
+                }
+                Some(&n) => Failure::PeerRefused {
+                    notify: n,
+                    exchange: ExchangeType::IKE_AUTH,
+                    we_offered: format!("identity {}", cfg.local_id),
+                },
+                None => Failure::Protocol {
+                    detail: "IKE_AUTH response without IDr/AUTH".into(),
+                },
+            };
+            self.fail(Some(peer), failure);
+            return;
+        };
+        if id_r != &cfg.remote_id {
+            self.remove_sa(spi);
+            self.fail(
+                Some(peer),
+                Failure::IdentityMismatch {
+                    expected: cfg.remote_id.to_string(),
+                    presented: id_r.to_string(),
+                },
+            );
+            return;
+        }
+        let authentic = auth.method == AuthMethod::SHARED_KEY_MIC
+            && self.verify_peer_auth(sa, id_r, cfg.psk.expose(), &auth.data);
+        if !authentic {
+            self.remove_sa(spi);
+            self.fail(
+                Some(peer),
+                Failure::AuthenticationFailed { side: Side::Local },
+            );
+            return;
+        }
+        let nat_detected = sa.nat_detected;
+        // The CHILD SA.
+        let mut child = None;
+        let mut child_failure = None;
+        if let Some(&n) = errors.first() {
+            let we_offered = match n {
+                NotifyType::TS_UNACCEPTABLE => describe_ts(&cfg.local_ts, &cfg.remote_ts),
+                _ => format!(
+                    "ESP [{}] in {:?} mode",
+                    cfg.esp_proposals
+                        .iter()
+                        .map(|p| proposal::describe(&p.to_proposal(0, Vec::new())))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    cfg.mode
+                ),
+            };
+            child_failure = Some(Failure::PeerRefused {
+                notify: n,
+                exchange: ExchangeType::IKE_AUTH,
+                we_offered,
+            });
+        } else if let Some(answer) = c.sa {
+            let transport = find_notify(&payloads, NotifyType::USE_TRANSPORT_MODE).is_some();
+            let mode = if transport {
+                ChildMode::Transport
+            } else {
+                ChildMode::Tunnel
+            };
+            let narrowed = c.ts_i != cfg.local_ts || c.ts_r != cfg.remote_ts;
+            match proposal::select(&cfg.esp_proposals, &answer.proposals) {
+                _ if mode != cfg.mode => {
+                    child_failure = Some(Failure::ModeMismatch { ours: cfg.mode })
+                }
+                _ if !ts::within(&c.ts_i, &cfg.local_ts)
+                    || !ts::within(&c.ts_r, &cfg.remote_ts) =>
+                {
+                    child_failure = Some(Failure::Protocol {
+                        detail: format!(
+                            "the responder returned selectors outside ours: {}",
+                            describe_ts(&c.ts_i, &c.ts_r)
+                        ),
+                    })
+                }
+                _ if narrowed && !cfg.accept_narrowing => {
+                    child_failure = Some(Failure::NarrowingRefused {
+                        proposed: describe_ts(&cfg.local_ts, &cfg.remote_ts),
+                        returned: describe_ts(&c.ts_i, &c.ts_r),
+                    })
+                }
+                Ok(chosen) if answer.proposals.len() == 1 => {
+                    let peer_spi =
+                        <[u8; 4]>::try_from(chosen.spi.as_slice()).map(u32::from_be_bytes);
+                    let tfc =
+                        find_notify(&payloads, NotifyType::ESP_TFC_PADDING_NOT_SUPPORTED).is_none();
+                    if let Ok(peer_spi) = peer_spi {
+                        child = self.child_sa(
+                            sa,
+                            peer,
+                            &chosen,
+                            mode,
+                            c.ts_i.clone(),
+                            c.ts_r.clone(),
+                            peer_spi,
+                            tfc,
+                        );
+                    }
+                }
+                _ => {
+                    child_failure = Some(Failure::Protocol {
+                        detail: "the responder chose an ESP proposal we did not offer".into(),
+                    })
+                }
+            }
+        }
+        if let Some(sa) = self.sas.get_mut(&spi) {
+            sa.state = State::Established;
+            sa.pending = None;
+            sa.next_request_id += 1;
+        }
+        self.event(Event::IkeSaEstablished {
+            peer,
+            local_spi: spi,
+            nat_detected,
+        });
+        if let Some(ch) = child {
+            self.event(Event::InstallChildSa(ch));
+        }
+        if let Some(f) = child_failure {
+            self.fail(Some(peer), f);
+        }
+    }
+}

@@ -1,0 +1,489 @@
+//! The IKE_SA_INIT exchange (RFC 7296 §1.2): proposals, key exchange, nonces and NAT
+//! detection; INVALID_KE_PAYLOAD retries; NO_PROPOSAL_CHOSEN explained.
+
+use std::borrow::Cow;
+use std::net::SocketAddr;
+
+use meshsec_crypto::keys::{self, IkeSuite};
+use meshsec_crypto::natd::natd_hash;
+use meshsec_crypto::sk::SkKey;
+use meshsec_crypto::{CryptoError, Provider, Secret};
+use meshsec_wire::payload::{KePayload, Notify, Payload, PayloadBody, SaPayload, find_notify};
+use meshsec_wire::registry::{ExchangeType, KeMethod, NotifyType, ProtocolId};
+use meshsec_wire::{Flags, Header, Message, rules};
+
+use crate::endpoint::{ApiMisuse, Endpoint, NONCE_LEN};
+use crate::event::{Failure, PeerId};
+use crate::proposal::{self, Chosen, ProposalSpec};
+use crate::sa::{Crypto, IkeSa, Role, State, Timestamp};
+
+/// The IKE suite of a chosen proposal.
+pub(crate) fn suite_of(provider: Provider, c: &Chosen) -> Result<IkeSuite, CryptoError> {
+    let prf = c
+        .prf
+        .ok_or(CryptoError::Unsupported { what: "PRF", id: 0 })?;
+    Ok(IkeSuite {
+        encr: provider.encr(c.encr.0, c.encr.1)?,
+        prf: provider.prf(prf)?,
+        integ: c.integ.map(|i| provider.integ(i)).transpose()?,
+    })
+}
+
+/// SKEYSEED, SK_* and the SK payload keys for our role.
+fn derive(suite: IkeSuite, shared: &Secret, sa: &IkeSa) -> Result<Crypto, CryptoError> {
+    let skeyseed = keys::skeyseed(suite.prf, &sa.ni, &sa.nr, shared.expose());
+    let k = keys::ike_keys(&suite, &skeyseed, &sa.ni, &sa.nr, sa.spi_i, sa.spi_r)?;
+    let from_i = SkKey::new(&suite, k.sk_ei.expose(), k.sk_ai.expose())?;
+    let from_r = SkKey::new(&suite, k.sk_er.expose(), k.sk_ar.expose())?;
+    let (sk_in, sk_out) = match sa.role {
+        Role::Initiator => (from_r, from_i),
+        Role::Responder => (from_i, from_r),
+    };
+    Ok(Crypto {
+        suite,
+        keys: k,
+        sk_in,
+        sk_out,
+    })
+}
+
+fn natd_notifies(
+    spi_i: u64,
+    spi_r: u64,
+    src: SocketAddr,
+    dst: SocketAddr,
+) -> [Payload<'static>; 2] {
+    [
+        Payload::new(PayloadBody::Notify(Notify::new(
+            NotifyType::NAT_DETECTION_SOURCE_IP,
+            natd_hash(spi_i, spi_r, src).to_vec(),
+        ))),
+        Payload::new(PayloadBody::Notify(Notify::new(
+            NotifyType::NAT_DETECTION_DESTINATION_IP,
+            natd_hash(spi_i, spi_r, dst).to_vec(),
+        ))),
+    ]
+}
+
+/// True if the peer's NAT-D hashes show an address translation (RFC 7296 §2.23).
+fn nat_detected(payloads: &[Payload<'_>], spi_i: u64, spi_r: u64, local: SocketAddr) -> bool {
+    let ours = natd_hash(spi_i, spi_r, local);
+    match find_notify(payloads, NotifyType::NAT_DETECTION_DESTINATION_IP) {
+        Some(n) => n.data.as_ref() != ours.as_slice(),
+        None => false,
+    }
+}
+
+struct InitContent<'a> {
+    sa: &'a SaPayload<'a>,
+    ke: &'a KePayload<'a>,
+    nonce: &'a [u8],
+}
+
+fn init_content<'a>(payloads: &'a [Payload<'a>]) -> Option<InitContent<'a>> {
+    let mut sa = None;
+    let mut ke = None;
+    let mut nonce = None;
+    for p in payloads {
+        match &p.body {
+            PayloadBody::Sa(s) => sa = Some(s),
+            PayloadBody::Ke(k) => ke = Some(k),
+            PayloadBody::Nonce(n) => nonce = Some(n.as_ref()),
+            _ => {}
+        }
+    }
+    Some(InitContent {
+        sa: sa?,
+        ke: ke?,
+        nonce: nonce?,
+    })
+}
+
+impl Endpoint {
+    /// Starts an IKE SA (with its first CHILD SA) to `peer`.
+    pub fn initiate(&mut self, now: Timestamp, peer: PeerId) -> Result<(), ApiMisuse> {
+        let cfg = self.peers.get(peer).ok_or(ApiMisuse::UnknownPeer(peer))?;
+        let remote = cfg.remote_addr;
+        let method = cfg
+            .ike_proposals
+            .first()
+            .and_then(|p| p.ke.first().copied())
+            .ok_or(ApiMisuse::UnknownPeer(peer))?;
+        let spi_i = self.new_ike_spi()?;
+        let child_spi = self.new_esp_spi()?;
+        let sa = IkeSa {
+            role: Role::Initiator,
+            state: State::ExpectSaInitResponse,
+            peer: Some(peer),
+            spi_i,
+            spi_r: 0,
+            remote,
+            created: now,
+            ni: Vec::new(),
+            nr: Vec::new(),
+            kx: None,
+            crypto: None,
+            our_init: Vec::new(),
+            peer_init: Vec::new(),
+            next_request_id: 0,
+            expected_request_id: 0,
+            pending: None,
+            last_response: None,
+            child_spi,
+            nat_detected: false,
+        };
+        self.sas.insert(spi_i, sa);
+        self.send_sa_init_request(now, spi_i, method, None)
+    }
+
+    /// (Re)sends the IKE_SA_INIT request with a fresh KE of `method` and nonce.
+    fn send_sa_init_request(
+        &mut self,
+        now: Timestamp,
+        spi_i: u64,
+        method: KeMethod,
+        cookie: Option<Vec<u8>>,
+    ) -> Result<(), ApiMisuse> {
+        let ni = self.random_bytes(NONCE_LEN)?;
+        let provider = self.provider;
+        let kx = provider
+            .key_exchange(method, self.rng.as_mut())
+            .map_err(|_| ApiMisuse::Random)?;
+        let Some(sa) = self.sas.get(&spi_i) else {
+            return Ok(());
+        };
+        let Some(cfg) = sa.peer.and_then(|p| self.peers.get(p)) else {
+            return Ok(());
+        };
+        let mut payloads = Vec::new();
+        if let Some(c) = cookie {
+            payloads.push(Payload::new(PayloadBody::Notify(Notify::new(
+                NotifyType::COOKIE,
+                c,
+            ))));
+        }
+        let proposals = cfg
+            .ike_proposals
+            .iter()
+            .zip(1u8..)
+            .map(|(p, n)| p.to_proposal(n, Vec::new()))
+            .collect();
+        payloads.push(Payload::new(PayloadBody::Sa(SaPayload { proposals })));
+        payloads.push(Payload::new(PayloadBody::Ke(KePayload {
+            method,
+            data: Cow::Owned(kx.public_value().to_vec()),
+        })));
+        payloads.push(Payload::new(PayloadBody::Nonce(Cow::Owned(ni.clone()))));
+        payloads.extend(natd_notifies(spi_i, 0, self.config.local_addr, sa.remote));
+        let msg = Message {
+            header: Header {
+                spi_i,
+                spi_r: 0,
+                minor_version: 0,
+                exchange: ExchangeType::IKE_SA_INIT,
+                flags: Flags::new(true, false),
+                message_id: 0,
+            },
+            payloads,
+        };
+        let Ok(bytes) = msg.to_bytes() else {
+            return Ok(());
+        };
+        let remote = sa.remote;
+        let timeout = self.config.retransmit_timeout;
+        if let Some(sa) = self.sas.get_mut(&spi_i) {
+            sa.ni = ni;
+            sa.kx = Some(kx);
+            sa.our_init = bytes.clone();
+            sa.send_request(now, ExchangeType::IKE_SA_INIT, bytes.clone(), timeout);
+        }
+        self.transmit(remote, bytes);
+        Ok(())
+    }
+
+    /// The peer configurations that may be behind `from`, before identities are known: those
+    /// with its address, or all of them.
+    fn candidates(&self, from: SocketAddr) -> Vec<PeerId> {
+        let by_addr: Vec<PeerId> = (0..self.peers.len())
+            .filter(|i| {
+                self.peers
+                    .get(*i)
+                    .is_some_and(|p| p.remote_addr.ip() == from.ip())
+            })
+            .collect();
+        if by_addr.is_empty() {
+            (0..self.peers.len()).collect()
+        } else {
+            by_addr
+        }
+    }
+
+    /// Responder: a new IKE_SA_INIT request.
+    pub(crate) fn respond_sa_init(&mut self, now: Timestamp, from: SocketAddr, bytes: &[u8]) {
+        let Ok(msg) = Message::parse(bytes) else {
+            return;
+        };
+        let h = msg.header;
+        if h.spi_r != 0
+            || h.message_id != 0
+            || rules::check_outer(h.exchange, false, &msg.payloads).is_err()
+        {
+            return; // malformed and unauthenticated: no answer
+        }
+        if self
+            .sas
+            .values()
+            .filter(|s| s.state == State::ExpectAuthRequest)
+            .count()
+            >= self.config.max_half_open
+        {
+            return;
+        }
+        let Some(content) = init_content(&msg.payloads) else {
+            return;
+        };
+        let candidates = self.candidates(from);
+        let ours: Vec<ProposalSpec> = candidates
+            .iter()
+            .filter_map(|p| self.peers.get(*p))
+            .flat_map(|p| p.ike_proposals.iter().cloned())
+            .collect();
+        let chosen = match proposal::select(&ours, &content.sa.proposals) {
+            Ok(c) => c,
+            Err(e) => {
+                self.answer_init_with_notify(&h, from, NotifyType::NO_PROPOSAL_CHOSEN, Vec::new());
+                let peer = (candidates.len() == 1)
+                    .then(|| candidates.first().copied())
+                    .flatten();
+                self.fail(peer, Failure::NoProposalChosen(e));
+                return;
+            }
+        };
+        let Some(method) = chosen.ke else { return };
+        if content.ke.method != method {
+            // RFC 7296 §1.2: tell the initiator which group we want; keep no state.
+            self.answer_init_with_notify(
+                &h,
+                from,
+                NotifyType::INVALID_KE_PAYLOAD,
+                method.0.to_be_bytes().to_vec(),
+            );
+            return;
+        }
+        let provider = self.provider;
+        let Ok(suite) = suite_of(provider, &chosen) else {
+            return;
+        };
+        let Ok(kx) = provider.key_exchange(method, self.rng.as_mut()) else {
+            return;
+        };
+        let shared = match kx.agree(&content.ke.data) {
+            Ok(s) => s,
+            Err(e) => {
+                self.answer_init_with_notify(&h, from, NotifyType::INVALID_SYNTAX, Vec::new());
+                self.fail(
+                    None,
+                    Failure::Protocol {
+                        detail: e.to_string(),
+                    },
+                );
+                return;
+            }
+        };
+        let (Ok(spi_r), Ok(nr), Ok(child_spi)) = (
+            self.new_ike_spi(),
+            self.random_bytes(NONCE_LEN),
+            self.new_esp_spi(),
+        ) else {
+            return;
+        };
+        let mut sa = IkeSa {
+            role: Role::Responder,
+            state: State::ExpectAuthRequest,
+            peer: None,
+            spi_i: h.spi_i,
+            spi_r,
+            remote: from,
+            created: now,
+            ni: content.nonce.to_vec(),
+            nr: nr.clone(),
+            kx: None,
+            crypto: None,
+            our_init: Vec::new(),
+            peer_init: bytes.to_vec(),
+            next_request_id: 0,
+            expected_request_id: 1,
+            pending: None,
+            last_response: None,
+            child_spi,
+            nat_detected: nat_detected(&msg.payloads, h.spi_i, 0, self.config.local_addr),
+        };
+        let Ok(crypto) = derive(suite, &shared, &sa) else {
+            return;
+        };
+        sa.crypto = Some(crypto);
+        let mut payloads = vec![
+            Payload::new(PayloadBody::Sa(SaPayload {
+                proposals: vec![chosen.to_proposal(ProtocolId::IKE, Vec::new())],
+            })),
+            Payload::new(PayloadBody::Ke(KePayload {
+                method,
+                data: Cow::Owned(kx.public_value().to_vec()),
+            })),
+            Payload::new(PayloadBody::Nonce(Cow::Owned(nr))),
+        ];
+        payloads.extend(natd_notifies(h.spi_i, spi_r, self.config.local_addr, from));
+        let response = Message {
+            header: Header {
+                spi_i: h.spi_i,
+                spi_r,
+                minor_version: 0,
+                exchange: ExchangeType::IKE_SA_INIT,
+                flags: Flags::new(false, true),
+                message_id: 0,
+            },
+            payloads,
+        };
+        let Ok(out) = response.to_bytes() else { return };
+        sa.our_init = out.clone();
+        sa.last_response = Some((0, out.clone()));
+        self.init_index.insert((from, h.spi_i), spi_r);
+        self.sas.insert(spi_r, sa);
+        self.transmit(from, out);
+    }
+
+    /// Initiator: the IKE_SA_INIT response (or an error / retry notify).
+    pub(crate) fn handle_sa_init_response(&mut self, now: Timestamp, spi_i: u64, bytes: &[u8]) {
+        let Ok(msg) = Message::parse(bytes) else {
+            return;
+        };
+        let Some(sa) = self.sas.get(&spi_i) else {
+            return;
+        };
+        let peer = sa.peer;
+        let Some(cfg) = peer.and_then(|p| self.peers.get(p)) else {
+            return;
+        };
+        if rules::check_outer(ExchangeType::IKE_SA_INIT, true, &msg.payloads).is_err() {
+            return;
+        }
+        let offered = cfg
+            .ike_proposals
+            .iter()
+            .map(|p| proposal::describe(&p.to_proposal(0, Vec::new())))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if let Some(n) = find_notify(&msg.payloads, NotifyType::INVALID_KE_PAYLOAD) {
+            let wanted =
+                <[u8; 2]>::try_from(n.data.as_ref()).map(|b| KeMethod(u16::from_be_bytes(b)));
+            let ours = cfg
+                .ike_proposals
+                .iter()
+                .any(|p| wanted.is_ok_and(|w| p.ke.contains(&w)));
+            let current = sa.kx.as_ref().map(|k| k.method());
+            match wanted {
+                Ok(w) if ours && Some(w) != current => {
+                    let _ = self.send_sa_init_request(now, spi_i, w, None);
+                }
+                _ => {
+                    self.remove_sa(spi_i);
+                    self.fail(peer, Failure::PeerRefused {
+                        notify: NotifyType::INVALID_KE_PAYLOAD,
+                        exchange: ExchangeType::IKE_SA_INIT,
+                        we_offered: format!("[{offered}]; the peer wants group {wanted:?}, which we do not allow"),
+                    });
+                }
+            }
+            return;
+        }
+        if let Some(n) = find_notify(&msg.payloads, NotifyType::COOKIE) {
+            let method = sa.kx.as_ref().map(|k| k.method());
+            let cookie = n.data.to_vec();
+            if let Some(m) = method {
+                let _ = self.send_sa_init_request(now, spi_i, m, Some(cookie));
+            }
+            return;
+        }
+        if let Some(n) = msg
+            .payloads
+            .iter()
+            .filter_map(Payload::as_notify)
+            .find(|n| n.ty.is_error())
+        {
+            let notify = n.ty;
+            self.remove_sa(spi_i);
+            self.fail(
+                peer,
+                Failure::PeerRefused {
+                    notify,
+                    exchange: ExchangeType::IKE_SA_INIT,
+                    we_offered: format!("[{offered}]"),
+                },
+            );
+            return;
+        }
+        let Some(content) = init_content(&msg.payloads) else {
+            return;
+        };
+        let protocol_error = |detail: String| Failure::Protocol { detail };
+        // The answer must be one of our proposals, cut down to single transforms.
+        let chosen = match proposal::select(&cfg.ike_proposals, &content.sa.proposals) {
+            Ok(c) if content.sa.proposals.len() == 1 => c,
+            _ => {
+                self.remove_sa(spi_i);
+                self.fail(
+                    peer,
+                    protocol_error(format!(
+                        "the responder chose a proposal we did not offer: {}",
+                        content
+                            .sa
+                            .proposals
+                            .iter()
+                            .map(proposal::describe)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                );
+                return;
+            }
+        };
+        let provider = self.provider;
+        let Some(sa) = self.sas.get_mut(&spi_i) else {
+            return;
+        };
+        let our_method = sa.kx.as_ref().map(|k| k.method());
+        if chosen.ke != our_method || Some(content.ke.method) != our_method {
+            self.remove_sa(spi_i);
+            self.fail(
+                peer,
+                protocol_error("the responder's KE does not match its chosen group".into()),
+            );
+            return;
+        }
+        let shared = match sa.kx.take().map(|kx| kx.agree(&content.ke.data)) {
+            Some(Ok(s)) => s,
+            Some(Err(e)) => {
+                self.remove_sa(spi_i);
+                self.fail(peer, protocol_error(e.to_string()));
+                return;
+            }
+            None => return,
+        };
+        sa.spi_r = msg.header.spi_r;
+        sa.nr = content.nonce.to_vec();
+        sa.peer_init = bytes.to_vec();
+        sa.nat_detected = nat_detected(&msg.payloads, sa.spi_i, sa.spi_r, self.config.local_addr);
+        let crypto = suite_of(provider, &chosen).and_then(|suite| derive(suite, &shared, sa));
+        match crypto {
+            Ok(c) => sa.crypto = Some(c),
+            Err(e) => {
+                self.remove_sa(spi_i);
+                self.fail(peer, protocol_error(e.to_string()));
+                return;
+            }
+        }
+        sa.next_request_id = 1;
+        sa.pending = None;
+        self.send_auth_request(now, spi_i);
+    }
+}

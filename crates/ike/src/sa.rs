@@ -1,0 +1,109 @@
+//! The state one IKE SA keeps, and the reliability layer of its exchanges (RFC 7296 §2.1–§2.2):
+//! message IDs, retransmission with exponential backoff, and the response cache that answers
+//! retransmitted requests without processing them again.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use meshsec_crypto::ke::KeyExchange;
+use meshsec_crypto::keys::{IkeKeys, IkeSuite};
+use meshsec_crypto::sk::SkKey;
+use meshsec_wire::registry::ExchangeType;
+
+use crate::event::PeerId;
+
+/// A point on the caller's monotonic clock.
+pub type Timestamp = Duration;
+
+/// Which end of the IKE SA we are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// We sent the first IKE_SA_INIT.
+    Initiator,
+    /// We answered it.
+    Responder,
+}
+
+/// What the SA waits for (states are named after it, DESIGN §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Initiator: the IKE_SA_INIT response.
+    ExpectSaInitResponse,
+    /// Responder: the IKE_AUTH request (the SA is half-open).
+    ExpectAuthRequest,
+    /// Initiator: the IKE_AUTH response.
+    ExpectAuthResponse,
+    /// Both sides authenticated.
+    Established,
+}
+
+/// Our outstanding request.
+#[derive(Debug, Clone)]
+pub(crate) struct Pending {
+    pub(crate) exchange: ExchangeType,
+    pub(crate) message_id: u32,
+    pub(crate) bytes: Vec<u8>,
+    /// Transmissions so far.
+    pub(crate) tries: u32,
+    pub(crate) next_at: Timestamp,
+}
+
+/// Keys and transforms once IKE_SA_INIT is done.
+pub(crate) struct Crypto {
+    pub(crate) suite: IkeSuite,
+    pub(crate) keys: IkeKeys,
+    /// Protects what we receive.
+    pub(crate) sk_in: SkKey,
+    /// Protects what we send.
+    pub(crate) sk_out: SkKey,
+}
+
+/// One IKE SA (or an attempt at one).
+pub(crate) struct IkeSa {
+    pub(crate) role: Role,
+    pub(crate) state: State,
+    /// The peer, once known (a responder learns it from IDi).
+    pub(crate) peer: Option<PeerId>,
+    pub(crate) spi_i: u64,
+    pub(crate) spi_r: u64,
+    pub(crate) remote: SocketAddr,
+    pub(crate) created: Timestamp,
+    pub(crate) ni: Vec<u8>,
+    pub(crate) nr: Vec<u8>,
+    /// Our key exchange (until the shared secret is computed).
+    pub(crate) kx: Option<KeyExchange>,
+    pub(crate) crypto: Option<Crypto>,
+    /// Our IKE_SA_INIT message as sent (the RealMessage our AUTH signs).
+    pub(crate) our_init: Vec<u8>,
+    /// The peer's IKE_SA_INIT message as received.
+    pub(crate) peer_init: Vec<u8>,
+    /// Message ID of our next request.
+    pub(crate) next_request_id: u32,
+    /// Message ID we expect in the peer's next request.
+    pub(crate) expected_request_id: u32,
+    pub(crate) pending: Option<Pending>,
+    /// The last response we sent, for retransmitted requests.
+    pub(crate) last_response: Option<(u32, Vec<u8>)>,
+    /// The ESP SPI we offered for our inbound CHILD SA.
+    pub(crate) child_spi: u32,
+    pub(crate) nat_detected: bool,
+}
+
+impl IkeSa {
+    /// Records a request we are sending now and arms its retransmission.
+    pub(crate) fn send_request(
+        &mut self,
+        now: Timestamp,
+        exchange: ExchangeType,
+        bytes: Vec<u8>,
+        first_timeout: Duration,
+    ) {
+        self.pending = Some(Pending {
+            exchange,
+            message_id: self.next_request_id,
+            bytes,
+            tries: 1,
+            next_at: now + first_timeout,
+        });
+    }
+}

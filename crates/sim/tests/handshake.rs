@@ -1,0 +1,480 @@
+//! Two IKE endpoints establish IKE and CHILD SAs on virtual time: every ENCR × PRF × DH
+//! combination, tunnel and transport, IPv4 and IPv6 selectors; with loss, duplication and
+//! delay; and every mismatch explained on both sides.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::borrow::Cow;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use meshsec_crypto::{Provider, Secret};
+use meshsec_ike::proposal::ProposalSpec;
+use meshsec_ike::{ChildMode, ChildSa, Endpoint, EndpointConfig, Event, Failure, PeerConfig};
+use meshsec_sim::{Fate, Node, SeededRandom, Sim};
+use meshsec_wire::payload::{AddrSelector, Identity};
+use meshsec_wire::registry::{ExchangeType, NotifyType, ProtocolId};
+
+const A: &str = "192.0.2.1:500";
+const B: &str = "192.0.2.2:500";
+const LONG: Duration = Duration::from_secs(120);
+
+fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn fqdn(s: &str) -> Identity<'static> {
+    Identity::Fqdn(Cow::Owned(s.as_bytes().to_vec()))
+}
+
+fn prefix(s: &str) -> AddrSelector {
+    let (a, len) = s.split_once('/').unwrap();
+    let a: IpAddr = a.parse().unwrap();
+    let len: u32 = len.parse().unwrap();
+    match a {
+        IpAddr::V4(v) => {
+            let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+            let s = u32::from(v) & mask;
+            AddrSelector::range(IpAddr::V4(s.into()), IpAddr::V4((s | !mask).into()))
+        }
+        IpAddr::V6(v) => {
+            let mask = if len == 0 {
+                0
+            } else {
+                u128::MAX << (128 - len)
+            };
+            let s = u128::from(v) & mask;
+            AddrSelector::range(IpAddr::V6(s.into()), IpAddr::V6((s | !mask).into()))
+        }
+    }
+}
+
+/// A's view of B (or B's of A when `flip`).
+struct Side {
+    ike: Vec<&'static str>,
+    esp: Vec<&'static str>,
+    psk: &'static str,
+    local_ts: Vec<&'static str>,
+    remote_ts: Vec<&'static str>,
+    mode: ChildMode,
+    local_id: &'static str,
+    remote_id: &'static str,
+}
+
+fn side(a: bool) -> Side {
+    Side {
+        ike: vec!["aes256gcm16-prfsha256-x25519"],
+        esp: vec!["aes256gcm16"],
+        psk: "a pre-shared key of thirty-two bytes!",
+        local_ts: vec![if a { "10.1.0.0/24" } else { "10.2.0.0/24" }],
+        remote_ts: vec![if a { "10.2.0.0/24" } else { "10.1.0.0/24" }],
+        mode: ChildMode::Tunnel,
+        local_id: if a { "a.test" } else { "b.test" },
+        remote_id: if a { "b.test" } else { "a.test" },
+    }
+}
+
+fn node(me: &str, peer: &str, s: &Side, seed: u64) -> Node {
+    let cfg = PeerConfig {
+        name: "peer".into(),
+        remote_addr: addr(peer),
+        local_id: fqdn(s.local_id),
+        remote_id: fqdn(s.remote_id),
+        psk: Secret::from_slice(s.psk.as_bytes()),
+        ike_proposals: s
+            .ike
+            .iter()
+            .map(|p| ProposalSpec::parse(p, ProtocolId::IKE).unwrap())
+            .collect(),
+        esp_proposals: s
+            .esp
+            .iter()
+            .map(|p| ProposalSpec::parse(p, ProtocolId::ESP).unwrap())
+            .collect(),
+        local_ts: s.local_ts.iter().map(|t| prefix(t)).collect(),
+        remote_ts: s.remote_ts.iter().map(|t| prefix(t)).collect(),
+        mode: s.mode,
+        accept_narrowing: true,
+    };
+    let mut ec = EndpointConfig::new(addr(me));
+    ec.retransmit_timeout = Duration::from_millis(500);
+    ec.retransmit_tries = 3;
+    Node {
+        addr: addr(me),
+        endpoint: Endpoint::new(
+            ec,
+            vec![cfg],
+            Box::new(SeededRandom::new(seed)),
+            Provider::Real,
+        ),
+        events: Vec::new(),
+    }
+}
+
+fn sim(a: Side, b: Side) -> Sim {
+    Sim::new(vec![node(A, B, &a, 1), node(B, A, &b, 2)])
+}
+
+fn children(n: &Node) -> Vec<&ChildSa> {
+    n.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::InstallChildSa(c) => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+fn failures(n: &Node) -> Vec<&Failure> {
+    n.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Failed { failure, .. } => Some(failure),
+            _ => None,
+        })
+        .collect()
+}
+
+fn established(n: &Node) -> usize {
+    n.events
+        .iter()
+        .filter(|e| matches!(e, Event::IkeSaEstablished { .. }))
+        .count()
+}
+
+/// Both sides installed exactly one CHILD SA pair and their keys/SPIs mirror each other.
+fn assert_one_matching_pair(s: &Sim, ctx: &str) {
+    let (a, b) = (&s.nodes[0], &s.nodes[1]);
+    assert!(
+        failures(a).is_empty() && failures(b).is_empty(),
+        "{ctx}: {:?} / {:?}",
+        failures(a),
+        failures(b)
+    );
+    assert_eq!((established(a), established(b)), (1, 1), "{ctx}");
+    let (ca, cb) = (children(a), children(b));
+    assert_eq!((ca.len(), cb.len()), (1, 1), "{ctx}");
+    let (ca, cb) = (ca[0], cb[0]);
+    assert_eq!(ca.outbound.spi, cb.inbound.spi, "{ctx}");
+    assert_eq!(ca.inbound.spi, cb.outbound.spi, "{ctx}");
+    assert_eq!(
+        ca.outbound.encr_key.expose(),
+        cb.inbound.encr_key.expose(),
+        "{ctx}"
+    );
+    assert_eq!(
+        ca.inbound.encr_key.expose(),
+        cb.outbound.encr_key.expose(),
+        "{ctx}"
+    );
+    assert_eq!(
+        ca.outbound.integ_key.expose(),
+        cb.inbound.integ_key.expose(),
+        "{ctx}"
+    );
+    assert_ne!(
+        ca.outbound.encr_key.expose(),
+        ca.inbound.encr_key.expose(),
+        "{ctx}"
+    );
+    assert_eq!(
+        (ca.encr, ca.integ, ca.esn, ca.mode),
+        (cb.encr, cb.integ, cb.esn, cb.mode),
+        "{ctx}"
+    );
+    assert_eq!(
+        (&ca.local_ts, &ca.remote_ts),
+        (&cb.remote_ts, &cb.local_ts),
+        "{ctx}"
+    );
+    assert_eq!(s.nodes[0].endpoint.ike_sa_count(), 1, "{ctx}");
+    assert_eq!(s.nodes[1].endpoint.ike_sa_count(), 1, "{ctx}");
+}
+
+fn run(mut s: Sim) -> Sim {
+    s.nodes[0].endpoint.initiate(Duration::ZERO, 0).unwrap();
+    s.run(LONG);
+    s
+}
+
+#[test]
+fn every_encr_prf_dh_combination_establishes() {
+    let encrs = [
+        "aes128gcm16",
+        "aes256gcm16",
+        "chacha20poly1305",
+        "aes128-sha256",
+        "aes256-sha512",
+    ];
+    let prfs = ["prfsha256", "prfsha384", "prfsha512"];
+    let groups = [
+        "x25519", "ecp256", "ecp384", "ecp521", "modp2048", "modp3072", "modp4096",
+    ];
+    let mut n = 0;
+    for e in encrs {
+        for p in prfs {
+            for g in groups {
+                let prop: &'static str = Box::leak(format!("{e}-{p}-{g}").into_boxed_str());
+                let esp: &'static str = if e.contains("gcm") || e.contains("chacha") {
+                    e
+                } else {
+                    "aes128-sha256"
+                };
+                let mk = |a| Side {
+                    ike: vec![prop],
+                    esp: vec![esp],
+                    ..side(a)
+                };
+                let s = run(sim(mk(true), mk(false)));
+                assert_one_matching_pair(&s, prop);
+                n += 1;
+            }
+        }
+    }
+    assert_eq!(n, 105);
+}
+
+#[test]
+fn transport_mode_ipv6_selectors_and_esn() {
+    let mk = |a: bool| Side {
+        mode: ChildMode::Transport,
+        esp: vec!["aes256gcm16-esn"],
+        local_ts: vec![if a {
+            "2001:db8:1::/64"
+        } else {
+            "2001:db8:2::/64"
+        }],
+        remote_ts: vec![if a {
+            "2001:db8:2::/64"
+        } else {
+            "2001:db8:1::/64"
+        }],
+        ..side(a)
+    };
+    let s = run(sim(mk(true), mk(false)));
+    assert_one_matching_pair(&s, "transport v6 esn");
+    let c = children(&s.nodes[0])[0];
+    assert_eq!((c.mode, c.esn), (ChildMode::Transport, true));
+    assert!(c.local_ts[0].start.is_ipv6());
+}
+
+#[test]
+fn responder_narrows_selectors_and_picks_its_preference() {
+    let a = Side {
+        local_ts: vec!["10.0.0.0/8"],
+        remote_ts: vec!["0.0.0.0/0"],
+        ike: vec!["aes128-sha256-modp3072", "aes256gcm16-prfsha256-x25519"],
+        ..side(true)
+    };
+    let b = Side {
+        ike: vec!["aes256gcm16-prfsha256-x25519", "aes128-sha256-modp3072"],
+        ..side(false)
+    };
+    let s = run(sim(a, b));
+    assert!(
+        failures(&s.nodes[0]).is_empty(),
+        "{:?}",
+        failures(&s.nodes[0])
+    );
+    let c = children(&s.nodes[0])[0];
+    assert_eq!(meshsec_ike::ts::describe(&c.local_ts[0]), "10.1.0.0/24");
+    assert_eq!(meshsec_ike::ts::describe(&c.remote_ts[0]), "10.2.0.0/24");
+}
+
+#[test]
+fn invalid_ke_payload_makes_the_initiator_retry_with_the_wanted_group() {
+    let a = Side {
+        ike: vec!["aes256gcm16-prfsha256-x25519-ecp256"],
+        ..side(true)
+    };
+    let b = Side {
+        ike: vec!["aes256gcm16-prfsha256-ecp256"],
+        ..side(false)
+    };
+    let s = run(sim(a, b));
+    assert_one_matching_pair(&s, "INVALID_KE retry");
+    // Request (x25519), INVALID_KE answer, request (ecp256), response, IKE_AUTH pair.
+    assert_eq!(s.log.len(), 6);
+}
+
+#[test]
+fn every_message_dropped_once_duplicated_or_delayed_still_gives_one_pair() {
+    for victim in 0..4u64 {
+        for fate in [
+            Fate::Drop,
+            Fate::Duplicate,
+            Fate::Delay(Duration::from_millis(700)),
+        ] {
+            let s = sim(side(true), side(false)).with_faults(Box::new(move |n, _| {
+                if n == victim { fate } else { Fate::Deliver }
+            }));
+            let s = run(s);
+            assert_one_matching_pair(&s, &format!("message {victim} {fate:?}"));
+        }
+    }
+}
+
+#[test]
+fn silence_ends_in_a_timeout_after_the_documented_give_up_time() {
+    let s = sim(side(true), side(false)).with_faults(Box::new(|_, _| Fate::Drop));
+    let s = run(s);
+    let f = failures(&s.nodes[0]);
+    assert_eq!(
+        f,
+        vec![&Failure::Timeout {
+            exchange: ExchangeType::IKE_SA_INIT,
+            tries: 4
+        }]
+    );
+    // The first transmission and 3 retransmissions, waiting 0.5, 1, 2 and 4 s: given up at
+    // 0.5 s × (2^(3+1) − 1) = 7.5 s, as EndpointConfig documents.
+    assert_eq!(s.log.len(), 4);
+    assert_eq!(s.now, Duration::from_millis(7_500));
+    assert_eq!(s.nodes[0].endpoint.ike_sa_count(), 0);
+}
+
+#[test]
+fn no_proposal_chosen_is_explained_on_both_sides() {
+    let a = Side {
+        ike: vec!["aes128-sha256-modp2048"],
+        ..side(true)
+    };
+    let b = Side {
+        ike: vec!["aes256gcm16-prfsha256-x25519"],
+        ..side(false)
+    };
+    let s = run(sim(a, b));
+    let fb = failures(&s.nodes[1]);
+    assert_eq!(
+        fb[0].to_string(),
+        "NO_PROPOSAL_CHOSEN: peer offered [AES_CBC_128/PRF_HMAC_SHA2_256/HMAC_SHA2_256_128/MODP_2048]; \
+         we accept [AES_GCM_16_256/PRF_HMAC_SHA2_256/CURVE25519]; first mismatch: encryption algorithm"
+    );
+    let fa = failures(&s.nodes[0]);
+    assert!(matches!(
+        fa[0],
+        Failure::PeerRefused {
+            notify: NotifyType::NO_PROPOSAL_CHOSEN,
+            ..
+        }
+    ));
+    assert!(
+        fa[0]
+            .to_string()
+            .contains("we offered [AES_CBC_128/PRF_HMAC_SHA2_256/HMAC_SHA2_256_128/MODP_2048]"),
+        "{}",
+        fa[0]
+    );
+    assert_eq!(
+        s.nodes[0].endpoint.ike_sa_count() + s.nodes[1].endpoint.ike_sa_count(),
+        0
+    );
+}
+
+#[test]
+fn wrong_psk_is_authentication_failed_on_both_sides() {
+    let b = Side {
+        psk: "another pre-shared key, also long enough",
+        ..side(false)
+    };
+    let s = run(sim(side(true), b));
+    assert_eq!(failures(&s.nodes[1]).len(), 1);
+    assert!(
+        failures(&s.nodes[1])[0]
+            .to_string()
+            .contains("does not verify with our PSK")
+    );
+    assert!(
+        failures(&s.nodes[0])[0]
+            .to_string()
+            .contains("could not verify our AUTH")
+    );
+    assert!(
+        !format!("{:?}", s.nodes[1].events).contains("another pre-shared"),
+        "the PSK leaked into an event"
+    );
+    assert_eq!(established(&s.nodes[0]) + established(&s.nodes[1]), 0);
+}
+
+#[test]
+fn identity_mismatch_names_expected_and_presented() {
+    let a = Side {
+        local_id: "intruder.test",
+        ..side(true)
+    };
+    let s = run(sim(a, side(false)));
+    assert_eq!(
+        failures(&s.nodes[1])[0].to_string(),
+        "identity mismatch: expected fqdn:a.test, the peer presented fqdn:intruder.test"
+    );
+    assert!(matches!(
+        failures(&s.nodes[0])[0],
+        Failure::AuthenticationFailed { .. }
+    ));
+    // The initiator expecting another responder identity:
+    let a = Side {
+        remote_id: "c.test",
+        ..side(true)
+    };
+    let s = run(sim(a, side(false)));
+    assert!(
+        failures(&s.nodes[1])[0]
+            .to_string()
+            .contains("expected fqdn:b.test (our identity)"),
+        "{}",
+        failures(&s.nodes[1])[0]
+    );
+}
+
+#[test]
+fn ts_unacceptable_keeps_the_ike_sa_and_explains() {
+    let a = Side {
+        local_ts: vec!["10.9.0.0/24"],
+        ..side(true)
+    };
+    let s = run(sim(a, side(false)));
+    assert_eq!((established(&s.nodes[0]), established(&s.nodes[1])), (1, 1));
+    assert!(children(&s.nodes[0]).is_empty() && children(&s.nodes[1]).is_empty());
+    assert_eq!(
+        failures(&s.nodes[1])[0].to_string(),
+        "TS_UNACCEPTABLE: proposed TSi [10.9.0.0/24] TSr [10.2.0.0/24]; allowed TSi [10.1.0.0/24] TSr [10.2.0.0/24]"
+    );
+    assert!(failures(&s.nodes[0])[0].to_string().starts_with("TS_UNACCEPTABLE: the peer refused our IKE_AUTH; we offered TSi [10.9.0.0/24] TSr [10.2.0.0/24]"), "{}", failures(&s.nodes[0])[0]);
+}
+
+#[test]
+fn esp_proposal_and_mode_mismatches_are_explained() {
+    let a = Side {
+        esp: vec!["chacha20poly1305"],
+        ..side(true)
+    };
+    let s = run(sim(a, side(false)));
+    assert!(failures(&s.nodes[1])[0].to_string().starts_with("NO_PROPOSAL_CHOSEN: peer offered [CHACHA20_POLY1305/NO_EXT_SEQ]; we accept [AES_GCM_16_256/NO_EXT_SEQ]"), "{}", failures(&s.nodes[1])[0]);
+    assert!(
+        failures(&s.nodes[0])[0]
+            .to_string()
+            .contains("we offered ESP [CHACHA20_POLY1305/NO_EXT_SEQ]")
+    );
+    let a = Side {
+        mode: ChildMode::Transport,
+        ..side(true)
+    };
+    let s = run(sim(a, side(false)));
+    assert_eq!(
+        failures(&s.nodes[1])[0],
+        &Failure::ModeMismatch {
+            ours: ChildMode::Tunnel
+        }
+    );
+    assert!(
+        failures(&s.nodes[0])[0]
+            .to_string()
+            .contains("in Transport mode"),
+        "{}",
+        failures(&s.nodes[0])[0]
+    );
+}
