@@ -10,9 +10,10 @@ use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 
 use meshsec_crypto::Provider;
+use meshsec_crypto::ke::KeyExchange;
 use meshsec_crypto::rng::Random;
 use meshsec_wire::payload::{Notify, Payload, PayloadBody};
-use meshsec_wire::registry::{ExchangeType, NotifyType};
+use meshsec_wire::registry::{ExchangeType, KeMethod, NotifyType};
 use meshsec_wire::{Flags, Header, Message};
 
 use crate::config::{EndpointConfig, PeerConfig};
@@ -56,6 +57,8 @@ pub struct Endpoint {
     events: VecDeque<Event>,
     pub(crate) rng: Box<dyn Random + Send>,
     pub(crate) provider: Provider,
+    /// Key exchanges to use instead of generating new ones (see `script_key_exchange`).
+    scripted_kx: VecDeque<KeyExchange>,
 }
 
 impl core::fmt::Debug for Endpoint {
@@ -85,7 +88,28 @@ impl Endpoint {
             events: VecDeque::new(),
             rng,
             provider,
+            scripted_kx: VecDeque::new(),
         }
+    }
+
+    /// Makes the next key exchange of `kx`'s method use `kx` instead of a fresh one. For
+    /// replaying recorded handshakes (with [`KeyExchange::recorded`]) and for fully scripted
+    /// tests; the daemon never calls it.
+    pub fn script_key_exchange(&mut self, kx: KeyExchange) {
+        self.scripted_kx.push_back(kx);
+    }
+
+    /// A key exchange for `method`: a scripted one if queued, else a fresh one.
+    pub(crate) fn key_exchange(&mut self, method: KeMethod) -> Result<KeyExchange, ApiMisuse> {
+        if let Some(i) = self.scripted_kx.iter().position(|k| k.method() == method)
+            && let Some(kx) = self.scripted_kx.remove(i)
+        {
+            return Ok(kx);
+        }
+        let provider = self.provider;
+        provider
+            .key_exchange(method, self.rng.as_mut())
+            .map_err(|_| ApiMisuse::Random)
     }
 
     /// The next datagram to send.

@@ -17,7 +17,7 @@ use meshsec_wire::{Flags, Header, parse_payloads, rules};
 use crate::config::ChildMode;
 use crate::endpoint::Endpoint;
 use crate::event::{ChildSa, ChildSaHalf, Event, Failure, PeerId, Side};
-use crate::proposal::{self, Chosen};
+use crate::proposal::{self, Chosen, ProposalSpec};
 use crate::sa::{IkeSa, Role, State, Timestamp};
 use crate::ts;
 
@@ -63,6 +63,11 @@ fn auth_content<'a>(payloads: &'a [Payload<'a>]) -> AuthContent<'a> {
         }
     }
     c
+}
+
+/// ESP proposals for the CHILD SA created inside IKE_AUTH (no key exchange there).
+fn first_child_proposals(esp: &[ProposalSpec]) -> Vec<ProposalSpec> {
+    esp.iter().map(ProposalSpec::without_ke).collect()
 }
 
 fn describe_ts(i: &[AddrSelector], r: &[AddrSelector]) -> String {
@@ -203,8 +208,7 @@ impl Endpoint {
         let Some(auth) = self.our_auth(sa, &cfg.local_id, cfg.psk.expose()) else {
             return;
         };
-        let proposals = cfg
-            .esp_proposals
+        let proposals = first_child_proposals(&cfg.esp_proposals)
             .iter()
             .zip(1u8..)
             .map(|(p, n)| p.to_proposal(n, sa.child_spi.to_be_bytes().to_vec()))
@@ -356,7 +360,7 @@ impl Endpoint {
             } else {
                 ChildMode::Tunnel
             };
-            match proposal::select(&cfg.esp_proposals, &offer.proposals) {
+            match proposal::select(&first_child_proposals(&cfg.esp_proposals), &offer.proposals) {
                 Err(e) => {
                     child_failure =
                         Some((NotifyType::NO_PROPOSAL_CHOSEN, Failure::NoProposalChosen(e)))
@@ -532,7 +536,7 @@ impl Endpoint {
                 NotifyType::TS_UNACCEPTABLE => describe_ts(&cfg.local_ts, &cfg.remote_ts),
                 _ => format!(
                     "ESP [{}] in {:?} mode",
-                    cfg.esp_proposals
+                    first_child_proposals(&cfg.esp_proposals)
                         .iter()
                         .map(|p| proposal::describe(&p.to_proposal(0, Vec::new())))
                         .collect::<Vec<_>>()
@@ -553,7 +557,10 @@ impl Endpoint {
                 ChildMode::Tunnel
             };
             let narrowed = c.ts_i != cfg.local_ts || c.ts_r != cfg.remote_ts;
-            match proposal::select(&cfg.esp_proposals, &answer.proposals) {
+            match proposal::select(
+                &first_child_proposals(&cfg.esp_proposals),
+                &answer.proposals,
+            ) {
                 _ if mode != cfg.mode => {
                     child_failure = Some(Failure::ModeMismatch { ours: cfg.mode })
                 }

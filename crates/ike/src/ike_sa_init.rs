@@ -65,13 +65,28 @@ fn natd_notifies(
     ]
 }
 
-/// True if the peer's NAT-D hashes show an address translation (RFC 7296 §2.23).
-fn nat_detected(payloads: &[Payload<'_>], spi_i: u64, spi_r: u64, local: SocketAddr) -> bool {
-    let ours = natd_hash(spi_i, spi_r, local);
-    match find_notify(payloads, NotifyType::NAT_DETECTION_DESTINATION_IP) {
-        Some(n) => n.data.as_ref() != ours.as_slice(),
-        None => false,
-    }
+/// True if the peer's NAT-D hashes show an address translation (RFC 7296 §2.23) on either
+/// side — or that the peer pretends one to force UDP encapsulation (strongSwan's userspace
+/// data plane does): its SOURCE_IP hash is not of the address we see, or its DESTINATION_IP
+/// hash is not of ours.
+fn nat_detected(
+    payloads: &[Payload<'_>],
+    spi_i: u64,
+    spi_r: u64,
+    local: SocketAddr,
+    remote: SocketAddr,
+) -> bool {
+    let differs = |ty, addr| {
+        let expected = natd_hash(spi_i, spi_r, addr);
+        payloads
+            .iter()
+            .filter_map(Payload::as_notify)
+            .filter(|n| n.ty == ty)
+            .all(|n| n.data.as_ref() != expected.as_slice())
+            && find_notify(payloads, ty).is_some()
+    };
+    differs(NotifyType::NAT_DETECTION_DESTINATION_IP, local)
+        || differs(NotifyType::NAT_DETECTION_SOURCE_IP, remote)
 }
 
 struct InitContent<'a> {
@@ -145,10 +160,7 @@ impl Endpoint {
         cookie: Option<Vec<u8>>,
     ) -> Result<(), ApiMisuse> {
         let ni = self.random_bytes(NONCE_LEN)?;
-        let provider = self.provider;
-        let kx = provider
-            .key_exchange(method, self.rng.as_mut())
-            .map_err(|_| ApiMisuse::Random)?;
+        let kx = self.key_exchange(method)?;
         let Some(sa) = self.sas.get(&spi_i) else {
             return Ok(());
         };
@@ -274,7 +286,7 @@ impl Endpoint {
         let Ok(suite) = suite_of(provider, &chosen) else {
             return;
         };
-        let Ok(kx) = provider.key_exchange(method, self.rng.as_mut()) else {
+        let Ok(kx) = self.key_exchange(method) else {
             return;
         };
         let shared = match kx.agree(&content.ke.data) {
@@ -316,7 +328,7 @@ impl Endpoint {
             pending: None,
             last_response: None,
             child_spi,
-            nat_detected: nat_detected(&msg.payloads, h.spi_i, 0, self.config.local_addr),
+            nat_detected: nat_detected(&msg.payloads, h.spi_i, 0, self.config.local_addr, from),
         };
         let Ok(crypto) = derive(suite, &shared, &sa) else {
             return;
@@ -472,7 +484,13 @@ impl Endpoint {
         sa.spi_r = msg.header.spi_r;
         sa.nr = content.nonce.to_vec();
         sa.peer_init = bytes.to_vec();
-        sa.nat_detected = nat_detected(&msg.payloads, sa.spi_i, sa.spi_r, self.config.local_addr);
+        sa.nat_detected = nat_detected(
+            &msg.payloads,
+            sa.spi_i,
+            sa.spi_r,
+            self.config.local_addr,
+            sa.remote,
+        );
         let crypto = suite_of(provider, &chosen).and_then(|suite| derive(suite, &shared, sa));
         match crypto {
             Ok(c) => sa.crypto = Some(c),

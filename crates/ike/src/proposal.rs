@@ -177,6 +177,16 @@ impl ProposalSpec {
         Ok(p)
     }
 
+    /// The same proposal without key exchange methods: the first CHILD SA, negotiated inside
+    /// IKE_AUTH, never has its own key exchange (RFC 7296 §1.2), whatever PFS group the
+    /// configuration names for later CHILD SAs.
+    pub fn without_ke(&self) -> ProposalSpec {
+        ProposalSpec {
+            ke: Vec::new(),
+            ..self.clone()
+        }
+    }
+
     /// The SA payload proposal offering these transforms.
     pub fn to_proposal(&self, number: u8, spi: Vec<u8>) -> Proposal<'static> {
         let mut transforms = Vec::new();

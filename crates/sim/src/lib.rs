@@ -182,3 +182,34 @@ impl Sim {
         }
     }
 }
+
+/// Hands out scripted byte strings (an SPI, a nonce...) for the `fill` calls whose length
+/// matches the next one queued, and seeded random bytes otherwise — so a test can make an
+/// endpoint pick exactly the values a recorded handshake used.
+#[derive(Debug, Clone)]
+pub struct ScriptedRandom {
+    queue: std::collections::VecDeque<Vec<u8>>,
+    fallback: SeededRandom,
+}
+
+impl ScriptedRandom {
+    /// Scripts `values`, in the order the endpoint will ask for them.
+    pub fn new(values: Vec<Vec<u8>>, seed: u64) -> ScriptedRandom {
+        ScriptedRandom {
+            queue: values.into(),
+            fallback: SeededRandom::new(seed),
+        }
+    }
+}
+
+impl Random for ScriptedRandom {
+    fn fill(&mut self, out: &mut [u8]) -> meshsec_crypto::Result<()> {
+        if self.queue.front().is_some_and(|v| v.len() == out.len())
+            && let Some(v) = self.queue.pop_front()
+        {
+            out.copy_from_slice(&v);
+            return Ok(());
+        }
+        self.fallback.fill(out)
+    }
+}

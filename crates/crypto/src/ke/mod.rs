@@ -16,6 +16,7 @@ use crate::secret::Secret;
 
 enum Private {
     Ecdh(aws_lc_rs::agreement::PrivateKey),
+    Recorded(Secret),
     Modp(modp::Group, Zeroizing<Vec<u8>>),
     #[cfg(feature = "insecure")]
     Insecure,
@@ -127,6 +128,18 @@ impl KeyExchange {
         }
     }
 
+    /// A key exchange replayed from a recording (e.g. a strongSwan log, which reveals the
+    /// public values and g^ir but never the private values): `public_value` is the recorded
+    /// KE data and `agree` returns the recorded shared secret whatever the peer sends. For
+    /// tests that replay captured handshakes through the engine — never for a live peer.
+    pub fn recorded(method: KeMethod, public: Vec<u8>, shared: Secret) -> KeyExchange {
+        KeyExchange {
+            method,
+            public,
+            private: Private::Recorded(shared),
+        }
+    }
+
     /// The key exchange method.
     pub fn method(&self) -> KeMethod {
         self.method
@@ -142,6 +155,7 @@ impl KeyExchange {
         match &self.private {
             Private::Ecdh(key) => ecdh::agree(key, self.method, peer),
             Private::Modp(g, x) => g.agree(x, peer),
+            Private::Recorded(shared) => Ok(shared.clone()),
             #[cfg(feature = "insecure")]
             Private::Insecure => Ok(crate::insecure::prf(b"kx", &[peer], 32)),
         }
