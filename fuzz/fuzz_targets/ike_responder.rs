@@ -1,0 +1,99 @@
+//! Fuzz target: the stateful IKE responder, with the insecure crypto provider so that the
+//! fuzzer's messages pass the ICV and AUTH checks and reach everything behind them
+//! (IKE_AUTH processing, proposal selection, narrowing, the response cache, timeouts).
+//!
+//! Input: messages each preceded by a 2-octet big-endian length (a remainder without a
+//! prefix is one more message). After our first IKE_SA_INIT response, the harness writes our
+//! SPI into the SPIr field of later messages so that they reach the SA.
+#![no_main]
+
+use std::borrow::Cow;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use libfuzzer_sys::fuzz_target;
+use meshsec_crypto::{Provider, Secret};
+use meshsec_ike::proposal::ProposalSpec;
+use meshsec_ike::{ChildMode, Endpoint, EndpointConfig, PeerConfig};
+use meshsec_sim::SeededRandom;
+use meshsec_wire::payload::{AddrSelector, Identity};
+use meshsec_wire::registry::ProtocolId;
+
+fn responder() -> Endpoint {
+    let any = |a: &str| {
+        let ip: IpAddr = a.parse().unwrap();
+        AddrSelector::range(ip, ip)
+    };
+    let peer = PeerConfig {
+        name: "fuzz".into(),
+        remote_addr: "192.0.2.1:500".parse().unwrap(),
+        local_id: Identity::Fqdn(Cow::Borrowed(b"right")),
+        remote_id: Identity::Fqdn(Cow::Borrowed(b"left")),
+        psk: Secret::from_slice(b"insecure provider: any AUTH passes"),
+        ike_proposals: vec![
+            ProposalSpec::parse("aes256gcm16-prfsha256-x25519-ecp256", ProtocolId::IKE).unwrap(),
+            ProposalSpec::parse("aes128-sha256-modp3072", ProtocolId::IKE).unwrap(),
+        ],
+        esp_proposals: vec![ProposalSpec::parse("aes256gcm16-esn-noesn", ProtocolId::ESP).unwrap()],
+        local_ts: vec![AddrSelector::range(
+            any("10.2.0.0").start,
+            any("10.2.255.255").end,
+        )],
+        remote_ts: vec![AddrSelector::range(
+            any("10.1.0.0").start,
+            any("10.1.255.255").end,
+        )],
+        mode: ChildMode::Tunnel,
+        accept_narrowing: true,
+    };
+    let me: SocketAddr = "192.0.2.2:500".parse().unwrap();
+    Endpoint::new(
+        EndpointConfig::new(me),
+        vec![peer],
+        Box::new(SeededRandom::new(1)),
+        Provider::Insecure,
+    )
+}
+
+fuzz_target!(|data: &[u8]| {
+    let mut ep = responder();
+    let from: SocketAddr = "192.0.2.1:500".parse().unwrap();
+    let mut our_spi: Option<[u8; 8]> = None;
+    let mut rest = data;
+    let mut now = Duration::ZERO;
+    while !rest.is_empty() {
+        let (msg, tail) = match rest {
+            [a, b, tail @ ..] if usize::from(u16::from_be_bytes([*a, *b])) <= tail.len() => {
+                let n = usize::from(u16::from_be_bytes([*a, *b]));
+                (&tail[..n], &tail[n..])
+            }
+            _ => (rest, &[][..]),
+        };
+        rest = tail;
+        let mut msg = msg.to_vec();
+        if let Some(spi) = our_spi
+            && msg.len() >= 16
+        {
+            msg[8..16].copy_from_slice(&spi);
+        }
+        ep.handle_datagram(now, from, &msg);
+        while let Some(t) = ep.poll_transmit() {
+            assert_eq!(t.dst, from, "answered someone else");
+            // No amplification: an answer is never much larger than what provoked it.
+            assert!(
+                t.payload.len() <= 3 * msg.len().max(200),
+                "{} > 3 × {}",
+                t.payload.len(),
+                msg.len()
+            );
+            if our_spi.is_none() && t.payload.len() >= 16 {
+                our_spi = t.payload[8..16].try_into().ok();
+            }
+        }
+        while ep.poll_event().is_some() {}
+        now += Duration::from_secs(5);
+        ep.handle_timeout(now);
+        while ep.poll_transmit().is_some() {}
+    }
+    assert!(ep.ike_sa_count() <= 64);
+});
