@@ -2,7 +2,12 @@
 //! AES-256-GCM, one CHILD SA), and the responder's CPU time per handshake.
 //!
 //! Run: `cargo bench -p meshsec-ike --bench handshake`.
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
 
 use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
@@ -27,15 +32,30 @@ fn endpoint(me: &str, peer: &str, local_id: &str, remote_id: &str) -> Endpoint {
         local_id: Identity::Fqdn(Cow::Owned(local_id.as_bytes().to_vec())),
         remote_id: Identity::Fqdn(Cow::Owned(remote_id.as_bytes().to_vec())),
         psk: Secret::from_slice(b"a benchmark pre-shared key, 40 octets ok"),
-        ike_proposals: vec![ProposalSpec::parse("aes256gcm16-prfsha256-x25519", ProtocolId::IKE).unwrap()],
+        ike_proposals: vec![
+            ProposalSpec::parse("aes256gcm16-prfsha256-x25519", ProtocolId::IKE).unwrap(),
+        ],
         esp_proposals: vec![ProposalSpec::parse("aes256gcm16", ProtocolId::ESP).unwrap()],
-        local_ts: vec![sel(if local_id == "a" { "10.0.0.1" } else { "10.0.0.2" })],
-        remote_ts: vec![sel(if local_id == "a" { "10.0.0.2" } else { "10.0.0.1" })],
+        local_ts: vec![sel(if local_id == "a" {
+            "10.0.0.1"
+        } else {
+            "10.0.0.2"
+        })],
+        remote_ts: vec![sel(if local_id == "a" {
+            "10.0.0.2"
+        } else {
+            "10.0.0.1"
+        })],
         mode: ChildMode::Tunnel,
         accept_narrowing: true,
     };
     let me: SocketAddr = me.parse().unwrap();
-    Endpoint::new(EndpointConfig::new(me), vec![cfg], Box::new(SystemRandom::new()), Provider::Real)
+    Endpoint::new(
+        EndpointConfig::new(me),
+        vec![cfg],
+        Box::new(SystemRandom::new()),
+        Provider::Real,
+    )
 }
 
 /// Runs one handshake; returns the time spent inside the responder.

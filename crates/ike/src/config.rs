@@ -58,6 +58,11 @@ pub struct EndpointConfig {
     pub half_open_timeout: Duration,
     /// Most half-open IKE SAs kept at once; beyond it new IKE_SA_INIT requests are dropped.
     pub max_half_open: usize,
+    /// From this many half-open IKE SAs on, IKE_SA_INIT requests must carry a valid COOKIE
+    /// (RFC 7296 §2.6) before any state is kept; 0 demands cookies always.
+    pub cookie_threshold: usize,
+    /// How long one cookie secret is used; the previous one is still accepted for as long.
+    pub cookie_secret_lifetime: Duration,
 }
 
 impl EndpointConfig {
@@ -69,6 +74,8 @@ impl EndpointConfig {
             retransmit_tries: 4,
             half_open_timeout: Duration::from_secs(30),
             max_half_open: 1024,
+            cookie_threshold: 64,
+            cookie_secret_lifetime: Duration::from_secs(120),
         }
     }
 }

@@ -17,6 +17,7 @@ use meshsec_wire::registry::{ExchangeType, KeMethod, NotifyType};
 use meshsec_wire::{Flags, Header, Message};
 
 use crate::config::{EndpointConfig, PeerConfig};
+use crate::cookie::CookieJar;
 use crate::event::{Event, Failure, PeerId, Transmit};
 use crate::sa::{IkeSa, Role, State, Timestamp};
 
@@ -59,6 +60,8 @@ pub struct Endpoint {
     pub(crate) provider: Provider,
     /// Key exchanges to use instead of generating new ones (see `script_key_exchange`).
     scripted_kx: VecDeque<KeyExchange>,
+    /// Cookie secrets, made when first needed.
+    pub(crate) cookies: Option<CookieJar>,
 }
 
 impl core::fmt::Debug for Endpoint {
@@ -89,6 +92,7 @@ impl Endpoint {
             rng,
             provider,
             scripted_kx: VecDeque::new(),
+            cookies: None,
         }
     }
 
@@ -134,6 +138,14 @@ impl Endpoint {
                 _ => None,
             })
             .min()
+    }
+
+    /// Number of half-open IKE SAs (answered IKE_SA_INIT, no IKE_AUTH yet).
+    pub fn half_open_count(&self) -> usize {
+        self.sas
+            .values()
+            .filter(|s| s.state == State::ExpectAuthRequest)
+            .count()
     }
 
     /// Number of IKE SAs (in any state).

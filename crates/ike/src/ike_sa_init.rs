@@ -12,6 +12,7 @@ use meshsec_wire::payload::{KePayload, Notify, Payload, PayloadBody, SaPayload, 
 use meshsec_wire::registry::{ExchangeType, KeMethod, NotifyType, ProtocolId};
 use meshsec_wire::{Flags, Header, Message, rules};
 
+use crate::cookie::CookieJar;
 use crate::endpoint::{ApiMisuse, Endpoint, NONCE_LEN};
 use crate::event::{Failure, PeerId};
 use crate::proposal::{self, Chosen, ProposalSpec};
@@ -148,7 +149,7 @@ impl Endpoint {
             nat_detected: false,
         };
         self.sas.insert(spi_i, sa);
-        self.send_sa_init_request(now, spi_i, method, None)
+        self.send_sa_init_request(now, spi_i, method)
     }
 
     /// (Re)sends the IKE_SA_INIT request with a fresh KE of `method` and nonce.
@@ -157,7 +158,6 @@ impl Endpoint {
         now: Timestamp,
         spi_i: u64,
         method: KeMethod,
-        cookie: Option<Vec<u8>>,
     ) -> Result<(), ApiMisuse> {
         let ni = self.random_bytes(NONCE_LEN)?;
         let kx = self.key_exchange(method)?;
@@ -168,12 +168,6 @@ impl Endpoint {
             return Ok(());
         };
         let mut payloads = Vec::new();
-        if let Some(c) = cookie {
-            payloads.push(Payload::new(PayloadBody::Notify(Notify::new(
-                NotifyType::COOKIE,
-                c,
-            ))));
-        }
         let proposals = cfg
             .ike_proposals
             .iter()
@@ -242,18 +236,18 @@ impl Endpoint {
         {
             return; // malformed and unauthenticated: no answer
         }
-        if self
-            .sas
-            .values()
-            .filter(|s| s.state == State::ExpectAuthRequest)
-            .count()
-            >= self.config.max_half_open
-        {
+        let half_open = self.half_open_count();
+        if half_open >= self.config.max_half_open {
             return;
         }
         let Some(content) = init_content(&msg.payloads) else {
             return;
         };
+        if half_open >= self.config.cookie_threshold
+            && !self.cookie_ok(now, &msg.payloads, content.nonce, from, h.spi_i)
+        {
+            return;
+        }
         let candidates = self.candidates(from);
         let ours: Vec<ProposalSpec> = candidates
             .iter()
@@ -364,6 +358,74 @@ impl Endpoint {
         self.transmit(from, out);
     }
 
+    /// Cookie mode: true if the request carries a valid cookie; otherwise answers with a fresh
+    /// one, statelessly, and returns false.
+    fn cookie_ok(
+        &mut self,
+        now: Timestamp,
+        payloads: &[Payload<'_>],
+        ni: &[u8],
+        from: SocketAddr,
+        spi_i: u64,
+    ) -> bool {
+        if self.cookies.is_none() {
+            self.cookies = CookieJar::new(self.rng.as_mut(), now);
+        }
+        let lifetime = self.config.cookie_secret_lifetime;
+        let Some(jar) = self.cookies.as_mut() else {
+            return false;
+        };
+        jar.rotate(self.rng.as_mut(), now, lifetime);
+        let presented = payloads
+            .first()
+            .and_then(Payload::as_notify)
+            .filter(|n| n.ty == NotifyType::COOKIE);
+        if presented.is_some_and(|n| jar.check(&n.data, ni, from, spi_i)) {
+            return true;
+        }
+        let cookie = jar.make(ni, from, spi_i);
+        let header = Header {
+            spi_i,
+            spi_r: 0,
+            minor_version: 0,
+            exchange: ExchangeType::IKE_SA_INIT,
+            flags: Flags::new(true, false),
+            message_id: 0,
+        };
+        self.answer_init_with_notify(&header, from, NotifyType::COOKIE, cookie);
+        false
+    }
+
+    /// Initiator: resends the IKE_SA_INIT request unchanged but for the COOKIE in front
+    /// (RFC 7296 §2.6); that message is then the one our AUTH signs.
+    fn resend_with_cookie(&mut self, now: Timestamp, spi_i: u64, cookie: Vec<u8>) {
+        let Some(sa) = self.sas.get(&spi_i) else {
+            return;
+        };
+        let Ok(mut msg) = Message::parse(&sa.our_init) else {
+            return;
+        };
+        if msg
+            .payloads
+            .first()
+            .and_then(Payload::as_notify)
+            .is_some_and(|n| n.ty == NotifyType::COOKIE)
+        {
+            msg.payloads.remove(0);
+        }
+        msg.payloads.insert(
+            0,
+            Payload::new(PayloadBody::Notify(Notify::new(NotifyType::COOKIE, cookie))),
+        );
+        let Ok(bytes) = msg.to_bytes() else { return };
+        let (remote, timeout) = (sa.remote, self.config.retransmit_timeout);
+        if let Some(sa) = self.sas.get_mut(&spi_i) {
+            sa.our_init = bytes.clone();
+            sa.send_request(now, ExchangeType::IKE_SA_INIT, bytes.clone(), timeout);
+        }
+        self.transmit(remote, bytes);
+    }
+
     /// Initiator: the IKE_SA_INIT response (or an error / retry notify).
     pub(crate) fn handle_sa_init_response(&mut self, now: Timestamp, spi_i: u64, bytes: &[u8]) {
         let Ok(msg) = Message::parse(bytes) else {
@@ -395,7 +457,7 @@ impl Endpoint {
             let current = sa.kx.as_ref().map(|k| k.method());
             match wanted {
                 Ok(w) if ours && Some(w) != current => {
-                    let _ = self.send_sa_init_request(now, spi_i, w, None);
+                    let _ = self.send_sa_init_request(now, spi_i, w);
                 }
                 _ => {
                     self.remove_sa(spi_i);
@@ -409,11 +471,8 @@ impl Endpoint {
             return;
         }
         if let Some(n) = find_notify(&msg.payloads, NotifyType::COOKIE) {
-            let method = sa.kx.as_ref().map(|k| k.method());
             let cookie = n.data.to_vec();
-            if let Some(m) = method {
-                let _ = self.send_sa_init_request(now, spi_i, m, Some(cookie));
-            }
+            self.resend_with_cookie(now, spi_i, cookie);
             return;
         }
         if let Some(n) = msg

@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 mod config;
+mod cookie;
 mod endpoint;
 mod event;
 mod ike_auth;

@@ -478,3 +478,79 @@ fn esp_proposal_and_mode_mismatches_are_explained() {
         failures(&s.nodes[0])[0]
     );
 }
+
+fn with_cookie_threshold(mut s: Sim, threshold: usize) -> Sim {
+    let b = &mut s.nodes[1];
+    let mut ec = EndpointConfig::new(b.addr);
+    ec.retransmit_timeout = Duration::from_millis(500);
+    ec.cookie_threshold = threshold;
+    // B again, with the same peer but the new endpoint config.
+    let peers = vec![{
+        PeerConfig {
+            name: "peer".into(),
+            remote_addr: addr(A),
+            local_id: fqdn("b.test"),
+            remote_id: fqdn("a.test"),
+            psk: Secret::from_slice(side(false).psk.as_bytes()),
+            ike_proposals: vec![
+                ProposalSpec::parse("aes256gcm16-prfsha256-x25519", ProtocolId::IKE).unwrap(),
+            ],
+            esp_proposals: vec![ProposalSpec::parse("aes256gcm16", ProtocolId::ESP).unwrap()],
+            local_ts: vec![prefix("10.2.0.0/24")],
+            remote_ts: vec![prefix("10.1.0.0/24")],
+            mode: ChildMode::Tunnel,
+            accept_narrowing: true,
+        }
+    }];
+    b.endpoint = Endpoint::new(ec, peers, Box::new(SeededRandom::new(2)), Provider::Real);
+    s
+}
+
+#[test]
+fn cookies_always_on_cost_one_round_trip_and_still_establish() {
+    let s = run(with_cookie_threshold(sim(side(true), side(false)), 0));
+    assert_one_matching_pair(&s, "cookie mode");
+    // Request, COOKIE answer, request with cookie, response, IKE_AUTH pair.
+    assert_eq!(s.log.len(), 6);
+    let answers = s.log.iter().filter(|(_, t, _)| t.src == addr(B)).count();
+    assert_eq!(answers, 3);
+}
+
+#[test]
+fn a_flood_leaves_no_state_in_cookie_mode_and_the_real_initiator_gets_through() {
+    let mut s = with_cookie_threshold(sim(side(true), side(false)), 10);
+    let mut rng = SeededRandom::new(99);
+    // 5,000 IKE_SA_INIT requests from spoofed addresses and random SPIs (a copy of a real
+    // request with the SPI changed).
+    let mut template = node(A, B, &side(true), 5);
+    template.endpoint.initiate(Duration::ZERO, 0).unwrap();
+    let request = template.endpoint.poll_transmit().unwrap().payload;
+    for i in 0..5_000u32 {
+        let mut r = request.clone();
+        r[..8].copy_from_slice(&rng.next_u64().to_be_bytes());
+        let from: SocketAddr = SocketAddr::new(IpAddr::from([203, 0, 113, (i % 250) as u8]), 500);
+        s.nodes[1]
+            .endpoint
+            .handle_datagram(Duration::from_millis(u64::from(i)), from, &r);
+    }
+    // At most the threshold's worth of half-open SAs exist; the rest got stateless cookies.
+    assert!(
+        s.nodes[1].endpoint.half_open_count() <= 10,
+        "{}",
+        s.nodes[1].endpoint.half_open_count()
+    );
+    assert!(s.nodes[1].endpoint.ike_sa_count() <= 10);
+    let mut cookies = 0;
+    while let Some(t) = s.nodes[1].endpoint.poll_transmit() {
+        if t.payload.len() < 100 {
+            cookies += 1;
+        }
+    }
+    assert!(cookies >= 4_990, "{cookies}");
+    s.now = Duration::from_secs(6);
+    s.nodes[0].endpoint.initiate(s.now, 0).unwrap();
+    s.run(LONG);
+    let a = &s.nodes[0];
+    assert_eq!(established(a), 1, "{:?}", failures(a));
+    assert_eq!(children(a).len(), 1);
+}
