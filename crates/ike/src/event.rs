@@ -175,6 +175,24 @@ pub enum Event {
     },
     /// Install this CHILD SA pair in the data plane.
     InstallChildSa(ChildSa),
+    /// Remove this CHILD SA pair from the data plane.
+    DeleteChildSa {
+        /// The peer.
+        peer: PeerId,
+        /// Our inbound SPI.
+        inbound_spi: u32,
+        /// The outbound SPI.
+        outbound_spi: u32,
+    },
+    /// An IKE SA is gone (its CHILD SAs were deleted with it).
+    IkeSaDeleted {
+        /// The peer.
+        peer: PeerId,
+        /// Our SPI of it.
+        local_spi: u64,
+        /// Why.
+        reason: &'static str,
+    },
     /// Negotiation with a peer failed; the SA attempt is gone.
     Failed {
         /// The peer, when known (an unauthenticated stranger has none).

@@ -16,7 +16,7 @@ use meshsec_wire::{Flags, Header, parse_payloads, rules};
 
 use crate::config::ChildMode;
 use crate::endpoint::Endpoint;
-use crate::event::{ChildSa, ChildSaHalf, Event, Failure, PeerId, Side};
+use crate::event::{ChildSa, ChildSaHalf, Failure, PeerId, Side};
 use crate::proposal::{self, Chosen, ProposalSpec};
 use crate::sa::{IkeSa, Role, State, Timestamp};
 use crate::ts;
@@ -429,14 +429,7 @@ impl Endpoint {
         }
         self.init_index.retain(|_, v| *v != spi);
         self.transmit(remote, bytes);
-        self.event(Event::IkeSaEstablished {
-            peer,
-            local_spi: spi,
-            nat_detected,
-        });
-        if let Some(ch) = child {
-            self.event(Event::InstallChildSa(ch));
-        }
+        self.established(peer, spi, nat_detected, child);
         if let Some((_, failure)) = child_failure {
             self.fail(Some(peer), failure);
         }
@@ -610,14 +603,7 @@ impl Endpoint {
             sa.pending = None;
             sa.next_request_id += 1;
         }
-        self.event(Event::IkeSaEstablished {
-            peer,
-            local_spi: spi,
-            nat_detected,
-        });
-        if let Some(ch) = child {
-            self.event(Event::InstallChildSa(ch));
-        }
+        self.established(peer, spi, nat_detected, child);
         if let Some(f) = child_failure {
             self.fail(Some(peer), f);
         }

@@ -117,8 +117,18 @@ fn init_content<'a>(payloads: &'a [Payload<'a>]) -> Option<InitContent<'a>> {
 
 impl Endpoint {
     /// Starts an IKE SA (with its first CHILD SA) to `peer`.
+    ///
+    /// Does nothing if an IKE SA with the peer is already up or being initiated by us; if the
+    /// peer is initiating at the same time, both SAs complete and the duplicate is then
+    /// removed on both sides (see the collision module).
     pub fn initiate(&mut self, now: Timestamp, peer: PeerId) -> Result<(), ApiMisuse> {
         let cfg = self.peers.get(peer).ok_or(ApiMisuse::UnknownPeer(peer))?;
+        let busy = self.sas.values().any(|sa| {
+            sa.peer == Some(peer) && (sa.state == State::Established || sa.role == Role::Initiator)
+        });
+        if busy {
+            return Ok(());
+        }
         let remote = cfg.remote_addr;
         let method = cfg
             .ike_proposals
@@ -146,6 +156,7 @@ impl Endpoint {
             pending: None,
             last_response: None,
             child_spi,
+            child: None,
             nat_detected: false,
         };
         self.sas.insert(spi_i, sa);
@@ -322,6 +333,7 @@ impl Endpoint {
             pending: None,
             last_response: None,
             child_spi,
+            child: None,
             nat_detected: nat_detected(&msg.payloads, h.spi_i, 0, self.config.local_addr, from),
         };
         let Ok(crypto) = derive(suite, &shared, &sa) else {

@@ -11,6 +11,7 @@
 //! * Every failure is an [`Event::Failed`] whose [`Failure`] names the cause.
 #![forbid(unsafe_code)]
 
+mod collision;
 mod config;
 mod cookie;
 mod endpoint;

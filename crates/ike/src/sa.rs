@@ -86,6 +86,8 @@ pub(crate) struct IkeSa {
     pub(crate) last_response: Option<(u32, Vec<u8>)>,
     /// The ESP SPI we offered for our inbound CHILD SA.
     pub(crate) child_spi: u32,
+    /// The installed CHILD SA (inbound, outbound SPI), if any.
+    pub(crate) child: Option<(u32, u32)>,
     pub(crate) nat_detected: bool,
 }
 

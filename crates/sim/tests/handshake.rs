@@ -554,3 +554,77 @@ fn a_flood_leaves_no_state_in_cookie_mode_and_the_real_initiator_gets_through() 
     assert_eq!(established(a), 1, "{:?}", failures(a));
     assert_eq!(children(a).len(), 1);
 }
+
+/// After everything settled: one established IKE SA per side and one CHILD SA pair whose
+/// SPIs and keys mirror each other.
+fn assert_converged(s: &Sim, ctx: &str) {
+    for n in &s.nodes {
+        assert_eq!(
+            n.endpoint.established_with(0),
+            1,
+            "{ctx}: {:?}",
+            failures(n)
+        );
+        assert_eq!(n.endpoint.ike_sa_count(), 1, "{ctx}");
+    }
+    let live = |n: &Node| -> Vec<(u32, u32, Vec<u8>)> {
+        let mut installed: Vec<(u32, u32, Vec<u8>)> = children(n)
+            .iter()
+            .map(|c| {
+                (
+                    c.inbound.spi,
+                    c.outbound.spi,
+                    c.outbound.encr_key.expose().to_vec(),
+                )
+            })
+            .collect();
+        for e in &n.events {
+            if let Event::DeleteChildSa { inbound_spi, .. } = e {
+                installed.retain(|c| c.0 != *inbound_spi);
+            }
+        }
+        installed
+    };
+    let (a, b) = (live(&s.nodes[0]), live(&s.nodes[1]));
+    assert_eq!((a.len(), b.len()), (1, 1), "{ctx}: {a:?} {b:?}");
+    assert_eq!(
+        (a[0].0, a[0].1),
+        (b[0].1, b[0].0),
+        "{ctx}: SPIs do not mirror"
+    );
+}
+
+#[test]
+fn simultaneous_initiation_converges_to_one_sa_pair_at_every_offset() {
+    let offsets: Vec<u64> = (0..=12).chain((15..=60).step_by(5)).collect();
+    for offset in offsets {
+        for seed in [1u64, 2, 3] {
+            let mut s = Sim::new(vec![
+                node(A, B, &side(true), seed),
+                node(B, A, &side(false), seed + 100),
+            ]);
+            s.nodes[0].endpoint.initiate(Duration::ZERO, 0).unwrap();
+            s.run(Duration::from_millis(offset));
+            let t = s.now.max(Duration::from_millis(offset));
+            s.nodes[1].endpoint.initiate(t, 0).unwrap();
+            s.run(LONG);
+            let ctx = format!("offset {offset} ms seed {seed}");
+            assert_converged(&s, &ctx);
+            let deleted = |n: &Node| {
+                n.events
+                    .iter()
+                    .filter(|e| matches!(e, Event::IkeSaDeleted { .. }))
+                    .count()
+            };
+            let (da, db) = (deleted(&s.nodes[0]), deleted(&s.nodes[1]));
+            if offset <= 20 {
+                // Both handshakes were under way at once: both completed and each side
+                // removed the same duplicate.
+                assert_eq!((da, db), (1, 1), "{ctx}");
+            } else if offset >= 40 {
+                // A's IKE SA was up at B before B's initiate: nothing to resolve.
+                assert_eq!((da, db), (0, 0), "{ctx}");
+            }
+        }
+    }
+}

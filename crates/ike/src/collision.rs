@@ -1,0 +1,68 @@
+//! Simultaneous initiation (routine in a full mesh: both ends start at once): two IKE SAs
+//! between the same peers converge to one, deterministically and without messages. Both
+//! sides know all four nonces once both SAs are up, and delete the SA holding the lowest
+//! nonce — the rule RFC 7296 §2.8.1 uses for rekey collisions.
+
+use crate::endpoint::Endpoint;
+use crate::event::{ChildSa, Event, PeerId};
+use crate::sa::State;
+
+impl Endpoint {
+    /// Records an established IKE SA (and its first CHILD SA), then resolves duplicates with
+    /// the same peer.
+    pub(crate) fn established(
+        &mut self,
+        peer: PeerId,
+        spi: u64,
+        nat_detected: bool,
+        child: Option<ChildSa>,
+    ) {
+        if let (Some(sa), Some(ch)) = (self.sas.get_mut(&spi), child.as_ref()) {
+            sa.child = Some((ch.inbound.spi, ch.outbound.spi));
+        }
+        self.event(Event::IkeSaEstablished {
+            peer,
+            local_spi: spi,
+            nat_detected,
+        });
+        if let Some(ch) = child {
+            self.event(Event::InstallChildSa(ch));
+        }
+        self.resolve_duplicates(peer);
+    }
+
+    /// If more than one established IKE SA exists with `peer`, keeps the one without the
+    /// lowest nonce (repeatedly, until one is left).
+    fn resolve_duplicates(&mut self, peer: PeerId) {
+        loop {
+            let mut ours: Vec<(u64, Vec<u8>)> = self
+                .sas
+                .iter()
+                .filter(|(_, sa)| sa.peer == Some(peer) && sa.state == State::Established)
+                .map(|(spi, sa)| (*spi, sa.ni.clone().min(sa.nr.clone())))
+                .collect();
+            if ours.len() < 2 {
+                return;
+            }
+            ours.sort_by(|a, b| a.1.cmp(&b.1));
+            let Some((loser, _)) = ours.first().cloned() else {
+                return;
+            };
+            let Some(sa) = self.remove_sa(loser) else {
+                return;
+            };
+            if let Some((inbound_spi, outbound_spi)) = sa.child {
+                self.event(Event::DeleteChildSa {
+                    peer,
+                    inbound_spi,
+                    outbound_spi,
+                });
+            }
+            self.event(Event::IkeSaDeleted {
+                peer,
+                local_spi: loser,
+                reason: "duplicate from simultaneous initiation (lowest nonce loses)",
+            });
+        }
+    }
+}
