@@ -76,7 +76,7 @@ fuzz_target!(|data: &[u8]| {
         {
             msg[8..16].copy_from_slice(&spi);
         }
-        ep.handle_datagram(now, from, &msg);
+        ep.handle_datagram(now, from, "192.0.2.2:500".parse().unwrap(), &msg);
         while let Some(t) = ep.poll_transmit() {
             assert_eq!(t.dst, from, "answered someone else");
             // No amplification: an answer is never much larger than what provoked it.

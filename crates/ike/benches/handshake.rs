@@ -67,11 +67,11 @@ fn handshake(a: &mut Endpoint, b: &mut Endpoint) -> Duration {
     for _ in 0..4 {
         while let Some(t) = a.poll_transmit() {
             let start = Instant::now();
-            b.handle_datagram(now, t.src, &t.payload);
+            b.handle_datagram(now, t.src, t.dst, &t.payload);
             responder += start.elapsed();
         }
         while let Some(t) = b.poll_transmit() {
-            a.handle_datagram(now, t.src, &t.payload);
+            a.handle_datagram(now, t.src, t.dst, &t.payload);
         }
     }
     for e in std::iter::from_fn(|| a.poll_event()).chain(std::iter::from_fn(|| b.poll_event())) {

@@ -21,6 +21,11 @@ use crate::cookie::CookieJar;
 use crate::event::{Event, Failure, PeerId, Transmit};
 use crate::sa::{IkeSa, Role, State, Timestamp};
 
+/// The IKE port.
+pub const IKE_PORT: u16 = 500;
+/// The NAT-T port (IKE with the non-ESP marker, and ESP in UDP).
+pub const NAT_T_PORT: u16 = 4500;
+
 /// Length of the nonces we send (RFC 7296 §2.10: at least half the PRF key size; 32 covers
 /// every PRF we offer).
 pub(crate) const NONCE_LEN: usize = 32;
@@ -162,11 +167,12 @@ impl Endpoint {
     }
 
     pub(crate) fn transmit(&mut self, dst: SocketAddr, payload: Vec<u8>) {
-        self.transmits.push_back(Transmit {
-            src: self.config.local_addr,
-            dst,
-            payload,
-        });
+        let src = self.config.local_addr;
+        self.transmit_from(src, dst, payload);
+    }
+
+    pub(crate) fn transmit_from(&mut self, src: SocketAddr, dst: SocketAddr, payload: Vec<u8>) {
+        self.transmits.push_back(Transmit { src, dst, payload });
     }
 
     pub(crate) fn event(&mut self, e: Event) {
@@ -231,8 +237,15 @@ impl Endpoint {
         }
     }
 
-    /// Feeds one received datagram (an IKE message without the port-4500 marker).
-    pub fn handle_datagram(&mut self, now: Timestamp, from: SocketAddr, bytes: &[u8]) {
+    /// Feeds one received datagram (an IKE message without the port-4500 marker) that came
+    /// from `from` to our `to` (whose port says which socket: 500 or 4500).
+    pub fn handle_datagram(
+        &mut self,
+        now: Timestamp,
+        from: SocketAddr,
+        to: SocketAddr,
+        bytes: &[u8],
+    ) {
         // Unparseable headers are unauthenticated garbage: dropped without an answer.
         let Ok(info) = Header::parse(bytes) else {
             return;
@@ -244,11 +257,11 @@ impl Endpoint {
                 if let Some((_, cached)) =
                     self.sas.get(&spi).and_then(|sa| sa.last_response.clone())
                 {
-                    self.transmit(from, cached);
+                    self.transmit_from(to, from, cached);
                 }
                 return;
             }
-            self.respond_sa_init(now, from, bytes);
+            self.respond_sa_init(now, from, to, bytes);
             return;
         }
         // The sender's Initiator flag says which SPI is ours.
@@ -282,14 +295,14 @@ impl Endpoint {
                 && *id == h.message_id
             {
                 let cached = cached.clone();
-                self.transmit(from, cached);
+                self.transmit_from(to, from, cached);
                 return;
             }
             if h.message_id != sa.expected_request_id {
                 return;
             }
             if let (State::ExpectAuthRequest, ExchangeType::IKE_AUTH) = (sa.state, h.exchange) {
-                self.handle_auth_request(now, our_spi, bytes);
+                self.handle_auth_request(now, our_spi, from, to, bytes);
             }
         }
     }
@@ -310,7 +323,7 @@ impl Endpoint {
                 } else {
                     p.tries += 1;
                     p.next_at = now + base * 2u32.saturating_pow(p.tries - 1);
-                    resend.push((sa.remote, p.bytes.clone()));
+                    resend.push((sa.local, sa.remote, p.bytes.clone()));
                 }
             } else if sa.state == State::ExpectAuthRequest
                 && now >= sa.created + self.config.half_open_timeout
@@ -318,8 +331,8 @@ impl Endpoint {
                 dead.push((*spi, None));
             }
         }
-        for (to, bytes) in resend {
-            self.transmit(to, bytes);
+        for (from, to, bytes) in resend {
+            self.transmit_from(from, to, bytes);
         }
         for (spi, timeout) in dead {
             if let Some(sa) = self.remove_sa(spi)

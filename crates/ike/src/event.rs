@@ -58,8 +58,14 @@ pub struct ChildSa {
     pub inbound: ChildSaHalf,
     /// Packets we send.
     pub outbound: ChildSaHalf,
-    /// The peer's ESP_TFC_PADDING_NOT_SUPPORTED.
+    /// False if the peer sent ESP_TFC_PADDING_NOT_SUPPORTED.
     pub tfc_padding_allowed: bool,
+    /// Our outer address (and port, for UDP encapsulation).
+    pub local: std::net::SocketAddr,
+    /// The peer's outer address (and port).
+    pub remote: std::net::SocketAddr,
+    /// ESP in UDP (RFC 3948): a NAT was detected, or the peer asked for encapsulation.
+    pub udp_encap: bool,
 }
 
 /// Which side of us a failure is attributed to.

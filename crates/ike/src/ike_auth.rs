@@ -2,6 +2,7 @@
 //! identities, AUTH, ESP proposal, traffic selector narrowing, mode.
 
 use std::borrow::Cow;
+use std::net::SocketAddr;
 
 use meshsec_crypto::Integ;
 use meshsec_crypto::auth;
@@ -196,6 +197,9 @@ impl Endpoint {
                 integ_key: out_keys.1,
             },
             tfc_padding_allowed,
+            local: sa.local,
+            remote: sa.remote,
+            udp_encap: sa.nat_detected,
         })
     }
 
@@ -228,7 +232,7 @@ impl Endpoint {
         if cfg.mode == ChildMode::Transport {
             inner.push(notify(NotifyType::USE_TRANSPORT_MODE));
         }
-        let (remote, message_id) = (sa.remote, sa.next_request_id);
+        let (local, remote, message_id) = (sa.local, sa.remote, sa.next_request_id);
         let Some(bytes) = self.seal_auth(spi, false, message_id, &inner) else {
             return;
         };
@@ -237,15 +241,28 @@ impl Endpoint {
             sa.state = State::ExpectAuthResponse;
             sa.send_request(now, ExchangeType::IKE_AUTH, bytes.clone(), timeout);
         }
-        self.transmit(remote, bytes);
+        self.transmit_from(local, remote, bytes);
     }
 
     /// Responder: the IKE_AUTH request.
-    pub(crate) fn handle_auth_request(&mut self, _now: Timestamp, spi: u64, bytes: &[u8]) {
-        let Some(sa) = self.sas.get(&spi) else { return };
+    pub(crate) fn handle_auth_request(
+        &mut self,
+        _now: Timestamp,
+        spi: u64,
+        from: SocketAddr,
+        to: SocketAddr,
+        bytes: &[u8],
+    ) {
+        let Some(sa) = self.sas.get_mut(&spi) else {
+            return;
+        };
         let Some(opened) = sa.crypto.as_ref().and_then(|c| c.sk_in.open(bytes).ok()) else {
             return; // not authentic: silently dropped
         };
+        // Authentic: the peer may have floated to port 4500 or been re-mapped by a NAT.
+        sa.remote = from;
+        sa.local = to;
+        let sa = &*sa;
         let (remote, message_id) = (sa.remote, sa.expected_request_id);
         let Ok(payloads) = parse_payloads(opened.first_inner, &opened.plaintext) else {
             self.reject_auth(
@@ -428,7 +445,7 @@ impl Endpoint {
             nat_detected = sa.nat_detected;
         }
         self.init_index.retain(|_, v| *v != spi);
-        self.transmit(remote, bytes);
+        self.transmit_from(to, from, bytes);
         self.established(peer, spi, nat_detected, child);
         if let Some((_, failure)) = child_failure {
             self.fail(Some(peer), failure);
@@ -448,7 +465,7 @@ impl Endpoint {
         if let Some(bytes) = self.seal_auth(spi, true, message_id, &[notify(ty)])
             && let Some(sa) = self.remove_sa(spi)
         {
-            self.transmit(sa.remote, bytes);
+            self.transmit_from(sa.local, sa.remote, bytes);
         }
         self.fail(peer, failure);
     }

@@ -13,7 +13,7 @@ use meshsec_wire::registry::{ExchangeType, KeMethod, NotifyType, ProtocolId};
 use meshsec_wire::{Flags, Header, Message, rules};
 
 use crate::cookie::CookieJar;
-use crate::endpoint::{ApiMisuse, Endpoint, NONCE_LEN};
+use crate::endpoint::{ApiMisuse, Endpoint, IKE_PORT, NAT_T_PORT, NONCE_LEN};
 use crate::event::{Failure, PeerId};
 use crate::proposal::{self, Chosen, ProposalSpec};
 use crate::sa::{Crypto, IkeSa, Role, State, Timestamp};
@@ -143,6 +143,7 @@ impl Endpoint {
             peer: Some(peer),
             spi_i,
             spi_r: 0,
+            local: self.config.local_addr,
             remote,
             created: now,
             ni: Vec::new(),
@@ -236,7 +237,13 @@ impl Endpoint {
     }
 
     /// Responder: a new IKE_SA_INIT request.
-    pub(crate) fn respond_sa_init(&mut self, now: Timestamp, from: SocketAddr, bytes: &[u8]) {
+    pub(crate) fn respond_sa_init(
+        &mut self,
+        now: Timestamp,
+        from: SocketAddr,
+        to: SocketAddr,
+        bytes: &[u8],
+    ) {
         let Ok(msg) = Message::parse(bytes) else {
             return;
         };
@@ -320,6 +327,7 @@ impl Endpoint {
             peer: None,
             spi_i: h.spi_i,
             spi_r,
+            local: to,
             remote: from,
             created: now,
             ni: content.nonce.to_vec(),
@@ -334,7 +342,7 @@ impl Endpoint {
             last_response: None,
             child_spi,
             child: None,
-            nat_detected: nat_detected(&msg.payloads, h.spi_i, 0, self.config.local_addr, from),
+            nat_detected: nat_detected(&msg.payloads, h.spi_i, 0, to, from),
         };
         let Ok(crypto) = derive(suite, &shared, &sa) else {
             return;
@@ -350,7 +358,7 @@ impl Endpoint {
             })),
             Payload::new(PayloadBody::Nonce(Cow::Owned(nr))),
         ];
-        payloads.extend(natd_notifies(h.spi_i, spi_r, self.config.local_addr, from));
+        payloads.extend(natd_notifies(h.spi_i, spi_r, to, from));
         let response = Message {
             header: Header {
                 spi_i: h.spi_i,
@@ -367,7 +375,7 @@ impl Endpoint {
         sa.last_response = Some((0, out.clone()));
         self.init_index.insert((from, h.spi_i), spi_r);
         self.sas.insert(spi_r, sa);
-        self.transmit(from, out);
+        self.transmit_from(to, from, out);
     }
 
     /// Cookie mode: true if the request carries a valid cookie; otherwise answers with a fresh
@@ -573,6 +581,13 @@ impl Endpoint {
         }
         sa.next_request_id = 1;
         sa.pending = None;
+        // RFC 7296 §2.23 (and RFC 3948): behind a NAT — or when the peer asks for UDP
+        // encapsulation by faking one — everything after IKE_SA_INIT goes to and from port
+        // 4500, with the non-ESP marker (added by the daemon's port-4500 socket).
+        if sa.nat_detected && sa.remote.port() == IKE_PORT {
+            sa.remote.set_port(NAT_T_PORT);
+            sa.local.set_port(NAT_T_PORT);
+        }
         self.send_auth_request(now, spi_i);
     }
 }

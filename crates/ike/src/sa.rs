@@ -66,6 +66,9 @@ pub(crate) struct IkeSa {
     pub(crate) peer: Option<PeerId>,
     pub(crate) spi_i: u64,
     pub(crate) spi_r: u64,
+    /// Our address and port for this SA (port 4500 once NAT-T floated).
+    pub(crate) local: SocketAddr,
+    /// The peer's address and port as last seen in an authenticated message.
     pub(crate) remote: SocketAddr,
     pub(crate) created: Timestamp,
     pub(crate) ni: Vec<u8>,

@@ -79,6 +79,14 @@ pub struct Sim {
     fault: FaultHook,
     /// Every datagram sent, in order, with its fate.
     pub log: Vec<(Duration, Transmit, Fate)>,
+    /// A NAPT in front of one host: (inside address, public address). Ports are mapped to
+    /// port + 10000 on the public side.
+    pub nat: Option<(std::net::IpAddr, std::net::IpAddr)>,
+}
+
+/// The port a NAT maps an inside port to.
+pub const fn nat_port(inside: u16) -> u16 {
+    inside.wrapping_add(10_000)
 }
 
 impl core::fmt::Debug for Sim {
@@ -101,6 +109,7 @@ impl Sim {
             sent: 0,
             fault: Box::new(|_, _| Fate::Deliver),
             log: Vec::new(),
+            nat: None,
         }
     }
 
@@ -116,7 +125,12 @@ impl Sim {
             while let Some(e) = node.endpoint.poll_event() {
                 node.events.push(e);
             }
-            while let Some(t) = node.endpoint.poll_transmit() {
+            while let Some(mut t) = node.endpoint.poll_transmit() {
+                if let Some((inside, public)) = self.nat
+                    && t.src.ip() == inside
+                {
+                    t.src = std::net::SocketAddr::new(public, nat_port(t.src.port()));
+                }
                 let n = self.sent;
                 self.sent += 1;
                 let fate = (self.fault)(n, &t);
@@ -153,10 +167,17 @@ impl Sim {
                     .iter()
                     .position(|(a, m, _)| *a == at && *m == n)
                     .unwrap_or(0);
-                let (_, _, t) = self.in_flight.swap_remove(i);
+                let (_, _, mut t) = self.in_flight.swap_remove(i);
                 self.now = self.now.max(at);
-                if let Some(node) = self.nodes.iter_mut().find(|x| x.addr == t.dst) {
-                    node.endpoint.handle_datagram(self.now, t.src, &t.payload);
+                if let Some((inside, public)) = self.nat
+                    && t.dst.ip() == public
+                {
+                    t.dst = std::net::SocketAddr::new(inside, t.dst.port().wrapping_sub(10_000));
+                }
+                // Hosts are found by IP: the port says which socket (500, or 4500 after NAT-T).
+                if let Some(node) = self.nodes.iter_mut().find(|x| x.addr.ip() == t.dst.ip()) {
+                    node.endpoint
+                        .handle_datagram(self.now, t.src, t.dst, &t.payload);
                 }
                 true
             }

@@ -531,7 +531,7 @@ fn a_flood_leaves_no_state_in_cookie_mode_and_the_real_initiator_gets_through() 
         let from: SocketAddr = SocketAddr::new(IpAddr::from([203, 0, 113, (i % 250) as u8]), 500);
         s.nodes[1]
             .endpoint
-            .handle_datagram(Duration::from_millis(u64::from(i)), from, &r);
+            .handle_datagram(Duration::from_millis(u64::from(i)), from, addr(B), &r);
     }
     // At most the threshold's worth of half-open SAs exist; the rest got stateless cookies.
     assert!(
@@ -627,4 +627,51 @@ fn simultaneous_initiation_converges_to_one_sa_pair_at_every_offset() {
             }
         }
     }
+}
+
+#[test]
+fn behind_a_nat_both_sides_float_to_4500_and_encapsulate() {
+    let inside = "10.0.0.1:500";
+    let mut s = Sim::new(vec![
+        node(inside, B, &side(true), 1),
+        node(B, A, &side(false), 2),
+    ]);
+    // B knows A by its public address.
+    s.nodes[1] = node(B, "203.0.113.1:10500", &side(false), 2);
+    s.nat = Some(("10.0.0.1".parse().unwrap(), "203.0.113.1".parse().unwrap()));
+    let s = run(s);
+    assert_one_matching_pair(&s, "NAT");
+    let (ca, cb) = (children(&s.nodes[0])[0], children(&s.nodes[1])[0]);
+    assert!(ca.udp_encap && cb.udp_encap);
+    assert_eq!(ca.local, addr("10.0.0.1:4500"));
+    assert_eq!(ca.remote, addr("192.0.2.2:4500"));
+    assert_eq!(
+        cb.remote,
+        addr("203.0.113.1:14500"),
+        "B answers the NAT's mapping of 4500"
+    );
+    // IKE_AUTH travelled on 4500.
+    assert!(
+        s.log
+            .iter()
+            .skip(2)
+            .all(|(_, t, _)| t.dst.port() == 4500 || t.dst.port() == 14500)
+    );
+    for n in &s.nodes {
+        assert!(n.events.iter().any(|e| matches!(
+            e,
+            Event::IkeSaEstablished {
+                nat_detected: true,
+                ..
+            }
+        )));
+    }
+}
+
+#[test]
+fn without_nat_nobody_floats() {
+    let s = run(sim(side(true), side(false)));
+    let c = children(&s.nodes[0])[0];
+    assert!(!c.udp_encap);
+    assert_eq!(c.remote, addr(B));
 }

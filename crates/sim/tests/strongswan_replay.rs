@@ -119,6 +119,12 @@ fn check_child(doc: &Value, child: &ChildSa, left: bool, scenario: &str) {
     }
 }
 
+fn port(a: &str, p: u16) -> SocketAddr {
+    let mut a: SocketAddr = a.parse().unwrap();
+    a.set_port(p);
+    a
+}
+
 fn hex_bytes(s: &str) -> Vec<u8> {
     (0..s.len())
         .step_by(2)
@@ -153,10 +159,12 @@ fn our_responder_accepts_strongswans_initiator() {
             unhex(&ike_sa["ke_r"]["data"]),
             Secret::new(unhex(&ike_sa["g_ir"])),
         ));
-        let from: SocketAddr = LEFT.parse().unwrap();
-        ep.handle_datagram(Duration::ZERO, from, &ike_of(&frames[0]));
+        let (from, to) = (LEFT.parse().unwrap(), RIGHT.parse().unwrap());
+        ep.handle_datagram(Duration::ZERO, from, to, &ike_of(&frames[0]));
         assert!(events(&mut ep).is_empty(), "{scenario}: IKE_SA_INIT");
-        ep.handle_datagram(Duration::from_millis(3), from, &ike_of(&frames[2]));
+        // strongSwan floats to port 4500 (it fakes a NAT to get UDP encapsulation).
+        let (from, to) = (port(LEFT, 4500), port(RIGHT, 4500));
+        ep.handle_datagram(Duration::from_millis(3), from, to, &ike_of(&frames[2]));
         let ev = events(&mut ep);
         assert!(
             ev.iter().all(|e| !matches!(e, Event::Failed { .. })),
@@ -172,7 +180,17 @@ fn our_responder_accepts_strongswans_initiator() {
             ),
             "{scenario}: {ev:?}"
         );
-        check_child(&doc, installed(&ev).unwrap(), false, &scenario);
+        let child = installed(&ev).unwrap();
+        check_child(&doc, child, false, &scenario);
+        assert!(
+            child.udp_encap,
+            "{scenario}: strongSwan asked for UDP encapsulation"
+        );
+        assert_eq!(
+            (child.local.port(), child.remote.port()),
+            (4500, 4500),
+            "{scenario}"
+        );
     }
 }
 
@@ -197,13 +215,25 @@ fn our_initiator_accepts_strongswans_responder() {
             Secret::new(unhex(&ike_sa["g_ir"])),
         ));
         ep.initiate(Duration::ZERO, 0).unwrap();
-        let from: SocketAddr = RIGHT.parse().unwrap();
-        ep.handle_datagram(Duration::from_millis(2), from, &ike_of(&frames[1]));
+        let (from, to) = (RIGHT.parse().unwrap(), LEFT.parse().unwrap());
+        ep.handle_datagram(Duration::from_millis(2), from, to, &ike_of(&frames[1]));
+        // strongSwan's fake NAT makes us float: our IKE_AUTH goes to port 4500.
+        let sent: Vec<_> = std::iter::from_fn(|| ep.poll_transmit()).collect();
+        assert_eq!(
+            sent.last().map(|t| (t.src.port(), t.dst.port())),
+            Some((4500, 4500)),
+            "{scenario}"
+        );
         assert!(
             events(&mut ep).is_empty(),
             "{scenario}: IKE_SA_INIT response"
         );
-        ep.handle_datagram(Duration::from_millis(5), from, &ike_of(&frames[3]));
+        ep.handle_datagram(
+            Duration::from_millis(5),
+            port(RIGHT, 4500),
+            port(LEFT, 4500),
+            &ike_of(&frames[3]),
+        );
         let ev = events(&mut ep);
         assert!(
             ev.iter().all(|e| !matches!(e, Event::Failed { .. })),
@@ -231,9 +261,14 @@ fn strongswans_auth_is_really_checked() {
         unhex(&ike_sa["ke_r"]["data"]),
         Secret::new(unhex(&ike_sa["g_ir"])),
     ));
-    let from: SocketAddr = LEFT.parse().unwrap();
-    ep.handle_datagram(Duration::ZERO, from, &ike_of(&frames[0]));
-    ep.handle_datagram(Duration::from_millis(3), from, &ike_of(&frames[2]));
+    let (from, to) = (LEFT.parse().unwrap(), RIGHT.parse().unwrap());
+    ep.handle_datagram(Duration::ZERO, from, to, &ike_of(&frames[0]));
+    ep.handle_datagram(
+        Duration::from_millis(3),
+        port(LEFT, 4500),
+        port(RIGHT, 4500),
+        &ike_of(&frames[2]),
+    );
     let ev = events(&mut ep);
     assert!(
         matches!(
