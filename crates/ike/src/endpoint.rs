@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use meshsec_crypto::Provider;
 use meshsec_crypto::ke::KeyExchange;
 use meshsec_crypto::rng::Random;
-use meshsec_wire::payload::{Notify, Payload, PayloadBody};
+use meshsec_wire::payload::{Notify, Payload, PayloadBody, emit_payloads};
 use meshsec_wire::registry::{ExchangeType, KeMethod, NotifyType};
 use meshsec_wire::{Flags, Header, Message};
 
@@ -213,6 +213,33 @@ impl Endpoint {
         }
     }
 
+    /// Encrypts `inner` into a message of this SA.
+    pub(crate) fn seal_message(
+        &mut self,
+        spi: u64,
+        exchange: ExchangeType,
+        response: bool,
+        message_id: u32,
+        inner: &[Payload<'_>],
+    ) -> Option<Vec<u8>> {
+        let sa = self.sas.get(&spi)?;
+        let crypto = sa.crypto.as_ref()?;
+        let mut chain = Vec::new();
+        let first = emit_payloads(inner, &mut chain).ok()?;
+        let header = Header {
+            spi_i: sa.spi_i,
+            spi_r: sa.spi_r,
+            minor_version: 0,
+            exchange,
+            flags: Flags::new(sa.role == Role::Initiator, response),
+            message_id,
+        };
+        crypto
+            .sk_out
+            .seal(&header, first, &chain, self.rng.as_mut())
+            .ok()
+    }
+
     /// An unencrypted one-Notify answer to an IKE_SA_INIT request (no state is kept).
     pub(crate) fn answer_init_with_notify(
         &mut self,
@@ -288,6 +315,9 @@ impl Endpoint {
                 (State::ExpectAuthResponse, ExchangeType::IKE_AUTH) => {
                     self.handle_auth_response(now, our_spi, bytes)
                 }
+                (State::Established, ExchangeType::INFORMATIONAL) => {
+                    self.handle_informational_response(our_spi, bytes)
+                }
                 _ => {}
             }
         } else {
@@ -301,8 +331,14 @@ impl Endpoint {
             if h.message_id != sa.expected_request_id {
                 return;
             }
-            if let (State::ExpectAuthRequest, ExchangeType::IKE_AUTH) = (sa.state, h.exchange) {
-                self.handle_auth_request(now, our_spi, from, to, bytes);
+            match (sa.state, h.exchange) {
+                (State::ExpectAuthRequest, ExchangeType::IKE_AUTH) => {
+                    self.handle_auth_request(now, our_spi, from, to, bytes)
+                }
+                (State::Established, ExchangeType::INFORMATIONAL) => {
+                    self.handle_informational_request(our_spi, bytes)
+                }
+                _ => {}
             }
         }
     }
@@ -335,10 +371,18 @@ impl Endpoint {
             self.transmit_from(from, to, bytes);
         }
         for (spi, timeout) in dead {
-            if let Some(sa) = self.remove_sa(spi)
-                && let Some((exchange, tries)) = timeout
-            {
-                self.fail(sa.peer, Failure::Timeout { exchange, tries });
+            let peer = self.sas.get(&spi).and_then(|sa| sa.peer);
+            let was_up = self
+                .sas
+                .get(&spi)
+                .is_some_and(|sa| sa.state == State::Established);
+            if was_up {
+                self.close_sa(spi, "the peer stopped answering");
+            } else {
+                self.remove_sa(spi);
+            }
+            if let Some((exchange, tries)) = timeout {
+                self.fail(peer, Failure::Timeout { exchange, tries });
             }
         }
     }

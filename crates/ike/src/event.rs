@@ -199,6 +199,11 @@ pub enum Event {
         /// Why.
         reason: &'static str,
     },
+    /// The peer answered or sent an authenticated message (liveness).
+    PeerAlive {
+        /// The peer.
+        peer: PeerId,
+    },
     /// Negotiation with a peer failed; the SA attempt is gone.
     Failed {
         /// The peer, when known (an unauthenticated stranger has none).

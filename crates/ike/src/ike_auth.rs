@@ -10,10 +10,10 @@ use meshsec_crypto::keys::child_keys;
 use meshsec_wire::codec::Writer;
 use meshsec_wire::payload::{
     AddrSelector, AuthPayload, Identity, Notify, Payload, PayloadBody, SaPayload, TrafficSelector,
-    TsPayload, emit_payloads, find_notify,
+    TsPayload, find_notify,
 };
 use meshsec_wire::registry::{AuthMethod, EsnId, ExchangeType, NotifyType, ProtocolId};
-use meshsec_wire::{Flags, Header, parse_payloads, rules};
+use meshsec_wire::{parse_payloads, rules};
 
 use crate::config::ChildMode;
 use crate::endpoint::Endpoint;
@@ -77,7 +77,6 @@ fn describe_ts(i: &[AddrSelector], r: &[AddrSelector]) -> String {
 }
 
 impl Endpoint {
-    /// Encrypts `inner` into an IKE_AUTH message of this SA.
     fn seal_auth(
         &mut self,
         spi: u64,
@@ -85,22 +84,7 @@ impl Endpoint {
         message_id: u32,
         inner: &[Payload<'_>],
     ) -> Option<Vec<u8>> {
-        let sa = self.sas.get(&spi)?;
-        let crypto = sa.crypto.as_ref()?;
-        let mut chain = Vec::new();
-        let first = emit_payloads(inner, &mut chain).ok()?;
-        let header = Header {
-            spi_i: sa.spi_i,
-            spi_r: sa.spi_r,
-            minor_version: 0,
-            exchange: ExchangeType::IKE_AUTH,
-            flags: Flags::new(sa.role == Role::Initiator, response),
-            message_id,
-        };
-        crypto
-            .sk_out
-            .seal(&header, first, &chain, self.rng.as_mut())
-            .ok()
+        self.seal_message(spi, ExchangeType::IKE_AUTH, response, message_id, inner)
     }
 
     /// Our PSK AUTH value for this SA.

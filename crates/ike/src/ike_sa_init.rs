@@ -158,6 +158,7 @@ impl Endpoint {
             last_response: None,
             child_spi,
             child: None,
+            info_purpose: None,
             nat_detected: false,
         };
         self.sas.insert(spi_i, sa);
@@ -342,6 +343,7 @@ impl Endpoint {
             last_response: None,
             child_spi,
             child: None,
+            info_purpose: None,
             nat_detected: nat_detected(&msg.payloads, h.spi_i, 0, to, from),
         };
         let Ok(crypto) = derive(suite, &shared, &sa) else {

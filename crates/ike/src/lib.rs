@@ -18,6 +18,7 @@ mod endpoint;
 mod event;
 mod ike_auth;
 mod ike_sa_init;
+mod informational;
 pub mod proposal;
 mod sa;
 pub mod ts;

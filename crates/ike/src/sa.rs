@@ -91,6 +91,8 @@ pub(crate) struct IkeSa {
     pub(crate) child_spi: u32,
     /// The installed CHILD SA (inbound, outbound SPI), if any.
     pub(crate) child: Option<(u32, u32)>,
+    /// What our outstanding INFORMATIONAL request is for.
+    pub(crate) info_purpose: Option<crate::informational::InfoPurpose>,
     pub(crate) nat_detected: bool,
 }
 

@@ -675,3 +675,86 @@ fn without_nat_nobody_floats() {
     assert!(!c.udp_encap);
     assert_eq!(c.remote, addr(B));
 }
+
+fn deleted(n: &Node) -> (usize, usize) {
+    let ike = n
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::IkeSaDeleted { .. }))
+        .count();
+    let child = n
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::DeleteChildSa { .. }))
+        .count();
+    (ike, child)
+}
+
+fn alive(n: &Node) -> usize {
+    n.events
+        .iter()
+        .filter(|e| matches!(e, Event::PeerAlive { .. }))
+        .count()
+}
+
+#[test]
+fn liveness_check_is_answered() {
+    let mut s = run(sim(side(true), side(false)));
+    let t = s.now;
+    assert!(s.nodes[1].endpoint.check_liveness(t, 0).unwrap());
+    // A second check while one is outstanding is refused (window size 1).
+    assert!(!s.nodes[1].endpoint.check_liveness(t, 0).unwrap());
+    s.run(LONG);
+    assert_eq!((alive(&s.nodes[0]), alive(&s.nodes[1])), (1, 1));
+    assert!(failures(&s.nodes[1]).is_empty());
+}
+
+#[test]
+fn a_dead_peer_times_out_and_its_sas_are_deleted() {
+    let mut s = run(sim(side(true), side(false)));
+    // From now on B hears nothing.
+    let mut s2 = Sim::new(std::mem::take(&mut s.nodes)).with_faults(Box::new(|_, _| Fate::Drop));
+    s2.now = s.now;
+    assert!(s2.nodes[0].endpoint.check_liveness(s2.now, 0).unwrap());
+    s2.run(LONG);
+    let a = &s2.nodes[0];
+    assert_eq!(
+        failures(a),
+        vec![&Failure::Timeout {
+            exchange: ExchangeType::INFORMATIONAL,
+            tries: 4
+        }]
+    );
+    assert_eq!(deleted(a), (1, 1));
+    assert_eq!(a.endpoint.ike_sa_count(), 0);
+}
+
+#[test]
+fn delete_removes_the_sas_on_both_sides_even_if_the_first_request_is_lost() {
+    let mut s = run(sim(side(true), side(false)));
+    // The new network numbers datagrams from 0: the first one (the Delete request) is lost.
+    let mut s2 = Sim::new(std::mem::take(&mut s.nodes)).with_faults(Box::new(|n, _| {
+        if n == 0 { Fate::Drop } else { Fate::Deliver }
+    }));
+    s2.now = s.now;
+    assert!(s2.nodes[1].endpoint.delete_ike_sa(s2.now, 0).unwrap());
+    s2.run(LONG);
+    for n in &s2.nodes {
+        assert_eq!(deleted(n), (1, 1), "{:?}", n.events);
+        assert_eq!(n.endpoint.ike_sa_count(), 0);
+        assert!(failures(n).is_empty(), "{:?}", failures(n));
+    }
+    // The DeleteChildSa events name the same pair from both ends.
+    let pair = |n: &Node| {
+        n.events.iter().find_map(|e| match e {
+            Event::DeleteChildSa {
+                inbound_spi,
+                outbound_spi,
+                ..
+            } => Some((*inbound_spi, *outbound_spi)),
+            _ => None,
+        })
+    };
+    let (a, b) = (pair(&s2.nodes[0]).unwrap(), pair(&s2.nodes[1]).unwrap());
+    assert_eq!((a.0, a.1), (b.1, b.0));
+}
