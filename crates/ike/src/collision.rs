@@ -20,6 +20,7 @@ impl Endpoint {
         if let (Some(sa), Some(ch)) = (self.sas.get_mut(&spi), child.as_ref()) {
             sa.child = Some((ch.inbound.spi, ch.outbound.spi));
         }
+        self.contacted.insert(peer);
         self.event(Event::IkeSaEstablished {
             peer,
             local_spi: spi,

@@ -67,7 +67,17 @@ pub struct Endpoint {
     scripted_kx: VecDeque<KeyExchange>,
     /// Cookie secrets, made when first needed.
     pub(crate) cookies: Option<CookieJar>,
+    /// Stateless replies (COOKIE, INVALID_KE_PAYLOAD, NO_PROPOSAL_CHOSEN) sent per source
+    /// address in the current second: they go to unverified addresses, so they are capped.
+    stateless_replies: HashMap<std::net::IpAddr, (u64, u32)>,
+    /// The time of the datagram being handled.
+    now_hint: Timestamp,
+    /// Peers we have had an IKE SA with since start (INITIAL_CONTACT goes only in the first).
+    pub(crate) contacted: std::collections::HashSet<PeerId>,
 }
+
+/// Stateless replies per source address per second.
+const STATELESS_REPLIES_PER_SECOND: u32 = 20;
 
 impl core::fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -98,6 +108,9 @@ impl Endpoint {
             provider,
             scripted_kx: VecDeque::new(),
             cookies: None,
+            stateless_replies: HashMap::new(),
+            now_hint: Timestamp::ZERO,
+            contacted: std::collections::HashSet::new(),
         }
     }
 
@@ -240,7 +253,8 @@ impl Endpoint {
             .ok()
     }
 
-    /// An unencrypted one-Notify answer to an IKE_SA_INIT request (no state is kept).
+    /// An unencrypted one-Notify answer to an IKE_SA_INIT request (no state is kept), within
+    /// the per-source budget for stateless replies.
     pub(crate) fn answer_init_with_notify(
         &mut self,
         request: &Header,
@@ -248,6 +262,18 @@ impl Endpoint {
         ty: NotifyType,
         data: Vec<u8>,
     ) {
+        let second = self.now_hint.as_secs();
+        if self.stateless_replies.len() > 4096 {
+            self.stateless_replies.retain(|_, (s, _)| *s == second);
+        }
+        let entry = self.stateless_replies.entry(to.ip()).or_insert((second, 0));
+        if entry.0 != second {
+            *entry = (second, 0);
+        }
+        if entry.1 >= STATELESS_REPLIES_PER_SECOND {
+            return;
+        }
+        entry.1 += 1;
         let m = Message {
             header: Header {
                 spi_i: request.spi_i,
@@ -273,6 +299,7 @@ impl Endpoint {
         to: SocketAddr,
         bytes: &[u8],
     ) {
+        self.now_hint = now;
         // Unparseable headers are unauthenticated garbage: dropped without an answer.
         let Ok(info) = Header::parse(bytes) else {
             return;

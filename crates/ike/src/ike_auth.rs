@@ -201,9 +201,13 @@ impl Endpoint {
             .zip(1u8..)
             .map(|(p, n)| p.to_proposal(n, sa.child_spi.to_be_bytes().to_vec()))
             .collect();
-        let mut inner = vec![
-            Payload::new(PayloadBody::IdI(cfg.local_id.clone())),
-            notify(NotifyType::INITIAL_CONTACT),
+        let first_contact = sa.peer.is_some_and(|p| !self.contacted.contains(&p));
+        let mut inner = vec![Payload::new(PayloadBody::IdI(cfg.local_id.clone()))];
+        if first_contact {
+            // RFC 7296 §2.4: the peer may drop every older SA with us (we restarted).
+            inner.push(notify(NotifyType::INITIAL_CONTACT));
+        }
+        inner.extend([
             Payload::new(PayloadBody::IdR(cfg.remote_id.clone())),
             Payload::new(PayloadBody::Auth(AuthPayload {
                 method: AuthMethod::SHARED_KEY_MIC,
@@ -212,7 +216,7 @@ impl Endpoint {
             Payload::new(PayloadBody::Sa(SaPayload { proposals })),
             Payload::new(PayloadBody::TsI(ts_payload(&cfg.local_ts))),
             Payload::new(PayloadBody::TsR(ts_payload(&cfg.remote_ts))),
-        ];
+        ]);
         if cfg.mode == ChildMode::Transport {
             inner.push(notify(NotifyType::USE_TRANSPORT_MODE));
         }

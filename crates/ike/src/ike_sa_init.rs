@@ -9,7 +9,7 @@ use meshsec_crypto::natd::natd_hash;
 use meshsec_crypto::sk::SkKey;
 use meshsec_crypto::{CryptoError, Provider, Secret};
 use meshsec_wire::payload::{KePayload, Notify, Payload, PayloadBody, SaPayload, find_notify};
-use meshsec_wire::registry::{ExchangeType, KeMethod, NotifyType, ProtocolId};
+use meshsec_wire::registry::{ExchangeType, HashAlgorithm, KeMethod, NotifyType, ProtocolId};
 use meshsec_wire::{Flags, Header, Message, rules};
 
 use crate::cookie::CookieJar;
@@ -17,6 +17,10 @@ use crate::endpoint::{ApiMisuse, Endpoint, IKE_PORT, NAT_T_PORT, NONCE_LEN};
 use crate::event::{Failure, PeerId};
 use crate::proposal::{self, Chosen, ProposalSpec};
 use crate::sa::{Crypto, IkeSa, Role, State, Timestamp};
+
+/// Largest IKE_SA_INIT request we look at: a MODP-8192 KE plus many proposals stay well
+/// below; anything bigger is a resource attack.
+const MAX_INIT_REQUEST: usize = 4096;
 
 /// The IKE suite of a chosen proposal.
 pub(crate) fn suite_of(provider: Provider, c: &Chosen) -> Result<IkeSuite, CryptoError> {
@@ -88,6 +92,17 @@ fn nat_detected(
     };
     differs(NotifyType::NAT_DETECTION_DESTINATION_IP, local)
         || differs(NotifyType::NAT_DETECTION_SOURCE_IP, remote)
+}
+
+/// RFC 7427 §4: the hashes we can verify signatures with (certificates arrive later; the
+/// notify lets peers choose RFC 7427 signatures from the start).
+fn signature_hash_algorithms() -> Payload<'static> {
+    Payload::new(PayloadBody::Notify(Notify::signature_hash_algorithms(&[
+        HashAlgorithm::SHA2_256,
+        HashAlgorithm::SHA2_384,
+        HashAlgorithm::SHA2_512,
+        HashAlgorithm::IDENTITY,
+    ])))
 }
 
 struct InitContent<'a> {
@@ -194,6 +209,7 @@ impl Endpoint {
         })));
         payloads.push(Payload::new(PayloadBody::Nonce(Cow::Owned(ni.clone()))));
         payloads.extend(natd_notifies(spi_i, 0, self.config.local_addr, sa.remote));
+        payloads.push(signature_hash_algorithms());
         let msg = Message {
             header: Header {
                 spi_i,
@@ -245,6 +261,9 @@ impl Endpoint {
         to: SocketAddr,
         bytes: &[u8],
     ) {
+        if bytes.len() > MAX_INIT_REQUEST {
+            return;
+        }
         let Ok(msg) = Message::parse(bytes) else {
             return;
         };
@@ -361,6 +380,7 @@ impl Endpoint {
             Payload::new(PayloadBody::Nonce(Cow::Owned(nr))),
         ];
         payloads.extend(natd_notifies(h.spi_i, spi_r, to, from));
+        payloads.push(signature_hash_algorithms());
         let response = Message {
             header: Header {
                 spi_i: h.spi_i,

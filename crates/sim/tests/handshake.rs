@@ -758,3 +758,46 @@ fn delete_removes_the_sas_on_both_sides_even_if_the_first_request_is_lost() {
     let (a, b) = (pair(&s2.nodes[0]).unwrap(), pair(&s2.nodes[1]).unwrap());
     assert_eq!((a.0, a.1), (b.1, b.0));
 }
+
+#[test]
+fn half_open_sas_expire_and_stateless_replies_are_capped() {
+    let mut a = node(A, B, &side(true), 1);
+    let mut b = node(B, A, &side(false), 2);
+    a.endpoint.initiate(Duration::ZERO, 0).unwrap();
+    let request = a.endpoint.poll_transmit().unwrap().payload;
+    b.endpoint
+        .handle_datagram(Duration::ZERO, addr(A), addr(B), &request);
+    assert!(
+        b.endpoint.poll_transmit().is_some(),
+        "the IKE_SA_INIT response"
+    );
+    assert_eq!(b.endpoint.half_open_count(), 1);
+    let expiry = b.endpoint.poll_timeout().unwrap();
+    assert_eq!(expiry, Duration::from_secs(30));
+    b.endpoint.handle_timeout(expiry);
+    assert_eq!(b.endpoint.ike_sa_count(), 0);
+    // A source that keeps sending unacceptable proposals gets at most 20 answers a second.
+    let mut bad = node(
+        A,
+        B,
+        &Side {
+            ike: vec!["aes128-sha256-modp2048"],
+            ..side(true)
+        },
+        3,
+    );
+    bad.endpoint.initiate(Duration::ZERO, 0).unwrap();
+    let request = bad.endpoint.poll_transmit().unwrap().payload;
+    let mut answers = 0;
+    for i in 0..100u64 {
+        let mut r = request.clone();
+        r[..8].copy_from_slice(&(i + 1).to_be_bytes());
+        // 100 requests, 20 ms apart: seconds 0 and 1.
+        b.endpoint
+            .handle_datagram(Duration::from_millis(i * 20), addr(A), addr(B), &r);
+        while b.endpoint.poll_transmit().is_some() {
+            answers += 1;
+        }
+    }
+    assert_eq!(answers, 40);
+}
