@@ -63,6 +63,9 @@ pub struct EndpointConfig {
     pub cookie_threshold: usize,
     /// How long one cookie secret is used; the previous one is still accepted for as long.
     pub cookie_secret_lifetime: Duration,
+    /// Largest encrypted IKE message we send whole when the peer supports fragmentation
+    /// (RFC 7383); larger ones go out as SKF fragments of about this size.
+    pub fragment_size: usize,
 }
 
 impl EndpointConfig {
@@ -76,6 +79,7 @@ impl EndpointConfig {
             max_half_open: 1024,
             cookie_threshold: 64,
             cookie_secret_lifetime: Duration::from_secs(120),
+            fragment_size: 1280,
         }
     }
 }

@@ -12,14 +12,30 @@ use std::net::SocketAddr;
 use meshsec_crypto::Provider;
 use meshsec_crypto::ke::KeyExchange;
 use meshsec_crypto::rng::Random;
+use meshsec_crypto::sk::Opened;
 use meshsec_wire::payload::{Notify, Payload, PayloadBody, emit_payloads};
-use meshsec_wire::registry::{ExchangeType, KeMethod, NotifyType};
+use meshsec_wire::registry::{ExchangeType, KeMethod, NotifyType, PayloadType};
 use meshsec_wire::{Flags, Header, Message};
 
 use crate::config::{EndpointConfig, PeerConfig};
 use crate::cookie::CookieJar;
 use crate::event::{Event, Failure, PeerId, Transmit};
-use crate::sa::{IkeSa, Role, State, Timestamp};
+use crate::sa::{IkeSa, Reassembly, Role, State, Timestamp};
+
+/// Most fragments of one message we send or accept.
+const MAX_FRAGMENTS: u16 = 32;
+/// Most octets of one reassembled message.
+const MAX_REASSEMBLED: usize = 64 * 1024;
+
+/// The Fragment Number of an SKF message, if it is one.
+fn fragment_number(bytes: &[u8]) -> Option<u16> {
+    let info = Header::parse(bytes).ok()?;
+    if info.first_payload != PayloadType::SKF {
+        return None;
+    }
+    let b = bytes.get(32..34)?;
+    Some(u16::from_be_bytes([*b.first()?, *b.get(1)?]))
+}
 
 /// The IKE port.
 pub const IKE_PORT: u16 = 500;
@@ -158,6 +174,11 @@ impl Endpoint {
             .min()
     }
 
+    /// Changes the size above which encrypted messages are fragmented (RFC 7383).
+    pub fn set_fragment_size(&mut self, size: usize) {
+        self.config.fragment_size = size;
+    }
+
     /// Number of half-open IKE SAs (answered IKE_SA_INIT, no IKE_AUTH yet).
     pub fn half_open_count(&self) -> usize {
         self.sas
@@ -186,6 +207,61 @@ impl Endpoint {
 
     pub(crate) fn transmit_from(&mut self, src: SocketAddr, dst: SocketAddr, payload: Vec<u8>) {
         self.transmits.push_back(Transmit { src, dst, payload });
+    }
+
+    pub(crate) fn transmit_all(
+        &mut self,
+        src: SocketAddr,
+        dst: SocketAddr,
+        datagrams: Vec<Vec<u8>>,
+    ) {
+        for d in datagrams {
+            self.transmit_from(src, dst, d);
+        }
+    }
+
+    /// Authenticates and decrypts an SK message, or one SKF fragment of it (RFC 7383 §2.6);
+    /// returns the whole inner payload chain once everything is in.
+    pub(crate) fn open_message(
+        &mut self,
+        spi: u64,
+        message_id: u32,
+        bytes: &[u8],
+    ) -> Option<Opened> {
+        let sa = self.sas.get_mut(&spi)?;
+        let opened = sa.crypto.as_ref()?.sk_in.open(bytes).ok()?;
+        let Some((number, total)) = opened.fragment else {
+            return Some(opened);
+        };
+        if total > MAX_FRAGMENTS {
+            return None;
+        }
+        let r = sa.reassembly.get_or_insert_with(Default::default);
+        if r.message_id != message_id || r.total != total {
+            *r = Reassembly {
+                message_id,
+                total,
+                ..Default::default()
+            };
+        }
+        if number == 1 {
+            r.first_inner = Some(opened.first_inner);
+        }
+        r.parts.insert(number, opened.plaintext);
+        let size: usize = r.parts.values().map(Vec::len).sum();
+        if size > MAX_REASSEMBLED {
+            sa.reassembly = None;
+            return None;
+        }
+        if r.parts.len() < usize::from(total) {
+            return None;
+        }
+        let r = sa.reassembly.take()?;
+        Some(Opened {
+            first_inner: r.first_inner?,
+            plaintext: r.parts.into_values().flatten().collect(),
+            fragment: None,
+        })
     }
 
     pub(crate) fn event(&mut self, e: Event) {
@@ -226,7 +302,8 @@ impl Endpoint {
         }
     }
 
-    /// Encrypts `inner` into a message of this SA.
+    /// Encrypts `inner` into a message of this SA: one datagram, or SKF fragments of about
+    /// `fragment_size` octets when it is bigger and the peer supports fragmentation.
     pub(crate) fn seal_message(
         &mut self,
         spi: u64,
@@ -234,7 +311,7 @@ impl Endpoint {
         response: bool,
         message_id: u32,
         inner: &[Payload<'_>],
-    ) -> Option<Vec<u8>> {
+    ) -> Option<Vec<Vec<u8>>> {
         let sa = self.sas.get(&spi)?;
         let crypto = sa.crypto.as_ref()?;
         let mut chain = Vec::new();
@@ -247,10 +324,44 @@ impl Endpoint {
             flags: Flags::new(sa.role == Role::Initiator, response),
             message_id,
         };
-        crypto
+        let whole = crypto
             .sk_out
             .seal(&header, first, &chain, self.rng.as_mut())
+            .ok()?;
+        if !sa.fragmentation || whole.len() <= self.config.fragment_size {
+            return Some(vec![whole]);
+        }
+        // IKE header, SKF header, the largest IV, ICV and padding.
+        let chunk = self
+            .config
+            .fragment_size
+            .saturating_sub(28 + 8 + 16 + 32 + 17)
+            .max(64);
+        let pieces: Vec<&[u8]> = chain.chunks(chunk).collect();
+        let total = u16::try_from(pieces.len())
             .ok()
+            .filter(|t| *t <= MAX_FRAGMENTS)?;
+        let mut out = Vec::with_capacity(pieces.len());
+        for (piece, number) in pieces.into_iter().zip(1u16..) {
+            let first_inner = if number == 1 {
+                first
+            } else {
+                PayloadType::NONE
+            };
+            out.push(
+                crypto
+                    .sk_out
+                    .seal_fragment(
+                        &header,
+                        (number, total),
+                        first_inner,
+                        piece,
+                        self.rng.as_mut(),
+                    )
+                    .ok()?,
+            );
+        }
+        Some(out)
     }
 
     /// An unencrypted one-Notify answer to an IKE_SA_INIT request (no state is kept), within
@@ -311,7 +422,7 @@ impl Endpoint {
                 if let Some((_, cached)) =
                     self.sas.get(&spi).and_then(|sa| sa.last_response.clone())
                 {
-                    self.transmit_from(to, from, cached);
+                    self.transmit_all(to, from, cached);
                 }
                 return;
             }
@@ -335,15 +446,21 @@ impl Endpoint {
             if !expected {
                 return; // late duplicate or unsolicited
             }
-            match (sa.state, h.exchange) {
-                (State::ExpectSaInitResponse, ExchangeType::IKE_SA_INIT) => {
-                    self.handle_sa_init_response(now, our_spi, bytes)
-                }
+            if let (State::ExpectSaInitResponse, ExchangeType::IKE_SA_INIT) = (sa.state, h.exchange)
+            {
+                self.handle_sa_init_response(now, our_spi, bytes);
+                return;
+            }
+            let state = sa.state;
+            let Some(opened) = self.open_message(our_spi, h.message_id, bytes) else {
+                return;
+            };
+            match (state, h.exchange) {
                 (State::ExpectAuthResponse, ExchangeType::IKE_AUTH) => {
-                    self.handle_auth_response(now, our_spi, bytes)
+                    self.handle_auth_response(now, our_spi, opened)
                 }
                 (State::Established, ExchangeType::INFORMATIONAL) => {
-                    self.handle_informational_response(our_spi, bytes)
+                    self.handle_informational_response(our_spi)
                 }
                 _ => {}
             }
@@ -351,19 +468,27 @@ impl Endpoint {
             if let Some((id, cached)) = &sa.last_response
                 && *id == h.message_id
             {
-                let cached = cached.clone();
-                self.transmit_from(to, from, cached);
+                // A retransmitted request: answer from the cache (once per fragmented
+                // request, on its first fragment).
+                if fragment_number(bytes).is_none_or(|n| n == 1) {
+                    let cached = cached.clone();
+                    self.transmit_all(to, from, cached);
+                }
                 return;
             }
             if h.message_id != sa.expected_request_id {
                 return;
             }
-            match (sa.state, h.exchange) {
+            let state = sa.state;
+            let Some(opened) = self.open_message(our_spi, h.message_id, bytes) else {
+                return;
+            };
+            match (state, h.exchange) {
                 (State::ExpectAuthRequest, ExchangeType::IKE_AUTH) => {
-                    self.handle_auth_request(now, our_spi, from, to, bytes)
+                    self.handle_auth_request(now, our_spi, from, to, opened)
                 }
                 (State::Established, ExchangeType::INFORMATIONAL) => {
-                    self.handle_informational_request(our_spi, bytes)
+                    self.handle_informational_request(our_spi, opened)
                 }
                 _ => {}
             }
@@ -386,7 +511,7 @@ impl Endpoint {
                 } else {
                     p.tries += 1;
                     p.next_at = now + base * 2u32.saturating_pow(p.tries - 1);
-                    resend.push((sa.local, sa.remote, p.bytes.clone()));
+                    resend.push((sa.local, sa.remote, p.datagrams.clone()));
                 }
             } else if sa.state == State::ExpectAuthRequest
                 && now >= sa.created + self.config.half_open_timeout
@@ -394,8 +519,8 @@ impl Endpoint {
                 dead.push((*spi, None));
             }
         }
-        for (from, to, bytes) in resend {
-            self.transmit_from(from, to, bytes);
+        for (from, to, datagrams) in resend {
+            self.transmit_all(from, to, datagrams);
         }
         for (spi, timeout) in dead {
             let peer = self.sas.get(&spi).and_then(|sa| sa.peer);

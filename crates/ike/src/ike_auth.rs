@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use meshsec_crypto::Integ;
 use meshsec_crypto::auth;
 use meshsec_crypto::keys::child_keys;
+use meshsec_crypto::sk::Opened;
 use meshsec_wire::codec::Writer;
 use meshsec_wire::payload::{
     AddrSelector, AuthPayload, Identity, Notify, Payload, PayloadBody, SaPayload, TrafficSelector,
@@ -83,7 +84,7 @@ impl Endpoint {
         response: bool,
         message_id: u32,
         inner: &[Payload<'_>],
-    ) -> Option<Vec<u8>> {
+    ) -> Option<Vec<Vec<u8>>> {
         self.seal_message(spi, ExchangeType::IKE_AUTH, response, message_id, inner)
     }
 
@@ -229,7 +230,7 @@ impl Endpoint {
             sa.state = State::ExpectAuthResponse;
             sa.send_request(now, ExchangeType::IKE_AUTH, bytes.clone(), timeout);
         }
-        self.transmit_from(local, remote, bytes);
+        self.transmit_all(local, remote, bytes);
     }
 
     /// Responder: the IKE_AUTH request.
@@ -239,13 +240,10 @@ impl Endpoint {
         spi: u64,
         from: SocketAddr,
         to: SocketAddr,
-        bytes: &[u8],
+        opened: Opened,
     ) {
         let Some(sa) = self.sas.get_mut(&spi) else {
             return;
-        };
-        let Some(opened) = sa.crypto.as_ref().and_then(|c| c.sk_in.open(bytes).ok()) else {
-            return; // not authentic: silently dropped
         };
         // Authentic: the peer may have floated to port 4500 or been re-mapped by a NAT.
         sa.remote = from;
@@ -433,7 +431,7 @@ impl Endpoint {
             nat_detected = sa.nat_detected;
         }
         self.init_index.retain(|_, v| *v != spi);
-        self.transmit_from(to, from, bytes);
+        self.transmit_all(to, from, bytes);
         self.established(peer, spi, nat_detected, child);
         if let Some((_, failure)) = child_failure {
             self.fail(Some(peer), failure);
@@ -453,17 +451,14 @@ impl Endpoint {
         if let Some(bytes) = self.seal_auth(spi, true, message_id, &[notify(ty)])
             && let Some(sa) = self.remove_sa(spi)
         {
-            self.transmit_from(sa.local, sa.remote, bytes);
+            self.transmit_all(sa.local, sa.remote, bytes);
         }
         self.fail(peer, failure);
     }
 
     /// Initiator: the IKE_AUTH response.
-    pub(crate) fn handle_auth_response(&mut self, _now: Timestamp, spi: u64, bytes: &[u8]) {
+    pub(crate) fn handle_auth_response(&mut self, _now: Timestamp, spi: u64, opened: Opened) {
         let Some(sa) = self.sas.get(&spi) else { return };
-        let Some(opened) = sa.crypto.as_ref().and_then(|c| c.sk_in.open(bytes).ok()) else {
-            return;
-        };
         let Some(peer) = sa.peer else { return };
         let Some(cfg) = self.peers.get(peer).cloned() else {
             return;

@@ -94,6 +94,14 @@ fn nat_detected(
         || differs(NotifyType::NAT_DETECTION_SOURCE_IP, remote)
 }
 
+/// RFC 7383: we reassemble SKF fragments and send them when a message is too big.
+fn fragmentation_supported() -> Payload<'static> {
+    Payload::new(PayloadBody::Notify(Notify::new(
+        NotifyType::IKEV2_FRAGMENTATION_SUPPORTED,
+        Vec::new(),
+    )))
+}
+
 /// RFC 7427 §4: the hashes we can verify signatures with (certificates arrive later; the
 /// notify lets peers choose RFC 7427 signatures from the start).
 fn signature_hash_algorithms() -> Payload<'static> {
@@ -175,6 +183,8 @@ impl Endpoint {
             child: None,
             info_purpose: None,
             nat_detected: false,
+            fragmentation: false,
+            reassembly: None,
         };
         self.sas.insert(spi_i, sa);
         self.send_sa_init_request(now, spi_i, method)
@@ -209,6 +219,7 @@ impl Endpoint {
         })));
         payloads.push(Payload::new(PayloadBody::Nonce(Cow::Owned(ni.clone()))));
         payloads.extend(natd_notifies(spi_i, 0, self.config.local_addr, sa.remote));
+        payloads.push(fragmentation_supported());
         payloads.push(signature_hash_algorithms());
         let msg = Message {
             header: Header {
@@ -230,7 +241,7 @@ impl Endpoint {
             sa.ni = ni;
             sa.kx = Some(kx);
             sa.our_init = bytes.clone();
-            sa.send_request(now, ExchangeType::IKE_SA_INIT, bytes.clone(), timeout);
+            sa.send_request(now, ExchangeType::IKE_SA_INIT, vec![bytes.clone()], timeout);
         }
         self.transmit(remote, bytes);
         Ok(())
@@ -364,6 +375,9 @@ impl Endpoint {
             child: None,
             info_purpose: None,
             nat_detected: nat_detected(&msg.payloads, h.spi_i, 0, to, from),
+            fragmentation: find_notify(&msg.payloads, NotifyType::IKEV2_FRAGMENTATION_SUPPORTED)
+                .is_some(),
+            reassembly: None,
         };
         let Ok(crypto) = derive(suite, &shared, &sa) else {
             return;
@@ -380,6 +394,9 @@ impl Endpoint {
             Payload::new(PayloadBody::Nonce(Cow::Owned(nr))),
         ];
         payloads.extend(natd_notifies(h.spi_i, spi_r, to, from));
+        if sa.fragmentation {
+            payloads.push(fragmentation_supported());
+        }
         payloads.push(signature_hash_algorithms());
         let response = Message {
             header: Header {
@@ -394,7 +411,7 @@ impl Endpoint {
         };
         let Ok(out) = response.to_bytes() else { return };
         sa.our_init = out.clone();
-        sa.last_response = Some((0, out.clone()));
+        sa.last_response = Some((0, vec![out.clone()]));
         self.init_index.insert((from, h.spi_i), spi_r);
         self.sas.insert(spi_r, sa);
         self.transmit_from(to, from, out);
@@ -463,7 +480,7 @@ impl Endpoint {
         let (remote, timeout) = (sa.remote, self.config.retransmit_timeout);
         if let Some(sa) = self.sas.get_mut(&spi_i) {
             sa.our_init = bytes.clone();
-            sa.send_request(now, ExchangeType::IKE_SA_INIT, bytes.clone(), timeout);
+            sa.send_request(now, ExchangeType::IKE_SA_INIT, vec![bytes.clone()], timeout);
         }
         self.transmit(remote, bytes);
     }
@@ -583,6 +600,8 @@ impl Endpoint {
             None => return,
         };
         sa.spi_r = msg.header.spi_r;
+        sa.fragmentation =
+            find_notify(&msg.payloads, NotifyType::IKEV2_FRAGMENTATION_SUPPORTED).is_some();
         sa.nr = content.nonce.to_vec();
         sa.peer_init = bytes.to_vec();
         sa.nat_detected = nat_detected(

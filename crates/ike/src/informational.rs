@@ -5,6 +5,8 @@ use meshsec_wire::payload::{Delete, Payload, PayloadBody};
 use meshsec_wire::registry::{ExchangeType, ProtocolId};
 use meshsec_wire::{parse_payloads, rules};
 
+use meshsec_crypto::sk::Opened;
+
 use crate::endpoint::{ApiMisuse, Endpoint};
 use crate::event::{Event, Failure, PeerId};
 use crate::sa::{State, Timestamp};
@@ -55,7 +57,7 @@ impl Endpoint {
         sa.send_request(now, ExchangeType::INFORMATIONAL, bytes.clone(), timeout);
         sa.info_purpose = Some(purpose);
         let (local, remote) = (sa.local, sa.remote);
-        self.transmit_from(local, remote, bytes);
+        self.transmit_all(local, remote, bytes);
         true
     }
 
@@ -102,11 +104,8 @@ impl Endpoint {
     }
 
     /// An INFORMATIONAL request from the peer.
-    pub(crate) fn handle_informational_request(&mut self, spi: u64, bytes: &[u8]) {
+    pub(crate) fn handle_informational_request(&mut self, spi: u64, opened: Opened) {
         let Some(sa) = self.sas.get(&spi) else { return };
-        let Some(opened) = sa.crypto.as_ref().and_then(|c| c.sk_in.open(bytes).ok()) else {
-            return;
-        };
         let (message_id, peer, child) = (sa.expected_request_id, sa.peer, sa.child);
         let Ok(payloads) = parse_payloads(opened.first_inner, &opened.plaintext) else {
             return;
@@ -154,7 +153,7 @@ impl Endpoint {
         sa.expected_request_id = message_id.wrapping_add(1);
         sa.last_response = Some((message_id, response.clone()));
         let (local, remote) = (sa.local, sa.remote);
-        self.transmit_from(local, remote, response);
+        self.transmit_all(local, remote, response);
         if let Some(peer) = peer {
             self.event(Event::PeerAlive { peer });
         }
@@ -174,19 +173,11 @@ impl Endpoint {
         }
     }
 
-    /// The answer to our INFORMATIONAL request.
-    pub(crate) fn handle_informational_response(&mut self, spi: u64, bytes: &[u8]) {
+    /// The (already authenticated) answer to our INFORMATIONAL request.
+    pub(crate) fn handle_informational_response(&mut self, spi: u64) {
         let Some(sa) = self.sas.get_mut(&spi) else {
             return;
         };
-        if sa
-            .crypto
-            .as_ref()
-            .and_then(|c| c.sk_in.open(bytes).ok())
-            .is_none()
-        {
-            return;
-        }
         sa.pending = None;
         sa.next_request_id = sa.next_request_id.wrapping_add(1);
         let (peer, purpose) = (sa.peer, sa.info_purpose.take());

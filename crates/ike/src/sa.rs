@@ -42,7 +42,8 @@ pub enum State {
 pub(crate) struct Pending {
     pub(crate) exchange: ExchangeType,
     pub(crate) message_id: u32,
-    pub(crate) bytes: Vec<u8>,
+    /// The datagrams of the request (several when fragmented, RFC 7383).
+    pub(crate) datagrams: Vec<Vec<u8>>,
     /// Transmissions so far.
     pub(crate) tries: u32,
     pub(crate) next_at: Timestamp,
@@ -86,7 +87,7 @@ pub(crate) struct IkeSa {
     pub(crate) expected_request_id: u32,
     pub(crate) pending: Option<Pending>,
     /// The last response we sent, for retransmitted requests.
-    pub(crate) last_response: Option<(u32, Vec<u8>)>,
+    pub(crate) last_response: Option<(u32, Vec<Vec<u8>>)>,
     /// The ESP SPI we offered for our inbound CHILD SA.
     pub(crate) child_spi: u32,
     /// The installed CHILD SA (inbound, outbound SPI), if any.
@@ -94,6 +95,20 @@ pub(crate) struct IkeSa {
     /// What our outstanding INFORMATIONAL request is for.
     pub(crate) info_purpose: Option<crate::informational::InfoPurpose>,
     pub(crate) nat_detected: bool,
+    /// Both sides announced IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383).
+    pub(crate) fragmentation: bool,
+    /// Fragments of an incoming message being reassembled.
+    pub(crate) reassembly: Option<Reassembly>,
+}
+
+/// An incoming fragmented message (RFC 7383 §2.6): each fragment was authenticated on
+/// arrival; the plaintext pieces wait here until all are in.
+#[derive(Debug, Default)]
+pub(crate) struct Reassembly {
+    pub(crate) message_id: u32,
+    pub(crate) total: u16,
+    pub(crate) first_inner: Option<meshsec_wire::registry::PayloadType>,
+    pub(crate) parts: std::collections::BTreeMap<u16, Vec<u8>>,
 }
 
 impl IkeSa {
@@ -102,13 +117,13 @@ impl IkeSa {
         &mut self,
         now: Timestamp,
         exchange: ExchangeType,
-        bytes: Vec<u8>,
+        datagrams: Vec<Vec<u8>>,
         first_timeout: Duration,
     ) {
         self.pending = Some(Pending {
             exchange,
             message_id: self.next_request_id,
-            bytes,
+            datagrams,
             tries: 1,
             next_at: now + first_timeout,
         });
