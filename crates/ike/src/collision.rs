@@ -49,21 +49,10 @@ impl Endpoint {
             let Some((loser, _)) = ours.first().cloned() else {
                 return;
             };
-            let Some(sa) = self.remove_sa(loser) else {
-                return;
-            };
-            if let Some((inbound_spi, outbound_spi)) = sa.child {
-                self.event(Event::DeleteChildSa {
-                    peer,
-                    inbound_spi,
-                    outbound_spi,
-                });
-            }
-            self.event(Event::IkeSaDeleted {
-                peer,
-                local_spi: loser,
-                reason: "duplicate from simultaneous initiation (lowest nonce loses)",
-            });
+            self.close_sa(
+                loser,
+                "duplicate from simultaneous initiation (lowest nonce loses)",
+            );
         }
     }
 }
