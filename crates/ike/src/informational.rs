@@ -18,6 +18,8 @@ pub(crate) enum InfoPurpose {
     Liveness,
     /// Delete of the whole IKE SA.
     DeleteIkeSa,
+    /// Delete of the CHILD SA.
+    DeleteChildSa,
 }
 
 impl Endpoint {
@@ -81,6 +83,35 @@ impl Endpoint {
         };
         let delete = Payload::new(PayloadBody::Delete(Delete::ike()));
         Ok(self.send_informational(now, spi, &[delete], InfoPurpose::DeleteIkeSa))
+    }
+
+    /// Deletes the CHILD SA with `peer` (keeping the IKE SA): tells the peer, then removes it
+    /// when the peer answers.
+    pub fn delete_child_sa(&mut self, now: Timestamp, peer: PeerId) -> Result<bool, ApiMisuse> {
+        self.peers.get(peer).ok_or(ApiMisuse::UnknownPeer(peer))?;
+        let Some(spi) = self.established_sa(peer) else {
+            return Ok(false);
+        };
+        let Some((inbound, _)) = self.sas.get(&spi).and_then(|sa| sa.child) else {
+            return Ok(false);
+        };
+        let delete = Payload::new(PayloadBody::Delete(Delete::esp(&[inbound])));
+        Ok(self.send_informational(now, spi, &[delete], InfoPurpose::DeleteChildSa))
+    }
+
+    /// Forgets the CHILD SA of IKE SA `spi` and tells the data plane.
+    fn drop_child(&mut self, spi: u64) {
+        let Some(sa) = self.sas.get_mut(&spi) else {
+            return;
+        };
+        let (Some(peer), Some((inbound_spi, outbound_spi))) = (sa.peer, sa.child.take()) else {
+            return;
+        };
+        self.event(Event::DeleteChildSa {
+            peer,
+            inbound_spi,
+            outbound_spi,
+        });
     }
 
     /// Removes an IKE SA and tells the data plane to drop its CHILD SA.
@@ -159,17 +190,8 @@ impl Endpoint {
         }
         if delete_ike {
             self.close_sa(spi, "deleted by the peer");
-        } else if delete_child
-            && let (Some(peer), Some((inbound_spi, outbound_spi))) = (peer, child)
-        {
-            if let Some(sa) = self.sas.get_mut(&spi) {
-                sa.child = None;
-            }
-            self.event(Event::DeleteChildSa {
-                peer,
-                inbound_spi,
-                outbound_spi,
-            });
+        } else if delete_child {
+            self.drop_child(spi);
         }
     }
 
@@ -183,6 +205,7 @@ impl Endpoint {
         let (peer, purpose) = (sa.peer, sa.info_purpose.take());
         match purpose {
             Some(InfoPurpose::DeleteIkeSa) => self.close_sa(spi, "deleted by us"),
+            Some(InfoPurpose::DeleteChildSa) => self.drop_child(spi),
             _ => {
                 if let Some(peer) = peer {
                     self.event(Event::PeerAlive { peer });

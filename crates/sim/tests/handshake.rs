@@ -856,3 +856,29 @@ fn big_messages_travel_as_fragments_and_are_reassembled() {
     let s = run(s);
     assert_one_matching_pair(&s, "fragment lost");
 }
+
+#[test]
+fn deleting_the_child_sa_keeps_the_ike_sa() {
+    let mut s = run(sim(side(true), side(false)));
+    let t = s.now;
+    assert!(s.nodes[0].endpoint.delete_child_sa(t, 0).unwrap());
+    s.run(LONG);
+    let pair = |n: &Node| {
+        n.events.iter().find_map(|e| match e {
+            Event::DeleteChildSa {
+                inbound_spi,
+                outbound_spi,
+                ..
+            } => Some((*inbound_spi, *outbound_spi)),
+            _ => None,
+        })
+    };
+    let (a, b) = (pair(&s.nodes[0]).unwrap(), pair(&s.nodes[1]).unwrap());
+    assert_eq!((a.0, a.1), (b.1, b.0));
+    for n in &s.nodes {
+        assert_eq!(deleted(n), (0, 1));
+        assert_eq!(n.endpoint.established_with(0), 1);
+    }
+    // Nothing left to delete.
+    assert!(!s.nodes[0].endpoint.delete_child_sa(s.now, 0).unwrap());
+}
