@@ -1,0 +1,153 @@
+//! The configuration file (TOML; reference and complete example in `docs/config.md`).
+//!
+//! Loading is two steps: [`raw`] deserializes with source spans, `validate` gives every
+//! string its meaning (identities, addresses, selectors, proposals, durations, PSK files)
+//! and turns every problem into a [`ConfigError`] that names the file, the line, the key and
+//! what is expected.
+
+mod raw;
+mod validate;
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use meshsec_crypto::Secret;
+use meshsec_ike::proposal::ProposalSpec;
+use meshsec_ike::{ChildMode, PeerConfig};
+use meshsec_wire::payload::{AddrSelector, Identity};
+
+/// When a peer's tunnel is brought up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// At daemon start, and again whenever it goes down.
+    Always,
+    /// When traffic for the peer's selectors appears.
+    OnDemand,
+    /// Never by us: we only answer the peer.
+    Passive,
+}
+
+/// This host.
+#[derive(Debug, Clone)]
+pub struct Node {
+    /// Its name (logs, the demo).
+    pub name: String,
+    /// Our IKE identity.
+    pub identity: Identity<'static>,
+    /// Our addresses (IKE listens on each).
+    pub addresses: Vec<IpAddr>,
+    /// Name of the TUN device.
+    pub tun: String,
+}
+
+/// One peer, validated.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    /// Its name.
+    pub name: String,
+    /// Its address and IKE port.
+    pub address: SocketAddr,
+    /// The identity it must present.
+    pub identity: Identity<'static>,
+    /// The pre-shared key (from `psk_file`).
+    pub psk: Secret,
+    /// Our side's selectors.
+    pub local_ts: Vec<AddrSelector>,
+    /// The peer's side's selectors.
+    pub remote_ts: Vec<AddrSelector>,
+    /// Tunnel or transport.
+    pub mode: ChildMode,
+    /// When to bring it up.
+    pub start: Start,
+    /// IKE proposals, preferred first.
+    pub ike_proposals: Vec<ProposalSpec>,
+    /// ESP proposals, preferred first.
+    pub esp_proposals: Vec<ProposalSpec>,
+    /// IKE SA lifetime.
+    pub ike_lifetime: Duration,
+    /// CHILD SA lifetime.
+    pub child_lifetime: Duration,
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from.
+    pub path: PathBuf,
+    /// This host.
+    pub node: Node,
+    /// The peers.
+    pub peers: Vec<Peer>,
+    /// Things that are allowed but deserve attention (weak PSKs or algorithms allowed
+    /// explicitly).
+    pub warnings: Vec<String>,
+}
+
+/// A problem in the configuration file, located.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file.
+    pub path: PathBuf,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// The key (dotted for nested tables, e.g. `peer[1].psk_file`).
+    pub key: String,
+    /// What is wrong and what is expected.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(l) => write!(
+                f,
+                "{}:{l}: {}: {}",
+                self.path.display(),
+                self.key,
+                self.message
+            ),
+            None => write!(f, "{}: {}: {}", self.path.display(), self.key, self.message),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads and validates the configuration at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            path: path.to_path_buf(),
+            line: None,
+            key: "(file)".into(),
+            message: format!("cannot read the configuration: {e}"),
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Validates configuration `text` (as read from `path`, which relative `psk_file`s are
+    /// resolved against).
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        validate::validate(path, text)
+    }
+
+    /// The IKE engine's view of peer `i`.
+    pub fn peer_config(&self, i: usize) -> Option<PeerConfig> {
+        let p = self.peers.get(i)?;
+        Some(PeerConfig {
+            name: p.name.clone(),
+            remote_addr: p.address,
+            local_id: self.node.identity.clone(),
+            remote_id: p.identity.clone(),
+            psk: p.psk.clone(),
+            ike_proposals: p.ike_proposals.clone(),
+            esp_proposals: p.esp_proposals.clone(),
+            local_ts: p.local_ts.clone(),
+            remote_ts: p.remote_ts.clone(),
+            mode: p.mode,
+            accept_narrowing: true,
+        })
+    }
+}

@@ -1,0 +1,65 @@
+//! The configuration file as written: TOML tables with source spans, before any meaning is
+//! given to the strings (that is `validate`'s job, which can then point at the exact line).
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// A string value with its place in the file.
+pub(crate) type S = Spanned<String>;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConfig {
+    pub(crate) node: RawNode,
+    #[serde(default)]
+    pub(crate) defaults: RawPeerSettings,
+    #[serde(default)]
+    pub(crate) peer: Vec<RawPeer>,
+}
+
+/// `[node]`: this host.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawNode {
+    pub(crate) name: S,
+    pub(crate) identity: S,
+    pub(crate) addresses: Spanned<Vec<S>>,
+    pub(crate) tun: Option<S>,
+}
+
+/// Settings a peer may set and `[defaults]` may give for all peers.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPeerSettings {
+    pub(crate) ike_proposals: Option<Spanned<Vec<S>>>,
+    pub(crate) esp_proposals: Option<Spanned<Vec<S>>>,
+    pub(crate) mode: Option<S>,
+    pub(crate) start: Option<S>,
+    pub(crate) ike_lifetime: Option<S>,
+    pub(crate) child_lifetime: Option<S>,
+    pub(crate) allow_weak_psk: Option<Spanned<bool>>,
+    pub(crate) allow_weak_crypto: Option<Spanned<bool>>,
+}
+
+/// `[[peer]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawPeer {
+    pub(crate) name: S,
+    pub(crate) address: S,
+    pub(crate) identity: S,
+    pub(crate) psk_file: S,
+    pub(crate) local_ts: Spanned<Vec<S>>,
+    pub(crate) remote_ts: Spanned<Vec<S>>,
+    // The per-peer settings (serde cannot flatten with deny_unknown_fields, so they are
+    // repeated here; `setting!` in validate.rs picks the peer's or the default).
+    pub(crate) ike_proposals: Option<Spanned<Vec<S>>>,
+    pub(crate) esp_proposals: Option<Spanned<Vec<S>>>,
+    pub(crate) mode: Option<S>,
+    pub(crate) start: Option<S>,
+    pub(crate) ike_lifetime: Option<S>,
+    pub(crate) child_lifetime: Option<S>,
+    pub(crate) allow_weak_psk: Option<Spanned<bool>>,
+    pub(crate) allow_weak_crypto: Option<Spanned<bool>>,
+}

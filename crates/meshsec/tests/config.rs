@@ -1,0 +1,198 @@
+//! `meshsec check-config`: the complete example of docs/config.md is valid, and malformed
+//! configurations are rejected with exactly the messages docs/config.md shows (file, line,
+//! key, what is expected). Runs as root (PSK files must be root-owned), as the test command
+//! does.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn docs() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/config.md")).unwrap()
+}
+
+/// The first fenced block of `lang` after `heading`.
+fn block(doc: &str, heading: &str, lang: &str) -> String {
+    let from = doc
+        .find(heading)
+        .unwrap_or_else(|| panic!("{heading} not in docs"));
+    let rest = &doc[from..];
+    let start = rest.find(&format!("```{lang}\n")).unwrap() + lang.len() + 4;
+    let end = rest[start..].find("```").unwrap();
+    rest[start..start + end].to_string()
+}
+
+/// A fresh directory with the key files of the example.
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(name: &str) -> Dir {
+        let d = std::env::temp_dir().join(format!("meshsec-config-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(d.join("keys")).unwrap();
+        let dir = Dir(d);
+        dir.key("beta", "a long enough pre-shared key for beta", 0o600);
+        dir.key("gamma", "another long enough pre-shared key", 0o600);
+        dir
+    }
+
+    fn key(&self, name: &str, content: &str, mode: u32) {
+        let p = self.0.join("keys").join(format!("{name}.psk"));
+        std::fs::write(&p, format!("{content}\n")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    /// Runs `meshsec check-config -c meshsec.toml` on `config`; returns (success, stdout, stderr).
+    fn check(&self, config: &str) -> (bool, String, String) {
+        std::fs::write(self.0.join("meshsec.toml"), config).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_meshsec"))
+            .args(["check-config", "-c", "meshsec.toml"])
+            .current_dir(&self.0)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn root() -> bool {
+    Path::new("/proc/self")
+        .metadata()
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false)
+}
+
+#[test]
+fn the_documented_example_is_valid() {
+    assert!(root(), "run as root (key files must be root-owned)");
+    let dir = Dir::new("example");
+    let (ok, out, err) = dir.check(&block(&docs(), "## Complete example", "toml"));
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("node alpha (fqdn:alpha.example.org) on 192.0.2.1, TUN meshsec0"),
+        "{out}"
+    );
+    assert!(out.contains("peer beta 192.0.2.2:500 (fqdn:beta.example.org): 10.1.0.0/24 <-> 10.2.0.0/24, Tunnel mode, start Always, 1 IKE / 2 ESP proposal(s), IKE SA 14400s, CHILD SA 3600s"), "{out}");
+    assert!(out.contains("peer gamma [2001:db8::3]:500 (email:gamma@example.org): 2001:db8:1::/64 <-> 2001:db8:3::/64,2001:db8:4::10-2001:db8:4::20, Transport mode, start Passive"), "{out}");
+}
+
+/// A small configuration whose lines 12-14 the error cases vary.
+fn config(line11: &str, line12: &str, line13: &str, line14: &str) -> String {
+    format!(
+        "[node]\nname = \"alpha\"\nidentity = \"fqdn:alpha.example.org\"\naddresses = [\"192.0.2.1\"]\n\n\
+         [[peer]]\nname = \"beta\"\naddress = \"192.0.2.2\"\nremote_ts = [\"10.2.0.0/24\"]\n# lines 10-14 vary\n\
+         {line11}\n{line12}\n{line13}\n{line14}\n"
+    )
+}
+
+/// What a case does to the key files before the check.
+type Prepare = Box<dyn Fn(&Dir)>;
+
+const ID: &str = "identity = \"fqdn:beta.example.org\"";
+const PSK: &str = "psk_file = \"keys/beta.psk\"";
+const TS: &str = "local_ts = [\"10.1.0.0/24\"]";
+
+#[test]
+fn malformed_configs_get_the_documented_messages() {
+    assert!(root(), "run as root (key files must be root-owned)");
+    let expected: Vec<String> = block(&docs(), "## Errors", "text")
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let dir = Dir::new("errors");
+    let cases: Vec<(String, Prepare)> = vec![
+        (
+            config(
+                TS,
+                ID,
+                PSK,
+                "ike_proposals = [\"aes256gcm17-prfsha256-x25519\"]",
+            ),
+            Box::new(|_| {}),
+        ),
+        (
+            config(TS, ID, PSK, "ike_proposals = [\"aes128-sha1-modp2048\"]"),
+            Box::new(|_| {}),
+        ),
+        (
+            config("# -", ID, PSK, TS),
+            Box::new(|d: &Dir| d.key("beta", "short123", 0o600)),
+        ),
+        (
+            config("# -", ID, PSK, TS),
+            Box::new(|d: &Dir| d.key("beta", "a long enough pre-shared key for beta", 0o644)),
+        ),
+        (
+            config("# -", ID, PSK, "local_ts = [\"10.1.0.0/33\"]"),
+            Box::new(|_| {}),
+        ),
+        (
+            config(TS, "identity = \"beta\"", PSK, "# -"),
+            Box::new(|_| {}),
+        ),
+        (config(TS, ID, PSK, "mode = \"tunel\""), Box::new(|_| {})),
+        (
+            config(TS, ID, PSK, "child_lifetime = \"1 hour\""),
+            Box::new(|_| {}),
+        ),
+        (config(TS, ID, PSK, "colour = \"blue\""), Box::new(|_| {})),
+    ];
+    assert_eq!(
+        cases.len(),
+        expected.len(),
+        "one case per documented message"
+    );
+    for ((text, prepare), want) in cases.iter().zip(&expected) {
+        dir.key("beta", "a long enough pre-shared key for beta", 0o600);
+        prepare(&dir);
+        let (ok, _, err) = dir.check(text);
+        assert!(!ok, "accepted:\n{text}");
+        assert_eq!(err.trim_end(), format!("error: {want}"), "for:\n{text}");
+    }
+}
+
+#[test]
+fn weak_keys_and_algorithms_pass_only_when_allowed_and_then_warn() {
+    assert!(root(), "run as root (key files must be root-owned)");
+    let dir = Dir::new("weak");
+    dir.key("beta", "short123", 0o600);
+    let (ok, _, err) = dir.check(&config(TS, ID, PSK, "allow_weak_psk = true"));
+    assert!(ok, "{err}");
+    assert!(
+        err.contains(
+            "warning: meshsec.toml: peer.beta.psk_file: weak pre-shared key (8 characters)"
+        ),
+        "{err}"
+    );
+    dir.key("beta", "a long enough pre-shared key for beta", 0o600);
+    let weak = "ike_proposals = [\"aes128-sha1-modp2048\"]\nallow_weak_crypto = true";
+    let (ok, _, err) = dir.check(&config(TS, ID, PSK, weak));
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("uses SHA-1 (allowed by allow_weak_crypto)"),
+        "{err}"
+    );
+    // A missing file and a missing key are named too.
+    let (ok, _, err) = dir.check(&config(TS, ID, "psk_file = \"keys/none.psk\"", "# -"));
+    assert!(
+        !ok && err.contains("meshsec.toml:13: peer.beta.psk_file: keys/none.psk: No such file"),
+        "{err}"
+    );
+    let (ok, _, err) = dir.check(&config(TS, ID, "# -", "# -"));
+    assert!(!ok && err.contains("missing field `psk_file`"), "{err}");
+}
