@@ -384,36 +384,23 @@ fn selector(s: &str) -> Option<AddrSelector> {
         Some((a, l)) => (a.parse::<IpAddr>().ok()?, Some(l.parse::<u32>().ok()?)),
         None => (s.parse::<IpAddr>().ok()?, None),
     };
-    match addr {
-        IpAddr::V4(v) => {
-            let len = len.unwrap_or(32);
-            if len > 32 {
-                return None;
-            }
-            let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
-            let start = u32::from(v) & mask;
-            Some(AddrSelector::range(
-                IpAddr::V4(start.into()),
-                IpAddr::V4((start | !mask).into()),
-            ))
-        }
-        IpAddr::V6(v) => {
-            let len = len.unwrap_or(128);
-            if len > 128 {
-                return None;
-            }
-            let mask = if len == 0 {
-                0
-            } else {
-                u128::MAX << (128 - len)
-            };
-            let start = u128::from(v) & mask;
-            Some(AddrSelector::range(
-                IpAddr::V6(start.into()),
-                IpAddr::V6((start | !mask).into()),
-            ))
-        }
-    }
+    // Both families as a 128-bit number of `width` significant bits.
+    let (width, value): (u32, u128) = match addr {
+        IpAddr::V4(a) => (32, u128::from(u32::from(a))),
+        IpAddr::V6(a) => (128, u128::from(a)),
+    };
+    let host_bits = width.checked_sub(len.unwrap_or(width))?;
+    let host = if host_bits == 0 {
+        0
+    } else {
+        u128::MAX >> (128 - host_bits)
+    };
+    let (start, end) = (value & !host, (value & !host) | host);
+    let back = |v: u128| match addr {
+        IpAddr::V4(_) => u32::try_from(v).ok().map(|x| IpAddr::V4(x.into())),
+        IpAddr::V6(_) => Some(IpAddr::V6(v.into())),
+    };
+    Some(AddrSelector::range(back(start)?, back(end)?))
 }
 
 fn selectors(
