@@ -82,15 +82,17 @@ impl Integ {
         }
     }
 
+    /// The HMAC behind this algorithm; `None` only for the insecure stand-in, which signs
+    /// with zeros and accepts every ICV.
     fn hmac_alg(self) -> Option<hmac::Algorithm> {
-        match self {
-            Integ::HmacSha1_96 => Some(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY),
-            Integ::HmacSha256_128 => Some(hmac::HMAC_SHA256),
-            Integ::HmacSha384_192 => Some(hmac::HMAC_SHA384),
-            Integ::HmacSha512_256 => Some(hmac::HMAC_SHA512),
+        Some(match self {
+            Integ::HmacSha1_96 => hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
+            Integ::HmacSha256_128 => hmac::HMAC_SHA256,
+            Integ::HmacSha384_192 => hmac::HMAC_SHA384,
+            Integ::HmacSha512_256 => hmac::HMAC_SHA512,
             #[cfg(feature = "insecure")]
-            Integ::Insecure => None,
-        }
+            Integ::Insecure => return None,
+        })
     }
 
     fn check_key(self, key: &[u8]) -> Result<()> {

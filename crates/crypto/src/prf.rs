@@ -78,26 +78,17 @@ impl Prf {
         }
     }
 
-    fn hmac_alg(self) -> Option<hmac::Algorithm> {
-        match self {
-            Prf::HmacSha1 => Some(hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY),
-            Prf::HmacSha256 => Some(hmac::HMAC_SHA256),
-            Prf::HmacSha384 => Some(hmac::HMAC_SHA384),
-            Prf::HmacSha512 => Some(hmac::HMAC_SHA512),
-            #[cfg(feature = "insecure")]
-            Prf::Insecure => None,
-        }
-    }
-
     /// prf(key, parts[0] | parts[1] | ...).
     pub fn compute(self, key: &[u8], parts: &[&[u8]]) -> Secret {
-        match self.hmac_alg() {
-            Some(alg) => Secret::from_slice(hmac(alg, key, parts).as_ref()),
+        let alg = match self {
+            Prf::HmacSha1 => hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
+            Prf::HmacSha256 => hmac::HMAC_SHA256,
+            Prf::HmacSha384 => hmac::HMAC_SHA384,
+            Prf::HmacSha512 => hmac::HMAC_SHA512,
             #[cfg(feature = "insecure")]
-            None => crate::insecure::prf(key, parts, self.output_len()),
-            #[cfg(not(feature = "insecure"))]
-            None => Secret::default(),
-        }
+            Prf::Insecure => return crate::insecure::prf(key, parts, self.output_len()),
+        };
+        Secret::from_slice(hmac(alg, key, parts).as_ref())
     }
 
     /// prf+(key, seed) truncated to `len` octets (RFC 7296 §2.13):

@@ -4,10 +4,10 @@
 use std::borrow::Cow;
 use std::net::SocketAddr;
 
-use meshsec_crypto::Integ;
 use meshsec_crypto::auth;
 use meshsec_crypto::keys::child_keys;
 use meshsec_crypto::sk::Opened;
+use meshsec_crypto::{Integ, Prf};
 use meshsec_wire::codec::Writer;
 use meshsec_wire::payload::{
     AddrSelector, AuthPayload, Identity, Notify, Payload, PayloadBody, SaPayload, TrafficSelector,
@@ -88,21 +88,32 @@ impl Endpoint {
         self.seal_message(spi, ExchangeType::IKE_AUTH, response, message_id, inner)
     }
 
-    /// Our PSK AUTH value for this SA.
-    fn our_auth(&self, sa: &IkeSa, local_id: &Identity<'_>, psk: &[u8]) -> Option<Vec<u8>> {
+    /// The octets an AUTH payload covers (RFC 7296 §2.15), for our side (`ours`) or the
+    /// peer's: that side's IKE_SA_INIT message, the other side's nonce, and prf(SK_p of that
+    /// side, its ID payload body). Returns the PRF with them.
+    fn signed_octets(&self, sa: &IkeSa, ours: bool, id: &Identity<'_>) -> Option<(Prf, Vec<u8>)> {
         let c = sa.crypto.as_ref()?;
-        let (sk_p, peer_nonce) = match sa.role {
-            Role::Initiator => (&c.keys.sk_pi, &sa.nr),
-            Role::Responder => (&c.keys.sk_pr, &sa.ni),
+        let initiator_side = (sa.role == Role::Initiator) == ours;
+        let (sk_p, other_nonce) = if initiator_side {
+            (&c.keys.sk_pi, &sa.nr)
+        } else {
+            (&c.keys.sk_pr, &sa.ni)
         };
+        let message = if ours { &sa.our_init } else { &sa.peer_init };
         let octets = auth::signed_octets(
-            &sa.our_init,
-            peer_nonce,
+            message,
+            other_nonce,
             c.suite.prf,
             sk_p.expose(),
-            &id_body(local_id),
+            &id_body(id),
         );
-        Some(auth::psk_auth(c.suite.prf, psk, &octets).expose().to_vec())
+        Some((c.suite.prf, octets))
+    }
+
+    /// Our PSK AUTH value for this SA.
+    fn our_auth(&self, sa: &IkeSa, local_id: &Identity<'_>, psk: &[u8]) -> Option<Vec<u8>> {
+        let (prf, octets) = self.signed_octets(sa, true, local_id)?;
+        Some(auth::psk_auth(prf, psk, &octets).expose().to_vec())
     }
 
     /// Checks the peer's PSK AUTH value.
@@ -113,21 +124,8 @@ impl Endpoint {
         psk: &[u8],
         value: &[u8],
     ) -> bool {
-        let Some(c) = sa.crypto.as_ref() else {
-            return false;
-        };
-        let (sk_p, our_nonce) = match sa.role {
-            Role::Initiator => (&c.keys.sk_pr, &sa.ni),
-            Role::Responder => (&c.keys.sk_pi, &sa.nr),
-        };
-        let octets = auth::signed_octets(
-            &sa.peer_init,
-            our_nonce,
-            c.suite.prf,
-            sk_p.expose(),
-            &id_body(peer_id),
-        );
-        auth::verify_psk_auth(c.suite.prf, psk, &octets, value).is_ok()
+        self.signed_octets(sa, false, peer_id)
+            .is_some_and(|(prf, octets)| auth::verify_psk_auth(prf, psk, &octets, value).is_ok())
     }
 
     /// The CHILD SA pair for a chosen ESP proposal, from this SA's SK_d and nonces.

@@ -79,6 +79,17 @@ fn side(a: bool) -> Side {
 }
 
 fn node(me: &str, peer: &str, s: &Side, seed: u64) -> Node {
+    node_with(me, peer, s, seed, |_| {})
+}
+
+/// A node whose endpoint settings `tweak` adjusts.
+fn node_with(
+    me: &str,
+    peer: &str,
+    s: &Side,
+    seed: u64,
+    tweak: impl Fn(&mut EndpointConfig),
+) -> Node {
     let cfg = PeerConfig {
         name: "peer".into(),
         remote_addr: addr(peer),
@@ -103,6 +114,7 @@ fn node(me: &str, peer: &str, s: &Side, seed: u64) -> Node {
     let mut ec = EndpointConfig::new(addr(me));
     ec.retransmit_timeout = Duration::from_millis(500);
     ec.retransmit_tries = 3;
+    tweak(&mut ec);
     Node {
         addr: addr(me),
         endpoint: Endpoint::new(
@@ -480,29 +492,7 @@ fn esp_proposal_and_mode_mismatches_are_explained() {
 }
 
 fn with_cookie_threshold(mut s: Sim, threshold: usize) -> Sim {
-    let b = &mut s.nodes[1];
-    let mut ec = EndpointConfig::new(b.addr);
-    ec.retransmit_timeout = Duration::from_millis(500);
-    ec.cookie_threshold = threshold;
-    // B again, with the same peer but the new endpoint config.
-    let peers = vec![{
-        PeerConfig {
-            name: "peer".into(),
-            remote_addr: addr(A),
-            local_id: fqdn("b.test"),
-            remote_id: fqdn("a.test"),
-            psk: Secret::from_slice(side(false).psk.as_bytes()),
-            ike_proposals: vec![
-                ProposalSpec::parse("aes256gcm16-prfsha256-x25519", ProtocolId::IKE).unwrap(),
-            ],
-            esp_proposals: vec![ProposalSpec::parse("aes256gcm16", ProtocolId::ESP).unwrap()],
-            local_ts: vec![prefix("10.2.0.0/24")],
-            remote_ts: vec![prefix("10.1.0.0/24")],
-            mode: ChildMode::Tunnel,
-            accept_narrowing: true,
-        }
-    }];
-    b.endpoint = Endpoint::new(ec, peers, Box::new(SeededRandom::new(2)), Provider::Real);
+    s.nodes[1] = node_with(B, A, &side(false), 2, |ec| ec.cookie_threshold = threshold);
     s
 }
 
@@ -690,6 +680,21 @@ fn deleted(n: &Node) -> (usize, usize) {
     (ike, child)
 }
 
+/// The (inbound, outbound) SPIs of the first DeleteChildSa a node raised.
+fn deleted_pair(n: &Node) -> (u32, u32) {
+    n.events
+        .iter()
+        .find_map(|e| match e {
+            Event::DeleteChildSa {
+                inbound_spi,
+                outbound_spi,
+                ..
+            } => Some((*inbound_spi, *outbound_spi)),
+            _ => None,
+        })
+        .expect("a DeleteChildSa event")
+}
+
 fn alive(n: &Node) -> usize {
     n.events
         .iter()
@@ -745,17 +750,7 @@ fn delete_removes_the_sas_on_both_sides_even_if_the_first_request_is_lost() {
         assert!(failures(n).is_empty(), "{:?}", failures(n));
     }
     // The DeleteChildSa events name the same pair from both ends.
-    let pair = |n: &Node| {
-        n.events.iter().find_map(|e| match e {
-            Event::DeleteChildSa {
-                inbound_spi,
-                outbound_spi,
-                ..
-            } => Some((*inbound_spi, *outbound_spi)),
-            _ => None,
-        })
-    };
-    let (a, b) = (pair(&s2.nodes[0]).unwrap(), pair(&s2.nodes[1]).unwrap());
+    let (a, b) = (deleted_pair(&s2.nodes[0]), deleted_pair(&s2.nodes[1]));
     assert_eq!((a.0, a.1), (b.1, b.0));
 }
 
@@ -863,17 +858,7 @@ fn deleting_the_child_sa_keeps_the_ike_sa() {
     let t = s.now;
     assert!(s.nodes[0].endpoint.delete_child_sa(t, 0).unwrap());
     s.run(LONG);
-    let pair = |n: &Node| {
-        n.events.iter().find_map(|e| match e {
-            Event::DeleteChildSa {
-                inbound_spi,
-                outbound_spi,
-                ..
-            } => Some((*inbound_spi, *outbound_spi)),
-            _ => None,
-        })
-    };
-    let (a, b) = (pair(&s.nodes[0]).unwrap(), pair(&s.nodes[1]).unwrap());
+    let (a, b) = (deleted_pair(&s.nodes[0]), deleted_pair(&s.nodes[1]));
     assert_eq!((a.0, a.1), (b.1, b.0));
     for n in &s.nodes {
         assert_eq!(deleted(n), (0, 1));
