@@ -69,7 +69,7 @@ impl std::error::Error for ApiMisuse {}
 /// All IKE SAs of this node.
 pub struct Endpoint {
     pub(crate) config: EndpointConfig,
-    pub(crate) peers: Vec<PeerConfig>,
+    pub(crate) peers: crate::inventory::PeerTable,
     /// By our SPI.
     pub(crate) sas: HashMap<u64, IkeSa>,
     /// Responder: (peer address, peer's SPIi) → our SPIr, to answer retransmitted
@@ -115,7 +115,7 @@ impl Endpoint {
     ) -> Endpoint {
         Endpoint {
             config,
-            peers,
+            peers: crate::inventory::PeerTable::new(peers),
             sas: HashMap::new(),
             init_index: HashMap::new(),
             transmits: VecDeque::new(),

@@ -66,6 +66,8 @@ pub struct ChildSa {
     pub remote: std::net::SocketAddr,
     /// ESP in UDP (RFC 3948): a NAT was detected, or the peer asked for encapsulation.
     pub udp_encap: bool,
+    /// The negotiated ESP proposal in strongSwan's notation (status displays, logs).
+    pub proposal: String,
 }
 
 /// Which side of us a failure is attributed to.

@@ -163,6 +163,7 @@ impl Endpoint {
         };
         Some(ChildSa {
             peer,
+            proposal: chosen.describe(meshsec_wire::registry::ProtocolId::ESP),
             encr,
             integ,
             esn: chosen.esn == Some(EsnId::YES),

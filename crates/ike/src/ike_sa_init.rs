@@ -185,6 +185,7 @@ impl Endpoint {
             nat_detected: false,
             fragmentation: false,
             reassembly: None,
+            proposal: String::new(),
         };
         self.sas.insert(spi_i, sa);
         self.send_sa_init_request(now, spi_i, method)
@@ -378,6 +379,7 @@ impl Endpoint {
             fragmentation: find_notify(&msg.payloads, NotifyType::IKEV2_FRAGMENTATION_SUPPORTED)
                 .is_some(),
             reassembly: None,
+            proposal: chosen.describe(ProtocolId::IKE),
         };
         let Ok(crypto) = derive(suite, &shared, &sa) else {
             return;
@@ -611,6 +613,7 @@ impl Endpoint {
             self.config.local_addr,
             sa.remote,
         );
+        sa.proposal = chosen.describe(ProtocolId::IKE);
         let crypto = suite_of(provider, &chosen).and_then(|suite| derive(suite, &shared, sa));
         match crypto {
             Ok(c) => sa.crypto = Some(c),

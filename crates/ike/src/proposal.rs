@@ -236,6 +236,11 @@ impl Chosen {
         };
         spec.to_proposal(self.number, our_spi)
     }
+
+    /// The chosen transforms in strongSwan's notation (status displays, logs).
+    pub fn describe(&self, protocol: ProtocolId) -> String {
+        describe(&self.to_proposal(protocol, Vec::new()))
+    }
 }
 
 /// The transform types in the order mismatches are reported.

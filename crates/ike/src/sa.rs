@@ -99,6 +99,8 @@ pub(crate) struct IkeSa {
     pub(crate) fragmentation: bool,
     /// Fragments of an incoming message being reassembled.
     pub(crate) reassembly: Option<Reassembly>,
+    /// The negotiated IKE proposal in strongSwan's notation (empty until chosen).
+    pub(crate) proposal: String,
 }
 
 /// An incoming fragmented message (RFC 7383 §2.6): each fragment was authenticated on

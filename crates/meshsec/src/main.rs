@@ -1,13 +1,16 @@
-//! `meshsec`: the daemon and CLI (DESIGN.md §1, §5).
-//!
-//! The daemon, its control subcommands and the demo arrive with the daemon issue; today the
-//! binary reports its version and checks configuration files (`meshsec check-config -c FILE`).
+//! `meshsec`: the daemon and its CLI (DESIGN.md §1, §5) — one binary: `run` starts the
+//! daemon, `status`/`sas`/`up`/`down`/`reload` talk to it over the control socket,
+//! `check-config` validates a file, `demo` builds a local mesh in network namespaces.
 
 mod config;
+mod control;
+mod daemon;
+mod demo;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use clap::{Parser, Subcommand};
 use meshsec_crypto::aead::AeadBackend;
 
 // The insecure crypto provider exists for fuzzing only. If any dependency path ever turns on
@@ -17,17 +20,119 @@ const _: () = assert!(
     "meshsec must never be built with meshsec-crypto's `insecure` feature"
 );
 
-const USAGE: &str = "usage: meshsec --version | meshsec check-config -c FILE";
+/// The AEAD library the data plane uses on this CPU.
+pub fn aead_backend_name() -> &'static str {
+    match AeadBackend::fastest() {
+        AeadBackend::Ring => "ring",
+        AeadBackend::AwsLc => "aws-lc",
+    }
+}
 
-fn check_config(args: &[String]) -> ExitCode {
-    let path = match args {
-        [flag, file] if flag == "-c" || flag == "--config" => PathBuf::from(file),
-        _ => {
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
+/// meshsec: an IKEv2 daemon with its own userspace ESP data plane.
+#[derive(Parser)]
+#[command(version = VERSION, about, disable_version_flag = true)]
+struct Cli {
+    /// Print the version and the AEAD library chosen for this CPU.
+    #[arg(short = 'V', long = "version")]
+    version: bool,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+const DEFAULT_SOCKET: &str = "/run/meshsec/control.sock";
+
+/// Where the CLI finds the daemon.
+#[derive(clap::Args)]
+struct Target {
+    /// Control socket of the daemon.
+    #[arg(short = 's', long, default_value = DEFAULT_SOCKET, conflicts_with = "config")]
+    socket: PathBuf,
+    /// Take the control socket from this configuration file instead.
+    #[arg(short = 'c', long)]
+    config: Option<PathBuf>,
+}
+
+impl Target {
+    fn socket(&self) -> anyhow::Result<PathBuf> {
+        match &self.config {
+            Some(c) => config::Config::load(c)
+                .map(|c| c.node.control_socket)
+                .map_err(|e| anyhow::anyhow!("{e}")),
+            None => Ok(self.socket.clone()),
         }
-    };
-    match config::Config::load(&path) {
+    }
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the daemon in the foreground (logs to stderr).
+    Run {
+        /// Configuration file.
+        #[arg(short = 'c', long, default_value = "/etc/meshsec/meshsec.toml")]
+        config: PathBuf,
+        /// Log level: error, warn, info, debug, trace.
+        #[arg(long, default_value = "info")]
+        log_level: tracing::Level,
+    },
+    /// Validate a configuration file and print a summary.
+    CheckConfig {
+        /// Configuration file.
+        #[arg(short = 'c', long)]
+        config: PathBuf,
+    },
+    /// Peers, SAs, traffic and drops of the running daemon.
+    Status {
+        #[command(flatten)]
+        target: Target,
+        /// Print the daemon's answer as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the IKE and CHILD SAs.
+    Sas {
+        #[command(flatten)]
+        target: Target,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Bring a peer's tunnel up now.
+    Up {
+        /// The peer's name.
+        peer: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Delete a peer's SAs and keep them down until `up`.
+    Down {
+        /// The peer's name.
+        peer: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Re-read the configuration: only peers that changed are touched.
+    Reload {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Build a full mesh of N daemons in network namespaces, ping every pair, print the
+    /// status and a latency matrix, tear it down (root).
+    Demo {
+        /// Number of nodes (2-32).
+        #[arg(long, default_value_t = 4)]
+        nodes: usize,
+        /// Leave the namespaces and daemons running, and print how to inspect and clean up.
+        #[arg(long)]
+        keep: bool,
+        /// The meshsec binary the daemons run (default: this one).
+        #[arg(long)]
+        binary: Option<PathBuf>,
+    },
+}
+
+fn check_config(path: &Path) -> ExitCode {
+    match config::Config::load(path) {
         Ok(c) => {
             for w in &c.warnings {
                 eprintln!("warning: {w}");
@@ -73,28 +178,142 @@ fn check_config(args: &[String]) -> ExitCode {
     }
 }
 
-fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("--version" | "-V") => {
-            let backend = match AeadBackend::fastest() {
-                AeadBackend::Ring => "ring",
-                AeadBackend::AwsLc => "aws-lc",
-            };
-            println!(
-                "meshsec {} (ESP AEAD backend on this CPU: {backend})",
-                env!("CARGO_PKG_VERSION")
-            );
-            ExitCode::SUCCESS
+fn client(cmd: Cmd) -> anyhow::Result<()> {
+    use control::{Command, client, render};
+    match cmd {
+        Cmd::Status { target, json } => {
+            let s = client::status(&target.socket()?)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&s)?);
+            } else {
+                print!("{}", render::status(&s));
+            }
         }
-        Some("check-config") => check_config(args.get(1..).unwrap_or_default()),
-        _ => {
-            eprintln!(
-                "meshsec {}: the daemon (run, status, up, down, reload, demo) is not built yet; \
-                 see README.md for what is implemented\n{USAGE}",
-                env!("CARGO_PKG_VERSION")
+        Cmd::Sas { target, json } => {
+            let s = client::status(&target.socket()?)?;
+            if json {
+                let sas: Vec<_> = s
+                    .peers
+                    .iter()
+                    .map(|p| {
+                        serde_json::json!({
+                            "peer": p.name, "state": p.state,
+                            "ike_sas": p.ike_sas, "child_sas": p.child_sas,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&sas)?);
+            } else {
+                print!("{}", render::sas(&s));
+            }
+        }
+        Cmd::Up { peer, target } => {
+            let socket = target.socket()?;
+            client::call(&socket, Command::Up { peer: peer.clone() })?;
+            wait_up(&socket, &peer)?;
+        }
+        Cmd::Down { peer, target } => {
+            client::call(&socket_of(&target)?, Command::Down { peer: peer.clone() })?;
+            println!("{peer}: deleting its SAs; it stays down until `meshsec up {peer}`");
+        }
+        Cmd::Reload { target } => {
+            let r = client::call(&socket_of(&target)?, Command::Reload)?;
+            let r: control::ReloadReport = serde_json::from_value(r)?;
+            println!(
+                "reloaded: {} added, {} removed, {} changed, {} unchanged",
+                r.added.len(),
+                r.removed.len(),
+                r.changed.len(),
+                r.unchanged.len()
             );
-            ExitCode::from(2)
+            for (what, names) in [
+                ("added", &r.added),
+                ("removed", &r.removed),
+                ("changed", &r.changed),
+            ] {
+                if !names.is_empty() {
+                    println!("  {what}: {}", names.join(", "));
+                }
+            }
+            for w in &r.warnings {
+                println!("  warning: {w}");
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn socket_of(t: &Target) -> anyhow::Result<PathBuf> {
+    t.socket()
+}
+
+/// After `up`: waits until the peer is established or fails, and says which.
+fn wait_up(socket: &Path, peer: &str) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let before = control::client::status(socket)?
+        .peers
+        .into_iter()
+        .find(|p| p.name == peer)
+        .and_then(|p| p.last_failure);
+    loop {
+        let s = control::client::status(socket)?;
+        let Some(p) = s.peers.into_iter().find(|p| p.name == peer) else {
+            anyhow::bail!("peer {peer} disappeared");
+        };
+        if p.state == "established" {
+            let took = p
+                .handshake_ms
+                .map(|ms| format!(" in {ms} ms"))
+                .unwrap_or_default();
+            println!("{peer}: established{took}");
+            return Ok(());
+        }
+        if p.last_failure.is_some() && p.last_failure != before {
+            anyhow::bail!("{peer}: {}", p.last_failure.unwrap_or_default());
+        }
+        if std::time::Instant::now() > deadline {
+            anyhow::bail!("{peer}: not established after 20 s (state {})", p.state);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if cli.version {
+        println!(
+            "meshsec {VERSION} (ESP AEAD backend on this CPU: {})",
+            aead_backend_name()
+        );
+        return ExitCode::SUCCESS;
+    }
+    let Some(cmd) = cli.command else {
+        eprintln!("meshsec {VERSION}: a subcommand is needed; see `meshsec --help`");
+        return ExitCode::from(2);
+    };
+    let result = match cmd {
+        Cmd::Run { config, log_level } => {
+            tracing_subscriber::fmt()
+                .with_writer(std::io::stderr)
+                .with_max_level(log_level)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .init();
+            daemon::run(&config)
+        }
+        Cmd::CheckConfig { config } => return check_config(&config),
+        Cmd::Demo {
+            nodes,
+            keep,
+            binary,
+        } => demo::run(nodes, keep, binary),
+        other => client(other),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
         }
     }
 }

@@ -40,6 +40,10 @@ pub struct Node {
     pub addresses: Vec<IpAddr>,
     /// Name of the TUN device.
     pub tun: String,
+    /// MTU of the TUN device (inner packets).
+    pub mtu: u16,
+    /// Where the control socket listens (`meshsec status` etc. connect to it).
+    pub control_socket: PathBuf,
 }
 
 /// One peer, validated.

@@ -26,6 +26,8 @@ pub(crate) struct RawNode {
     pub(crate) identity: S,
     pub(crate) addresses: Spanned<Vec<S>>,
     pub(crate) tun: Option<S>,
+    pub(crate) mtu: Option<Spanned<i64>>,
+    pub(crate) control_socket: Option<S>,
 }
 
 /// Settings a peer may set and `[defaults]` may give for all peers.

@@ -29,6 +29,10 @@ const MIN_PSK_LEN: usize = 20;
 const DEFAULT_IKE_LIFETIME: Duration = Duration::from_secs(4 * 3600);
 const DEFAULT_CHILD_LIFETIME: Duration = Duration::from_secs(3600);
 const DEFAULT_TUN: &str = "meshsec0";
+/// TUN MTU: 1500 minus the largest ESP-in-UDP overhead we add (IPv6 40 + UDP 8 + ESP 8 +
+/// IV 16 + padding up to 17 + ICV 16), rounded down.
+const DEFAULT_MTU: u16 = 1400;
+const DEFAULT_CONTROL_SOCKET: &str = "/run/meshsec/control.sock";
 const IKE_PORT: u16 = 500;
 
 /// Locates errors in one file.
@@ -164,11 +168,37 @@ fn node(ctx: &Ctx<'_>, raw: &RawConfig) -> Result<Node, ConfigError> {
             t.get_ref().clone()
         }
     };
+    let mtu = match &n.mtu {
+        None => DEFAULT_MTU,
+        Some(m) => u16::try_from(*m.get_ref())
+            .ok()
+            .filter(|v| (1280..=9000).contains(v))
+            .ok_or_else(|| {
+                ctx.err(
+                    m.span(),
+                    "node.mtu",
+                    "the TUN MTU in octets, 1280-9000 (default 1400)",
+                )
+            })?,
+    };
+    let control_socket = match &n.control_socket {
+        None => PathBuf::from(DEFAULT_CONTROL_SOCKET),
+        Some(c) if c.get_ref().starts_with('/') => PathBuf::from(c.get_ref()),
+        Some(c) => {
+            return Err(ctx.at(
+                c,
+                "node.control_socket",
+                "an absolute path for the control socket (default /run/meshsec/control.sock)",
+            ));
+        }
+    };
     Ok(Node {
         name: n.name.get_ref().clone(),
         identity,
         addresses,
         tun,
+        mtu,
+        control_socket,
     })
 }
 

@@ -1,0 +1,131 @@
+//! What the daemon may change and read while the endpoint runs: adding, replacing and
+//! removing peers (configuration reloads touch only the peers that changed) and a read-only
+//! view of every IKE SA for status displays.
+
+use std::net::SocketAddr;
+
+use crate::config::PeerConfig;
+use crate::endpoint::{ApiMisuse, Endpoint};
+use crate::event::PeerId;
+use crate::sa::{Role, State, Timestamp};
+
+/// The configured peers, indexed by [`PeerId`]. Removing a peer leaves a hole so that the
+/// ids of the others (held by the daemon and the data plane) stay valid.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PeerTable {
+    slots: Vec<Option<PeerConfig>>,
+}
+
+impl PeerTable {
+    pub(crate) fn new(peers: Vec<PeerConfig>) -> PeerTable {
+        PeerTable {
+            slots: peers.into_iter().map(Some).collect(),
+        }
+    }
+
+    /// The peer with this id, unless removed.
+    pub(crate) fn get(&self, id: PeerId) -> Option<&PeerConfig> {
+        self.slots.get(id).and_then(Option::as_ref)
+    }
+
+    /// The peers that are configured now.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &PeerConfig> {
+        self.slots.iter().flatten()
+    }
+
+    /// One past the highest id ever given (iterate `0..len()` with `get`).
+    pub(crate) fn len(&self) -> usize {
+        self.slots.len()
+    }
+}
+
+/// A read-only view of one IKE SA.
+#[derive(Debug, Clone)]
+pub struct IkeSaInfo {
+    /// The peer, once known.
+    pub peer: Option<PeerId>,
+    /// Our SPI.
+    pub local_spi: u64,
+    /// The initiator's SPI.
+    pub spi_i: u64,
+    /// The responder's SPI (0 until known).
+    pub spi_r: u64,
+    /// Which end we are.
+    pub role: Role,
+    /// What it waits for.
+    pub state: State,
+    /// Our address and port.
+    pub local: SocketAddr,
+    /// The peer's address and port.
+    pub remote: SocketAddr,
+    /// When it was created (caller's clock).
+    pub created: Timestamp,
+    /// The negotiated proposal (empty until chosen).
+    pub proposal: String,
+    /// Its CHILD SA (inbound, outbound SPI), if one is installed.
+    pub child: Option<(u32, u32)>,
+    /// A NAT was detected between us.
+    pub nat_detected: bool,
+}
+
+impl Endpoint {
+    /// Every IKE SA (any state), in no particular order.
+    pub fn ike_sas(&self) -> Vec<IkeSaInfo> {
+        self.sas
+            .iter()
+            .map(|(spi, sa)| IkeSaInfo {
+                peer: sa.peer,
+                local_spi: *spi,
+                spi_i: sa.spi_i,
+                spi_r: sa.spi_r,
+                role: sa.role,
+                state: sa.state,
+                local: sa.local,
+                remote: sa.remote,
+                created: sa.created,
+                proposal: sa.proposal.clone(),
+                child: sa.child,
+                nat_detected: sa.nat_detected,
+            })
+            .collect()
+    }
+
+    /// Adds a peer; returns its id.
+    pub fn add_peer(&mut self, cfg: PeerConfig) -> PeerId {
+        self.peers.slots.push(Some(cfg));
+        self.peers.slots.len() - 1
+    }
+
+    /// Replaces a peer's configuration. SAs already established keep what they negotiated;
+    /// callers that want the new settings applied delete them (see
+    /// [`Endpoint::delete_ike_sa`]).
+    pub fn replace_peer(&mut self, id: PeerId, cfg: PeerConfig) -> Result<(), ApiMisuse> {
+        match self.peers.slots.get_mut(id) {
+            Some(slot @ Some(_)) => {
+                *slot = Some(cfg);
+                Ok(())
+            }
+            _ => Err(ApiMisuse::UnknownPeer(id)),
+        }
+    }
+
+    /// Removes a peer: its established IKE SA is deleted with a Delete the peer is told
+    /// about; attempts in progress are dropped at once. Its id is never reused.
+    pub fn remove_peer(&mut self, now: Timestamp, id: PeerId) -> Result<(), ApiMisuse> {
+        self.peers.get(id).ok_or(ApiMisuse::UnknownPeer(id))?;
+        let _ = self.delete_ike_sa(now, id)?;
+        let unfinished: Vec<u64> = self
+            .sas
+            .iter()
+            .filter(|(_, sa)| sa.peer == Some(id) && sa.state != State::Established)
+            .map(|(spi, _)| *spi)
+            .collect();
+        for spi in unfinished {
+            self.close_sa(spi, "peer removed from the configuration");
+        }
+        if let Some(slot) = self.peers.slots.get_mut(id) {
+            *slot = None;
+        }
+        Ok(())
+    }
+}

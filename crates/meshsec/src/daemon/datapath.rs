@@ -1,0 +1,403 @@
+//! The data path: threads that move packets between the TUN device and the network through
+//! the ESP data plane, never waiting for IKE work (DESIGN.md §5).
+//!
+//! * one TUN thread: reads a batch of inner packets, seals them under one lock of the
+//!   [`DataPlane`], sends the batch with `sendmmsg` per socket;
+//! * one thread per ESP-carrying socket (UDP 4500 for IPv4/IPv6, raw ESP for IPv4/IPv6):
+//!   receives a batch with `recvmmsg`, hands IKE messages (port 4500, non-ESP marker) to the
+//!   IKE loop, opens the ESP packets under one lock and writes the inner packets to TUN.
+//!
+//! Data-plane events (Acquire, lifetimes) go to the IKE loop through the same channel as
+//! the IKE datagrams.
+
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use meshsec_esp::{DataPlane, Encap, HEADROOM, Opened, PacketBuf, SealOutcome, TAILROOM};
+use meshsec_wire::udp_encap::{Udp4500, classify};
+use tokio::sync::mpsc::UnboundedSender;
+use tun_rs::SyncDevice;
+
+use super::os::{self, BATCH, Received};
+
+/// What the data path tells the IKE loop.
+#[derive(Debug)]
+pub enum ToIke {
+    /// An IKE message that arrived on port 4500 (marker removed).
+    Ike {
+        /// Sender.
+        from: SocketAddr,
+        /// Our address and port it arrived at.
+        to: SocketAddr,
+        /// The message.
+        bytes: Vec<u8>,
+    },
+    /// An event of the ESP data plane.
+    Esp(meshsec_esp::EspEvent),
+}
+
+/// Counters of the data path itself (the data plane counts per SA and per peer).
+#[derive(Debug, Default)]
+pub struct PathCounters {
+    /// Datagrams the kernel refused to send (full socket buffer, no route...).
+    pub send_failed: AtomicU64,
+    /// Inner packets the TUN device refused.
+    pub tun_write_failed: AtomicU64,
+    /// Datagrams on port 4500 or raw ESP that were neither IKE nor ESP.
+    pub malformed: AtomicU64,
+    /// NAT keepalives received.
+    pub keepalives: AtomicU64,
+}
+
+/// The sockets that carry ESP.
+#[derive(Debug)]
+pub struct EspSockets {
+    /// UDP port 4500, IPv4 (ESP in UDP and IKE after NAT-T floating).
+    pub udp4: Option<std::net::UdpSocket>,
+    /// UDP port 4500, IPv6.
+    pub udp6: Option<std::net::UdpSocket>,
+    /// Raw ESP (protocol 50), IPv4: the kernel prepends the IPv4 header on receive.
+    pub raw4: Option<socket2::Socket>,
+    /// Raw ESP, IPv6.
+    pub raw6: Option<socket2::Socket>,
+}
+
+/// Everything the data-path threads share with the IKE loop.
+pub struct DataPath {
+    /// The ESP data plane; locked once per batch.
+    pub plane: Mutex<DataPlane>,
+    /// Origin of the engines' clocks.
+    pub epoch: Instant,
+    /// The TUN device.
+    pub tun: SyncDevice,
+    /// ESP sockets.
+    pub sockets: EspSockets,
+    /// Our outer addresses (first of each family), for the "to" of received packets.
+    pub local4: Option<IpAddr>,
+    /// Our IPv6 outer address.
+    pub local6: Option<IpAddr>,
+    /// Largest inner packet (the TUN MTU).
+    pub mtu: usize,
+    /// Data path counters.
+    pub counters: PathCounters,
+    /// Set to stop the threads.
+    pub stop: AtomicBool,
+    to_ike: UnboundedSender<ToIke>,
+}
+
+impl DataPath {
+    /// A data path over these devices; events go to `to_ike`.
+    pub fn new(
+        plane: DataPlane,
+        epoch: Instant,
+        tun: SyncDevice,
+        sockets: EspSockets,
+        locals: (Option<IpAddr>, Option<IpAddr>),
+        mtu: usize,
+        to_ike: UnboundedSender<ToIke>,
+    ) -> DataPath {
+        DataPath {
+            plane: Mutex::new(plane),
+            epoch,
+            tun,
+            sockets,
+            local4: locals.0,
+            local6: locals.1,
+            mtu,
+            counters: PathCounters::default(),
+            stop: AtomicBool::new(false),
+            to_ike,
+        }
+    }
+
+    /// The engines' clock.
+    pub fn now(&self) -> Duration {
+        self.epoch.elapsed()
+    }
+
+    /// The data plane, even if a thread panicked while holding it (the plane's state is
+    /// updated packet by packet, so it stays consistent).
+    pub fn plane(&self) -> MutexGuard<'_, DataPlane> {
+        self.plane
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn forward_events(&self, plane: &mut DataPlane) {
+        while let Some(e) = plane.poll_event() {
+            let _ = self.to_ike.send(ToIke::Esp(e));
+        }
+    }
+
+    fn buf_len(&self) -> usize {
+        (HEADROOM + self.mtu + TAILROOM + 256).max(2048)
+    }
+
+    /// Starts the TUN thread and one receive thread per ESP socket.
+    pub fn spawn(self: &Arc<Self>) -> std::io::Result<Vec<std::thread::JoinHandle<()>>> {
+        let mut threads = Vec::new();
+        let me = Arc::clone(self);
+        threads.push(
+            std::thread::Builder::new()
+                .name("meshsec-tun".into())
+                .spawn(move || me.tun_loop())?,
+        );
+        let rx: [(Option<RawFd>, Kind); 4] = [
+            (
+                self.sockets.udp4.as_ref().map(AsRawFd::as_raw_fd),
+                Kind::Udp,
+            ),
+            (
+                self.sockets.udp6.as_ref().map(AsRawFd::as_raw_fd),
+                Kind::Udp,
+            ),
+            (
+                self.sockets.raw4.as_ref().map(AsRawFd::as_raw_fd),
+                Kind::Raw4,
+            ),
+            (
+                self.sockets.raw6.as_ref().map(AsRawFd::as_raw_fd),
+                Kind::Raw6,
+            ),
+        ];
+        for (fd, kind) in rx {
+            let Some(fd) = fd else { continue };
+            let me = Arc::clone(self);
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("meshsec-rx-{kind:?}").to_lowercase())
+                    .spawn(move || me.net_loop(fd, kind))?,
+            );
+        }
+        Ok(threads)
+    }
+
+    /// TUN → seal → network.
+    fn tun_loop(&self) {
+        if let Err(e) = self.tun.set_nonblocking(true) {
+            tracing::error!("TUN device: cannot make it non-blocking: {e}; data path stopped");
+            return;
+        }
+        let len = self.buf_len();
+        let mut bufs: Vec<Vec<u8>> = (0..BATCH).map(|_| vec![0u8; len]).collect();
+        let mut sealed: Vec<(usize, usize, usize, SocketAddr, Kind)> = Vec::with_capacity(BATCH);
+        let tun_fd = self.tun.as_raw_fd();
+        let mut ready = [false];
+        while !self.stop.load(Ordering::Relaxed) {
+            // Read what is there, up to a batch.
+            let mut lens = [0usize; BATCH];
+            let mut n = 0;
+            for (buf, l) in bufs.iter_mut().zip(lens.iter_mut()) {
+                let Some(room) = buf.get_mut(HEADROOM..HEADROOM + self.mtu) else {
+                    break;
+                };
+                match self.tun.recv(room) {
+                    Ok(got) => {
+                        *l = got;
+                        n += 1;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => break,
+                    Err(e) => {
+                        tracing::error!("TUN read failed: {e}");
+                        std::thread::sleep(Duration::from_millis(100));
+                        break;
+                    }
+                }
+            }
+            if n == 0 {
+                let _ = os::wait_readable(&[tun_fd], 500, &mut ready);
+                continue;
+            }
+            sealed.clear();
+            {
+                let now = self.now();
+                let mut plane = self.plane();
+                for (i, (buf, l)) in bufs.iter_mut().zip(lens).take(n).enumerate() {
+                    let mut pkt = PacketBuf::new(buf, HEADROOM, HEADROOM + l);
+                    if let Ok(SealOutcome::Sealed(s)) = plane.seal(now, &mut pkt) {
+                        let (dst, kind) = match s.encap {
+                            Encap::Udp { remote_port, .. } => {
+                                (SocketAddr::new(s.remote, remote_port), Kind::Udp)
+                            }
+                            Encap::None if s.remote.is_ipv4() => {
+                                (SocketAddr::new(s.remote, 0), Kind::Raw4)
+                            }
+                            Encap::None => (SocketAddr::new(s.remote, 0), Kind::Raw6),
+                        };
+                        sealed.push((i, pkt.start, pkt.end, dst, kind));
+                    }
+                    // Bypass has nowhere to go from TUN, drops are counted by the plane.
+                }
+                self.forward_events(&mut plane);
+            }
+            self.send_sealed(&bufs, &sealed);
+        }
+    }
+
+    fn send_sealed(&self, bufs: &[Vec<u8>], sealed: &[(usize, usize, usize, SocketAddr, Kind)]) {
+        let groups: [(Kind, bool, Option<RawFd>); 4] = [
+            (
+                Kind::Udp,
+                true,
+                self.sockets.udp4.as_ref().map(AsRawFd::as_raw_fd),
+            ),
+            (
+                Kind::Udp,
+                false,
+                self.sockets.udp6.as_ref().map(AsRawFd::as_raw_fd),
+            ),
+            (
+                Kind::Raw4,
+                true,
+                self.sockets.raw4.as_ref().map(AsRawFd::as_raw_fd),
+            ),
+            (
+                Kind::Raw6,
+                false,
+                self.sockets.raw6.as_ref().map(AsRawFd::as_raw_fd),
+            ),
+        ];
+        for (kind, v4, fd) in groups {
+            let batch: Vec<(&[u8], SocketAddr)> = sealed
+                .iter()
+                .filter(|s| s.4 == kind && s.3.is_ipv4() == v4)
+                .filter_map(|(i, start, end, dst, _)| {
+                    bufs.get(*i)
+                        .and_then(|b| b.get(*start..*end))
+                        .map(|d| (d, *dst))
+                })
+                .collect();
+            if batch.is_empty() {
+                continue;
+            }
+            let sent = match fd {
+                Some(fd) => os::send_batch(fd, &batch),
+                None => 0,
+            };
+            let failed = (batch.len() - sent) as u64;
+            if failed > 0 {
+                self.counters
+                    .send_failed
+                    .fetch_add(failed, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Network → (IKE to the IKE loop | ESP → open → TUN).
+    fn net_loop(&self, fd: RawFd, kind: Kind) {
+        let len = self.buf_len();
+        let mut bufs: Vec<Vec<u8>> = (0..BATCH).map(|_| vec![0u8; len]).collect();
+        let mut got = [Received {
+            len: 0,
+            from: SocketAddr::from(([0, 0, 0, 0], 0)),
+        }; BATCH];
+        let mut ready = [false];
+        let mut opened: Vec<(usize, usize, usize)> = Vec::with_capacity(BATCH);
+        while !self.stop.load(Ordering::Relaxed) {
+            let n = match os::recv_batch(fd, &mut bufs, &mut got) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    let _ = os::wait_readable(&[fd], 500, &mut ready);
+                    continue;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    tracing::warn!("receive on {kind:?} socket failed: {e}");
+                    std::thread::sleep(Duration::from_millis(50));
+                    continue;
+                }
+            };
+            opened.clear();
+            let now = self.now();
+            let mut plane: Option<MutexGuard<'_, DataPlane>> = None;
+            for (i, (buf, r)) in bufs.iter_mut().zip(got.iter()).take(n).enumerate() {
+                let Some(esp_start) = self.esp_offset(buf, *r, kind) else {
+                    continue;
+                };
+                let local = if r.from.is_ipv4() {
+                    self.local4
+                } else {
+                    self.local6
+                };
+                let Some(local) = local else { continue };
+                let plane = plane.get_or_insert_with(|| self.plane());
+                let mut pkt = PacketBuf::new(buf, esp_start, r.len);
+                if let Ok(Opened::Packet { .. }) = plane.open(now, &mut pkt, r.from.ip(), local) {
+                    opened.push((i, pkt.start, pkt.end));
+                }
+            }
+            if let Some(mut plane) = plane {
+                self.forward_events(&mut plane);
+            }
+            for (i, start, end) in &opened {
+                let Some(inner) = bufs.get(*i).and_then(|b| b.get(*start..*end)) else {
+                    continue;
+                };
+                if self.tun.send(inner).is_err() {
+                    self.counters
+                        .tun_write_failed
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    /// Where the ESP packet starts in a received datagram, or `None` if it is not ESP (IKE
+    /// messages on port 4500 are forwarded to the IKE loop here).
+    fn esp_offset(&self, buf: &[u8], r: Received, kind: Kind) -> Option<usize> {
+        let data = buf.get(..r.len)?;
+        if r.len == 0 {
+            self.counters.malformed.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        match kind {
+            Kind::Udp => match classify(data) {
+                Ok(Udp4500::Esp(_)) => Some(0),
+                Ok(Udp4500::Ike(msg)) => {
+                    let local = if r.from.is_ipv4() {
+                        self.local4
+                    } else {
+                        self.local6
+                    };
+                    if let Some(local) = local {
+                        let _ = self.to_ike.send(ToIke::Ike {
+                            from: r.from,
+                            to: SocketAddr::new(local, super::NAT_T_PORT),
+                            bytes: msg.to_vec(),
+                        });
+                    }
+                    None
+                }
+                Ok(Udp4500::NatKeepalive) => {
+                    self.counters.keepalives.fetch_add(1, Ordering::Relaxed);
+                    None
+                }
+                Err(_) => {
+                    self.counters.malformed.fetch_add(1, Ordering::Relaxed);
+                    None
+                }
+            },
+            // Raw IPv4 sockets deliver the IP header too.
+            Kind::Raw4 => {
+                let ihl = usize::from(data.first()? & 0x0f) * 4;
+                (ihl >= 20 && ihl < r.len).then_some(ihl)
+            }
+            Kind::Raw6 => Some(0),
+        }
+    }
+}
+
+/// Which kind of ESP socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// UDP port 4500.
+    Udp,
+    /// Raw ESP over IPv4.
+    Raw4,
+    /// Raw ESP over IPv6.
+    Raw6,
+}

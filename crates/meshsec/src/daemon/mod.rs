@@ -1,0 +1,656 @@
+//! `meshsec run`: the daemon (DESIGN.md §1, §5). It owns the sockets, the TUN device, the
+//! routes, the timers and the clock, and drives the two sans-IO engines: the IKE
+//! [`Endpoint`] on this (tokio, single-threaded) loop and the ESP [`DataPlane`] on the
+//! data-path threads ([`datapath`]), which never wait for IKE work.
+//!
+//! The loop, each turn: take one input (an IKE datagram on port 500, something from the data
+//! path — IKE on port 4500 or an ESP event —, a control command, a timer or a signal), feed it
+//! to the engine, then drain the engine: datagrams out, events applied (SAs installed in or
+//! removed from the data plane, retries scheduled, failures recorded and logged).
+
+mod control;
+pub mod datapath;
+pub mod net;
+pub mod netlink;
+mod os;
+mod peers;
+mod status;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use meshsec_crypto::Provider;
+use meshsec_crypto::rng::{Random, SystemRandom};
+use meshsec_esp::{DataPlane, EspEvent};
+use meshsec_ike::{ChildMode, Endpoint, EndpointConfig, Event, State, Transmit};
+use meshsec_wire::udp_encap::NON_ESP_MARKER;
+use tokio::sync::mpsc;
+
+use crate::config::{Config, Start};
+use datapath::{DataPath, ToIke};
+use peers::PeerRuntime;
+
+/// IKE's port.
+pub const IKE_PORT: u16 = 500;
+/// NAT-T port (RFC 3948).
+pub const NAT_T_PORT: u16 = 4500;
+/// Longest time the loop sleeps without looking at timers.
+const TICK: Duration = Duration::from_secs(1);
+/// How long a shutdown waits for peers to acknowledge our Deletes.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(1500);
+
+/// Runs the daemon with the configuration at `path` until SIGINT/SIGTERM.
+pub fn run(path: &Path) -> Result<()> {
+    let cfg = Config::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    for w in &cfg.warnings {
+        tracing::warn!("{w}");
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(async move {
+        let mut d = Daemon::start(cfg).await?;
+        d.run().await
+    })
+}
+
+/// A control command with the channel its answer goes back on.
+type ControlMsg = (
+    crate::control::Command,
+    tokio::sync::oneshot::Sender<crate::control::Response>,
+);
+
+/// The daemon's state (the IKE loop's side).
+pub struct Daemon {
+    cfg: Config,
+    ike: Endpoint,
+    path: Arc<DataPath>,
+    ike4: Option<tokio::net::UdpSocket>,
+    ike6: Option<tokio::net::UdpSocket>,
+    /// Port-4500 sockets for sending IKE (clones of the data path's).
+    natt4: Option<std::net::UdpSocket>,
+    natt6: Option<std::net::UdpSocket>,
+    netlink: netlink::Netlink,
+    tun_index: u32,
+    /// Indexed by the engine's peer id; `None` once removed by a reload.
+    peers: Vec<Option<PeerRuntime>>,
+    from_path: mpsc::UnboundedReceiver<ToIke>,
+    control: mpsc::Receiver<ControlMsg>,
+    rng: SystemRandom,
+}
+
+/// One input of the loop.
+enum Input {
+    Udp(std::io::Result<(usize, SocketAddr)>, bool),
+    Path(ToIke),
+    Control(ControlMsg),
+    Timer,
+    Shutdown(&'static str),
+}
+
+async fn recv_opt(
+    s: &Option<tokio::net::UdpSocket>,
+    buf: &mut [u8],
+) -> std::io::Result<(usize, SocketAddr)> {
+    match s {
+        Some(s) => s.recv_from(buf).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Daemon {
+    /// Opens everything and starts the data path; initiates `start = "always"` peers.
+    pub async fn start(cfg: Config) -> Result<Daemon> {
+        let epoch = Instant::now();
+        let transport: Vec<&str> = cfg
+            .peers
+            .iter()
+            .filter(|p| p.mode == ChildMode::Transport)
+            .map(|p| p.name.as_str())
+            .collect();
+        if !transport.is_empty() {
+            bail!(
+                "{}: peer(s) {} use mode = \"transport\", which the daemon cannot route yet \
+                 (host-to-host protection needs policy routing with a firewall mark, see \
+                 DESIGN.md §5); use mode = \"tunnel\" with the hosts' addresses as selectors",
+                cfg.path.display(),
+                transport.join(", ")
+            );
+        }
+        let local4 = cfg.node.addresses.iter().copied().find(IpAddr::is_ipv4);
+        let local6 = cfg.node.addresses.iter().copied().find(IpAddr::is_ipv6);
+        let (ike_sockets, esp_sockets) = net::open(&cfg.node.addresses, IKE_PORT, NAT_T_PORT)?;
+        let natt4 = esp_sockets
+            .udp4
+            .as_ref()
+            .map(|s| s.try_clone())
+            .transpose()?;
+        let natt6 = esp_sockets
+            .udp6
+            .as_ref()
+            .map(|s| s.try_clone())
+            .transpose()?;
+        let tun = netlink::create_tun(&cfg.node.tun, cfg.node.mtu)?;
+        let netlink = netlink::Netlink::new()?;
+        let tun_index = netlink.link_index(&cfg.node.tun).await?;
+        let (to_ike, from_path) = mpsc::unbounded_channel();
+        let plane = DataPlane::new(Box::new(SystemRandom::new()));
+        let path = Arc::new(DataPath::new(
+            plane,
+            epoch,
+            tun,
+            esp_sockets,
+            (local4, local6),
+            usize::from(cfg.node.mtu),
+            to_ike,
+        ));
+        path.spawn().context("cannot start the data path threads")?;
+        let local = cfg
+            .node
+            .addresses
+            .first()
+            .copied()
+            .context("no node address")?;
+        let peer_cfgs = (0..cfg.peers.len())
+            .filter_map(|i| cfg.peer_config(i))
+            .collect();
+        let ike = Endpoint::new(
+            EndpointConfig::new(SocketAddr::new(local, IKE_PORT)),
+            peer_cfgs,
+            Box::new(SystemRandom::new()),
+            Provider::Real,
+        );
+        let control = control::listen(&cfg.node.control_socket)?;
+        let mut d = Daemon {
+            peers: cfg
+                .peers
+                .iter()
+                .cloned()
+                .map(|p| Some(PeerRuntime::new(p)))
+                .collect(),
+            cfg,
+            ike,
+            path,
+            ike4: ike_sockets.v4,
+            ike6: ike_sockets.v6,
+            natt4,
+            natt6,
+            netlink,
+            tun_index,
+            from_path,
+            control,
+            rng: SystemRandom::new(),
+        };
+        for id in 0..d.peers.len() {
+            d.configure_peer(id).await;
+        }
+        tracing::info!(
+            "meshsec {} node {} ({}) up: TUN {} (mtu {}), {} peer(s), control socket {}",
+            env!("CARGO_PKG_VERSION"),
+            d.cfg.node.name,
+            d.cfg.node.identity,
+            d.cfg.node.tun,
+            d.cfg.node.mtu,
+            d.peers.len(),
+            d.cfg.node.control_socket.display()
+        );
+        Ok(d)
+    }
+
+    fn now(&self) -> Duration {
+        self.path.now()
+    }
+
+    fn peer(&mut self, id: usize) -> Option<&mut PeerRuntime> {
+        self.peers.get_mut(id).and_then(Option::as_mut)
+    }
+
+    fn peer_name(&self, id: usize) -> String {
+        self.peers
+            .get(id)
+            .and_then(Option::as_ref)
+            .map_or_else(|| format!("#{id}"), |p| p.cfg.name.clone())
+    }
+
+    /// Installs policies and routes for peer `id` and starts it as configured.
+    async fn configure_peer(&mut self, id: usize) {
+        let host = self.netlink.host_addresses().await.unwrap_or_default();
+        let slot = u32::try_from(id).unwrap_or(u32::MAX);
+        let Some(p) = self.peers.get(id).and_then(Option::as_ref) else {
+            return;
+        };
+        let policies = peers::policies(&p.cfg, slot);
+        let mut routes = Vec::new();
+        for ts in &p.cfg.remote_ts {
+            let src = peers::route_source(&host, &p.cfg.local_ts, ts.start.is_ipv4());
+            for r in netlink::prefixes(ts) {
+                routes.push((r, src));
+            }
+        }
+        let ids: Vec<_> = {
+            let mut plane = self.path.plane();
+            policies
+                .into_iter()
+                .map(|pol| plane.add_policy(pol))
+                .collect()
+        };
+        let mut installed = Vec::new();
+        for (r, src) in routes {
+            match self.netlink.add_route(self.tun_index, r, src).await {
+                Ok(()) => installed.push(r),
+                Err(e) => tracing::error!("peer {}: {e:#}", self.peer_name(id)),
+            }
+        }
+        let now = self.now();
+        if let Some(p) = self.peer(id) {
+            p.policies = ids;
+            p.routes = installed;
+            if p.cfg.start == Start::Always {
+                p.next_attempt = Some(now);
+            }
+        }
+    }
+
+    /// Removes peer `id`'s policies and routes (its SAs go with the engine's events).
+    async fn unconfigure_peer(&mut self, id: usize) {
+        let Some(p) = self.peers.get(id).and_then(Option::as_ref) else {
+            return;
+        };
+        let (policies, routes) = (p.policies.clone(), p.routes.clone());
+        {
+            let mut plane = self.path.plane();
+            for pol in policies {
+                plane.remove_policy(pol);
+            }
+        }
+        for r in routes {
+            self.netlink.del_route(self.tun_index, r).await;
+        }
+    }
+
+    /// Starts an IKE SA with `id` unless one exists or is being set up.
+    fn try_initiate(&mut self, id: usize) {
+        let busy = self.ike.ike_sas().iter().any(|s| s.peer == Some(id));
+        let now = self.now();
+        let Some(p) = self.peer(id) else { return };
+        p.next_attempt = None;
+        if busy || p.admin_down {
+            return;
+        }
+        p.attempt_started = Some(now);
+        let name = p.cfg.name.clone();
+        if let Err(e) = self.ike.initiate(now, id) {
+            tracing::error!("peer {name}: cannot initiate: {e}");
+            if let Some(p) = self.peer(id) {
+                p.schedule_retry(now);
+            }
+        } else {
+            tracing::info!("peer {name}: initiating IKE SA");
+        }
+    }
+
+    /// The main loop.
+    pub async fn run(&mut self) -> Result<()> {
+        let mut buf4 = vec![0u8; 65536];
+        let mut buf6 = vec![0u8; 65536];
+        let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("cannot handle SIGTERM")?;
+        loop {
+            self.on_timers();
+            self.drain();
+            let sleep = self.next_deadline().saturating_sub(self.now());
+            let input = tokio::select! {
+                r = recv_opt(&self.ike4, &mut buf4) => Input::Udp(r, true),
+                r = recv_opt(&self.ike6, &mut buf6) => Input::Udp(r, false),
+                Some(m) = self.from_path.recv() => Input::Path(m),
+                Some(c) = self.control.recv() => Input::Control(c),
+                () = tokio::time::sleep(sleep) => Input::Timer,
+                _ = tokio::signal::ctrl_c() => Input::Shutdown("SIGINT"),
+                _ = sigterm.recv() => Input::Shutdown("SIGTERM"),
+            };
+            match input {
+                Input::Udp(Ok((n, from)), v4) => {
+                    let buf = if v4 { &buf4 } else { &buf6 };
+                    if let Some(bytes) = buf.get(..n) {
+                        let to = self.local_addr(from.is_ipv4(), IKE_PORT);
+                        let now = self.now();
+                        self.ike.handle_datagram(now, from, to, bytes);
+                    }
+                }
+                Input::Udp(Err(e), _) => tracing::debug!("IKE receive error: {e}"),
+                Input::Path(ToIke::Ike { from, to, bytes }) => {
+                    let now = self.now();
+                    self.ike.handle_datagram(now, from, to, &bytes);
+                }
+                Input::Path(ToIke::Esp(e)) => self.on_esp_event(e),
+                Input::Control((cmd, reply)) => {
+                    let resp = self.on_control(cmd).await;
+                    let _ = reply.send(resp);
+                }
+                Input::Timer => {}
+                Input::Shutdown(sig) => {
+                    tracing::info!("{sig}: deleting SAs and stopping");
+                    self.shutdown().await;
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self, v4: bool, port: u16) -> SocketAddr {
+        let ip = if v4 {
+            self.path.local4
+        } else {
+            self.path.local6
+        };
+        SocketAddr::new(
+            ip.unwrap_or(if v4 {
+                IpAddr::from([0, 0, 0, 0])
+            } else {
+                IpAddr::from([0u16; 8])
+            }),
+            port,
+        )
+    }
+
+    fn next_deadline(&self) -> Duration {
+        let now = self.now();
+        let mut t = now + TICK;
+        if let Some(x) = self.ike.poll_timeout() {
+            t = t.min(x);
+        }
+        for p in self.peers.iter().flatten() {
+            if let Some(x) = p.next_attempt {
+                t = t.min(x);
+            }
+        }
+        t.max(now)
+    }
+
+    fn on_timers(&mut self) {
+        let now = self.now();
+        self.ike.handle_timeout(now);
+        {
+            let mut plane = self.path.plane();
+            plane.handle_timeout(now);
+            while let Some(e) = plane.poll_event() {
+                drop(plane);
+                self.on_esp_event(e);
+                plane = self.path.plane();
+            }
+        }
+        let due: Vec<usize> = self
+            .peers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| {
+                p.as_ref()
+                    .and_then(|p| p.next_attempt)
+                    .is_some_and(|t| t <= now)
+                    .then_some(i)
+            })
+            .collect();
+        for id in due {
+            self.try_initiate(id);
+        }
+    }
+
+    fn on_esp_event(&mut self, e: EspEvent) {
+        match e {
+            EspEvent::Acquire { slot, packet } => {
+                let id = slot as usize;
+                let Some(p) = self.peers.get(id).and_then(Option::as_ref) else {
+                    return;
+                };
+                tracing::info!(
+                    "peer {}: traffic to {} needs an SA (acquire)",
+                    p.cfg.name,
+                    packet.dst
+                );
+                if p.cfg.start != Start::Passive {
+                    self.try_initiate(id);
+                }
+            }
+            EspEvent::SoftExpired { spi, peer, .. } | EspEvent::HardExpired { spi, peer, .. } => {
+                tracing::warn!(
+                    "peer {}: SA {spi:08x} reached a usage limit ({e:?})",
+                    self.peer_name(peer as usize)
+                );
+            }
+        }
+    }
+
+    /// Sends what the engine has to send and applies its events, until both are empty.
+    fn drain(&mut self) {
+        loop {
+            let mut idle = true;
+            while let Some(t) = self.ike.poll_transmit() {
+                idle = false;
+                self.send_ike(&t);
+            }
+            while let Some(e) = self.ike.poll_event() {
+                idle = false;
+                self.on_event(e);
+            }
+            if idle {
+                return;
+            }
+        }
+    }
+
+    fn send_ike(&self, t: &Transmit) {
+        let r = if t.src.port() == NAT_T_PORT {
+            // RFC 3948: IKE on port 4500 starts with the non-ESP marker.
+            let mut framed = Vec::with_capacity(t.payload.len() + 4);
+            framed.extend_from_slice(&NON_ESP_MARKER);
+            framed.extend_from_slice(&t.payload);
+            let s = if t.dst.is_ipv4() {
+                &self.natt4
+            } else {
+                &self.natt6
+            };
+            s.as_ref().map(|s| s.send_to(&framed, t.dst))
+        } else {
+            let s = if t.dst.is_ipv4() {
+                &self.ike4
+            } else {
+                &self.ike6
+            };
+            s.as_ref().map(|s| s.try_send_to(&t.payload, t.dst))
+        };
+        match r {
+            Some(Ok(_)) => {}
+            Some(Err(e)) => tracing::debug!("IKE send to {} failed: {e}", t.dst),
+            None => tracing::warn!(
+                "no socket for IKE to {} (no local address of its family)",
+                t.dst
+            ),
+        }
+    }
+
+    fn on_event(&mut self, e: Event) {
+        let now = self.now();
+        match e {
+            Event::IkeSaEstablished {
+                peer,
+                local_spi,
+                nat_detected,
+            } => {
+                let name = self.peer_name(peer);
+                if let Some(p) = self.peer(peer) {
+                    p.last_handshake = Some(now);
+                    p.handshake_time = p.attempt_started.take().map(|s| now.saturating_sub(s));
+                    p.backoff = peers::FIRST_BACKOFF;
+                    p.next_attempt = None;
+                    p.last_failure = None;
+                }
+                tracing::info!(
+                    "peer {name}: IKE SA {local_spi:016x} established{}",
+                    if nat_detected {
+                        " (NAT detected: ESP in UDP)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            Event::InstallChildSa(c) => self.install_child(&c),
+            Event::DeleteChildSa {
+                peer,
+                inbound_spi,
+                outbound_spi,
+            } => self.remove_child(peer, inbound_spi, outbound_spi),
+            Event::IkeSaDeleted {
+                peer,
+                local_spi,
+                reason,
+            } => {
+                tracing::info!(
+                    "peer {}: IKE SA {local_spi:016x} deleted: {reason}",
+                    self.peer_name(peer)
+                );
+                self.maybe_restart(peer);
+            }
+            Event::Failed { peer, failure } => match peer {
+                Some(id) => {
+                    tracing::warn!("peer {}: {failure}", self.peer_name(id));
+                    if let Some(p) = self.peer(id) {
+                        p.last_failure = Some(failure.to_string());
+                        p.attempt_started = None;
+                    }
+                    self.maybe_restart(id);
+                }
+                None => tracing::warn!("unknown peer: {failure}"),
+            },
+            Event::PeerAlive { .. } => {}
+        }
+    }
+
+    /// After an SA went away: `always` peers are re-initiated (with backoff) unless another
+    /// IKE SA with them is up or being set up.
+    fn maybe_restart(&mut self, id: usize) {
+        let now = self.now();
+        let other = self
+            .ike
+            .ike_sas()
+            .iter()
+            .any(|s| s.peer == Some(id) && s.state != State::ExpectAuthRequest);
+        let Some(p) = self.peer(id) else { return };
+        if p.cfg.start == Start::Always && !p.admin_down && !other && p.next_attempt.is_none() {
+            p.schedule_retry(now);
+        }
+    }
+
+    fn install_child(&mut self, c: &meshsec_ike::ChildSa) {
+        let mut mask = [0u8; 8];
+        if self.rng.fill(&mut mask).is_err() {
+            tracing::error!("the system RNG failed; CHILD SA not installed");
+            return;
+        }
+        let (inbound, outbound) = peers::sa_params(c, u64::from_ne_bytes(mask));
+        let now = self.now();
+        let slot = u32::try_from(c.peer).unwrap_or(u32::MAX);
+        let result = {
+            let mut plane = self.path.plane();
+            plane
+                .install_inbound(now, inbound)
+                .and_then(|()| plane.install_outbound(now, slot, outbound))
+        };
+        let name = self.peer_name(c.peer);
+        if let Err(e) = result {
+            tracing::error!("peer {name}: cannot install CHILD SA: {e}");
+            return;
+        }
+        tracing::info!(
+            "peer {name}: CHILD SA in {:08x} out {:08x} installed ({}, {})",
+            c.inbound.spi,
+            c.outbound.spi,
+            c.proposal,
+            if c.udp_encap { "ESP in UDP" } else { "ESP" }
+        );
+        if let Some(p) = self.peer(c.peer) {
+            p.children.push(peers::InstalledChild {
+                spi_in: c.inbound.spi,
+                spi_out: c.outbound.spi,
+                proposal: c.proposal.clone(),
+                mode: c.mode,
+                udp_encap: c.udp_encap,
+                local_ts: c.local_ts.clone(),
+                remote_ts: c.remote_ts.clone(),
+                installed: now,
+            });
+        }
+    }
+
+    fn remove_child(&mut self, peer: usize, spi_in: u32, spi_out: u32) {
+        let current = self
+            .peers
+            .get(peer)
+            .and_then(Option::as_ref)
+            .and_then(PeerRuntime::current_outbound);
+        {
+            let mut plane = self.path.plane();
+            plane.remove_inbound(spi_in);
+            if current == Some(spi_out) {
+                plane.remove_outbound(u32::try_from(peer).unwrap_or(u32::MAX));
+            }
+        }
+        tracing::info!(
+            "peer {}: CHILD SA in {spi_in:08x} out {spi_out:08x} removed",
+            self.peer_name(peer)
+        );
+        if let Some(p) = self.peer(peer) {
+            p.children.retain(|c| c.spi_in != spi_in);
+        }
+    }
+
+    /// Deletes every IKE SA (peers are told), waits briefly for their answers, stops the
+    /// data path.
+    async fn shutdown(&mut self) {
+        let now = self.now();
+        for id in 0..self.peers.len() {
+            let _ = self.ike.delete_ike_sa(now, id);
+        }
+        self.drain();
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+        let mut buf4 = vec![0u8; 65536];
+        let mut buf6 = vec![0u8; 65536];
+        while self
+            .ike
+            .ike_sas()
+            .iter()
+            .any(|s| s.state == State::Established)
+        {
+            let input = tokio::select! {
+                r = recv_opt(&self.ike4, &mut buf4) => Input::Udp(r, true),
+                r = recv_opt(&self.ike6, &mut buf6) => Input::Udp(r, false),
+                Some(m) = self.from_path.recv() => Input::Path(m),
+                () = tokio::time::sleep_until(deadline) => Input::Timer,
+            };
+            match input {
+                Input::Udp(Ok((n, from)), v4) => {
+                    let buf = if v4 { &buf4 } else { &buf6 };
+                    if let Some(bytes) = buf.get(..n) {
+                        let to = self.local_addr(from.is_ipv4(), IKE_PORT);
+                        let now = self.now();
+                        self.ike.handle_datagram(now, from, to, bytes);
+                    }
+                }
+                Input::Path(ToIke::Ike { from, to, bytes }) => {
+                    let now = self.now();
+                    self.ike.handle_datagram(now, from, to, &bytes);
+                }
+                Input::Timer => break,
+                _ => {}
+            }
+            self.drain();
+        }
+        self.path
+            .stop
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = std::fs::remove_file(&self.cfg.node.control_socket);
+    }
+}

@@ -1,0 +1,184 @@
+//! The TUN device and its routes, through netlink (not by running `ip`): a route per remote
+//! traffic selector into the TUN device, with a preferred source address from our local
+//! selectors when this host has one (so that locally generated traffic matches the policy).
+
+use std::net::IpAddr;
+
+use anyhow::{Context, Result, anyhow};
+use futures_util::TryStreamExt;
+use meshsec_wire::payload::AddrSelector;
+use netlink_packet_route::address::AddressAttribute;
+use rtnetlink::{Handle, RouteMessageBuilder};
+
+/// Creates the TUN device `name` with `mtu`, up, without addresses.
+pub fn create_tun(name: &str, mtu: u16) -> Result<tun_rs::SyncDevice> {
+    tun_rs::DeviceBuilder::new()
+        .name(name)
+        .mtu(mtu)
+        .build_sync()
+        .with_context(|| format!("cannot create TUN device {name} (needs root and /dev/net/tun)"))
+}
+
+/// A route: prefix and length.
+pub type Route = (IpAddr, u8);
+
+fn as_u128(a: IpAddr) -> u128 {
+    match a {
+        IpAddr::V4(v) => u128::from(u32::from(v)),
+        IpAddr::V6(v) => u128::from(v),
+    }
+}
+
+fn from_u128(v: u128, v4: bool) -> IpAddr {
+    if v4 {
+        IpAddr::V4(std::net::Ipv4Addr::from(
+            u32::try_from(v).unwrap_or(u32::MAX),
+        ))
+    } else {
+        IpAddr::V6(std::net::Ipv6Addr::from(v))
+    }
+}
+
+/// The last address of the block of 2^`k` addresses starting at `start`, if it exists.
+fn block_last(start: u128, k: u32) -> Option<u128> {
+    if k >= 128 {
+        (start == 0).then_some(u128::MAX)
+    } else {
+        start.checked_add((1u128 << k) - 1)
+    }
+}
+
+/// The smallest set of prefixes covering the address range of `ts` exactly.
+pub fn prefixes(ts: &AddrSelector) -> Vec<Route> {
+    let v4 = ts.start.is_ipv4();
+    let bits: u32 = if v4 { 32 } else { 128 };
+    let (mut start, end) = (as_u128(ts.start), as_u128(ts.end));
+    let mut out = Vec::new();
+    while start <= end {
+        // The largest block aligned at `start` that does not pass `end`.
+        let mut k = start.trailing_zeros().min(bits);
+        while k > 0 && block_last(start, k).is_none_or(|l| l > end) {
+            k -= 1;
+        }
+        out.push((from_u128(start, v4), u8::try_from(bits - k).unwrap_or(0)));
+        match block_last(start, k) {
+            Some(last) if last < end => start = last + 1,
+            _ => break,
+        }
+    }
+    out
+}
+
+/// A netlink connection (its driver runs on the current tokio runtime).
+pub struct Netlink {
+    handle: Handle,
+}
+
+impl Netlink {
+    /// Opens the connection.
+    pub fn new() -> Result<Netlink> {
+        let (conn, handle, _) = rtnetlink::new_connection().context("cannot open netlink")?;
+        tokio::spawn(conn);
+        Ok(Netlink { handle })
+    }
+
+    /// The interface index of `name`.
+    pub async fn link_index(&self, name: &str) -> Result<u32> {
+        let mut links = self
+            .handle
+            .link()
+            .get()
+            .match_name(name.to_string())
+            .execute();
+        let link = links
+            .try_next()
+            .await
+            .with_context(|| format!("cannot find interface {name}"))?
+            .ok_or_else(|| anyhow!("no interface {name}"))?;
+        Ok(link.header.index)
+    }
+
+    /// Every address configured on this host (this network namespace).
+    pub async fn host_addresses(&self) -> Result<Vec<IpAddr>> {
+        let mut out = Vec::new();
+        let mut addrs = self.handle.address().get().execute();
+        while let Some(msg) = addrs.try_next().await.context("cannot list addresses")? {
+            for attr in msg.attributes {
+                if let AddressAttribute::Address(a) = attr {
+                    out.push(a);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Adds (or replaces) a route into interface `index`.
+    pub async fn add_route(&self, index: u32, route: Route, src: Option<IpAddr>) -> Result<()> {
+        let mut b = RouteMessageBuilder::<IpAddr>::new()
+            .destination_prefix(route.0, route.1)
+            .map_err(|e| anyhow!("{e}"))?
+            .output_interface(index);
+        if let Some(src) = src {
+            b = b.pref_source(src).map_err(|e| anyhow!("{e}"))?;
+        }
+        self.handle
+            .route()
+            .add(b.build())
+            .replace()
+            .execute()
+            .await
+            .with_context(|| format!("cannot add the route {}/{}", route.0, route.1))
+    }
+
+    /// Removes a route from interface `index` (missing routes are not an error).
+    pub async fn del_route(&self, index: u32, route: Route) {
+        let Ok(b) = RouteMessageBuilder::<IpAddr>::new().destination_prefix(route.0, route.1)
+        else {
+            return;
+        };
+        let _ = self
+            .handle
+            .route()
+            .del(b.output_interface(index).build())
+            .execute()
+            .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(a: &str, b: &str) -> AddrSelector {
+        AddrSelector::range(a.parse().unwrap(), b.parse().unwrap())
+    }
+
+    #[test]
+    fn ranges_become_exact_prefix_covers() {
+        let p = |a: &str, l: u8| (a.parse::<IpAddr>().unwrap(), l);
+        assert_eq!(
+            prefixes(&ts("10.1.0.0", "10.1.0.255")),
+            vec![p("10.1.0.0", 24)]
+        );
+        assert_eq!(
+            prefixes(&ts("10.0.0.7", "10.0.0.7")),
+            vec![p("10.0.0.7", 32)]
+        );
+        assert_eq!(
+            prefixes(&ts("10.1.0.5", "10.1.0.9")),
+            vec![p("10.1.0.5", 32), p("10.1.0.6", 31), p("10.1.0.8", 31)]
+        );
+        assert_eq!(
+            prefixes(&ts("0.0.0.0", "255.255.255.255")),
+            vec![p("0.0.0.0", 0)]
+        );
+        assert_eq!(
+            prefixes(&ts("::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")),
+            vec![p("::", 0)]
+        );
+        assert_eq!(
+            prefixes(&ts("2001:db8::", "2001:db8::ffff")),
+            vec![p("2001:db8::", 112)]
+        );
+    }
+}

@@ -1,0 +1,223 @@
+//! The OS layer: the few system calls the standard library and socket2 do not offer —
+//! batched datagram I/O (`recvmmsg`/`sendmmsg`) and `poll` — each `unsafe` block with its
+//! `// SAFETY:` justification. Everything here works on borrowed file descriptors and caller
+//! buffers; nothing allocates per packet.
+#![allow(unsafe_code)]
+
+use std::io;
+use std::mem::MaybeUninit;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::RawFd;
+
+/// Most datagrams moved by one `recvmmsg`/`sendmmsg`.
+pub const BATCH: usize = 64;
+
+/// Waits until one of `fds` is readable or `timeout_ms` passes; returns which are readable.
+pub fn wait_readable(fds: &[RawFd], timeout_ms: i32, ready: &mut [bool]) -> io::Result<()> {
+    let mut pfds = [libc::pollfd {
+        fd: -1,
+        events: 0,
+        revents: 0,
+    }; 8];
+    let n = fds.len().min(pfds.len());
+    for (p, fd) in pfds.iter_mut().zip(fds) {
+        p.fd = *fd;
+        p.events = libc::POLLIN;
+    }
+    // SAFETY: `pfds` is a valid array of `n` (<= its length) initialized pollfd structs that
+    // lives for the duration of the call.
+    let rc = unsafe { libc::poll(pfds.as_mut_ptr(), n as libc::nfds_t, timeout_ms) };
+    if rc < 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() == io::ErrorKind::Interrupted {
+            ready.iter_mut().for_each(|r| *r = false);
+            return Ok(());
+        }
+        return Err(e);
+    }
+    for (r, p) in ready.iter_mut().zip(pfds.iter().take(n)) {
+        *r = p.revents & (libc::POLLIN | libc::POLLERR | libc::POLLHUP) != 0;
+    }
+    Ok(())
+}
+
+fn to_sockaddr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: sockaddr_storage is plain old data; all-zero is a valid value.
+    let mut storage: libc::sockaddr_storage = unsafe { MaybeUninit::zeroed().assume_init() };
+    let len = match addr {
+        SocketAddr::V4(a) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: a.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(a.ip().octets()),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: sockaddr_storage is larger than and suitably aligned for sockaddr_in.
+            unsafe {
+                std::ptr::write(
+                    std::ptr::from_mut(&mut storage).cast::<libc::sockaddr_in>(),
+                    sin,
+                );
+            }
+            std::mem::size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(a) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: a.port().to_be(),
+                sin6_flowinfo: a.flowinfo(),
+                sin6_addr: libc::in6_addr {
+                    s6_addr: a.ip().octets(),
+                },
+                sin6_scope_id: a.scope_id(),
+            };
+            // SAFETY: sockaddr_storage is larger than and suitably aligned for sockaddr_in6.
+            unsafe {
+                std::ptr::write(
+                    std::ptr::from_mut(&mut storage).cast::<libc::sockaddr_in6>(),
+                    sin6,
+                );
+            }
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (storage, len as libc::socklen_t)
+}
+
+fn from_sockaddr(s: &libc::sockaddr_storage) -> Option<SocketAddr> {
+    match i32::from(s.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the kernel wrote a sockaddr_in (family AF_INET) into the storage.
+            let sin = unsafe { &*std::ptr::from_ref(s).cast::<libc::sockaddr_in>() };
+            let ip = Ipv4Addr::from(sin.sin_addr.s_addr.to_ne_bytes());
+            Some(SocketAddr::V4(SocketAddrV4::new(
+                ip,
+                u16::from_be(sin.sin_port),
+            )))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the kernel wrote a sockaddr_in6 (family AF_INET6) into the storage.
+            let sin6 = unsafe { &*std::ptr::from_ref(s).cast::<libc::sockaddr_in6>() };
+            let ip = Ipv6Addr::from(sin6.sin6_addr.s6_addr);
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                ip,
+                u16::from_be(sin6.sin6_port),
+                sin6.sin6_flowinfo,
+                sin6.sin6_scope_id,
+            )))
+        }
+        _ => None,
+    }
+}
+
+/// One received datagram: its length in its buffer and its source.
+#[derive(Debug, Clone, Copy)]
+pub struct Received {
+    /// Octets received.
+    pub len: usize,
+    /// Sender (for raw sockets the port is 0).
+    pub from: SocketAddr,
+}
+
+/// Receives up to `bufs.len()` (at most [`BATCH`]) datagrams without blocking; each lands at
+/// the start of its buffer. Returns how many; `out[i]` describes `bufs[i]`. Truncated
+/// datagrams are reported with `len` 0 (they cannot be valid).
+pub fn recv_batch(fd: RawFd, bufs: &mut [Vec<u8>], out: &mut [Received]) -> io::Result<usize> {
+    let n = bufs.len().min(out.len()).min(BATCH);
+    let mut iovs: [MaybeUninit<libc::iovec>; BATCH] = [const { MaybeUninit::uninit() }; BATCH];
+    // SAFETY: sockaddr_storage and mmsghdr are plain old data; all-zero is valid.
+    let mut names: [libc::sockaddr_storage; BATCH] = unsafe { MaybeUninit::zeroed().assume_init() };
+    // SAFETY: as above.
+    let mut msgs: [libc::mmsghdr; BATCH] = unsafe { MaybeUninit::zeroed().assume_init() };
+    for (i, buf) in bufs.iter_mut().take(n).enumerate() {
+        let iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        let (Some(slot), Some(msg), Some(name)) =
+            (iovs.get_mut(i), msgs.get_mut(i), names.get_mut(i))
+        else {
+            break;
+        };
+        let iov = slot.write(iov);
+        msg.msg_hdr.msg_iov = std::ptr::from_mut(iov);
+        msg.msg_hdr.msg_iovlen = 1;
+        msg.msg_hdr.msg_name = std::ptr::from_mut(name).cast();
+        msg.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    }
+    // SAFETY: the first `n` mmsghdrs point at live iovecs over `bufs` (exclusively borrowed
+    // for this call) and at `names`; all outlive the call.
+    let rc = unsafe {
+        libc::recvmmsg(
+            fd,
+            msgs.as_mut_ptr(),
+            n as libc::c_uint,
+            libc::MSG_DONTWAIT,
+            std::ptr::null_mut(),
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let got = usize::try_from(rc).unwrap_or(0);
+    for ((o, msg), name) in out.iter_mut().zip(&msgs).zip(&names).take(got) {
+        let truncated = msg.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
+        *o = Received {
+            len: if truncated { 0 } else { msg.msg_len as usize },
+            from: from_sockaddr(name).unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0))),
+        };
+    }
+    Ok(got)
+}
+
+/// Sends each `(datagram, destination)` with as few `sendmmsg` calls as possible. Returns how many were handed to the kernel (the rest failed, e.g. a full
+/// socket buffer: ESP is datagram traffic, so they are dropped and counted by the caller).
+pub fn send_batch(fd: RawFd, packets: &[(&[u8], SocketAddr)]) -> usize {
+    let mut sent = 0;
+    for chunk in packets.chunks(BATCH) {
+        let mut iovs: [MaybeUninit<libc::iovec>; BATCH] = [const { MaybeUninit::uninit() }; BATCH];
+        // SAFETY: plain old data; all-zero is valid.
+        let mut names: [libc::sockaddr_storage; BATCH] =
+            unsafe { MaybeUninit::zeroed().assume_init() };
+        // SAFETY: as above.
+        let mut msgs: [libc::mmsghdr; BATCH] = unsafe { MaybeUninit::zeroed().assume_init() };
+        for (i, (data, dst)) in chunk.iter().enumerate() {
+            let (Some(slot), Some(msg), Some(name)) =
+                (iovs.get_mut(i), msgs.get_mut(i), names.get_mut(i))
+            else {
+                break;
+            };
+            let (storage, len) = to_sockaddr(dst);
+            *name = storage;
+            let iov = slot.write(libc::iovec {
+                iov_base: data.as_ptr().cast_mut().cast(),
+                iov_len: data.len(),
+            });
+            msg.msg_hdr.msg_iov = std::ptr::from_mut(iov);
+            msg.msg_hdr.msg_iovlen = 1;
+            msg.msg_hdr.msg_name = std::ptr::from_mut(name).cast();
+            msg.msg_hdr.msg_namelen = len;
+        }
+        let mut off = 0;
+        while off < chunk.len() {
+            let Some(rest) = msgs.get_mut(off..chunk.len()) else {
+                break;
+            };
+            // SAFETY: the mmsghdrs in `rest` point at iovecs over the caller's packet slices
+            // (only read by the kernel) and at `names`, all alive for the call.
+            let rc =
+                unsafe { libc::sendmmsg(fd, rest.as_mut_ptr(), rest.len() as libc::c_uint, 0) };
+            if rc <= 0 {
+                // Skip the datagram the kernel refused and go on with the rest.
+                off += 1;
+                continue;
+            }
+            let n = usize::try_from(rc).unwrap_or(0);
+            sent += n;
+            off += n;
+        }
+    }
+    sent
+}
