@@ -94,7 +94,10 @@ type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<SpiHasher>>;
 /// The sans-IO ESP data plane.
 pub struct DataPlane {
     sad: FastMap<u32, InboundSa>,
-    outbound: FastMap<SlotId, OutboundSa>,
+    /// Per slot, the outbound SAs installed and not yet removed, oldest first; the last one
+    /// seals. Older ones wait as standbys: when the newest is removed (a collision loser, a
+    /// failed rekey) the previous one takes over with its sequence numbers intact.
+    outbound: FastMap<SlotId, Vec<OutboundSa>>,
     spd: Spd,
     events: VecDeque<EspEvent>,
     /// Counters of removed SAs, per peer: (inbound, outbound).
@@ -139,8 +142,9 @@ impl DataPlane {
         Ok(())
     }
 
-    /// Installs (or atomically replaces) the outbound SA of a slot: packets switch to the new
-    /// SA at the next seal, none is lost.
+    /// Installs an outbound SA in a slot: packets switch to it at the next seal, none is lost.
+    /// The SA it displaces stays as a standby until removed (see
+    /// [`DataPlane::remove_outbound_spi`]); one with the same SPI is replaced.
     pub fn install_outbound(
         &mut self,
         now: Timestamp,
@@ -148,18 +152,42 @@ impl DataPlane {
         params: SaParams,
     ) -> Result<(), CryptoError> {
         let sa = OutboundSa::new(now, params)?;
-        if let Some(old) = self.outbound.insert(slot, sa) {
+        let spi = sa.params.spi;
+        let list = self.outbound.entry(slot).or_default();
+        let replaced = list
+            .iter()
+            .position(|o| o.params.spi == spi)
+            .map(|i| list.remove(i));
+        list.push(sa);
+        if let Some(old) = replaced {
             self.retire(old.params.peer, Direction::Out, &old.counters);
         }
         self.acquires_pending.remove(&slot);
         Ok(())
     }
 
+    /// Removes one outbound SA of a slot (by SPI); if it was sealing, the newest remaining
+    /// one takes over. Its counters stay in its peer's totals.
+    pub fn remove_outbound_spi(&mut self, slot: SlotId, spi: u32) -> bool {
+        let Some(list) = self.outbound.get_mut(&slot) else {
+            return false;
+        };
+        let Some(i) = list.iter().position(|o| o.params.spi == spi) else {
+            return false;
+        };
+        let sa = list.remove(i);
+        if list.is_empty() {
+            self.outbound.remove(&slot);
+        }
+        self.retire(sa.params.peer, Direction::Out, &sa.counters);
+        true
+    }
+
     /// Fault injection for tests and operators' debugging: makes a slot's outbound SA continue
     /// at sequence number `seq` (e.g. to reach the end of the sequence space, or to reproduce
     /// a published example). Returns false if the slot is empty.
     pub fn debug_set_next_seq(&mut self, slot: SlotId, seq: u64) -> bool {
-        match self.outbound.get_mut(&slot) {
+        match self.outbound.get_mut(&slot).and_then(|l| l.last_mut()) {
             Some(sa) => {
                 sa.set_next_seq(seq);
                 true
@@ -179,11 +207,13 @@ impl DataPlane {
         }
     }
 
-    /// Removes the outbound SA of a slot; its counters stay in its peer's totals.
+    /// Removes every outbound SA of a slot; their counters stay in their peer's totals.
     pub fn remove_outbound(&mut self, slot: SlotId) -> bool {
         match self.outbound.remove(&slot) {
-            Some(sa) => {
-                self.retire(sa.params.peer, Direction::Out, &sa.counters);
+            Some(list) => {
+                for sa in list {
+                    self.retire(sa.params.peer, Direction::Out, &sa.counters);
+                }
                 true
             }
             None => false,
@@ -215,7 +245,18 @@ impl DataPlane {
 
     /// Counters of a slot's current outbound SA.
     pub fn outbound_counters(&self, slot: SlotId) -> Option<&Counters> {
-        self.outbound.get(&slot).map(OutboundSa::counters)
+        self.outbound
+            .get(&slot)
+            .and_then(|l| l.last())
+            .map(OutboundSa::counters)
+    }
+
+    /// Counters of one outbound SA of a slot.
+    pub fn outbound_counters_spi(&self, slot: SlotId, spi: u32) -> Option<&Counters> {
+        self.outbound
+            .get(&slot)
+            .and_then(|l| l.iter().find(|o| o.params.spi == spi))
+            .map(OutboundSa::counters)
     }
 
     /// A peer's totals (inbound, outbound) over every SA it ever had: live SAs plus retired
@@ -225,7 +266,12 @@ impl DataPlane {
         for sa in self.sad.values().filter(|s| s.params.peer == peer) {
             inbound.add(&sa.counters);
         }
-        for sa in self.outbound.values().filter(|s| s.params.peer == peer) {
+        for sa in self
+            .outbound
+            .values()
+            .flatten()
+            .filter(|s| s.params.peer == peer)
+        {
             outbound.add(&sa.counters);
         }
         (inbound, outbound)
@@ -247,6 +293,7 @@ impl DataPlane {
         let outbound = self
             .outbound
             .values()
+            .flatten()
             .filter_map(|s| s.life.next_deadline());
         inbound.chain(outbound).min()
     }
@@ -258,7 +305,7 @@ impl DataPlane {
             let ev = sa.life.check(now, sa.counters.bytes, sa.counters.packets);
             due.push((sa.params.spi, sa.params.peer, Direction::In, ev));
         }
-        for sa in self.outbound.values_mut() {
+        for sa in self.outbound.values_mut().flatten() {
             let ev = sa.life.check(now, sa.counters.bytes, sa.counters.packets);
             due.push((sa.params.spi, sa.params.peer, Direction::Out, ev));
         }
@@ -305,7 +352,7 @@ impl DataPlane {
                 return Err(DropReason::NoPolicy);
             }
         };
-        let Some(sa) = self.outbound.get_mut(&slot) else {
+        let Some(sa) = self.outbound.get_mut(&slot).and_then(|l| l.last_mut()) else {
             self.unattributed.count_drop(DropReason::NoSa);
             if self.acquires_pending.insert(slot) {
                 self.events

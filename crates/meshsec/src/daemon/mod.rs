@@ -586,17 +586,11 @@ impl Daemon {
     }
 
     fn remove_child(&mut self, peer: usize, spi_in: u32, spi_out: u32) {
-        let current = self
-            .peers
-            .get(peer)
-            .and_then(Option::as_ref)
-            .and_then(PeerRuntime::current_outbound);
         {
             let mut plane = self.path.plane();
             plane.remove_inbound(spi_in);
-            if current == Some(spi_out) {
-                plane.remove_outbound(u32::try_from(peer).unwrap_or(u32::MAX));
-            }
+            // If it was sealing, the pair installed before it (still alive) takes over.
+            plane.remove_outbound_spi(u32::try_from(peer).unwrap_or(u32::MAX), spi_out);
         }
         tracing::info!(
             "peer {}: CHILD SA in {spi_in:08x} out {spi_out:08x} removed",

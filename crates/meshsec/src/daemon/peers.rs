@@ -93,11 +93,6 @@ impl PeerRuntime {
         self.next_attempt = Some(now + self.backoff);
         self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
     }
-
-    /// The SPI of the outbound SA in its slot, if any.
-    pub fn current_outbound(&self) -> Option<u32> {
-        self.children.last().map(|c| c.spi_out)
-    }
 }
 
 fn range(ts: &AddrSelector) -> AddrRange {

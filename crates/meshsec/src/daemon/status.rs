@@ -74,15 +74,10 @@ impl Daemon {
                         .inbound_counters(c.spi_in)
                         .cloned()
                         .unwrap_or_default();
-                    let current = p.current_outbound() == Some(c.spi_out);
-                    let o = if current {
-                        plane
-                            .outbound_counters(u32::try_from(id).unwrap_or(u32::MAX))
-                            .cloned()
-                            .unwrap_or_default()
-                    } else {
-                        Counters::default()
-                    };
+                    let o = plane
+                        .outbound_counters_spi(u32::try_from(id).unwrap_or(u32::MAX), c.spi_out)
+                        .cloned()
+                        .unwrap_or_default();
                     ChildSaStatus {
                         spi_in: format!("{:08x}", c.spi_in),
                         spi_out: format!("{:08x}", c.spi_out),

@@ -1,0 +1,341 @@
+//! A small lab for end-to-end tests: network namespaces joined by veth pairs, meshsec daemons
+//! and strongSwan charons running inside them, all torn down when the [`Lab`] is dropped
+//! (also when a test fails). Needs root; addresses are test-net ranges inside the namespaces.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+pub const MESHSEC: &str = env!("CARGO_BIN_EXE_meshsec");
+pub const PSK: &str = "netns-test-psk-not-secret-0123456789";
+
+/// Tests of one binary run one at a time: they share two CPU cores and measure traffic.
+static SERIAL: Mutex<()> = Mutex::new(());
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+pub fn serial() -> MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+pub fn require_root() {
+    let uid = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(str::to_string))
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        uid, "0",
+        "network-namespace tests need root (run scripts/test-all as root)"
+    );
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+}
+
+pub fn sh(cmd: &str) -> Output {
+    run(Command::new("sh").arg("-c").arg(cmd))
+}
+
+pub fn must(cmd: &str) -> String {
+    let out = sh(cmd);
+    assert!(
+        out.status.success(),
+        "`{cmd}` failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Polls `f` every 100 ms until it returns `Some` or `timeout` passes.
+pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let end = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() > end {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Namespaces, processes and files of one test.
+pub struct Lab {
+    pub prefix: String,
+    pub dir: PathBuf,
+    namespaces: Vec<String>,
+    children: Vec<(String, Child)>,
+    _serial: MutexGuard<'static, ()>,
+}
+
+impl Lab {
+    pub fn new(test: &str) -> Lab {
+        require_root();
+        let serial = serial();
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let prefix = format!("ms{}{}", std::process::id() % 10000, n);
+        let dir = std::env::temp_dir().join(format!("meshsec-{test}-{prefix}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let psk = dir.join("psk");
+        std::fs::write(&psk, format!("{PSK}\n")).unwrap();
+        std::fs::set_permissions(&psk, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        Lab {
+            prefix,
+            dir,
+            namespaces: Vec::new(),
+            children: Vec::new(),
+            _serial: serial,
+        }
+    }
+
+    /// Creates namespace `<prefix>-<name>` with `lo` up; returns its full name.
+    pub fn ns(&mut self, name: &str) -> String {
+        let ns = format!("{}-{name}", self.prefix);
+        let _ = sh(&format!("ip netns del {ns} 2>/dev/null"));
+        must(&format!("ip netns add {ns} && ip -n {ns} link set lo up"));
+        self.namespaces.push(ns.clone());
+        ns
+    }
+
+    /// A veth pair between two namespaces with an address (CIDR) on each end.
+    pub fn link(&self, a: &str, a_addr: &str, b: &str, b_addr: &str) {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let (ia, ib) = (format!("va{n}"), format!("vb{n}"));
+        must(&format!(
+            "ip link add {ia} netns {a} type veth peer name {ib} netns {b} && \
+             ip -n {a} addr add {a_addr} dev {ia} && ip -n {b} addr add {b_addr} dev {ib} && \
+             ip -n {a} link set {ia} up && ip -n {b} link set {ib} up"
+        ));
+    }
+
+    /// Runs `cmd` in namespace `ns` and returns its output.
+    pub fn exec(&self, ns: &str, cmd: &str) -> Output {
+        run(Command::new("ip").args(["netns", "exec", ns, "sh", "-c", cmd]))
+    }
+
+    /// Like [`Lab::exec`] but panics with the output on failure.
+    pub fn exec_ok(&self, ns: &str, cmd: &str) -> String {
+        let out = self.exec(ns, cmd);
+        assert!(
+            out.status.success(),
+            "[{ns}] `{cmd}` failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Starts a long-running process in `ns`, output to `<dir>/<tag>.log`; killed on drop.
+    pub fn spawn(&mut self, ns: &str, tag: &str, cmd: &str) -> u32 {
+        let log = std::fs::File::create(self.dir.join(format!("{tag}.log"))).unwrap();
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns, "sh", "-c", &format!("exec {cmd}")])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        self.children.push((tag.to_string(), child));
+        pid
+    }
+
+    /// Sends `signal` to the process started as `tag` and waits for it (up to 5 s).
+    pub fn stop(&mut self, tag: &str, signal: &str) {
+        if let Some(i) = self.children.iter().position(|(t, _)| t == tag) {
+            let (_, mut child) = self.children.remove(i);
+            let _ = sh(&format!("kill -{signal} {}", child.id()));
+            let _ = wait_for(Duration::from_secs(5), || child.try_wait().ok().flatten());
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn log(&self, tag: &str) -> String {
+        std::fs::read_to_string(self.dir.join(format!("{tag}.log"))).unwrap_or_default()
+    }
+
+    /// Writes a file into the lab directory.
+    pub fn file(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    /// Starts a meshsec daemon in `ns` with configuration `config` (TOML text); its control
+    /// socket is `<dir>/<tag>.sock` (the config must say so: use [`Lab::socket`]).
+    pub fn meshsec(&mut self, ns: &str, tag: &str, config: &str) -> PathBuf {
+        let cfg = self.file(&format!("{tag}.toml"), config);
+        self.spawn(
+            ns,
+            tag,
+            &format!("{MESHSEC} run -c {} --log-level debug", cfg.display()),
+        );
+        let sock = self.socket(tag);
+        let ok = wait_for(Duration::from_secs(10), || sock.exists().then_some(()));
+        assert!(
+            ok.is_some(),
+            "meshsec {tag} did not start:\n{}",
+            self.log(tag)
+        );
+        sock
+    }
+
+    pub fn socket(&self, tag: &str) -> PathBuf {
+        self.dir.join(format!("{tag}.sock"))
+    }
+
+    /// The daemon's `status --json`.
+    pub fn status(&self, sock: &Path) -> serde_json::Value {
+        let out = run(Command::new(MESHSEC)
+            .args(["status", "--json", "-s"])
+            .arg(sock));
+        serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The state of `peer` in the daemon at `sock`.
+    pub fn peer_state(&self, sock: &Path, peer: &str) -> String {
+        self.peer(sock, peer)["state"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    }
+
+    pub fn peer(&self, sock: &Path, peer: &str) -> serde_json::Value {
+        let s = self.status(sock);
+        s["peers"]
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["name"] == peer).cloned())
+            .unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Waits until `peer` is established in the daemon at `sock`.
+    pub fn wait_established(&self, sock: &Path, tag: &str, peer: &str) {
+        let ok = wait_for(Duration::from_secs(15), || {
+            (self.peer_state(sock, peer) == "established").then_some(())
+        });
+        assert!(
+            ok.is_some(),
+            "{tag}: peer {peer} not established: {}\nlog:\n{}",
+            self.peer(sock, peer),
+            self.log(tag)
+        );
+    }
+
+    /// `count` pings from `src` in `ns` to `dst`; true if all came back.
+    pub fn ping(&self, ns: &str, src: &str, dst: &str, count: u32) -> bool {
+        self.exec(ns, &format!("ping -c {count} -i 0.2 -W 2 -I {src} {dst}"))
+            .status
+            .success()
+    }
+
+    /// Runs `iperf3 -t secs` from `client_ns` (bound to `src`) to a server on `dst` in
+    /// `server_ns`; returns the receiver's bits per second.
+    pub fn iperf(
+        &mut self,
+        server_ns: &str,
+        client_ns: &str,
+        src: &str,
+        dst: &str,
+        secs: u32,
+        reverse: bool,
+    ) -> f64 {
+        let tag = format!("iperf3-server-{}", NEXT.fetch_add(1, Ordering::Relaxed));
+        self.spawn(server_ns, &tag, &format!("iperf3 -s -1 -B {dst}"));
+        std::thread::sleep(Duration::from_millis(500));
+        let r = if reverse { "-R" } else { "" };
+        let out = self.exec(
+            client_ns,
+            &format!(
+                "timeout {} iperf3 -c {dst} -B {src} -t {secs} -J {r}",
+                secs + 20
+            ),
+        );
+        self.stop(&tag, "TERM");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        v["end"]["sum_received"]["bits_per_second"]
+            .as_f64()
+            .unwrap_or(0.0)
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for (_, c) in &mut self.children {
+            let _ = sh(&format!("kill -TERM {} 2>/dev/null", c.id()));
+        }
+        for (_, c) in &mut self.children {
+            let _ = wait_for(Duration::from_secs(3), || c.try_wait().ok().flatten());
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for ns in &self.namespaces {
+            // Anything still running in the namespace (iperf3, charon) goes with it.
+            let _ = sh(&format!(
+                "ip netns pids {ns} 2>/dev/null | xargs -r kill -9"
+            ));
+            let _ = sh(&format!("ip netns del {ns} 2>/dev/null"));
+        }
+        if std::thread::panicking() {
+            eprintln!("lab files kept in {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// A meshsec configuration for one node.
+pub struct NodeCfg<'a> {
+    pub name: &'a str,
+    pub addr: &'a str,
+    pub socket: &'a Path,
+    pub psk: &'a Path,
+}
+
+/// One `[[peer]]`.
+pub struct PeerCfg<'a> {
+    pub name: &'a str,
+    pub addr: &'a str,
+    pub local_ts: &'a str,
+    pub remote_ts: &'a str,
+    pub start: &'a str,
+    pub extra: &'a str,
+}
+
+pub fn config(node: &NodeCfg<'_>, peers: &[PeerCfg<'_>]) -> String {
+    let mut s = format!(
+        "[node]\nname = \"{}\"\nidentity = \"fqdn:{}.test\"\naddresses = [\"{}\"]\ncontrol_socket = \"{}\"\n",
+        node.name,
+        node.name,
+        node.addr,
+        node.socket.display()
+    );
+    for p in peers {
+        s.push_str(&format!(
+            "\n[[peer]]\nname = \"{}\"\naddress = \"{}\"\nidentity = \"fqdn:{}.test\"\npsk_file = \"{}\"\nlocal_ts = [\"{}\"]\nremote_ts = [\"{}\"]\nstart = \"{}\"\n{}\n",
+            p.name,
+            p.addr,
+            p.name,
+            node.psk.display(),
+            p.local_ts,
+            p.remote_ts,
+            p.start,
+            p.extra
+        ));
+    }
+    s
+}
