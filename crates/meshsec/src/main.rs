@@ -128,6 +128,9 @@ enum Cmd {
         /// The meshsec binary the daemons run (default: this one).
         #[arg(long)]
         binary: Option<PathBuf>,
+        /// Only remove a demo left running with --keep.
+        #[arg(long)]
+        clean: bool,
     },
 }
 
@@ -306,7 +309,8 @@ fn main() -> ExitCode {
             nodes,
             keep,
             binary,
-        } => demo::run(nodes, keep, binary),
+            clean,
+        } => demo::run(nodes, keep, binary, clean),
         other => client(other),
     };
     match result {

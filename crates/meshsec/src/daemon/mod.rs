@@ -483,7 +483,10 @@ impl Daemon {
                 let name = self.peer_name(peer);
                 if let Some(p) = self.peer(peer) {
                     p.last_handshake = Some(now);
-                    p.handshake_time = p.attempt_started.take().map(|s| now.saturating_sub(s));
+                    // A collision brings up two SAs; the first one ends our attempt.
+                    if let Some(s) = p.attempt_started.take() {
+                        p.handshake_time = Some(now.saturating_sub(s));
+                    }
                     p.backoff = peers::FIRST_BACKOFF;
                     p.next_attempt = None;
                     p.last_failure = None;

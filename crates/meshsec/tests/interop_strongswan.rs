@@ -1,0 +1,381 @@
+//! Interop with a real strongSwan 5.9.8 (charon with kernel-libipsec, see
+//! `../shared/INTEROP.md`) in network namespaces: meshsec as initiator and as responder, PSK,
+//! tunnel mode, three suites. Each run: SA established (strongSwan lists it with the
+//! expected algorithms), ping both ways, a 10 s iperf3, a clean delete from one side that
+//! removes the SA on the other too; tshark finds no malformed IKE or ESP packet in the
+//! capture of the run.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::{Lab, MESHSEC, NodeCfg, PeerCfg, config, must, wait_for};
+
+struct Suite {
+    ike: &'static str,
+    esp: &'static str,
+    /// How `swanctl --list-sas` names the IKE and ESP algorithms.
+    ike_listed: &'static str,
+    esp_listed: &'static str,
+}
+
+const SUITES: [Suite; 3] = [
+    Suite {
+        ike: "aes256gcm16-prfsha256-x25519",
+        esp: "aes256gcm16",
+        ike_listed: "AES_GCM_16-256/PRF_HMAC_SHA2_256/CURVE_25519",
+        esp_listed: "AES_GCM_16-256",
+    },
+    Suite {
+        ike: "chacha20poly1305-prfsha512-ecp256",
+        esp: "chacha20poly1305",
+        ike_listed: "CHACHA20_POLY1305/PRF_HMAC_SHA2_512/ECP_256",
+        esp_listed: "CHACHA20_POLY1305",
+    },
+    Suite {
+        ike: "aes128-sha256-modp3072",
+        esp: "aes128-sha256",
+        ike_listed: "AES_CBC-128/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_3072",
+        esp_listed: "AES_CBC-128/HMAC_SHA2_256_128",
+    },
+];
+
+const STRONGSWAN_CONF: &str = r#"
+charon {
+    load_modular = no
+    load = random nonce openssl aes sha2 hmac gcm chapoly kdf curve25519 pem pkcs1 pubkey x509 kernel-libipsec kernel-netlink socket-default vici updown
+    port = 500
+    port_nat_t = 4500
+    install_routes = yes
+    retransmit_tries = 3
+    retransmit_timeout = 1.0
+    plugins {
+        vici {
+            socket = unix://@DIR@/charon.vici
+        }
+    }
+    filelog {
+        charon {
+            path = @DIR@/charon.log
+            default = 1
+            ike = 2
+            flush_line = yes
+            append = no
+        }
+    }
+}
+swanctl {
+    socket = unix://@DIR@/charon.vici
+}
+"#;
+
+/// A charon in its own namespace and directory.
+struct Charon {
+    ns: String,
+    dir: PathBuf,
+}
+
+impl Charon {
+    fn start(lab: &mut Lab, ns: &str, swanctl: &str) -> Charon {
+        let dir = lab.dir.join("charon");
+        std::fs::create_dir_all(dir.join("run")).unwrap();
+        for d in [
+            "x509", "x509ca", "private", "pubkey", "rsa", "ecdsa", "pkcs8",
+        ] {
+            std::fs::create_dir_all(dir.join(d)).unwrap();
+        }
+        let d = dir.display().to_string();
+        std::fs::write(
+            dir.join("strongswan.conf"),
+            STRONGSWAN_CONF.replace("@DIR@", &d),
+        )
+        .unwrap();
+        std::fs::write(dir.join("swanctl.conf"), swanctl).unwrap();
+        // Its pid file lives under /run: give it its own /run inside the namespace's
+        // private mount namespace (INTEROP.md pitfall 2).
+        lab.spawn(
+            ns,
+            "charon",
+            &format!(
+                "sh -c 'mount --bind {d}/run /run && exec env STRONGSWAN_CONF={d}/strongswan.conf /usr/lib/ipsec/charon'"
+            ),
+        );
+        let vici = dir.join("charon.vici");
+        let up = wait_for(Duration::from_secs(10), || vici.exists().then_some(()));
+        assert!(up.is_some(), "charon did not start: {}", lab.log("charon"));
+        let c = Charon {
+            ns: ns.to_string(),
+            dir,
+        };
+        c.swanctl(lab, &format!("--load-all --file {d}/swanctl.conf"));
+        c
+    }
+
+    fn swanctl(&self, lab: &Lab, args: &str) -> String {
+        lab.exec_ok(
+            &self.ns,
+            &format!(
+                "env STRONGSWAN_CONF={}/strongswan.conf swanctl {args}",
+                self.dir.display()
+            ),
+        )
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("charon.log")).unwrap_or_default()
+    }
+}
+
+/// Starts tshark in `ns`; returns the capture file.
+fn capture(lab: &mut Lab, ns: &str, tag: &str) -> PathBuf {
+    let pcap = lab.dir.join(format!("{tag}.pcap"));
+    lab.spawn(
+        ns,
+        &format!("tshark-{tag}"),
+        &format!("tshark -q -i any -f 'udp or esp' -w {}", pcap.display()),
+    );
+    let up = wait_for(Duration::from_secs(10), || {
+        lab.log(&format!("tshark-{tag}"))
+            .contains("Capturing on")
+            .then_some(())
+    });
+    assert!(
+        up.is_some(),
+        "tshark did not start: {}",
+        lab.log(&format!("tshark-{tag}"))
+    );
+    pcap
+}
+
+fn stop_capture(lab: &mut Lab, tag: &str) {
+    std::thread::sleep(Duration::from_millis(300));
+    lab.stop(&format!("tshark-{tag}"), "INT");
+}
+
+/// Counts IKE and ESP packets in a capture, asserting tshark finds none malformed.
+fn check_capture(pcap: &std::path::Path) -> (u64, u64) {
+    let out = must(&format!(
+        "tshark -r {} -T fields -e isakmp.ispi -e esp.spi -e _ws.malformed -e _ws.expert.severity",
+        pcap.display()
+    ));
+    let (mut ike, mut esp) = (0, 0);
+    for line in out.lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        assert!(
+            f.get(2).is_none_or(|m| m.is_empty()),
+            "tshark: malformed packet in {}: {line}",
+            pcap.display()
+        );
+        // Expert severity "error" is 8388608 (0x00800000).
+        let severe = f.get(3).is_some_and(|s| {
+            s.split(',')
+                .any(|v| v.parse::<u64>().is_ok_and(|v| v >= 0x0080_0000))
+        });
+        assert!(
+            !severe,
+            "tshark: error-level finding in {}: {line}",
+            pcap.display()
+        );
+        if f.first().is_some_and(|v| !v.is_empty()) {
+            ike += 1;
+        }
+        if f.get(1).is_some_and(|v| !v.is_empty()) {
+            esp += 1;
+        }
+    }
+    (ike, esp)
+}
+
+fn swanctl_conf(s: &Suite) -> String {
+    format!(
+        r#"connections {{
+    ms {{
+        version = 2
+        local_addrs = 192.0.2.2
+        remote_addrs = 192.0.2.1
+        proposals = {ike}
+        local {{
+            auth = psk
+            id = s.test
+        }}
+        remote {{
+            auth = psk
+            id = m.test
+        }}
+        children {{
+            ms {{
+                local_ts = 10.2.0.0/24
+                remote_ts = 10.1.0.0/24
+                esp_proposals = {esp}
+                mode = tunnel
+                start_action = none
+            }}
+        }}
+    }}
+}}
+secrets {{
+    ike-ms {{
+        id-1 = m.test
+        id-2 = s.test
+        secret = "{psk}"
+    }}
+}}
+"#,
+        ike = s.ike,
+        esp = s.esp,
+        psk = common::PSK
+    )
+}
+
+/// One interop run; returns the iperf3 throughput (bit/s).
+fn run(s: &Suite, meshsec_initiates: bool) -> f64 {
+    let mut lab = Lab::new("interop");
+    let m = lab.ns("m");
+    let sw = lab.ns("s");
+    lab.link(&m, "192.0.2.1/24", &sw, "192.0.2.2/24");
+    lab.exec_ok(&m, "ip addr add 10.1.0.1/32 dev lo");
+    lab.exec_ok(&sw, "ip addr add 10.2.0.1/32 dev lo");
+    // Capture the handshake, the pings and the delete on meshsec's side (not the iperf3
+    // bulk: a quarter gigabyte adds nothing to a format check).
+    let setup_pcap = capture(&mut lab, &m, "setup");
+    let charon = Charon::start(&mut lab, &sw, &swanctl_conf(s));
+    let sock = lab.socket("m");
+    let psk = lab.dir.join("psk");
+    let extra = format!(
+        "ike_proposals = [\"{}\"]\nesp_proposals = [\"{}\"]",
+        s.ike, s.esp
+    );
+    let text = config(
+        &NodeCfg {
+            name: "m",
+            addr: "192.0.2.1",
+            socket: &sock,
+            psk: &psk,
+        },
+        &[PeerCfg {
+            name: "s",
+            addr: "192.0.2.2",
+            local_ts: "10.1.0.0/24",
+            remote_ts: "10.2.0.0/24",
+            start: if meshsec_initiates {
+                "always"
+            } else {
+                "passive"
+            },
+            extra: &extra,
+        }],
+    );
+    lab.meshsec(&m, "m", &text);
+    if !meshsec_initiates {
+        charon.swanctl(&lab, "--initiate --child ms --timeout 15");
+    }
+    let ok = wait_for(Duration::from_secs(15), || {
+        (lab.peer_state(&sock, "s") == "established").then_some(())
+    });
+    assert!(
+        ok.is_some(),
+        "{}: not established: {}\nmeshsec log:\n{}\ncharon log:\n{}",
+        s.ike,
+        lab.peer(&sock, "s"),
+        lab.log("m"),
+        charon.log()
+    );
+    let sas = charon.swanctl(&lab, "--list-sas");
+    assert!(sas.contains("ESTABLISHED"), "{sas}");
+    assert!(
+        sas.contains(s.ike_listed),
+        "expected {} in:\n{sas}",
+        s.ike_listed
+    );
+    assert!(
+        sas.contains(&format!("ESP:{}", s.esp_listed)),
+        "expected ESP:{} in:\n{sas}",
+        s.esp_listed
+    );
+    assert!(sas.contains("INSTALLED, TUNNEL"), "{sas}");
+    assert!(
+        lab.ping(&m, "10.1.0.1", "10.2.0.1", 3),
+        "m -> s ping failed\n{}",
+        lab.log("m")
+    );
+    assert!(
+        lab.ping(&sw, "10.2.0.1", "10.1.0.1", 3),
+        "s -> m ping failed"
+    );
+    stop_capture(&mut lab, "setup");
+    let bps = lab.iperf(&sw, &m, "10.1.0.1", "10.2.0.1", 10, !meshsec_initiates);
+    let delete_pcap = capture(&mut lab, &m, "delete");
+    assert!(bps > 1e6, "iperf3 through the tunnel failed ({bps} bit/s)");
+    // Clean delete from one side; the other side's SA disappears too.
+    if meshsec_initiates {
+        must(&format!("{MESHSEC} down s -s {}", sock.display()));
+        let gone = wait_for(Duration::from_secs(10), || {
+            let sas = charon.swanctl(&lab, "--list-sas");
+            (!sas.contains("ESTABLISHED")).then_some(())
+        });
+        assert!(
+            gone.is_some(),
+            "strongSwan kept its SA:\n{}",
+            charon.swanctl(&lab, "--list-sas")
+        );
+    } else {
+        charon.swanctl(&lab, "--terminate --ike ms --timeout 10");
+        let gone = wait_for(Duration::from_secs(10), || {
+            lab.peer(&sock, "s")["ike_sas"]
+                .as_array()
+                .is_some_and(Vec::is_empty)
+                .then_some(())
+        });
+        assert!(
+            gone.is_some(),
+            "meshsec kept its SA: {}",
+            lab.peer(&sock, "s")
+        );
+        assert!(
+            lab.peer(&sock, "s")["child_sas"]
+                .as_array()
+                .is_some_and(Vec::is_empty)
+        );
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    stop_capture(&mut lab, "delete");
+    let (ike, esp) = check_capture(&setup_pcap);
+    let (ike_del, _) = check_capture(&delete_pcap);
+    eprintln!(
+        "{} ({}): {:.0} Mbit/s; capture: {ike} IKE + {esp} ESP during setup, {ike_del} IKE during delete, none malformed",
+        s.ike,
+        if meshsec_initiates {
+            "meshsec initiates"
+        } else {
+            "strongSwan initiates"
+        },
+        bps / 1e6
+    );
+    assert!(
+        ike >= 4 && esp >= 12,
+        "capture too small: {ike} IKE, {esp} ESP"
+    );
+    assert!(ike_del >= 2, "the delete exchange was not captured");
+    bps
+}
+
+#[test]
+fn strongswan_interop_meshsec_initiator() {
+    for s in &SUITES {
+        run(s, true);
+    }
+}
+
+#[test]
+fn strongswan_interop_meshsec_responder() {
+    for s in &SUITES {
+        run(s, false);
+    }
+}
