@@ -296,10 +296,8 @@ pub fn run(n: usize, keep: bool, binary: Option<PathBuf>, clean_only: bool) -> R
             if !ok {
                 failed.push(format!("n{i}->n{j}"));
             }
-            if let Some(row) = matrix.get_mut(i) {
-                if let Some(cell) = row.get_mut(j) {
-                    *cell = r.filter(|_| ok);
-                }
+            if let Some(cell) = matrix.get_mut(i).and_then(|row| row.get_mut(j)) {
+                *cell = r.filter(|_| ok);
             }
         }
     }
