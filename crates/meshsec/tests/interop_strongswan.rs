@@ -50,7 +50,7 @@ const SUITES: [Suite; 3] = [
 const STRONGSWAN_CONF: &str = r#"
 charon {
     load_modular = no
-    load = random nonce openssl aes sha2 hmac gcm chapoly kdf curve25519 pem pkcs1 pubkey x509 kernel-libipsec kernel-netlink socket-default vici updown
+    load = random nonce openssl aes sha2 hmac gcm kdf curve25519 pem pkcs1 pubkey x509 kernel-libipsec kernel-netlink socket-default vici updown
     port = 500
     port_nat_t = 4500
     install_routes = yes
