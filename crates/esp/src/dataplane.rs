@@ -166,6 +166,32 @@ impl DataPlane {
         Ok(())
     }
 
+    /// Installs an outbound SA in a slot as a standby, just behind the one sealing now: it
+    /// takes over when that one is removed. For the responder of a rekey, whose peer may not
+    /// have the new inbound SA until it has the answer (RFC 7296 §2.8, make-before-break).
+    /// In an empty slot it seals at once.
+    pub fn install_outbound_standby(
+        &mut self,
+        now: Timestamp,
+        slot: SlotId,
+        params: SaParams,
+    ) -> Result<(), CryptoError> {
+        let sa = OutboundSa::new(now, params)?;
+        let spi = sa.params.spi;
+        let list = self.outbound.entry(slot).or_default();
+        let replaced = list
+            .iter()
+            .position(|o| o.params.spi == spi)
+            .map(|i| list.remove(i));
+        let at = list.len().saturating_sub(1);
+        list.insert(at, sa);
+        if let Some(old) = replaced {
+            self.retire(old.params.peer, Direction::Out, &old.counters);
+        }
+        self.acquires_pending.remove(&slot);
+        Ok(())
+    }
+
     /// Removes one outbound SA of a slot (by SPI); if it was sealing, the newest remaining
     /// one takes over. Its counters stay in its peer's totals.
     pub fn remove_outbound_spi(&mut self, slot: SlotId, spi: u32) -> bool {

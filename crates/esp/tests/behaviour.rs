@@ -492,6 +492,47 @@ fn peer_totals_survive_sa_replacement() {
     assert_eq!(p.a.outbound_counters(1).unwrap().packets, 2);
 }
 
+/// The SPI of the ESP packet a seals for `inner`.
+fn sealing_spi(p: &mut Pair, inner: &[u8]) -> u32 {
+    let (mut buf, s, e) = framed(inner);
+    let mut pkt = PacketBuf::new(&mut buf, s, e);
+    match p.a.seal(T0, &mut pkt) {
+        Ok(SealOutcome::Sealed(sealed)) => sealed.spi,
+        other => panic!("not sealed: {other:?}"),
+    }
+}
+
+#[test]
+fn standby_and_removed_outbound_sas_hand_over_without_a_gap() {
+    let mut p = pair_with(|_| {});
+    let inner = icmp4("10.1.0.1", "10.2.0.1", 100);
+    let sel_a = selector("10.1.0.0/24", "10.2.0.0/24");
+    let new = |spi| params(spi, gcm256(), None, &[9; 36], &[], sel_a);
+    // A rekey answered: the new SA waits behind the current one.
+    p.a.install_outbound_standby(T0, 1, new(0x2222)).unwrap();
+    assert_eq!(sealing_spi(&mut p, &inner), 0x1111);
+    // The old one deleted: the standby seals, with its own sequence numbers from 1.
+    assert!(p.a.remove_outbound_spi(1, 0x1111));
+    assert_eq!(sealing_spi(&mut p, &inner), 0x2222);
+    // A collision: a third SA becomes active; removing it hands back to the previous one,
+    // whose sequence numbers continue (nothing replayed, nothing skipped).
+    p.a.install_outbound(T0, 1, new(0x3333)).unwrap();
+    assert_eq!(sealing_spi(&mut p, &inner), 0x3333);
+    assert!(p.a.remove_outbound_spi(1, 0x3333));
+    assert_eq!(sealing_spi(&mut p, &inner), 0x2222);
+    assert_eq!(p.a.outbound_counters_spi(1, 0x2222).unwrap().packets, 2);
+    assert!(!p.a.remove_outbound_spi(1, 0x3333), "removed twice");
+    // Every outbound SA gone: the slot asks for a new one.
+    assert!(p.a.remove_outbound_spi(1, 0x2222));
+    let (mut buf, s, e) = framed(&inner);
+    let mut pkt = PacketBuf::new(&mut buf, s, e);
+    assert_eq!(p.a.seal(T0, &mut pkt), Err(DropReason::NoSa));
+    assert!(matches!(
+        p.a.poll_event(),
+        Some(EspEvent::Acquire { slot: 1, .. })
+    ));
+}
+
 #[test]
 fn batches_process_every_packet_in_order() {
     let mut p = pair_with(|_| {});

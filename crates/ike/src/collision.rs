@@ -5,20 +5,25 @@
 
 use crate::endpoint::Endpoint;
 use crate::event::{ChildSa, Event, PeerId};
-use crate::sa::State;
+use crate::sa::{State, Timestamp};
 
 impl Endpoint {
     /// Records an established IKE SA (and its first CHILD SA), then resolves duplicates with
     /// the same peer.
     pub(crate) fn established(
         &mut self,
+        now: Timestamp,
         peer: PeerId,
         spi: u64,
         nat_detected: bool,
         child: Option<ChildSa>,
     ) {
-        if let (Some(sa), Some(ch)) = (self.sas.get_mut(&spi), child.as_ref()) {
-            sa.child = Some((ch.inbound.spi, ch.outbound.spi));
+        if let Some(sa) = self.sas.get_mut(&spi) {
+            sa.established_at = Some(now);
+        }
+        if let Some(ch) = child.as_ref() {
+            let lifetime = self.peers.get(peer).and_then(|c| c.child_lifetime);
+            self.record_child(now, spi, ch, lifetime);
         }
         self.contacted.insert(peer);
         self.event(Event::IkeSaEstablished {

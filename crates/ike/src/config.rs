@@ -42,6 +42,10 @@ pub struct PeerConfig {
     pub mode: ChildMode,
     /// As initiator, accept a responder's narrower selectors (RFC 7296 §2.9).
     pub accept_narrowing: bool,
+    /// CHILD SA lifetime: each CHILD SA is rekeyed after 80-90 % of it (at random, so that
+    /// peers do not rekey in lockstep) and deleted when it ends without a successor. `None`:
+    /// never rekeyed.
+    pub child_lifetime: Option<std::time::Duration>,
 }
 
 /// Engine-wide settings.

@@ -171,6 +171,7 @@ impl Endpoint {
                 }
                 _ => None,
             })
+            .chain(self.child_deadline())
             .min()
     }
 
@@ -460,7 +461,10 @@ impl Endpoint {
                     self.handle_auth_response(now, our_spi, opened)
                 }
                 (State::Established, ExchangeType::INFORMATIONAL) => {
-                    self.handle_informational_response(our_spi)
+                    self.handle_informational_response(now, our_spi)
+                }
+                (State::Established, ExchangeType::CREATE_CHILD_SA) => {
+                    self.handle_create_child_response(now, our_spi, opened)
                 }
                 _ => {}
             }
@@ -488,7 +492,10 @@ impl Endpoint {
                     self.handle_auth_request(now, our_spi, from, to, opened)
                 }
                 (State::Established, ExchangeType::INFORMATIONAL) => {
-                    self.handle_informational_request(our_spi, opened)
+                    self.handle_informational_request(now, our_spi, opened)
+                }
+                (State::Established, ExchangeType::CREATE_CHILD_SA) => {
+                    self.handle_create_child_request(now, our_spi, opened)
                 }
                 _ => {}
             }
@@ -537,6 +544,7 @@ impl Endpoint {
                 self.fail(peer, Failure::Timeout { exchange, tries });
             }
         }
+        self.child_timers(now);
     }
 
     pub(crate) fn remove_sa(&mut self, spi: u64) -> Option<IkeSa> {

@@ -68,6 +68,13 @@ pub struct ChildSa {
     pub udp_encap: bool,
     /// The negotiated ESP proposal in strongSwan's notation (status displays, logs).
     pub proposal: String,
+    /// This pair replaces the CHILD SA with this inbound SPI (a rekey); the old one stays
+    /// until its own [`Event::DeleteChildSa`].
+    pub rekey_of: Option<u32>,
+    /// Install the outbound half as a standby behind the current one: we answered the peer's
+    /// rekey, and the peer may not have the new inbound SA until it has our answer. It takes
+    /// over when the old SA is deleted (make-before-break, RFC 7296 §2.8).
+    pub outbound_standby: bool,
 }
 
 /// Which side of us a failure is attributed to.
@@ -189,6 +196,15 @@ pub enum Event {
         peer: PeerId,
         /// Our inbound SPI.
         inbound_spi: u32,
+        /// The outbound SPI.
+        outbound_spi: u32,
+    },
+    /// Stop sending on this CHILD SA now: we are deleting it (its Delete is on the way, and
+    /// the peer will drop what still arrives on it). Its inbound half stays until the
+    /// [`Event::DeleteChildSa`] that follows.
+    OutboundRetired {
+        /// The peer.
+        peer: PeerId,
         /// The outbound SPI.
         outbound_spi: u32,
     },

@@ -30,11 +30,11 @@ fn id_body(id: &Identity<'_>) -> Vec<u8> {
     out
 }
 
-fn notify(ty: NotifyType) -> Payload<'static> {
+pub(crate) fn notify(ty: NotifyType) -> Payload<'static> {
     Payload::new(PayloadBody::Notify(Notify::new(ty, Vec::new())))
 }
 
-fn ts_payload(sel: &[AddrSelector]) -> TsPayload<'static> {
+pub(crate) fn ts_payload(sel: &[AddrSelector]) -> TsPayload<'static> {
     TsPayload {
         selectors: sel.iter().copied().map(TrafficSelector::Addr).collect(),
     }
@@ -128,18 +128,20 @@ impl Endpoint {
             .is_some_and(|(prf, octets)| auth::verify_psk_auth(prf, psk, &octets, value).is_ok())
     }
 
-    /// The CHILD SA pair for a chosen ESP proposal, from this SA's SK_d and nonces.
+    /// The CHILD SA pair for a chosen ESP proposal, from this SA's SK_d: `ts` is (ours,
+    /// the peer's), `spis` (our inbound, the peer's inbound), `kdf` the new shared secret
+    /// (PFS) and the nonces of the exchange (RFC 7296 §2.17).
     #[allow(clippy::too_many_arguments)]
-    fn child_sa(
+    pub(crate) fn child_sa(
         &self,
         sa: &IkeSa,
         peer: PeerId,
         chosen: &Chosen,
         mode: ChildMode,
-        local_ts: Vec<AddrSelector>,
-        remote_ts: Vec<AddrSelector>,
-        peer_spi: u32,
+        ts: (Vec<AddrSelector>, Vec<AddrSelector>),
+        spis: (u32, u32),
         tfc_padding_allowed: bool,
+        kdf: (Option<&[u8]>, &[u8], &[u8]),
     ) -> Option<ChildSa> {
         let c = sa.crypto.as_ref()?;
         let encr = self.provider.encr(chosen.encr.0, chosen.encr.1).ok()?;
@@ -147,16 +149,8 @@ impl Endpoint {
             Some(i) => Some(self.provider.integ(i).ok()?),
             None => None,
         };
-        let k = child_keys(
-            c.suite.prf,
-            c.keys.sk_d.expose(),
-            None,
-            &sa.ni,
-            &sa.nr,
-            encr,
-            integ,
-        )
-        .ok()?;
+        let (g_ir, ni, nr) = kdf;
+        let k = child_keys(c.suite.prf, c.keys.sk_d.expose(), g_ir, ni, nr, encr, integ).ok()?;
         let (in_keys, out_keys) = match sa.role {
             Role::Initiator => ((k.encr_r, k.integ_r), (k.encr_i, k.integ_i)),
             Role::Responder => ((k.encr_i, k.integ_i), (k.encr_r, k.integ_r)),
@@ -168,15 +162,15 @@ impl Endpoint {
             integ,
             esn: chosen.esn == Some(EsnId::YES),
             mode,
-            local_ts,
-            remote_ts,
+            local_ts: ts.0,
+            remote_ts: ts.1,
             inbound: ChildSaHalf {
-                spi: sa.child_spi,
+                spi: spis.0,
                 encr_key: in_keys.0,
                 integ_key: in_keys.1,
             },
             outbound: ChildSaHalf {
-                spi: peer_spi,
+                spi: spis.1,
                 encr_key: out_keys.0,
                 integ_key: out_keys.1,
             },
@@ -184,6 +178,8 @@ impl Endpoint {
             local: sa.local,
             remote: sa.remote,
             udp_encap: sa.nat_detected,
+            rekey_of: None,
+            outbound_standby: false,
         })
     }
 
@@ -235,7 +231,7 @@ impl Endpoint {
     /// Responder: the IKE_AUTH request.
     pub(crate) fn handle_auth_request(
         &mut self,
-        _now: Timestamp,
+        now: Timestamp,
         spi: u64,
         from: SocketAddr,
         to: SocketAddr,
@@ -389,10 +385,10 @@ impl Endpoint {
                                 peer,
                                 &chosen,
                                 mode,
-                                ts_r.clone(),
-                                ts_i.clone(),
-                                peer_spi,
+                                (ts_r.clone(), ts_i.clone()),
+                                (sa.child_spi, peer_spi),
                                 tfc,
+                                (None, &sa.ni, &sa.nr),
                             )
                         {
                             inner.push(Payload::new(PayloadBody::Sa(SaPayload {
@@ -431,7 +427,7 @@ impl Endpoint {
         }
         self.init_index.retain(|_, v| *v != spi);
         self.transmit_all(to, from, bytes);
-        self.established(peer, spi, nat_detected, child);
+        self.established(now, peer, spi, nat_detected, child);
         if let Some((_, failure)) = child_failure {
             self.fail(Some(peer), failure);
         }
@@ -456,7 +452,7 @@ impl Endpoint {
     }
 
     /// Initiator: the IKE_AUTH response.
-    pub(crate) fn handle_auth_response(&mut self, _now: Timestamp, spi: u64, opened: Opened) {
+    pub(crate) fn handle_auth_response(&mut self, now: Timestamp, spi: u64, opened: Opened) {
         let Some(sa) = self.sas.get(&spi) else { return };
         let Some(peer) = sa.peer else { return };
         let Some(cfg) = self.peers.get(peer).cloned() else {
@@ -583,10 +579,10 @@ impl Endpoint {
                             peer,
                             &chosen,
                             mode,
-                            c.ts_i.clone(),
-                            c.ts_r.clone(),
-                            peer_spi,
+                            (c.ts_i.clone(), c.ts_r.clone()),
+                            (sa.child_spi, peer_spi),
                             tfc,
+                            (None, &sa.ni, &sa.nr),
                         );
                     }
                 }
@@ -602,7 +598,7 @@ impl Endpoint {
             sa.pending = None;
             sa.next_request_id += 1;
         }
-        self.established(peer, spi, nat_detected, child);
+        self.established(now, peer, spi, nat_detected, child);
         if let Some(f) = child_failure {
             self.fail(Some(peer), f);
         }

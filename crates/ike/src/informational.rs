@@ -9,7 +9,7 @@ use meshsec_crypto::sk::Opened;
 
 use crate::endpoint::{ApiMisuse, Endpoint};
 use crate::event::{Event, Failure, PeerId};
-use crate::sa::{State, Timestamp};
+use crate::sa::{ChildState, Task, Timestamp};
 
 /// What an INFORMATIONAL request of ours was for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,19 +18,11 @@ pub(crate) enum InfoPurpose {
     Liveness,
     /// Delete of the whole IKE SA.
     DeleteIkeSa,
-    /// Delete of the CHILD SA.
-    DeleteChildSa,
+    /// Delete of the CHILD SA with this inbound SPI.
+    DeleteChildSa(u32),
 }
 
 impl Endpoint {
-    /// The established IKE SA with `peer` (our SPI).
-    fn established_sa(&self, peer: PeerId) -> Option<u64> {
-        self.sas
-            .iter()
-            .find(|(_, sa)| sa.peer == Some(peer) && sa.state == State::Established)
-            .map(|(spi, _)| *spi)
-    }
-
     /// Sends an INFORMATIONAL request with `inner` on SA `spi`, unless one of ours is still
     /// outstanding (window size 1).
     fn send_informational(
@@ -63,15 +55,44 @@ impl Endpoint {
         true
     }
 
-    /// Sends an empty INFORMATIONAL request to `peer`; the answer raises
-    /// [`Event::PeerAlive`], silence ends in a timeout that deletes the IKE SA. Returns false
-    /// if there is no established IKE SA or a request is already outstanding.
+    pub(crate) fn start_liveness(&mut self, now: Timestamp, spi: u64) -> bool {
+        self.send_informational(now, spi, &[], InfoPurpose::Liveness)
+    }
+
+    pub(crate) fn start_delete_ike(&mut self, now: Timestamp, spi: u64) -> bool {
+        let delete = Payload::new(PayloadBody::Delete(Delete::ike()));
+        self.send_informational(now, spi, &[delete], InfoPurpose::DeleteIkeSa)
+    }
+
+    /// Sends the Delete of CHILD SA `inbound` (false if it is gone already).
+    pub(crate) fn start_delete_child(&mut self, now: Timestamp, spi: u64, inbound: u32) -> bool {
+        let Some(sa) = self.sas.get_mut(&spi) else {
+            return false;
+        };
+        let Some(c) = sa.children.iter_mut().find(|c| c.inbound == inbound) else {
+            return false;
+        };
+        c.state = ChildState::Deleting;
+        let outbound_spi = c.outbound;
+        let peer = sa.peer;
+        let delete = Payload::new(PayloadBody::Delete(Delete::esp(&[inbound])));
+        let sent =
+            self.send_informational(now, spi, &[delete], InfoPurpose::DeleteChildSa(inbound));
+        if sent && let Some(peer) = peer {
+            self.event(Event::OutboundRetired { peer, outbound_spi });
+        }
+        sent
+    }
+
+    /// Sends an empty INFORMATIONAL request to `peer` (now, or after the exchange in
+    /// flight); the answer raises [`Event::PeerAlive`], silence ends in a timeout that
+    /// deletes the IKE SA. Returns false if there is no established IKE SA.
     pub fn check_liveness(&mut self, now: Timestamp, peer: PeerId) -> Result<bool, ApiMisuse> {
         self.peers.get(peer).ok_or(ApiMisuse::UnknownPeer(peer))?;
         let Some(spi) = self.established_sa(peer) else {
             return Ok(false);
         };
-        Ok(self.send_informational(now, spi, &[], InfoPurpose::Liveness))
+        Ok(self.queue_task(now, spi, Task::Liveness))
     }
 
     /// Deletes the IKE SA with `peer` (and its CHILD SAs): tells the peer, then removes it
@@ -81,37 +102,31 @@ impl Endpoint {
         let Some(spi) = self.established_sa(peer) else {
             return Ok(false);
         };
-        let delete = Payload::new(PayloadBody::Delete(Delete::ike()));
-        Ok(self.send_informational(now, spi, &[delete], InfoPurpose::DeleteIkeSa))
+        // Nothing queued matters any more.
+        if let Some(sa) = self.sas.get_mut(&spi) {
+            sa.tasks.clear();
+            sa.tasks_after = Timestamp::ZERO;
+        }
+        Ok(self.queue_task(now, spi, Task::DeleteIke))
     }
 
-    /// Deletes the CHILD SA with `peer` (keeping the IKE SA): tells the peer, then removes it
-    /// when the peer answers.
+    /// Deletes the newest CHILD SA with `peer` (keeping the IKE SA): tells the peer, then
+    /// removes it when the peer answers.
     pub fn delete_child_sa(&mut self, now: Timestamp, peer: PeerId) -> Result<bool, ApiMisuse> {
         self.peers.get(peer).ok_or(ApiMisuse::UnknownPeer(peer))?;
         let Some(spi) = self.established_sa(peer) else {
             return Ok(false);
         };
-        let Some((inbound, _)) = self.sas.get(&spi).and_then(|sa| sa.child) else {
+        let Some(inbound) = self.sas.get(&spi).and_then(|sa| {
+            sa.children
+                .iter()
+                .rev()
+                .find(|c| c.state != ChildState::Deleting)
+                .map(|c| c.inbound)
+        }) else {
             return Ok(false);
         };
-        let delete = Payload::new(PayloadBody::Delete(Delete::esp(&[inbound])));
-        Ok(self.send_informational(now, spi, &[delete], InfoPurpose::DeleteChildSa))
-    }
-
-    /// Forgets the CHILD SA of IKE SA `spi` and tells the data plane.
-    fn drop_child(&mut self, spi: u64) {
-        let Some(sa) = self.sas.get_mut(&spi) else {
-            return;
-        };
-        let (Some(peer), Some((inbound_spi, outbound_spi))) = (sa.peer, sa.child.take()) else {
-            return;
-        };
-        self.event(Event::DeleteChildSa {
-            peer,
-            inbound_spi,
-            outbound_spi,
-        });
+        Ok(self.queue_task(now, spi, Task::DeleteChild(inbound)))
     }
 
     /// Removes an IKE SA and tells the data plane to drop its CHILD SA.
@@ -120,11 +135,11 @@ impl Endpoint {
             return;
         };
         let Some(peer) = sa.peer else { return };
-        if let Some((inbound_spi, outbound_spi)) = sa.child {
+        for c in &sa.children {
             self.event(Event::DeleteChildSa {
                 peer,
-                inbound_spi,
-                outbound_spi,
+                inbound_spi: c.inbound,
+                outbound_spi: c.outbound,
             });
         }
         self.event(Event::IkeSaDeleted {
@@ -135,28 +150,36 @@ impl Endpoint {
     }
 
     /// An INFORMATIONAL request from the peer.
-    pub(crate) fn handle_informational_request(&mut self, spi: u64, opened: Opened) {
+    pub(crate) fn handle_informational_request(
+        &mut self,
+        now: Timestamp,
+        spi: u64,
+        opened: Opened,
+    ) {
         let Some(sa) = self.sas.get(&spi) else { return };
-        let (message_id, peer, child) = (sa.expected_request_id, sa.peer, sa.child);
+        let (message_id, peer) = (sa.expected_request_id, sa.peer);
+        let children: Vec<(u32, u32)> = sa
+            .children
+            .iter()
+            .map(|c| (c.outbound, c.inbound))
+            .collect();
         let Ok(payloads) = parse_payloads(opened.first_inner, &opened.plaintext) else {
             return;
         };
         if rules::check_inner(ExchangeType::INFORMATIONAL, false, &payloads).is_err() {
             return;
         }
-        let mut answer = Vec::new();
         let mut delete_ike = false;
-        let mut delete_child = false;
+        let mut deleted = Vec::new();
         for p in &payloads {
             match &p.body {
                 PayloadBody::Delete(d) if d.protocol == ProtocolId::IKE => delete_ike = true,
                 PayloadBody::Delete(d) if d.protocol == ProtocolId::ESP => {
-                    // The peer names its inbound SPIs: our outbound one.
-                    if let Some((inbound, outbound)) = child
-                        && d.spis_u32().any(|s| s == outbound)
-                    {
-                        delete_child = true;
-                        answer.push(Payload::new(PayloadBody::Delete(Delete::esp(&[inbound]))));
+                    // The peer names its inbound SPIs: our outbound ones.
+                    for s in d.spis_u32() {
+                        if let Some((_, inbound)) = children.iter().find(|(o, _)| *o == s) {
+                            deleted.push(*inbound);
+                        }
                     }
                 }
                 PayloadBody::Notify(n) if n.ty.is_error() => {
@@ -172,45 +195,43 @@ impl Endpoint {
                 _ => {}
             }
         }
-        let inner = if delete_ike { Vec::new() } else { answer };
-        let Some(response) =
-            self.seal_message(spi, ExchangeType::INFORMATIONAL, true, message_id, &inner)
-        else {
-            return;
+        let inner = if delete_ike || deleted.is_empty() {
+            Vec::new()
+        } else {
+            vec![Payload::new(PayloadBody::Delete(Delete::esp(&deleted)))]
         };
-        let Some(sa) = self.sas.get_mut(&spi) else {
-            return;
-        };
-        sa.expected_request_id = message_id.wrapping_add(1);
-        sa.last_response = Some((message_id, response.clone()));
-        let (local, remote) = (sa.local, sa.remote);
-        self.transmit_all(local, remote, response);
+        self.respond(spi, message_id, ExchangeType::INFORMATIONAL, &inner);
         if let Some(peer) = peer {
             self.event(Event::PeerAlive { peer });
         }
         if delete_ike {
             self.close_sa(spi, "deleted by the peer");
-        } else if delete_child {
-            self.drop_child(spi);
+        } else {
+            for inbound in deleted {
+                self.forget_child(spi, inbound);
+            }
+            self.run_tasks(now, spi);
         }
     }
 
     /// The (already authenticated) answer to our INFORMATIONAL request.
-    pub(crate) fn handle_informational_response(&mut self, spi: u64) {
+    pub(crate) fn handle_informational_response(&mut self, now: Timestamp, spi: u64) {
         let Some(sa) = self.sas.get_mut(&spi) else {
             return;
         };
         sa.pending = None;
         sa.next_request_id = sa.next_request_id.wrapping_add(1);
         let (peer, purpose) = (sa.peer, sa.info_purpose.take());
+        if let Some(peer) = peer {
+            self.event(Event::PeerAlive { peer });
+        }
         match purpose {
             Some(InfoPurpose::DeleteIkeSa) => self.close_sa(spi, "deleted by us"),
-            Some(InfoPurpose::DeleteChildSa) => self.drop_child(spi),
-            _ => {
-                if let Some(peer) = peer {
-                    self.event(Event::PeerAlive { peer });
-                }
+            Some(InfoPurpose::DeleteChildSa(inbound)) => {
+                self.forget_child(spi, inbound);
+                self.run_tasks(now, spi);
             }
+            _ => self.run_tasks(now, spi),
         }
     }
 }

@@ -62,8 +62,8 @@ pub struct IkeSaInfo {
     pub created: Timestamp,
     /// The negotiated proposal (empty until chosen).
     pub proposal: String,
-    /// Its CHILD SA (inbound, outbound SPI), if one is installed.
-    pub child: Option<(u32, u32)>,
+    /// Its CHILD SAs (inbound, outbound SPI), oldest first.
+    pub children: Vec<(u32, u32)>,
     /// A NAT was detected between us.
     pub nat_detected: bool,
 }
@@ -84,7 +84,11 @@ impl Endpoint {
                 remote: sa.remote,
                 created: sa.created,
                 proposal: sa.proposal.clone(),
-                child: sa.child,
+                children: sa
+                    .children
+                    .iter()
+                    .map(|c| (c.inbound, c.outbound))
+                    .collect(),
                 nat_detected: sa.nat_detected,
             })
             .collect()

@@ -14,6 +14,7 @@
 mod collision;
 mod config;
 mod cookie;
+mod create_child;
 mod endpoint;
 mod event;
 mod ike_auth;

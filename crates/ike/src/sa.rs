@@ -88,10 +88,18 @@ pub(crate) struct IkeSa {
     pub(crate) pending: Option<Pending>,
     /// The last response we sent, for retransmitted requests.
     pub(crate) last_response: Option<(u32, Vec<Vec<u8>>)>,
-    /// The ESP SPI we offered for our inbound CHILD SA.
+    /// The ESP SPI we offered for our inbound CHILD SA in IKE_AUTH.
     pub(crate) child_spi: u32,
-    /// The installed CHILD SA (inbound, outbound SPI), if any.
-    pub(crate) child: Option<(u32, u32)>,
+    /// The CHILD SAs of this IKE SA, oldest first.
+    pub(crate) children: Vec<Child>,
+    /// Exchanges waiting for our request window (one request at a time, RFC 7296 §2.3).
+    pub(crate) tasks: std::collections::VecDeque<Task>,
+    /// Our CREATE_CHILD_SA request in flight, if any.
+    pub(crate) child_exchange: Option<crate::create_child::ChildExchange>,
+    /// Our queued tasks wait until then (after a TEMPORARY_FAILURE).
+    pub(crate) tasks_after: Timestamp,
+    /// When it became established.
+    pub(crate) established_at: Option<Timestamp>,
     /// What our outstanding INFORMATIONAL request is for.
     pub(crate) info_purpose: Option<crate::informational::InfoPurpose>,
     pub(crate) nat_detected: bool,
@@ -101,6 +109,51 @@ pub(crate) struct IkeSa {
     pub(crate) reassembly: Option<Reassembly>,
     /// The negotiated IKE proposal in strongSwan's notation (empty until chosen).
     pub(crate) proposal: String,
+}
+
+/// Where a CHILD SA is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ChildState {
+    /// Carrying traffic.
+    Installed,
+    /// Our rekey of it is in flight.
+    Rekeying,
+    /// Superseded by a newer CHILD SA; its Delete is coming (from us or the peer).
+    Rekeyed,
+    /// Our Delete of it is in flight.
+    Deleting,
+}
+
+/// One CHILD SA as the IKE SA knows it.
+#[derive(Debug, Clone)]
+pub(crate) struct Child {
+    /// Our inbound SPI.
+    pub(crate) inbound: u32,
+    /// The peer's inbound SPI (our outbound).
+    pub(crate) outbound: u32,
+    pub(crate) mode: crate::config::ChildMode,
+    pub(crate) local_ts: Vec<meshsec_wire::payload::AddrSelector>,
+    pub(crate) remote_ts: Vec<meshsec_wire::payload::AddrSelector>,
+    /// When to rekey it (soft lifetime with jitter), if it has a lifetime.
+    pub(crate) rekey_at: Option<Timestamp>,
+    /// When it must be gone (hard lifetime).
+    pub(crate) expire_at: Option<Timestamp>,
+    pub(crate) state: ChildState,
+}
+
+/// An exchange we will start when the request window is free.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Task {
+    /// Rekey the CHILD SA with this inbound SPI.
+    RekeyChild(u32),
+    /// Create an additional CHILD SA with the configured selectors.
+    CreateChild,
+    /// Delete the CHILD SA with this inbound SPI.
+    DeleteChild(u32),
+    /// Empty INFORMATIONAL.
+    Liveness,
+    /// Delete the IKE SA.
+    DeleteIke,
 }
 
 /// An incoming fragmented message (RFC 7383 §2.6): each fragment was authenticated on

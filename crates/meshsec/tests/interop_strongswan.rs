@@ -141,9 +141,10 @@ fn capture(lab: &mut Lab, ns: &str, tag: &str) -> PathBuf {
         &format!("tshark-{tag}"),
         &format!("tshark -q -i any -f 'udp or esp' -w {}", pcap.display()),
     );
-    let up = wait_for(Duration::from_secs(10), || {
+    // "Capturing on" comes before the capture really runs; "Capture started." after.
+    let up = wait_for(Duration::from_secs(15), || {
         lab.log(&format!("tshark-{tag}"))
-            .contains("Capturing on")
+            .contains("Capture started")
             .then_some(())
     });
     assert!(
@@ -151,6 +152,7 @@ fn capture(lab: &mut Lab, ns: &str, tag: &str) -> PathBuf {
         "tshark did not start: {}",
         lab.log(&format!("tshark-{tag}"))
     );
+    std::thread::sleep(Duration::from_millis(200));
     pcap
 }
 

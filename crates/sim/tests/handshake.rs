@@ -8,155 +8,15 @@
     clippy::indexing_slicing
 )]
 
-use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use meshsec_crypto::{Provider, Secret};
-use meshsec_ike::proposal::ProposalSpec;
-use meshsec_ike::{ChildMode, ChildSa, Endpoint, EndpointConfig, Event, Failure, PeerConfig};
+use meshsec_ike::{ChildMode, Event, Failure};
 use meshsec_sim::{Fate, Node, SeededRandom, Sim};
-use meshsec_wire::payload::{AddrSelector, Identity};
-use meshsec_wire::registry::{ExchangeType, NotifyType, ProtocolId};
+use meshsec_wire::registry::{ExchangeType, NotifyType};
 
-const A: &str = "192.0.2.1:500";
-const B: &str = "192.0.2.2:500";
-const LONG: Duration = Duration::from_secs(120);
-
-fn addr(s: &str) -> SocketAddr {
-    s.parse().unwrap()
-}
-
-fn fqdn(s: &str) -> Identity<'static> {
-    Identity::Fqdn(Cow::Owned(s.as_bytes().to_vec()))
-}
-
-fn prefix(s: &str) -> AddrSelector {
-    let (a, len) = s.split_once('/').unwrap();
-    let a: IpAddr = a.parse().unwrap();
-    let len: u32 = len.parse().unwrap();
-    match a {
-        IpAddr::V4(v) => {
-            let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
-            let s = u32::from(v) & mask;
-            AddrSelector::range(IpAddr::V4(s.into()), IpAddr::V4((s | !mask).into()))
-        }
-        IpAddr::V6(v) => {
-            let mask = if len == 0 {
-                0
-            } else {
-                u128::MAX << (128 - len)
-            };
-            let s = u128::from(v) & mask;
-            AddrSelector::range(IpAddr::V6(s.into()), IpAddr::V6((s | !mask).into()))
-        }
-    }
-}
-
-/// A's view of B (or B's of A when `flip`).
-struct Side {
-    ike: Vec<&'static str>,
-    esp: Vec<&'static str>,
-    psk: &'static str,
-    local_ts: Vec<&'static str>,
-    remote_ts: Vec<&'static str>,
-    mode: ChildMode,
-    local_id: &'static str,
-    remote_id: &'static str,
-}
-
-fn side(a: bool) -> Side {
-    Side {
-        ike: vec!["aes256gcm16-prfsha256-x25519"],
-        esp: vec!["aes256gcm16"],
-        psk: "a pre-shared key of thirty-two bytes!",
-        local_ts: vec![if a { "10.1.0.0/24" } else { "10.2.0.0/24" }],
-        remote_ts: vec![if a { "10.2.0.0/24" } else { "10.1.0.0/24" }],
-        mode: ChildMode::Tunnel,
-        local_id: if a { "a.test" } else { "b.test" },
-        remote_id: if a { "b.test" } else { "a.test" },
-    }
-}
-
-fn node(me: &str, peer: &str, s: &Side, seed: u64) -> Node {
-    node_with(me, peer, s, seed, |_| {})
-}
-
-/// A node whose endpoint settings `tweak` adjusts.
-fn node_with(
-    me: &str,
-    peer: &str,
-    s: &Side,
-    seed: u64,
-    tweak: impl Fn(&mut EndpointConfig),
-) -> Node {
-    let cfg = PeerConfig {
-        name: "peer".into(),
-        remote_addr: addr(peer),
-        local_id: fqdn(s.local_id),
-        remote_id: fqdn(s.remote_id),
-        psk: Secret::from_slice(s.psk.as_bytes()),
-        ike_proposals: s
-            .ike
-            .iter()
-            .map(|p| ProposalSpec::parse(p, ProtocolId::IKE).unwrap())
-            .collect(),
-        esp_proposals: s
-            .esp
-            .iter()
-            .map(|p| ProposalSpec::parse(p, ProtocolId::ESP).unwrap())
-            .collect(),
-        local_ts: s.local_ts.iter().map(|t| prefix(t)).collect(),
-        remote_ts: s.remote_ts.iter().map(|t| prefix(t)).collect(),
-        mode: s.mode,
-        accept_narrowing: true,
-    };
-    let mut ec = EndpointConfig::new(addr(me));
-    ec.retransmit_timeout = Duration::from_millis(500);
-    ec.retransmit_tries = 3;
-    tweak(&mut ec);
-    Node {
-        addr: addr(me),
-        endpoint: Endpoint::new(
-            ec,
-            vec![cfg],
-            Box::new(SeededRandom::new(seed)),
-            Provider::Real,
-        ),
-        events: Vec::new(),
-    }
-}
-
-fn sim(a: Side, b: Side) -> Sim {
-    Sim::new(vec![node(A, B, &a, 1), node(B, A, &b, 2)])
-}
-
-fn children(n: &Node) -> Vec<&ChildSa> {
-    n.events
-        .iter()
-        .filter_map(|e| match e {
-            Event::InstallChildSa(c) => Some(c),
-            _ => None,
-        })
-        .collect()
-}
-
-fn failures(n: &Node) -> Vec<&Failure> {
-    n.events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Failed { failure, .. } => Some(failure),
-            _ => None,
-        })
-        .collect()
-}
-
-fn established(n: &Node) -> usize {
-    n.events
-        .iter()
-        .filter(|e| matches!(e, Event::IkeSaEstablished { .. }))
-        .count()
-}
+mod common;
+use common::*;
 
 /// Both sides installed exactly one CHILD SA pair and their keys/SPIs mirror each other.
 fn assert_one_matching_pair(s: &Sim, ctx: &str) {
@@ -707,10 +567,14 @@ fn liveness_check_is_answered() {
     let mut s = run(sim(side(true), side(false)));
     let t = s.now;
     assert!(s.nodes[1].endpoint.check_liveness(t, 0).unwrap());
-    // A second check while one is outstanding is refused (window size 1).
-    assert!(!s.nodes[1].endpoint.check_liveness(t, 0).unwrap());
+    // A second check while one is outstanding waits for its turn (window size 1): it is
+    // sent after the first answer, not alongside.
+    assert!(s.nodes[1].endpoint.check_liveness(t, 0).unwrap());
+    s.step(t + Duration::from_millis(15));
+    let in_flight = s.log.iter().filter(|(at, _, _)| *at >= t).count();
+    assert_eq!(in_flight, 1, "two requests in flight at once");
     s.run(LONG);
-    assert_eq!((alive(&s.nodes[0]), alive(&s.nodes[1])), (1, 1));
+    assert_eq!((alive(&s.nodes[0]), alive(&s.nodes[1])), (2, 2));
     assert!(failures(&s.nodes[1]).is_empty());
 }
 

@@ -70,6 +70,7 @@ fn endpoint(doc: &Value, left: bool, rng: ScriptedRandom) -> Endpoint {
         remote_ts: vec![if left { r } else { l }],
         mode: ChildMode::Tunnel,
         accept_narrowing: false,
+        child_lifetime: None,
     };
     let local: SocketAddr = (if left { LEFT } else { RIGHT }).parse().unwrap();
     Endpoint::new(

@@ -152,6 +152,7 @@ impl Config {
             remote_ts: p.remote_ts.clone(),
             mode: p.mode,
             accept_narrowing: true,
+            child_lifetime: Some(p.child_lifetime),
         })
     }
 }

@@ -539,7 +539,13 @@ fn lifetime(
         _ => None,
     };
     match (n, unit) {
-        (Some(n), Some(u)) if n * u >= 10 => Ok(Duration::from_secs(n * u)),
-        _ => Err(ctx.at(s, key, format!("{v:?}: expected a duration of at least 10 s like \"90s\", \"15m\", \"4h\" or \"1d\""))),
+        (Some(n), Some(u)) if n.saturating_mul(u) >= 5 => Ok(Duration::from_secs(n * u)),
+        _ => Err(ctx.at(
+            s,
+            key,
+            format!(
+                "{v:?}: expected a duration of at least 5 s like \"90s\", \"15m\", \"4h\" or \"1d\""
+            ),
+        )),
     }
 }

@@ -41,6 +41,10 @@ pub const NAT_T_PORT: u16 = 4500;
 const TICK: Duration = Duration::from_secs(1);
 /// How long a shutdown waits for peers to acknowledge our Deletes.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(1500);
+/// How long a deleted CHILD SA's inbound half still accepts packets: ESP sent just before
+/// the peer switched to the new SA may still be in a socket queue (or reordered) when the
+/// Delete is processed on the IKE thread.
+const INBOUND_GRACE: Duration = Duration::from_secs(2);
 
 /// Runs the daemon with the configuration at `path` until SIGINT/SIGTERM.
 pub fn run(path: &Path) -> Result<()> {
@@ -81,6 +85,8 @@ pub struct Daemon {
     from_path: mpsc::UnboundedReceiver<ToIke>,
     control: mpsc::Receiver<ControlMsg>,
     rng: SystemRandom,
+    /// Inbound SAs of deleted CHILD SAs, removed from the data plane at the given time.
+    retiring: Vec<(Duration, u32)>,
 }
 
 /// One input of the loop.
@@ -184,6 +190,7 @@ impl Daemon {
             from_path,
             control,
             rng: SystemRandom::new(),
+            retiring: Vec::new(),
         };
         for id in 0..d.peers.len() {
             d.configure_peer(id).await;
@@ -368,6 +375,9 @@ impl Daemon {
                 t = t.min(x);
             }
         }
+        if let Some(x) = self.retiring.iter().map(|r| r.0).min() {
+            t = t.min(x);
+        }
         t.max(now)
     }
 
@@ -376,6 +386,14 @@ impl Daemon {
         self.ike.handle_timeout(now);
         {
             let mut plane = self.path.plane();
+            self.retiring.retain(|(at, spi)| {
+                if *at <= now {
+                    plane.remove_inbound(*spi);
+                    false
+                } else {
+                    true
+                }
+            });
             plane.handle_timeout(now);
             while let Some(e) = plane.poll_event() {
                 drop(plane);
@@ -415,26 +433,38 @@ impl Daemon {
                     self.try_initiate(id);
                 }
             }
-            EspEvent::SoftExpired { spi, peer, .. } | EspEvent::HardExpired { spi, peer, .. } => {
+            EspEvent::SoftExpired { spi, peer, .. } => {
+                // A byte, packet or AEAD usage limit: time to rekey (time limits are the
+                // engine's own).
+                tracing::info!(
+                    "peer {}: SA {spi:08x} reached its soft limit ({e:?}): rekeying",
+                    self.peer_name(peer as usize)
+                );
+                let now = self.now();
+                let _ = self.ike.rekey_child_sa(now, peer as usize);
+            }
+            EspEvent::HardExpired { spi, peer, .. } => {
                 tracing::warn!(
-                    "peer {}: SA {spi:08x} reached a usage limit ({e:?})",
+                    "peer {}: SA {spi:08x} reached a hard limit ({e:?}) before it was rekeyed",
                     self.peer_name(peer as usize)
                 );
             }
         }
     }
 
-    /// Sends what the engine has to send and applies its events, until both are empty.
+    /// Applies the engine's events, then sends what it has to send, until both are empty.
+    /// Events first: a new inbound SA must be in the data plane before the answer that lets
+    /// the peer use it leaves (make-before-break).
     fn drain(&mut self) {
         loop {
             let mut idle = true;
-            while let Some(t) = self.ike.poll_transmit() {
-                idle = false;
-                self.send_ike(&t);
-            }
             while let Some(e) = self.ike.poll_event() {
                 idle = false;
                 self.on_event(e);
+            }
+            while let Some(t) = self.ike.poll_transmit() {
+                idle = false;
+                self.send_ike(&t);
             }
             if idle {
                 return;
@@ -528,6 +558,11 @@ impl Daemon {
                 }
                 None => tracing::warn!("unknown peer: {failure}"),
             },
+            Event::OutboundRetired { peer, outbound_spi } => {
+                self.path
+                    .plane()
+                    .remove_outbound_spi(u32::try_from(peer).unwrap_or(u32::MAX), outbound_spi);
+            }
             Event::PeerAlive { .. } => {}
         }
     }
@@ -558,17 +593,25 @@ impl Daemon {
         let slot = u32::try_from(c.peer).unwrap_or(u32::MAX);
         let result = {
             let mut plane = self.path.plane();
-            plane
-                .install_inbound(now, inbound)
-                .and_then(|()| plane.install_outbound(now, slot, outbound))
+            plane.install_inbound(now, inbound).and_then(|()| {
+                if c.outbound_standby {
+                    plane.install_outbound_standby(now, slot, outbound)
+                } else {
+                    plane.install_outbound(now, slot, outbound)
+                }
+            })
         };
         let name = self.peer_name(c.peer);
         if let Err(e) = result {
             tracing::error!("peer {name}: cannot install CHILD SA: {e}");
             return;
         }
+        let rekey = c
+            .rekey_of
+            .map(|old| format!(", replaces in {old:08x}"))
+            .unwrap_or_default();
         tracing::info!(
-            "peer {name}: CHILD SA in {:08x} out {:08x} installed ({}, {})",
+            "peer {name}: CHILD SA in {:08x} out {:08x} installed ({}, {}{rekey})",
             c.inbound.spi,
             c.outbound.spi,
             c.proposal,
@@ -589,12 +632,12 @@ impl Daemon {
     }
 
     fn remove_child(&mut self, peer: usize, spi_in: u32, spi_out: u32) {
-        {
-            let mut plane = self.path.plane();
-            plane.remove_inbound(spi_in);
-            // If it was sealing, the pair installed before it (still alive) takes over.
-            plane.remove_outbound_spi(u32::try_from(peer).unwrap_or(u32::MAX), spi_out);
-        }
+        // If it was sealing, the pair installed before it (still alive) takes over; its
+        // inbound half keeps accepting for a moment.
+        self.path
+            .plane()
+            .remove_outbound_spi(u32::try_from(peer).unwrap_or(u32::MAX), spi_out);
+        self.retiring.push((self.now() + INBOUND_GRACE, spi_in));
         tracing::info!(
             "peer {}: CHILD SA in {spi_in:08x} out {spi_out:08x} removed",
             self.peer_name(peer)

@@ -154,12 +154,13 @@ impl Lab {
         pid
     }
 
-    /// Sends `signal` to the process started as `tag` and waits for it (up to 5 s).
+    /// Sends `signal` to the process started as `tag` and waits for it (up to 15 s: tshark
+    /// finishing its file on a loaded machine takes a while).
     pub fn stop(&mut self, tag: &str, signal: &str) {
         if let Some(i) = self.children.iter().position(|(t, _)| t == tag) {
             let (_, mut child) = self.children.remove(i);
             let _ = sh(&format!("kill -{signal} {}", child.id()));
-            let _ = wait_for(Duration::from_secs(5), || child.try_wait().ok().flatten());
+            let _ = wait_for(Duration::from_secs(15), || child.try_wait().ok().flatten());
             let _ = child.kill();
             let _ = child.wait();
         }

@@ -1,0 +1,156 @@
+//! Helpers shared by the engine tests: two endpoints (A and B) configured for each other,
+//! and what their events say.
+#![allow(dead_code)]
+
+use std::borrow::Cow;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use meshsec_crypto::{Provider, Secret};
+use meshsec_ike::proposal::ProposalSpec;
+use meshsec_ike::{ChildMode, ChildSa, Endpoint, EndpointConfig, Event, Failure, PeerConfig};
+use meshsec_sim::{Node, SeededRandom, Sim};
+use meshsec_wire::payload::{AddrSelector, Identity};
+use meshsec_wire::registry::ProtocolId;
+
+pub const A: &str = "192.0.2.1:500";
+pub const B: &str = "192.0.2.2:500";
+pub const LONG: Duration = Duration::from_secs(120);
+
+pub fn addr(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+pub fn fqdn(s: &str) -> Identity<'static> {
+    Identity::Fqdn(Cow::Owned(s.as_bytes().to_vec()))
+}
+
+pub fn prefix(s: &str) -> AddrSelector {
+    let (a, len) = s.split_once('/').unwrap();
+    let a: IpAddr = a.parse().unwrap();
+    let len: u32 = len.parse().unwrap();
+    match a {
+        IpAddr::V4(v) => {
+            let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+            let s = u32::from(v) & mask;
+            AddrSelector::range(IpAddr::V4(s.into()), IpAddr::V4((s | !mask).into()))
+        }
+        IpAddr::V6(v) => {
+            let mask = if len == 0 {
+                0
+            } else {
+                u128::MAX << (128 - len)
+            };
+            let s = u128::from(v) & mask;
+            AddrSelector::range(IpAddr::V6(s.into()), IpAddr::V6((s | !mask).into()))
+        }
+    }
+}
+
+/// A's view of B (or B's of A when `flip`).
+pub struct Side {
+    pub ike: Vec<&'static str>,
+    pub esp: Vec<&'static str>,
+    pub psk: &'static str,
+    pub local_ts: Vec<&'static str>,
+    pub remote_ts: Vec<&'static str>,
+    pub mode: ChildMode,
+    pub local_id: &'static str,
+    pub remote_id: &'static str,
+    pub child_lifetime: Option<Duration>,
+}
+
+pub fn side(a: bool) -> Side {
+    Side {
+        ike: vec!["aes256gcm16-prfsha256-x25519"],
+        esp: vec!["aes256gcm16"],
+        psk: "a pre-shared key of thirty-two bytes!",
+        local_ts: vec![if a { "10.1.0.0/24" } else { "10.2.0.0/24" }],
+        remote_ts: vec![if a { "10.2.0.0/24" } else { "10.1.0.0/24" }],
+        mode: ChildMode::Tunnel,
+        local_id: if a { "a.test" } else { "b.test" },
+        remote_id: if a { "b.test" } else { "a.test" },
+        child_lifetime: None,
+    }
+}
+
+pub fn node(me: &str, peer: &str, s: &Side, seed: u64) -> Node {
+    node_with(me, peer, s, seed, |_| {})
+}
+
+/// A node whose endpoint settings `tweak` adjusts.
+pub fn node_with(
+    me: &str,
+    peer: &str,
+    s: &Side,
+    seed: u64,
+    tweak: impl Fn(&mut EndpointConfig),
+) -> Node {
+    let cfg = PeerConfig {
+        name: "peer".into(),
+        remote_addr: addr(peer),
+        local_id: fqdn(s.local_id),
+        remote_id: fqdn(s.remote_id),
+        psk: Secret::from_slice(s.psk.as_bytes()),
+        ike_proposals: s
+            .ike
+            .iter()
+            .map(|p| ProposalSpec::parse(p, ProtocolId::IKE).unwrap())
+            .collect(),
+        esp_proposals: s
+            .esp
+            .iter()
+            .map(|p| ProposalSpec::parse(p, ProtocolId::ESP).unwrap())
+            .collect(),
+        local_ts: s.local_ts.iter().map(|t| prefix(t)).collect(),
+        remote_ts: s.remote_ts.iter().map(|t| prefix(t)).collect(),
+        mode: s.mode,
+        accept_narrowing: true,
+        child_lifetime: s.child_lifetime,
+    };
+    let mut ec = EndpointConfig::new(addr(me));
+    ec.retransmit_timeout = Duration::from_millis(500);
+    ec.retransmit_tries = 3;
+    tweak(&mut ec);
+    Node {
+        addr: addr(me),
+        endpoint: Endpoint::new(
+            ec,
+            vec![cfg],
+            Box::new(SeededRandom::new(seed)),
+            Provider::Real,
+        ),
+        events: Vec::new(),
+    }
+}
+
+pub fn sim(a: Side, b: Side) -> Sim {
+    Sim::new(vec![node(A, B, &a, 1), node(B, A, &b, 2)])
+}
+
+pub fn children(n: &Node) -> Vec<&ChildSa> {
+    n.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::InstallChildSa(c) => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+pub fn failures(n: &Node) -> Vec<&Failure> {
+    n.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Failed { failure, .. } => Some(failure),
+            _ => None,
+        })
+        .collect()
+}
+
+pub fn established(n: &Node) -> usize {
+    n.events
+        .iter()
+        .filter(|e| matches!(e, Event::IkeSaEstablished { .. }))
+        .count()
+}
