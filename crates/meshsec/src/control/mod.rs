@@ -134,6 +134,9 @@ pub struct PeerStatus {
     pub drops: BTreeMap<String, u64>,
     /// The last negotiation failure, explained.
     pub last_failure: Option<String>,
+    /// CHILD SA rekeys (by either side) since the daemon started.
+    #[serde(default)]
+    pub child_rekeys: u64,
     /// Its IKE SAs.
     pub ike_sas: Vec<IkeSaStatus>,
     /// Its CHILD SAs.

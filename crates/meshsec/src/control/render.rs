@@ -99,6 +99,9 @@ fn peer(out: &mut String, p: &PeerStatus) {
         bytes(p.bytes_out),
         p.packets_out
     );
+    if p.child_rekeys > 0 {
+        let _ = writeln!(out, "  CHILD SA rekeys {}", p.child_rekeys);
+    }
     if let Some(d) = drops(&p.drops) {
         let _ = writeln!(out, "  drops  {d}");
     }

@@ -618,6 +618,9 @@ impl Daemon {
             if c.udp_encap { "ESP in UDP" } else { "ESP" }
         );
         if let Some(p) = self.peer(c.peer) {
+            if c.rekey_of.is_some() {
+                p.child_rekeys += 1;
+            }
             p.children.push(peers::InstalledChild {
                 spi_in: c.inbound.spi,
                 spi_out: c.outbound.spi,

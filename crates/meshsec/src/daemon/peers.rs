@@ -68,6 +68,8 @@ pub struct PeerRuntime {
     pub routes: Vec<Route>,
     /// Installed CHILD SAs, newest last.
     pub children: Vec<InstalledChild>,
+    /// CHILD SAs installed that replaced another (rekeys, ours and the peer's).
+    pub child_rekeys: u64,
 }
 
 impl PeerRuntime {
@@ -85,6 +87,7 @@ impl PeerRuntime {
             policies: Vec::new(),
             routes: Vec::new(),
             children: Vec::new(),
+            child_rekeys: 0,
         }
     }
 

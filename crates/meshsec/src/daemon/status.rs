@@ -119,6 +119,7 @@ impl Daemon {
                 packets_out: cout.packets,
                 drops: drops(&all_drops),
                 last_failure: p.last_failure.clone(),
+                child_rekeys: p.child_rekeys,
                 ike_sas,
                 child_sas,
             });
