@@ -1,7 +1,13 @@
-//! Simultaneous initiation (routine in a full mesh: both ends start at once): two IKE SAs
-//! between the same peers converge to one, deterministically and without messages. Both
-//! sides know all four nonces once both SAs are up, and delete the SA holding the lowest
-//! nonce — the rule RFC 7296 §2.8.1 uses for rekey collisions.
+//! More than one IKE SA with the same peer, and which one survives:
+//!
+//! * INITIAL_CONTACT (RFC 7296 §2.4): the peer restarted and has none of our older SAs —
+//!   they are dropped at once (no Delete: nobody would understand it), no waiting for DPD.
+//!   Only SAs that were up before the new one started count, so the two SAs of a
+//!   simultaneous initiation (both carry INITIAL_CONTACT after a start) are not affected.
+//! * Simultaneous initiation (routine in a full mesh: both ends start at once): two IKE SAs
+//!   between the same peers converge to one, deterministically and without messages. Both
+//!   sides know all four nonces once both SAs are up, and delete the SA holding the lowest
+//!   nonce — the rule RFC 7296 §2.8.1 uses for rekey collisions.
 
 use crate::endpoint::Endpoint;
 use crate::event::{ChildSa, Event, PeerId};
@@ -16,10 +22,30 @@ impl Endpoint {
         peer: PeerId,
         spi: u64,
         nat_detected: bool,
+        initial_contact: bool,
         child: Option<ChildSa>,
     ) {
-        if let Some(sa) = self.sas.get_mut(&spi) {
-            sa.established_at = Some(now);
+        let created = match self.sas.get_mut(&spi) {
+            Some(sa) => {
+                sa.established_at = Some(now);
+                sa.created
+            }
+            None => return,
+        };
+        if initial_contact {
+            let stale: Vec<u64> = self
+                .sas
+                .iter()
+                .filter(|(s, sa)| {
+                    **s != spi
+                        && sa.peer == Some(peer)
+                        && sa.established_at.is_some_and(|t| t < created)
+                })
+                .map(|(s, _)| *s)
+                .collect();
+            for s in stale {
+                self.close_sa(s, "the peer restarted (INITIAL_CONTACT)");
+            }
         }
         if let Some(ch) = child.as_ref() {
             let lifetime = self.peers.get(peer).and_then(|c| c.child_lifetime);
@@ -37,21 +63,36 @@ impl Endpoint {
         self.resolve_duplicates(peer);
     }
 
-    /// If more than one established IKE SA exists with `peer`, keeps the one without the
-    /// lowest nonce (repeatedly, until one is left).
+    /// If more than one established IKE SA exists with `peer`, keeps one: an SA that was
+    /// already up before another one started is the stale one (the new one replaces it, as
+    /// after a restart of the peer); SAs set up at the same time (simultaneous initiation)
+    /// lose by the lowest nonce. Repeats until one is left.
     fn resolve_duplicates(&mut self, peer: PeerId) {
         loop {
-            let mut ours: Vec<(u64, Vec<u8>)> = self
+            let mut ours: Vec<(u64, Vec<u8>, Timestamp, Timestamp)> = self
                 .sas
                 .iter()
                 .filter(|(_, sa)| sa.peer == Some(peer) && sa.state == State::Established)
-                .map(|(spi, sa)| (*spi, sa.ni.clone().min(sa.nr.clone())))
+                .map(|(spi, sa)| {
+                    (
+                        *spi,
+                        sa.ni.clone().min(sa.nr.clone()),
+                        sa.created,
+                        sa.established_at.unwrap_or(sa.created),
+                    )
+                })
                 .collect();
             if ours.len() < 2 {
                 return;
             }
+            let newest_start = ours.iter().map(|o| o.2).max().unwrap_or_default();
+            if let Some((stale, ..)) = ours.iter().find(|o| o.3 < newest_start) {
+                let stale = *stale;
+                self.close_sa(stale, "replaced by a newer IKE SA with the same peer");
+                continue;
+            }
             ours.sort_by(|a, b| a.1.cmp(&b.1));
-            let Some((loser, _)) = ours.first().cloned() else {
+            let Some((loser, ..)) = ours.first().cloned() else {
                 return;
             };
             self.close_sa(

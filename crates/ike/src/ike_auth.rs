@@ -427,7 +427,8 @@ impl Endpoint {
         }
         self.init_index.retain(|_, v| *v != spi);
         self.transmit_all(to, from, bytes);
-        self.established(now, peer, spi, nat_detected, child);
+        let initial_contact = find_notify(&payloads, NotifyType::INITIAL_CONTACT).is_some();
+        self.established(now, peer, spi, nat_detected, initial_contact, child);
         if let Some((_, failure)) = child_failure {
             self.fail(Some(peer), failure);
         }
@@ -598,7 +599,8 @@ impl Endpoint {
             sa.pending = None;
             sa.next_request_id += 1;
         }
-        self.established(now, peer, spi, nat_detected, child);
+        let initial_contact = find_notify(&payloads, NotifyType::INITIAL_CONTACT).is_some();
+        self.established(now, peer, spi, nat_detected, initial_contact, child);
         if let Some(f) = child_failure {
             self.fail(Some(peer), f);
         }

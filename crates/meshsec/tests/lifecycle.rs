@@ -135,3 +135,54 @@ fn child_sa_rekeys_every_5s_under_load_lose_nothing() {
     assert_eq!(ca[0]["spi_in"], cb[0]["spi_out"]);
     assert!(pa["drops"].get("auth_failed").is_none(), "{pa}");
 }
+
+/// Two daemons, both `start = "always"`; returns (ns a, ns b, socket a, socket b).
+fn pair(lab: &mut Lab, extra: &str) -> (String, String, std::path::PathBuf, std::path::PathBuf) {
+    let a = lab.ns("a");
+    let b = lab.ns("b");
+    lab.link(&a, "192.0.2.1/24", &b, "192.0.2.2/24");
+    lab.exec_ok(&a, "ip addr add 10.1.0.1/32 dev lo");
+    lab.exec_ok(&b, "ip addr add 10.2.0.1/32 dev lo");
+    let psk = lab.dir.join("psk");
+    let (sa, sb) = (lab.socket("a"), lab.socket("b"));
+    let ca = config(
+        &NodeCfg { name: "a", addr: "192.0.2.1", socket: &sa, psk: &psk },
+        &[PeerCfg { name: "b", addr: "192.0.2.2", local_ts: "10.1.0.0/24", remote_ts: "10.2.0.0/24", start: "always", extra }],
+    );
+    let cb = config(
+        &NodeCfg { name: "b", addr: "192.0.2.2", socket: &sb, psk: &psk },
+        &[PeerCfg { name: "a", addr: "192.0.2.1", local_ts: "10.2.0.0/24", remote_ts: "10.1.0.0/24", start: "always", extra }],
+    );
+    lab.file("b.toml", &cb);
+    lab.meshsec(&b, "b", &cb);
+    lab.meshsec(&a, "a", &ca);
+    lab.wait_established(&sa, "a", "b");
+    lab.wait_established(&sb, "b", "a");
+    (a, b, sa, sb)
+}
+
+#[test]
+fn a_peer_killed_and_restarted_is_reachable_again_within_2s() {
+    let mut lab = Lab::new("reboot");
+    let (a, b, sa, _) = pair(&mut lab, "");
+    assert!(lab.ping(&a, "10.1.0.1", "10.2.0.1", 2));
+    let old = lab.peer(&sa, "b")["ike_sas"][0]["spi_i"].clone();
+    // kill -9: b says nothing; a still has the SA.
+    lab.stop("b", "KILL");
+    assert_eq!(lab.peer(&sa, "b")["ike_sas"][0]["spi_i"], old);
+    let cfg = lab.dir.join("b.toml");
+    let started = std::time::Instant::now();
+    lab.spawn(&b, "b2", &format!("{} run -c {} --log-level debug", common::MESHSEC, cfg.display()));
+    // Traffic flows again soon after the restart, without a waiting for DPD: b's new IKE
+    // SA carries INITIAL_CONTACT and a drops the stale one at once.
+    let back = common::wait_for(Duration::from_secs(10), || {
+        lab.exec(&a, "ping -c 1 -W 0.2 -I 10.1.0.1 10.2.0.1").status.success().then(|| started.elapsed())
+    });
+    let took = back.unwrap_or_else(|| panic!("not back after 10 s\n{}\n{}", lab.log("a"), lab.log("b2")));
+    eprintln!("traffic back {} ms after the restart", took.as_millis());
+    assert!(took < Duration::from_secs(2), "took {took:?}\n{}", lab.log("a"));
+    let p = lab.peer(&sa, "b");
+    assert_eq!(p["ike_sas"].as_array().unwrap().len(), 1, "{p}");
+    assert_ne!(p["ike_sas"][0]["spi_i"], old);
+    assert!(lab.log("a").contains("the peer restarted (INITIAL_CONTACT)"), "{}", lab.log("a"));
+}
