@@ -55,8 +55,12 @@ pub struct EndpointConfig {
     pub local_addr: SocketAddr,
     /// First retransmission timeout; doubles with each retry (RFC 7296 §2.1).
     pub retransmit_timeout: Duration,
-    /// Retransmissions before giving up (so the give-up time is about
-    /// `retransmit_timeout * (2^(tries+1) - 1)`).
+    /// Longest wait between two transmissions: the doubling stops here, so that an exchange
+    /// started during an outage completes within this long after the path returns.
+    pub retransmit_max_timeout: Duration,
+    /// Retransmissions before giving up: the give-up time is the sum of the waits
+    /// `min(retransmit_timeout * 2^k, retransmit_max_timeout)` for k = 0..=tries (1 + 2 + 2
+    /// + 2 + 2 = 9 s with the defaults).
     pub retransmit_tries: u32,
     /// How long a responder keeps a half-open IKE SA (IKE_SA_INIT answered, no IKE_AUTH).
     pub half_open_timeout: Duration,
@@ -78,6 +82,7 @@ impl EndpointConfig {
         EndpointConfig {
             local_addr,
             retransmit_timeout: Duration::from_secs(1),
+            retransmit_max_timeout: Duration::from_secs(2),
             retransmit_tries: 4,
             half_open_timeout: Duration::from_secs(30),
             max_half_open: 1024,

@@ -508,6 +508,7 @@ impl Endpoint {
         let mut resend = Vec::new();
         let mut dead = Vec::new();
         let base = self.config.retransmit_timeout;
+        let cap = self.config.retransmit_max_timeout;
         let max = self.config.retransmit_tries;
         for (spi, sa) in self.sas.iter_mut() {
             if let Some(p) = sa.pending.as_mut()
@@ -517,7 +518,7 @@ impl Endpoint {
                     dead.push((*spi, Some((p.exchange, p.tries))));
                 } else {
                     p.tries += 1;
-                    p.next_at = now + base * 2u32.saturating_pow(p.tries - 1);
+                    p.next_at = now + (base * 2u32.saturating_pow(p.tries - 1)).min(cap);
                     resend.push((sa.local, sa.remote, p.datagrams.clone()));
                 }
             } else if sa.state == State::ExpectAuthRequest

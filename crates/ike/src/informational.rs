@@ -110,6 +110,23 @@ impl Endpoint {
         Ok(self.queue_task(now, spi, Task::DeleteIke))
     }
 
+    /// Drops every established IKE SA with `peer` (and their CHILD SAs) without a word to
+    /// the peer: for a peer declared dead (its DPD went unanswered), which would not answer a
+    /// Delete either. Returns whether there was one.
+    pub fn drop_ike_sa(&mut self, peer: PeerId, reason: &'static str) -> Result<bool, ApiMisuse> {
+        self.peers.get(peer).ok_or(ApiMisuse::UnknownPeer(peer))?;
+        let spis: Vec<u64> = self
+            .sas
+            .iter()
+            .filter(|(_, sa)| sa.peer == Some(peer) && sa.state == crate::sa::State::Established)
+            .map(|(s, _)| *s)
+            .collect();
+        for spi in &spis {
+            self.close_sa(*spi, reason);
+        }
+        Ok(!spis.is_empty())
+    }
+
     /// Deletes the newest CHILD SA with `peer` (keeping the IKE SA): tells the peer, then
     /// removes it when the peer answers.
     pub fn delete_child_sa(&mut self, now: Timestamp, peer: PeerId) -> Result<bool, ApiMisuse> {

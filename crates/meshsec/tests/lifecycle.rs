@@ -140,18 +140,43 @@ fn child_sa_rekeys_every_5s_under_load_lose_nothing() {
 fn pair(lab: &mut Lab, extra: &str) -> (String, String, std::path::PathBuf, std::path::PathBuf) {
     let a = lab.ns("a");
     let b = lab.ns("b");
-    lab.link(&a, "192.0.2.1/24", &b, "192.0.2.2/24");
+    let (_, veth_b) = lab.link(&a, "192.0.2.1/24", &b, "192.0.2.2/24");
     lab.exec_ok(&a, "ip addr add 10.1.0.1/32 dev lo");
     lab.exec_ok(&b, "ip addr add 10.2.0.1/32 dev lo");
+    lab.file("veth_b", &veth_b);
     let psk = lab.dir.join("psk");
     let (sa, sb) = (lab.socket("a"), lab.socket("b"));
     let ca = config(
-        &NodeCfg { name: "a", addr: "192.0.2.1", socket: &sa, psk: &psk },
-        &[PeerCfg { name: "b", addr: "192.0.2.2", local_ts: "10.1.0.0/24", remote_ts: "10.2.0.0/24", start: "always", extra }],
+        &NodeCfg {
+            name: "a",
+            addr: "192.0.2.1",
+            socket: &sa,
+            psk: &psk,
+        },
+        &[PeerCfg {
+            name: "b",
+            addr: "192.0.2.2",
+            local_ts: "10.1.0.0/24",
+            remote_ts: "10.2.0.0/24",
+            start: "always",
+            extra,
+        }],
     );
     let cb = config(
-        &NodeCfg { name: "b", addr: "192.0.2.2", socket: &sb, psk: &psk },
-        &[PeerCfg { name: "a", addr: "192.0.2.1", local_ts: "10.2.0.0/24", remote_ts: "10.1.0.0/24", start: "always", extra }],
+        &NodeCfg {
+            name: "b",
+            addr: "192.0.2.2",
+            socket: &sb,
+            psk: &psk,
+        },
+        &[PeerCfg {
+            name: "a",
+            addr: "192.0.2.1",
+            local_ts: "10.2.0.0/24",
+            remote_ts: "10.1.0.0/24",
+            start: "always",
+            extra,
+        }],
     );
     lab.file("b.toml", &cb);
     lab.meshsec(&b, "b", &cb);
@@ -172,17 +197,118 @@ fn a_peer_killed_and_restarted_is_reachable_again_within_2s() {
     assert_eq!(lab.peer(&sa, "b")["ike_sas"][0]["spi_i"], old);
     let cfg = lab.dir.join("b.toml");
     let started = std::time::Instant::now();
-    lab.spawn(&b, "b2", &format!("{} run -c {} --log-level debug", common::MESHSEC, cfg.display()));
+    lab.spawn(
+        &b,
+        "b2",
+        &format!(
+            "{} run -c {} --log-level debug",
+            common::MESHSEC,
+            cfg.display()
+        ),
+    );
     // Traffic flows again soon after the restart, without a waiting for DPD: b's new IKE
     // SA carries INITIAL_CONTACT and a drops the stale one at once.
     let back = common::wait_for(Duration::from_secs(10), || {
-        lab.exec(&a, "ping -c 1 -W 0.2 -I 10.1.0.1 10.2.0.1").status.success().then(|| started.elapsed())
+        lab.exec(&a, "ping -c 1 -W 0.2 -I 10.1.0.1 10.2.0.1")
+            .status
+            .success()
+            .then(|| started.elapsed())
     });
-    let took = back.unwrap_or_else(|| panic!("not back after 10 s\n{}\n{}", lab.log("a"), lab.log("b2")));
+    let took =
+        back.unwrap_or_else(|| panic!("not back after 10 s\n{}\n{}", lab.log("a"), lab.log("b2")));
     eprintln!("traffic back {} ms after the restart", took.as_millis());
-    assert!(took < Duration::from_secs(2), "took {took:?}\n{}", lab.log("a"));
+    assert!(
+        took < Duration::from_secs(2),
+        "took {took:?}\n{}",
+        lab.log("a")
+    );
     let p = lab.peer(&sa, "b");
     assert_eq!(p["ike_sas"].as_array().unwrap().len(), 1, "{p}");
     assert_ne!(p["ike_sas"][0]["spi_i"], old);
-    assert!(lab.log("a").contains("the peer restarted (INITIAL_CONTACT)"), "{}", lab.log("a"));
+    assert!(
+        lab.log("a")
+            .contains("the peer restarted (INITIAL_CONTACT)"),
+        "{}",
+        lab.log("a")
+    );
+}
+
+#[test]
+fn a_30s_netsplit_is_detected_by_dpd_and_healed_within_5s_of_the_path_returning() {
+    let mut lab = Lab::new("netsplit");
+    let (a, b, sa, sb) = pair(&mut lab, "dpd_delay = \"2s\"\ndpd_timeout = \"4s\"");
+    let veth = std::fs::read_to_string(lab.dir.join("veth_b")).unwrap();
+    assert!(lab.ping(&a, "10.1.0.1", "10.2.0.1", 2));
+    // The split: b's link drops everything, both ways.
+    lab.exec_ok(
+        &b,
+        &format!(
+            "nft add table inet split && \
+             nft 'add chain inet split in {{ type filter hook input priority -10; policy accept; }}' && \
+             nft 'add chain inet split out {{ type filter hook output priority -10; policy accept; }}' && \
+             nft add rule inet split in iifname {veth} drop && \
+             nft add rule inet split out oifname {veth} drop"
+        ),
+    );
+    let split = std::time::Instant::now();
+    // DPD: a check after 2 s of silence, dead 4 s later (plus a tick of the daemon's timer).
+    let dead = common::wait_for(Duration::from_secs(15), || {
+        (lab.peer(&sa, "b")["deaths"].as_u64() == Some(1)).then(|| split.elapsed())
+    });
+    let dead = dead.unwrap_or_else(|| {
+        panic!(
+            "a never declared b dead: {}\n{}",
+            lab.peer(&sa, "b"),
+            lab.log("a")
+        )
+    });
+    eprintln!("a declared b dead {} ms into the split", dead.as_millis());
+    assert!(dead <= Duration::from_secs(2 + 4 + 2), "took {dead:?}");
+    assert!(
+        lab.log("a")
+            .contains("declared dead (DPD unanswered for 4s)"),
+        "{}",
+        lab.log("a")
+    );
+    // b, on its side, reaches the same conclusion.
+    let b_dead = common::wait_for(Duration::from_secs(10), || {
+        (lab.peer(&sb, "a")["deaths"].as_u64() == Some(1)).then_some(())
+    });
+    assert!(b_dead.is_some(), "{}", lab.peer(&sb, "a"));
+    let rest = Duration::from_secs(30).saturating_sub(split.elapsed());
+    std::thread::sleep(rest);
+    lab.exec_ok(&b, "nft delete table inet split");
+    let healed = std::time::Instant::now();
+    let back = common::wait_for(Duration::from_secs(20), || {
+        lab.exec(&a, "ping -c 1 -W 0.2 -I 10.1.0.1 10.2.0.1")
+            .status
+            .success()
+            .then(|| healed.elapsed())
+    });
+    let back = back.unwrap_or_else(|| {
+        panic!(
+            "not healed after 20 s: {}\n{}",
+            lab.peer(&sa, "b"),
+            lab.log("a")
+        )
+    });
+    eprintln!(
+        "tunnel back {} ms after the path returned",
+        back.as_millis()
+    );
+    assert!(back < Duration::from_secs(5), "took {back:?}");
+    // One IKE SA on each side again, without anyone running a command.
+    let ok = common::wait_for(Duration::from_secs(5), || {
+        let (pa, pb) = (lab.peer(&sa, "b"), lab.peer(&sb, "a"));
+        (pa["ike_sas"].as_array().map(Vec::len) == Some(1)
+            && pb["ike_sas"].as_array().map(Vec::len) == Some(1)
+            && pa["child_sas"].as_array().map(Vec::len) == Some(1))
+        .then_some(())
+    });
+    assert!(
+        ok.is_some(),
+        "{}\n{}",
+        lab.peer(&sa, "b"),
+        lab.peer(&sb, "a")
+    );
 }

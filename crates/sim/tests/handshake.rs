@@ -202,10 +202,10 @@ fn silence_ends_in_a_timeout_after_the_documented_give_up_time() {
             tries: 4
         }]
     );
-    // The first transmission and 3 retransmissions, waiting 0.5, 1, 2 and 4 s: given up at
-    // 0.5 s × (2^(3+1) − 1) = 7.5 s, as EndpointConfig documents.
+    // The first transmission and 3 retransmissions, waiting 0.5, 1, 2 and 2 s (the doubling
+    // stops at the 2 s maximum): given up at 5.5 s, as EndpointConfig documents.
     assert_eq!(s.log.len(), 4);
-    assert_eq!(s.now, Duration::from_millis(7_500));
+    assert_eq!(s.now, Duration::from_millis(5_500));
     assert_eq!(s.nodes[0].endpoint.ike_sa_count(), 0);
 }
 

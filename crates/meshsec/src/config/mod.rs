@@ -29,6 +29,17 @@ pub enum Start {
     Passive,
 }
 
+/// What to do when a peer stops answering DPD.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DpdAction {
+    /// Set the tunnel up again (with backoff), as for `start = "always"`.
+    Restart,
+    /// Leave it down until the peer or the operator brings it up.
+    Clear,
+    /// Set it up again when traffic for it appears.
+    Trap,
+}
+
 /// This host.
 #[derive(Debug, Clone)]
 pub struct Node {
@@ -73,6 +84,12 @@ pub struct Peer {
     pub ike_lifetime: Duration,
     /// CHILD SA lifetime.
     pub child_lifetime: Duration,
+    /// Liveness check after this long without anything from the peer (`None`: off).
+    pub dpd_delay: Option<Duration>,
+    /// The peer is declared dead when a liveness check goes unanswered this long.
+    pub dpd_timeout: Duration,
+    /// What follows a peer's death.
+    pub dpd_action: DpdAction,
 }
 
 /// A validated configuration.

@@ -40,6 +40,9 @@ pub(crate) struct RawPeerSettings {
     pub(crate) start: Option<S>,
     pub(crate) ike_lifetime: Option<S>,
     pub(crate) child_lifetime: Option<S>,
+    pub(crate) dpd_delay: Option<S>,
+    pub(crate) dpd_timeout: Option<S>,
+    pub(crate) dpd_action: Option<S>,
     pub(crate) allow_weak_psk: Option<Spanned<bool>>,
     pub(crate) allow_weak_crypto: Option<Spanned<bool>>,
 }
@@ -62,6 +65,9 @@ pub(crate) struct RawPeer {
     pub(crate) start: Option<S>,
     pub(crate) ike_lifetime: Option<S>,
     pub(crate) child_lifetime: Option<S>,
+    pub(crate) dpd_delay: Option<S>,
+    pub(crate) dpd_timeout: Option<S>,
+    pub(crate) dpd_action: Option<S>,
     pub(crate) allow_weak_psk: Option<Spanned<bool>>,
     pub(crate) allow_weak_crypto: Option<Spanned<bool>>,
 }

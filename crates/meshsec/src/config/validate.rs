@@ -15,7 +15,7 @@ use meshsec_wire::registry::{EncrId, IntegId, KeMethod, PrfId, ProtocolId};
 use toml::Spanned;
 
 use super::raw::{RawConfig, RawPeer, S};
-use super::{Config, ConfigError, Node, Peer, Start};
+use super::{Config, ConfigError, DpdAction, Node, Peer, Start};
 
 /// IKE proposals when none are configured: AEAD with X25519 or P-256.
 const DEFAULT_IKE: &[&str] = &[
@@ -28,6 +28,11 @@ const DEFAULT_ESP: &[&str] = &["aes256gcm16", "chacha20poly1305"];
 const MIN_PSK_LEN: usize = 20;
 const DEFAULT_IKE_LIFETIME: Duration = Duration::from_secs(4 * 3600);
 const DEFAULT_CHILD_LIFETIME: Duration = Duration::from_secs(3600);
+const MIN_LIFETIME_SECS: u64 = 5;
+/// DPD: a liveness check after this long without anything from the peer.
+const DEFAULT_DPD_DELAY: Duration = Duration::from_secs(30);
+/// DPD: the peer is dead when the check is not answered within this.
+const DEFAULT_DPD_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_TUN: &str = "meshsec0";
 /// TUN MTU: 1500 minus the largest ESP-in-UDP overhead we add (IPv6 40 + UDP 8 + ESP 8 +
 /// IV 16 + padding up to 17 + ICV 16), rounded down.
@@ -253,35 +258,46 @@ fn peer(
     let psk = psk(ctx, &p.psk_file, &key("psk_file"), allow_weak_psk, warnings)?;
     let local_ts = selectors(ctx, &p.local_ts, &key("local_ts"))?;
     let remote_ts = selectors(ctx, &p.remote_ts, &key("remote_ts"))?;
-    let mode = match setting!(raw, p, mode) {
-        None => ChildMode::Tunnel,
-        Some(m) => match m.get_ref().as_str() {
-            "tunnel" => ChildMode::Tunnel,
-            "transport" => ChildMode::Transport,
-            other => {
-                return Err(ctx.at(
-                    m,
-                    &key("mode"),
-                    format!("{other:?}: expected \"tunnel\" or \"transport\""),
-                ));
-            }
-        },
+    let mode = choice(
+        ctx,
+        setting!(raw, p, mode),
+        &key("mode"),
+        &[
+            ("tunnel", ChildMode::Tunnel),
+            ("transport", ChildMode::Transport),
+        ],
+    )?;
+    let start = choice(
+        ctx,
+        setting!(raw, p, start),
+        &key("start"),
+        &[
+            ("always", Start::Always),
+            ("on-demand", Start::OnDemand),
+            ("passive", Start::Passive),
+        ],
+    )?;
+    let dpd_action = choice(
+        ctx,
+        setting!(raw, p, dpd_action),
+        &key("dpd_action"),
+        &[
+            ("restart", DpdAction::Restart),
+            ("clear", DpdAction::Clear),
+            ("trap", DpdAction::Trap),
+        ],
+    )?;
+    let dpd_delay = match setting!(raw, p, dpd_delay) {
+        Some(d) if d.get_ref() == "off" => None,
+        d => Some(duration(ctx, d, DEFAULT_DPD_DELAY, &key("dpd_delay"), 1)?),
     };
-    let start = match setting!(raw, p, start) {
-        None => Start::Always,
-        Some(m) => match m.get_ref().as_str() {
-            "always" => Start::Always,
-            "on-demand" => Start::OnDemand,
-            "passive" => Start::Passive,
-            other => {
-                return Err(ctx.at(
-                    m,
-                    &key("start"),
-                    format!("{other:?}: expected \"always\", \"on-demand\" or \"passive\""),
-                ));
-            }
-        },
-    };
+    let dpd_timeout = duration(
+        ctx,
+        setting!(raw, p, dpd_timeout),
+        DEFAULT_DPD_TIMEOUT,
+        &key("dpd_timeout"),
+        1,
+    )?;
     let allow_weak = setting!(raw, p, allow_weak_crypto).is_some_and(|b| *b.get_ref());
     let ike_proposals = proposals(
         ctx,
@@ -301,17 +317,19 @@ fn peer(
         allow_weak,
         warnings,
     )?;
-    let ike_lifetime = lifetime(
+    let ike_lifetime = duration(
         ctx,
         setting!(raw, p, ike_lifetime),
         DEFAULT_IKE_LIFETIME,
         &key("ike_lifetime"),
+        MIN_LIFETIME_SECS,
     )?;
-    let child_lifetime = lifetime(
+    let child_lifetime = duration(
         ctx,
         setting!(raw, p, child_lifetime),
         DEFAULT_CHILD_LIFETIME,
         &key("child_lifetime"),
+        MIN_LIFETIME_SECS,
     )?;
     Ok(Peer {
         name: p.name.get_ref().clone(),
@@ -326,7 +344,35 @@ fn peer(
         esp_proposals,
         ike_lifetime,
         child_lifetime,
+        dpd_delay,
+        dpd_timeout,
+        dpd_action,
     })
+}
+
+/// One of the `options` (by name), or the first one when unset.
+fn choice<T: Copy>(
+    ctx: &Ctx<'_>,
+    s: Option<&S>,
+    key: &str,
+    options: &[(&str, T)],
+) -> Result<T, ConfigError> {
+    let Some(s) = s else {
+        return options
+            .first()
+            .map(|o| o.1)
+            .ok_or_else(|| ctx.err(0..0, key, "no value"));
+    };
+    if let Some((_, v)) = options.iter().find(|(name, _)| name == s.get_ref()) {
+        return Ok(*v);
+    }
+    let names: Vec<String> = options.iter().map(|(n, _)| format!("\"{n}\"")).collect();
+    let expected = match names.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    };
+    Err(ctx.at(s, key, format!("{:?}: expected {expected}", s.get_ref())))
 }
 
 fn socket_addr(s: &str) -> Option<SocketAddr> {
@@ -520,11 +566,12 @@ fn proposals(
 }
 
 /// `90s`, `15m`, `4h`, `1d`.
-fn lifetime(
+fn duration(
     ctx: &Ctx<'_>,
     s: Option<&S>,
     default: Duration,
     key: &str,
+    min_secs: u64,
 ) -> Result<Duration, ConfigError> {
     let Some(s) = s else { return Ok(default) };
     let v = s.get_ref().trim();
@@ -539,12 +586,12 @@ fn lifetime(
         _ => None,
     };
     match (n, unit) {
-        (Some(n), Some(u)) if n.saturating_mul(u) >= 5 => Ok(Duration::from_secs(n * u)),
+        (Some(n), Some(u)) if n.saturating_mul(u) >= min_secs => Ok(Duration::from_secs(n * u)),
         _ => Err(ctx.at(
             s,
             key,
             format!(
-                "{v:?}: expected a duration of at least 5 s like \"90s\", \"15m\", \"4h\" or \"1d\""
+                "{v:?}: expected a duration of at least {min_secs} s like \"90s\", \"15m\", \"4h\" or \"1d\""
             ),
         )),
     }

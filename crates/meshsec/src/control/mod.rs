@@ -137,6 +137,15 @@ pub struct PeerStatus {
     /// CHILD SA rekeys (by either side) since the daemon started.
     #[serde(default)]
     pub child_rekeys: u64,
+    /// Seconds since anything authenticated (IKE or ESP) came from the peer.
+    #[serde(default)]
+    pub last_heard_secs_ago: Option<u64>,
+    /// DPD checks sent (only when the peer was quiet for `dpd_delay`).
+    #[serde(default)]
+    pub dpd_checks: u64,
+    /// Times the peer was declared dead.
+    #[serde(default)]
+    pub deaths: u64,
     /// Its IKE SAs.
     pub ike_sas: Vec<IkeSaStatus>,
     /// Its CHILD SAs.

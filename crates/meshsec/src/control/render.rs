@@ -99,8 +99,12 @@ fn peer(out: &mut String, p: &PeerStatus) {
         bytes(p.bytes_out),
         p.packets_out
     );
-    if p.child_rekeys > 0 {
-        let _ = writeln!(out, "  CHILD SA rekeys {}", p.child_rekeys);
+    if p.child_rekeys > 0 || p.dpd_checks > 0 || p.deaths > 0 {
+        let _ = writeln!(
+            out,
+            "  CHILD SA rekeys {}, DPD checks {}, declared dead {} time(s)",
+            p.child_rekeys, p.dpd_checks, p.deaths
+        );
     }
     if let Some(d) = drops(&p.drops) {
         let _ = writeln!(out, "  drops  {d}");

@@ -10,6 +10,7 @@
 
 mod control;
 pub mod datapath;
+mod liveness;
 pub mod net;
 pub mod netlink;
 mod os;
@@ -384,6 +385,7 @@ impl Daemon {
     fn on_timers(&mut self) {
         let now = self.now();
         self.ike.handle_timeout(now);
+        self.dpd_tick(now);
         {
             let mut plane = self.path.plane();
             self.retiring.retain(|(at, spi)| {
@@ -513,6 +515,9 @@ impl Daemon {
                 let name = self.peer_name(peer);
                 if let Some(p) = self.peer(peer) {
                     p.last_handshake = Some(now);
+                    p.last_heard = now;
+                    p.dpd_sent = None;
+                    p.dead = false;
                     // A collision brings up two SAs; the first one ends our attempt.
                     if let Some(s) = p.attempt_started.take() {
                         p.handshake_time = Some(now.saturating_sub(s));
@@ -554,7 +559,9 @@ impl Daemon {
                         p.last_failure = Some(failure.to_string());
                         p.attempt_started = None;
                     }
-                    self.maybe_restart(id);
+                    // No answer is an outage: retry soon. A refusal is a mismatch: back off.
+                    let unanswered = matches!(failure, meshsec_ike::Failure::Timeout { .. });
+                    self.maybe_restart_after(id, unanswered);
                 }
                 None => tracing::warn!("unknown peer: {failure}"),
             },
@@ -563,13 +570,22 @@ impl Daemon {
                     .plane()
                     .remove_outbound_spi(u32::try_from(peer).unwrap_or(u32::MAX), outbound_spi);
             }
-            Event::PeerAlive { .. } => {}
+            Event::PeerAlive { peer } => {
+                if let Some(p) = self.peer(peer) {
+                    p.last_heard = now;
+                    p.dpd_sent = None;
+                }
+            }
         }
     }
 
     /// After an SA went away: `always` peers are re-initiated (with backoff) unless another
-    /// IKE SA with them is up or being set up.
+    /// IKE SA with them is up or being set up; after a death, `dpd_action` decides.
     fn maybe_restart(&mut self, id: usize) {
+        self.maybe_restart_after(id, false);
+    }
+
+    fn maybe_restart_after(&mut self, id: usize, unanswered: bool) {
         let now = self.now();
         let other = self
             .ike
@@ -577,7 +593,17 @@ impl Daemon {
             .iter()
             .any(|s| s.peer == Some(id) && s.state != State::ExpectAuthRequest);
         let Some(p) = self.peer(id) else { return };
-        if p.cfg.start == Start::Always && !p.admin_down && !other && p.next_attempt.is_none() {
+        let wanted = if p.dead {
+            p.cfg.dpd_action == crate::config::DpdAction::Restart
+        } else {
+            p.cfg.start == Start::Always
+        };
+        if !wanted || p.admin_down || other || p.next_attempt.is_some() {
+            return;
+        }
+        if unanswered || p.dead {
+            p.schedule_soon(now);
+        } else {
             p.schedule_retry(now);
         }
     }

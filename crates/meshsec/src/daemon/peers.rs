@@ -70,6 +70,18 @@ pub struct PeerRuntime {
     pub children: Vec<InstalledChild>,
     /// CHILD SAs installed that replaced another (rekeys, ours and the peer's).
     pub child_rekeys: u64,
+    /// Last time anything authenticated came from the peer (IKE or ESP).
+    pub last_heard: Duration,
+    /// Inbound packets at the last look (ESP arriving counts as a sign of life).
+    pub last_in_packets: u64,
+    /// Our unanswered DPD check, since when.
+    pub dpd_sent: Option<Duration>,
+    /// DPD checks sent.
+    pub dpd_checks: u64,
+    /// Times the peer was declared dead.
+    pub deaths: u64,
+    /// The SAs went away because the peer was declared dead (dpd_action decides what next).
+    pub dead: bool,
 }
 
 impl PeerRuntime {
@@ -88,13 +100,26 @@ impl PeerRuntime {
             routes: Vec::new(),
             children: Vec::new(),
             child_rekeys: 0,
+            last_heard: Duration::ZERO,
+            last_in_packets: 0,
+            dpd_sent: None,
+            dpd_checks: 0,
+            deaths: 0,
+            dead: false,
         }
     }
 
-    /// Schedules the next attempt after the current backoff, and doubles it.
+    /// Schedules the next attempt after the current backoff, and doubles it: for a peer
+    /// that refused us (a configuration mismatch will not fix itself every second).
     pub fn schedule_retry(&mut self, now: Duration) {
         self.next_attempt = Some(now + self.backoff);
         self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+    }
+
+    /// Schedules the next attempt soon, without growing the backoff: for a peer that did
+    /// not answer (an outage), so that the tunnel is back within seconds of the path.
+    pub fn schedule_soon(&mut self, now: Duration) {
+        self.next_attempt = Some(now + FIRST_BACKOFF);
     }
 }
 

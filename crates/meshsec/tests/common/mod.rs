@@ -111,8 +111,9 @@ impl Lab {
         ns
     }
 
-    /// A veth pair between two namespaces with an address (CIDR) on each end.
-    pub fn link(&self, a: &str, a_addr: &str, b: &str, b_addr: &str) {
+    /// A veth pair between two namespaces with an address (CIDR) on each end; returns the
+    /// interface names (in a, in b).
+    pub fn link(&self, a: &str, a_addr: &str, b: &str, b_addr: &str) -> (String, String) {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let (ia, ib) = (format!("va{n}"), format!("vb{n}"));
         must(&format!(
@@ -120,6 +121,7 @@ impl Lab {
              ip -n {a} addr add {a_addr} dev {ia} && ip -n {b} addr add {b_addr} dev {ib} && \
              ip -n {a} link set {ia} up && ip -n {b} link set {ib} up"
         ));
+        (ia, ib)
     }
 
     /// Runs `cmd` in namespace `ns` and returns its output.
