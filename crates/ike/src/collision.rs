@@ -63,36 +63,23 @@ impl Endpoint {
         self.resolve_duplicates(peer);
     }
 
-    /// If more than one established IKE SA exists with `peer`, keeps one: an SA that was
-    /// already up before another one started is the stale one (the new one replaces it, as
-    /// after a restart of the peer); SAs set up at the same time (simultaneous initiation)
-    /// lose by the lowest nonce. Repeats until one is left.
+    /// If more than one established IKE SA exists with `peer`, keeps the one without the
+    /// lowest nonce (repeatedly, until one is left). Only the nonces decide: both sides know
+    /// them, while the times at which each side created or completed its SAs differ, so a
+    /// rule based on time could make the two sides keep different SAs.
     fn resolve_duplicates(&mut self, peer: PeerId) {
         loop {
-            let mut ours: Vec<(u64, Vec<u8>, Timestamp, Timestamp)> = self
+            let mut ours: Vec<(u64, Vec<u8>)> = self
                 .sas
                 .iter()
                 .filter(|(_, sa)| sa.peer == Some(peer) && sa.state == State::Established)
-                .map(|(spi, sa)| {
-                    (
-                        *spi,
-                        sa.ni.clone().min(sa.nr.clone()),
-                        sa.created,
-                        sa.established_at.unwrap_or(sa.created),
-                    )
-                })
+                .map(|(spi, sa)| (*spi, sa.ni.clone().min(sa.nr.clone())))
                 .collect();
             if ours.len() < 2 {
                 return;
             }
-            let newest_start = ours.iter().map(|o| o.2).max().unwrap_or_default();
-            if let Some((stale, ..)) = ours.iter().find(|o| o.3 < newest_start) {
-                let stale = *stale;
-                self.close_sa(stale, "replaced by a newer IKE SA with the same peer");
-                continue;
-            }
             ours.sort_by(|a, b| a.1.cmp(&b.1));
-            let Some((loser, ..)) = ours.first().cloned() else {
+            let Some((loser, _)) = ours.first().cloned() else {
                 return;
             };
             self.close_sa(

@@ -135,6 +135,7 @@ impl Endpoint {
                 Task::DeleteChild(inbound) => self.start_delete_child(now, spi, inbound),
                 Task::Liveness => self.start_liveness(now, spi),
                 Task::DeleteIke => self.start_delete_ike(now, spi),
+                Task::InvalidSpi(esp) => self.start_invalid_spi(now, spi, esp),
             };
             if started {
                 return;

@@ -90,6 +90,8 @@ pub struct Endpoint {
     now_hint: Timestamp,
     /// Peers we have had an IKE SA with since start (INITIAL_CONTACT goes only in the first).
     pub(crate) contacted: std::collections::HashSet<PeerId>,
+    /// When we last told each peer about an unknown SPI (rate limit).
+    pub(crate) invalid_spi_sent: HashMap<PeerId, Timestamp>,
 }
 
 /// Stateless replies per source address per second.
@@ -127,6 +129,7 @@ impl Endpoint {
             stateless_replies: HashMap::new(),
             now_hint: Timestamp::ZERO,
             contacted: std::collections::HashSet::new(),
+            invalid_spi_sent: HashMap::new(),
         }
     }
 

@@ -208,6 +208,16 @@ pub enum Event {
         /// The outbound SPI.
         outbound_spi: u32,
     },
+    /// The peer reported ESP on this CHILD SA's outbound SPI that it cannot open (it lost
+    /// that half): a replacement is being created and this one deleted.
+    HealingChildSa {
+        /// The peer.
+        peer: PeerId,
+        /// Our inbound SPI of the broken CHILD SA.
+        inbound_spi: u32,
+        /// Its outbound SPI (the one the peer no longer knows).
+        outbound_spi: u32,
+    },
     /// An IKE SA is gone (its CHILD SAs were deleted with it).
     IkeSaDeleted {
         /// The peer.

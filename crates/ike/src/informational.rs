@@ -2,7 +2,7 @@
 //! the IKE SA or of CHILD SAs, and error notifications — on an established IKE SA.
 
 use meshsec_wire::payload::{Delete, Payload, PayloadBody};
-use meshsec_wire::registry::{ExchangeType, ProtocolId};
+use meshsec_wire::registry::{ExchangeType, NotifyType, ProtocolId};
 use meshsec_wire::{parse_payloads, rules};
 
 use meshsec_crypto::sk::Opened;
@@ -25,7 +25,7 @@ pub(crate) enum InfoPurpose {
 impl Endpoint {
     /// Sends an INFORMATIONAL request with `inner` on SA `spi`, unless one of ours is still
     /// outstanding (window size 1).
-    fn send_informational(
+    pub(crate) fn send_informational(
         &mut self,
         now: Timestamp,
         spi: u64,
@@ -188,6 +188,7 @@ impl Endpoint {
         }
         let mut delete_ike = false;
         let mut deleted = Vec::new();
+        let mut invalid_spi = Vec::new();
         for p in &payloads {
             match &p.body {
                 PayloadBody::Delete(d) if d.protocol == ProtocolId::IKE => delete_ike = true,
@@ -198,6 +199,9 @@ impl Endpoint {
                             deleted.push(*inbound);
                         }
                     }
+                }
+                PayloadBody::Notify(n) if n.ty == NotifyType::INVALID_SPI => {
+                    invalid_spi.push(n.data.to_vec());
                 }
                 PayloadBody::Notify(n) if n.ty.is_error() => {
                     self.fail(
@@ -226,6 +230,9 @@ impl Endpoint {
         } else {
             for inbound in deleted {
                 self.forget_child(spi, inbound);
+            }
+            for data in invalid_spi {
+                self.peer_reported_invalid_spi(now, spi, &data);
             }
             self.run_tasks(now, spi);
         }

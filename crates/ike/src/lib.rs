@@ -17,6 +17,7 @@ mod cookie;
 mod create_child;
 mod endpoint;
 mod event;
+mod heal;
 mod ike_auth;
 mod ike_sa_init;
 mod informational;

@@ -154,6 +154,8 @@ pub(crate) enum Task {
     Liveness,
     /// Delete the IKE SA.
     DeleteIke,
+    /// Tell the peer its ESP with this SPI reached us for no SA (INVALID_SPI).
+    InvalidSpi(u32),
 }
 
 /// An incoming fragmented message (RFC 7383 §2.6): each fragment was authenticated on

@@ -116,6 +116,11 @@ enum Cmd {
         #[command(flatten)]
         target: Target,
     },
+    /// Fault injection for tests and operators reproducing problems.
+    Debug {
+        #[command(subcommand)]
+        command: DebugCmd,
+    },
     /// Build a full mesh of N daemons in network namespaces, ping every pair, print the
     /// status and a latency matrix, tear it down (root).
     Demo {
@@ -131,6 +136,28 @@ enum Cmd {
         /// Only remove a demo left running with --keep.
         #[arg(long)]
         clean: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum DebugCmd {
+    /// Remove one half of the newest CHILD SA with PEER from the data plane only (neither
+    /// the IKE engine nor the peer is told): the one-sided SA that self-healing repairs.
+    DropSa {
+        /// The peer's name.
+        peer: String,
+        /// Drop the inbound half (the peer's ESP will reach us for no SA).
+        #[arg(
+            long,
+            conflicts_with = "outbound",
+            required_unless_present = "outbound"
+        )]
+        inbound: bool,
+        /// Drop the outbound half (our traffic to the peer has no SA).
+        #[arg(long)]
+        outbound: bool,
+        #[command(flatten)]
+        target: Target,
     },
 }
 
@@ -218,6 +245,28 @@ fn client(cmd: Cmd) -> anyhow::Result<()> {
         Cmd::Down { peer, target } => {
             client::call(&socket_of(&target)?, Command::Down { peer: peer.clone() })?;
             println!("{peer}: deleting its SAs; it stays down until `meshsec up {peer}`");
+        }
+        Cmd::Debug {
+            command:
+                DebugCmd::DropSa {
+                    peer,
+                    inbound,
+                    outbound: _,
+                    target,
+                },
+        } => {
+            let direction = if inbound { "inbound" } else { "outbound" };
+            let r = client::call(
+                &socket_of(&target)?,
+                Command::DebugDropSa {
+                    peer: peer.clone(),
+                    direction: direction.into(),
+                },
+            )?;
+            println!(
+                "{peer}: {direction} SA {} dropped from the data plane (nobody was told)",
+                r["spi"].as_str().unwrap_or("?")
+            );
         }
         Cmd::Reload { target } => {
             let r = client::call(&socket_of(&target)?, Command::Reload)?;

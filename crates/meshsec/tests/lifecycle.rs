@@ -312,3 +312,60 @@ fn a_30s_netsplit_is_detected_by_dpd_and_healed_within_5s_of_the_path_returning(
         lab.peer(&sb, "a")
     );
 }
+
+/// Pings from a to b (one at a time, 200 ms apart) until one succeeds; returns how long.
+fn time_to_ping(lab: &Lab, a: &str, limit: Duration) -> Option<Duration> {
+    let start = std::time::Instant::now();
+    common::wait_for(limit, || {
+        lab.exec(a, "ping -c 1 -W 0.2 -I 10.1.0.1 10.2.0.1")
+            .status
+            .success()
+            .then(|| start.elapsed())
+    })
+}
+
+#[test]
+fn a_dropped_inbound_or_outbound_half_heals_within_5s() {
+    let mut lab = Lab::new("halfsa");
+    let (a, _b, sa, sb) = pair(&mut lab, "");
+    assert!(lab.ping(&a, "10.1.0.1", "10.2.0.1", 2));
+    let cli = |args: &str| common::must(&format!("{} {args} -s {}", common::MESHSEC, sa.display()));
+    // a loses its inbound half: b's ESP now reaches a for no SA; a tells b (INVALID_SPI),
+    // b replaces the CHILD SA.
+    let out = cli("debug drop-sa b --inbound");
+    assert!(
+        out.contains("inbound SA") && out.contains("dropped"),
+        "{out}"
+    );
+    let took = time_to_ping(&lab, &a, Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("not healed: {}\n{}", lab.peer(&sa, "b"), lab.log("a")));
+    eprintln!("inbound half healed in {} ms", took.as_millis());
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert!(lab.peer(&sa, "b")["invalid_spi_sent"].as_u64().unwrap() >= 1);
+    assert!(lab.peer(&sb, "a")["heals"].as_u64().unwrap() >= 1);
+    // a loses its outbound half: its next packet finds no SA with the IKE SA up, so a
+    // creates a new CHILD SA and deletes the broken one.
+    let out = cli("debug drop-sa b --outbound");
+    assert!(out.contains("outbound SA"), "{out}");
+    let took = time_to_ping(&lab, &a, Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("not healed: {}\n{}", lab.peer(&sa, "b"), lab.log("a")));
+    eprintln!("outbound half healed in {} ms", took.as_millis());
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    // Settled: one CHILD SA pair on each side, the same one.
+    let ok = common::wait_for(Duration::from_secs(5), || {
+        let (pa, pb) = (lab.peer(&sa, "b"), lab.peer(&sb, "a"));
+        let (ca, cb) = (
+            pa["child_sas"].as_array()?.clone(),
+            pb["child_sas"].as_array()?.clone(),
+        );
+        (ca.len() == 1 && cb.len() == 1 && ca[0]["spi_in"] == cb[0]["spi_out"]).then_some(())
+    });
+    assert!(
+        ok.is_some(),
+        "{}\n{}\n{}\n{}",
+        lab.peer(&sa, "b"),
+        lab.peer(&sb, "a"),
+        lab.log("a"),
+        lab.log("b")
+    );
+}

@@ -60,3 +60,54 @@ fn initial_contact_from_a_restarted_peer_replaces_the_stale_sas_at_once() {
         );
     }
 }
+
+#[test]
+fn invalid_spi_from_the_side_that_lost_a_half_makes_the_other_replace_the_child_sa() {
+    let mut s = sim(side(true), side(false));
+    s.nodes[0].endpoint.initiate(Duration::ZERO, 0).unwrap();
+    s.run(LONG);
+    let old = children(&s.nodes[0])[0].clone();
+    // A's data plane lost its inbound SA (the engine does not know): ESP from B with that SPI
+    // now reaches A for no SA, so A tells B, inside the IKE SA.
+    let t = s.now + Duration::from_secs(1);
+    assert!(
+        s.nodes[0]
+            .endpoint
+            .notify_invalid_spi(t, 0, old.inbound.spi)
+            .unwrap()
+    );
+    // Rate-limited: a flood of such packets sends one notification per second.
+    assert!(
+        !s.nodes[0]
+            .endpoint
+            .notify_invalid_spi(t, 0, old.inbound.spi)
+            .unwrap()
+    );
+    s.run(t + Duration::from_secs(5));
+    let b = &s.nodes[1];
+    let healing = b.events.iter().any(|e| {
+        matches!(e, Event::HealingChildSa { outbound_spi, .. } if *outbound_spi == old.inbound.spi)
+    });
+    assert!(healing, "B did not start healing");
+    // Both sides: the broken pair deleted, one new pair installed, matching.
+    for (i, n) in s.nodes.iter().enumerate() {
+        let ike = n.endpoint.ike_sas();
+        assert_eq!(ike.len(), 1);
+        assert_eq!(ike[0].children.len(), 1, "node {i}: {:?}", ike[0].children);
+    }
+    let (a_new, b_new) = (
+        s.nodes[0].endpoint.ike_sas()[0].children[0],
+        s.nodes[1].endpoint.ike_sas()[0].children[0],
+    );
+    assert_ne!(a_new.0, old.inbound.spi);
+    assert_eq!((a_new.0, a_new.1), (b_new.1, b_new.0));
+    assert!(failures(&s.nodes[0]).is_empty() && failures(&s.nodes[1]).is_empty());
+    // An unknown SPI that is not the peer's is ignored (nothing to heal).
+    let t2 = s.now + Duration::from_secs(2);
+    s.nodes[0]
+        .endpoint
+        .notify_invalid_spi(t2, 0, 0xdead_beef)
+        .unwrap();
+    s.run(t2 + Duration::from_secs(5));
+    assert_eq!(s.nodes[1].endpoint.ike_sas()[0].children, vec![b_new]);
+}

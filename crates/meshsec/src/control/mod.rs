@@ -31,6 +31,15 @@ pub enum Command {
     },
     /// Re-read the configuration file; peers that changed are restarted, others untouched.
     Reload,
+    /// Fault injection: remove one half of the newest CHILD SA with a peer from the data
+    /// plane only (the IKE engine and the peer are not told) — the "half SA" that
+    /// self-healing must repair.
+    DebugDropSa {
+        /// The peer's name.
+        peer: String,
+        /// `inbound` or `outbound`.
+        direction: String,
+    },
 }
 
 /// A request line.
@@ -146,6 +155,12 @@ pub struct PeerStatus {
     /// Times the peer was declared dead.
     #[serde(default)]
     pub deaths: u64,
+    /// INVALID_SPI notifications sent to it (its ESP reached us for no SA).
+    #[serde(default)]
+    pub invalid_spi_sent: u64,
+    /// CHILD SAs replaced because a half was lost (on either side).
+    #[serde(default)]
+    pub heals: u64,
     /// Its IKE SAs.
     pub ike_sas: Vec<IkeSaStatus>,
     /// Its CHILD SAs.

@@ -99,11 +99,11 @@ fn peer(out: &mut String, p: &PeerStatus) {
         bytes(p.bytes_out),
         p.packets_out
     );
-    if p.child_rekeys > 0 || p.dpd_checks > 0 || p.deaths > 0 {
+    if p.child_rekeys + p.dpd_checks + p.deaths + p.invalid_spi_sent + p.heals > 0 {
         let _ = writeln!(
             out,
-            "  CHILD SA rekeys {}, DPD checks {}, declared dead {} time(s)",
-            p.child_rekeys, p.dpd_checks, p.deaths
+            "  lifecycle  CHILD SA rekeys {}, DPD checks {}, declared dead {}, INVALID_SPI sent {}, half SAs healed {}",
+            p.child_rekeys, p.dpd_checks, p.deaths, p.invalid_spi_sent, p.heals
         );
     }
     if let Some(d) = drops(&p.drops) {

@@ -137,11 +137,45 @@ impl Daemon {
                     Response::ok(serde_json::json!({ "peer": peer, "deleting": deleting }))
                 }
             },
+            Command::DebugDropSa { peer, direction } => match self.find_peer(&peer) {
+                Err(r) => r,
+                Ok(id) => self.debug_drop_sa(id, &peer, &direction),
+            },
             Command::Reload => match self.reload().await {
                 Ok(r) => Response::ok(r),
                 Err(e) => Response::err(format!("{e:#}")),
             },
         }
+    }
+
+    fn debug_drop_sa(&mut self, id: usize, peer: &str, direction: &str) -> Response {
+        let Some(child) = self
+            .peers
+            .get(id)
+            .and_then(Option::as_ref)
+            .and_then(|p| p.children.last())
+            .map(|c| (c.spi_in, c.spi_out))
+        else {
+            return Response::err(format!("peer {peer} has no CHILD SA"));
+        };
+        let slot = u32::try_from(id).unwrap_or(u32::MAX);
+        let mut plane = self.path.plane();
+        let (removed, spi) = match direction {
+            "inbound" => (plane.remove_inbound(child.0), child.0),
+            "outbound" => (plane.remove_outbound_spi(slot, child.1), child.1),
+            other => {
+                return Response::err(format!(
+                    "direction {other:?}: expected \"inbound\" or \"outbound\""
+                ));
+            }
+        };
+        drop(plane);
+        tracing::warn!(
+            "debug: dropped the {direction} SA {spi:08x} of peer {peer} from the data plane"
+        );
+        Response::ok(serde_json::json!({
+            "peer": peer, "direction": direction, "spi": format!("{spi:08x}"), "removed": removed,
+        }))
     }
 
     /// Re-reads the configuration: removed peers are deleted, changed ones restarted, new

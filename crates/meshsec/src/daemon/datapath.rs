@@ -16,7 +16,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use meshsec_esp::{DataPlane, Encap, HEADROOM, Opened, PacketBuf, SealOutcome, TAILROOM};
+use meshsec_esp::{
+    DataPlane, DropReason, Encap, HEADROOM, Opened, PacketBuf, SealOutcome, TAILROOM,
+};
 use meshsec_wire::udp_encap::{Udp4500, classify};
 use tokio::sync::mpsc::UnboundedSender;
 use tun_rs::SyncDevice;
@@ -37,7 +39,18 @@ pub enum ToIke {
     },
     /// An event of the ESP data plane.
     Esp(meshsec_esp::EspEvent),
+    /// ESP arrived from `from` with an SPI we have no SA for (rate-limited report).
+    UnknownSpi {
+        /// The sender's address.
+        from: IpAddr,
+        /// The SPI.
+        spi: u32,
+    },
 }
+
+/// Reports of unknown SPIs to the IKE loop, per second (the rest are only counted): a
+/// flood of garbage must not flood the IKE loop.
+const UNKNOWN_SPI_REPORTS_PER_SECOND: u64 = 20;
 
 /// Counters of the data path itself (the data plane counts per SA and per peer).
 #[derive(Debug, Default)]
@@ -85,6 +98,8 @@ pub struct DataPath {
     pub counters: PathCounters,
     /// Set to stop the threads.
     pub stop: AtomicBool,
+    /// Unknown-SPI reports: (second, count in that second).
+    unknown_spi_reports: Mutex<(u64, u64)>,
     to_ike: UnboundedSender<ToIke>,
 }
 
@@ -109,6 +124,7 @@ impl DataPath {
             mtu,
             counters: PathCounters::default(),
             stop: AtomicBool::new(false),
+            unknown_spi_reports: Mutex::new((0, 0)),
             to_ike,
         }
     }
@@ -129,6 +145,25 @@ impl DataPath {
     fn forward_events(&self, plane: &mut DataPlane) {
         while let Some(e) = plane.poll_event() {
             let _ = self.to_ike.send(ToIke::Esp(e));
+        }
+    }
+
+    /// Tells the IKE loop about ESP with an unknown SPI, within the rate limit.
+    fn report_unknown_spi(&self, from: IpAddr, esp: &[u8]) {
+        let Some(spi) = esp.first_chunk::<4>().map(|b| u32::from_be_bytes(*b)) else {
+            return;
+        };
+        let second = self.now().as_secs();
+        let mut r = self
+            .unknown_spi_reports
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if r.0 != second {
+            *r = (second, 0);
+        }
+        if r.1 < UNKNOWN_SPI_REPORTS_PER_SECOND {
+            r.1 += 1;
+            let _ = self.to_ike.send(ToIke::UnknownSpi { from, spi });
         }
     }
 
@@ -297,6 +332,7 @@ impl DataPath {
         }; BATCH];
         let mut ready = [false];
         let mut opened: Vec<(usize, usize, usize)> = Vec::with_capacity(BATCH);
+        let mut unknown: Vec<(usize, usize, IpAddr)> = Vec::with_capacity(4);
         while !self.stop.load(Ordering::Relaxed) {
             let n = match os::recv_batch(fd, &mut bufs, &mut got) {
                 Ok(n) => n,
@@ -312,6 +348,7 @@ impl DataPath {
                 }
             };
             opened.clear();
+            unknown.clear();
             let now = self.now();
             let mut plane: Option<MutexGuard<'_, DataPlane>> = None;
             for (i, (buf, r)) in bufs.iter_mut().zip(got.iter()).take(n).enumerate() {
@@ -326,12 +363,21 @@ impl DataPath {
                 let Some(local) = local else { continue };
                 let plane = plane.get_or_insert_with(|| self.plane());
                 let mut pkt = PacketBuf::new(buf, esp_start, r.len);
-                if let Ok(Opened::Packet { .. }) = plane.open(now, &mut pkt, r.from.ip(), local) {
-                    opened.push((i, pkt.start, pkt.end));
+                match plane.open(now, &mut pkt, r.from.ip(), local) {
+                    Ok(Opened::Packet { .. }) => opened.push((i, pkt.start, pkt.end)),
+                    Err(DropReason::UnknownSpi) if unknown.len() < 4 => {
+                        unknown.push((i, esp_start, r.from.ip()));
+                    }
+                    _ => {}
                 }
             }
             if let Some(mut plane) = plane {
                 self.forward_events(&mut plane);
+            }
+            for (i, start, from) in &unknown {
+                if let Some(esp) = bufs.get(*i).and_then(|b| b.get(*start..)) {
+                    self.report_unknown_spi(*from, esp);
+                }
             }
             for (i, start, end) in &opened {
                 let Some(inner) = bufs.get(*i).and_then(|b| b.get(*start..*end)) else {

@@ -1,10 +1,18 @@
-//! Dead peer detection (RFC 7296 §2.4) as the daemon drives it: a liveness check (empty
-//! INFORMATIONAL) only after `dpd_delay` without anything authenticated from the peer — IKE
-//! messages or ESP packets, so a busy tunnel costs no checks — and the peer declared dead
-//! when the check stays unanswered for `dpd_timeout`. Its SAs are then dropped without a
-//! message (it would not answer one) and `dpd_action` says what follows.
+//! Liveness and self-healing as the daemon drives them:
+//!
+//! * Dead peer detection (RFC 7296 §2.4): a liveness check (empty INFORMATIONAL) only after
+//!   `dpd_delay` without anything authenticated from the peer — IKE messages or ESP
+//!   packets, so a busy tunnel costs no checks — and the peer declared dead when the check
+//!   stays unanswered for `dpd_timeout`. Its SAs are then dropped without a message (it
+//!   would not answer one) and `dpd_action` says what follows.
+//! * Half SAs: ESP from a peer with an SPI we do not know → INVALID_SPI to the peer, inside
+//!   the IKE SA (the peer replaces that CHILD SA); traffic to a peer whose IKE SA is up but
+//!   whose outbound SA is missing here → a new CHILD SA, and the broken one deleted.
 
+use std::net::IpAddr;
 use std::time::Duration;
+
+use meshsec_ike::State;
 
 use super::Daemon;
 
@@ -57,6 +65,74 @@ impl Daemon {
                 }
                 _ => {}
             }
+        }
+    }
+}
+
+impl Daemon {
+    /// ESP with an unknown SPI arrived from `from`: if it is a peer we share an IKE SA with,
+    /// tell it (the engine rate-limits); strangers get nothing.
+    pub(super) fn on_unknown_spi(&mut self, from: IpAddr, spi: u32) {
+        let peer = self
+            .ike
+            .ike_sas()
+            .iter()
+            .find(|s| s.state == State::Established && s.remote.ip() == from)
+            .and_then(|s| s.peer);
+        let Some(id) = peer else { return };
+        let now = self.now();
+        if self.ike.notify_invalid_spi(now, id, spi).unwrap_or(false) {
+            let name = self.peer_name(id);
+            tracing::warn!("peer {name}: ESP with unknown SPI {spi:08x}: told it (INVALID_SPI)");
+            if let Some(p) = self.peer(id) {
+                p.invalid_spi_sent += 1;
+            }
+        }
+    }
+
+    /// The IKE SA with `id` is up but no outbound SA is in the data plane: create a new
+    /// CHILD SA and delete the ones whose outbound half is gone.
+    pub(super) fn heal_missing_outbound(&mut self, id: usize) {
+        let now = self.now();
+        let slot = u32::try_from(id).unwrap_or(u32::MAX);
+        let broken: Vec<u32> = {
+            let plane = self.path.plane();
+            self.peers
+                .get(id)
+                .and_then(Option::as_ref)
+                .map(|p| {
+                    p.children
+                        .iter()
+                        .filter(|c| plane.outbound_counters_spi(slot, c.spi_out).is_none())
+                        .map(|c| c.spi_in)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        if broken.is_empty()
+            && self
+                .peers
+                .get(id)
+                .and_then(Option::as_ref)
+                .is_some_and(|p| !p.children.is_empty())
+        {
+            return;
+        }
+        tracing::warn!(
+            "peer {}: no outbound SA although the IKE SA is up: creating a CHILD SA{}",
+            self.peer_name(id),
+            if broken.is_empty() {
+                String::new()
+            } else {
+                format!(", deleting {} broken", broken.len())
+            }
+        );
+        let _ = self.ike.create_child_sa(now, id);
+        for inbound in broken {
+            let _ = self.ike.delete_child_sa_spi(now, id, inbound);
+        }
+        if let Some(p) = self.peer(id) {
+            p.heals += 1;
         }
     }
 }

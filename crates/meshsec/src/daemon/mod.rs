@@ -335,6 +335,7 @@ impl Daemon {
                     self.ike.handle_datagram(now, from, to, &bytes);
                 }
                 Input::Path(ToIke::Esp(e)) => self.on_esp_event(e),
+                Input::Path(ToIke::UnknownSpi { from, spi }) => self.on_unknown_spi(from, spi),
                 Input::Control((cmd, reply)) => {
                     let resp = self.on_control(cmd).await;
                     let _ = reply.send(resp);
@@ -431,7 +432,11 @@ impl Daemon {
                     p.cfg.name,
                     packet.dst
                 );
-                if p.cfg.start != Start::Passive {
+                if self.ike.established_with(id) > 0 {
+                    // The IKE SA is up but the data plane has no outbound SA: a half was
+                    // lost here.
+                    self.heal_missing_outbound(id);
+                } else if p.cfg.start != Start::Passive {
                     self.try_initiate(id);
                 }
             }
@@ -565,6 +570,20 @@ impl Daemon {
                 }
                 None => tracing::warn!("unknown peer: {failure}"),
             },
+            Event::HealingChildSa {
+                peer,
+                inbound_spi,
+                outbound_spi,
+            } => {
+                tracing::warn!(
+                    "peer {}: it lost the inbound half of CHILD SA out {outbound_spi:08x} \
+                     (INVALID_SPI): replacing in {inbound_spi:08x}",
+                    self.peer_name(peer)
+                );
+                if let Some(p) = self.peer(peer) {
+                    p.heals += 1;
+                }
+            }
             Event::OutboundRetired { peer, outbound_spi } => {
                 self.path
                     .plane()

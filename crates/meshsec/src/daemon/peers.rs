@@ -82,6 +82,10 @@ pub struct PeerRuntime {
     pub deaths: u64,
     /// The SAs went away because the peer was declared dead (dpd_action decides what next).
     pub dead: bool,
+    /// INVALID_SPI notifications we sent (its ESP reached us for no SA).
+    pub invalid_spi_sent: u64,
+    /// CHILD SAs replaced because one half was lost (on either side).
+    pub heals: u64,
 }
 
 impl PeerRuntime {
@@ -106,6 +110,8 @@ impl PeerRuntime {
             dpd_checks: 0,
             deaths: 0,
             dead: false,
+            invalid_spi_sent: 0,
+            heals: 0,
         }
     }
 

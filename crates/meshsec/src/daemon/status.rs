@@ -124,6 +124,8 @@ impl Daemon {
                     .then(|| secs(now.saturating_sub(p.last_heard))),
                 dpd_checks: p.dpd_checks,
                 deaths: p.deaths,
+                invalid_spi_sent: p.invalid_spi_sent,
+                heals: p.heals,
                 ike_sas,
                 child_sas,
             });
