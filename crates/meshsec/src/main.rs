@@ -265,7 +265,7 @@ fn client(cmd: Cmd) -> anyhow::Result<()> {
             )?;
             println!(
                 "{peer}: {direction} SA {} dropped from the data plane (nobody was told)",
-                r["spi"].as_str().unwrap_or("?")
+                r.get("spi").and_then(|v| v.as_str()).unwrap_or("?")
             );
         }
         Cmd::Reload { target } => {
