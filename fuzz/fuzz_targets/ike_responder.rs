@@ -46,6 +46,7 @@ fn responder() -> Endpoint {
         mode: ChildMode::Tunnel,
         accept_narrowing: true,
         child_lifetime: None,
+        ike_lifetime: None,
     };
     let me: SocketAddr = "192.0.2.2:500".parse().unwrap();
     Endpoint::new(

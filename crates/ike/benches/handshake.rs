@@ -49,6 +49,7 @@ fn endpoint(me: &str, peer: &str, local_id: &str, remote_id: &str) -> Endpoint {
         mode: ChildMode::Tunnel,
         accept_narrowing: true,
         child_lifetime: None,
+        ike_lifetime: None,
     };
     let me: SocketAddr = me.parse().unwrap();
     Endpoint::new(

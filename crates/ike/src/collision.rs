@@ -25,9 +25,11 @@ impl Endpoint {
         initial_contact: bool,
         child: Option<ChildSa>,
     ) {
+        let rekey_at = self.ike_rekey_time(now, peer);
         let created = match self.sas.get_mut(&spi) {
             Some(sa) => {
                 sa.established_at = Some(now);
+                sa.rekey_at = rekey_at;
                 sa.created
             }
             None => return,
@@ -72,7 +74,9 @@ impl Endpoint {
             let mut ours: Vec<(u64, Vec<u8>)> = self
                 .sas
                 .iter()
-                .filter(|(_, sa)| sa.peer == Some(peer) && sa.state == State::Established)
+                .filter(|(_, sa)| {
+                    sa.peer == Some(peer) && sa.state == State::Established && !sa.rekeyed
+                })
                 .map(|(spi, sa)| (*spi, sa.ni.clone().min(sa.nr.clone())))
                 .collect();
             if ours.len() < 2 {

@@ -46,6 +46,9 @@ pub struct PeerConfig {
     /// peers do not rekey in lockstep) and deleted when it ends without a successor. `None`:
     /// never rekeyed.
     pub child_lifetime: Option<std::time::Duration>,
+    /// IKE SA lifetime: the IKE SA is rekeyed (RFC 7296 §2.18) after 80-90 % of it, at
+    /// random; its CHILD SAs move to the new one untouched. `None`: never rekeyed.
+    pub ike_lifetime: Option<std::time::Duration>,
 }
 
 /// Engine-wide settings.

@@ -100,7 +100,9 @@ impl Endpoint {
     pub(crate) fn established_sa(&self, peer: PeerId) -> Option<u64> {
         self.sas
             .iter()
-            .filter(|(_, sa)| sa.peer == Some(peer) && sa.state == State::Established)
+            .filter(|(_, sa)| {
+                sa.peer == Some(peer) && sa.state == State::Established && !sa.rekeyed
+            })
             .max_by_key(|(_, sa)| sa.established_at)
             .map(|(spi, _)| *spi)
     }
@@ -136,6 +138,7 @@ impl Endpoint {
                 Task::Liveness => self.start_liveness(now, spi),
                 Task::DeleteIke => self.start_delete_ike(now, spi),
                 Task::InvalidSpi(esp) => self.start_invalid_spi(now, spi, esp),
+                Task::RekeyIke => self.start_ike_rekey(now, spi),
             };
             if started {
                 return;
@@ -369,20 +372,15 @@ impl Endpoint {
             .iter()
             .any(|p| p.protocol == ProtocolId::IKE)
         {
-            // IKE SA rekeying is not implemented yet: refuse it clearly; the peer keeps the
-            // current IKE SA until its lifetime ends.
+            self.handle_ike_rekey_request(now, spi, message_id, &payloads);
+            return;
+        }
+        if sa.rekeyed {
+            // Its CHILD SAs moved to the new IKE SA; the peer asks again there.
             self.answer_child_notify(
                 spi,
                 message_id,
-                Notify::new(NotifyType::NO_PROPOSAL_CHOSEN, Vec::new()),
-            );
-            self.fail(
-                Some(peer),
-                Failure::Protocol {
-                    detail:
-                        "the peer tried to rekey the IKE SA, which meshsec does not support yet"
-                            .into(),
-                },
+                Notify::new(NotifyType::TEMPORARY_FAILURE, Vec::new()),
             );
             return;
         }
@@ -565,6 +563,12 @@ impl Endpoint {
             .and_then(|b| b.first().copied())
             .unwrap_or(128);
         let (rekey_at, expire_at) = child_times(now, lifetime, jitter);
+        // A CHILD SA completed on an IKE SA that was rekeyed meanwhile lives on its successor.
+        let spi = self
+            .sas
+            .get(&spi)
+            .and_then(|sa| sa.successor)
+            .unwrap_or(spi);
         if let Some(sa) = self.sas.get_mut(&spi) {
             sa.children.push(Child {
                 inbound: child.inbound.spi,
@@ -813,6 +817,13 @@ impl Endpoint {
     /// Removes a CHILD SA from IKE SA `spi` without telling the peer, and tells the data
     /// plane.
     pub(crate) fn forget_child(&mut self, spi: u64, inbound: u32) {
+        // After an IKE SA rekey the CHILD SA lives on the successor.
+        let spi = match self.sas.get(&spi) {
+            Some(sa) if !sa.children.iter().any(|c| c.inbound == inbound) => {
+                sa.successor.unwrap_or(spi)
+            }
+            _ => spi,
+        };
         let Some(sa) = self.sas.get_mut(&spi) else {
             return;
         };
@@ -876,7 +887,7 @@ impl Endpoint {
         }
     }
 
-    /// The earliest CHILD SA lifetime event or delayed task.
+    /// The earliest CHILD SA lifetime event, IKE SA rekey or delayed task.
     pub(crate) fn child_deadline(&self) -> Option<Timestamp> {
         self.sas
             .values()
@@ -884,6 +895,14 @@ impl Endpoint {
             .flat_map(|sa| {
                 let delayed =
                     (!sa.tasks.is_empty() && sa.pending.is_none()).then_some(sa.tasks_after);
+                // (Only deadlines that handle_timeout acts on: a past one it ignores would
+                // make the caller spin.)
+                let ike_rekey = if sa.rekeyed {
+                    (sa.pending.is_none() && !sa.tasks.contains(&Task::DeleteIke))
+                        .then(|| sa.rekeyed_at + crate::rekey_ike::REPLACED_GRACE)
+                } else {
+                    sa.rekey_at
+                };
                 sa.children
                     .iter()
                     .flat_map(|c| {
@@ -892,7 +911,7 @@ impl Endpoint {
                             c.expire_at,
                         ]
                     })
-                    .chain([delayed])
+                    .chain([delayed, ike_rekey])
                     .flatten()
                     .collect::<Vec<_>>()
             })

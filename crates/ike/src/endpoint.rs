@@ -467,7 +467,15 @@ impl Endpoint {
                     self.handle_informational_response(now, our_spi)
                 }
                 (State::Established, ExchangeType::CREATE_CHILD_SA) => {
-                    self.handle_create_child_response(now, our_spi, opened)
+                    let ike_rekey = self
+                        .sas
+                        .get(&our_spi)
+                        .is_some_and(|sa| sa.ike_exchange.is_some());
+                    if ike_rekey {
+                        self.handle_ike_rekey_response(now, our_spi, opened)
+                    } else {
+                        self.handle_create_child_response(now, our_spi, opened)
+                    }
                 }
                 _ => {}
             }
@@ -539,6 +547,15 @@ impl Endpoint {
                 .sas
                 .get(&spi)
                 .is_some_and(|sa| sa.state == State::Established);
+            let deleting = self.sas.get(&spi).is_some_and(|sa| {
+                sa.info_purpose == Some(crate::informational::InfoPurpose::DeleteIkeSa)
+            });
+            if deleting {
+                // A Delete whose answer was lost is still a delete: the peer removed the SA
+                // when it answered, and cannot answer the retransmissions.
+                self.close_sa(spi, "deleted (the peer's confirmation was lost)");
+                continue;
+            }
             if was_up {
                 self.close_sa(spi, "the peer stopped answering");
             } else {
@@ -549,6 +566,7 @@ impl Endpoint {
             }
         }
         self.child_timers(now);
+        self.ike_timers(now);
     }
 
     pub(crate) fn remove_sa(&mut self, spi: u64) -> Option<IkeSa> {

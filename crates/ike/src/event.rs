@@ -218,6 +218,16 @@ pub enum Event {
         /// Its outbound SPI (the one the peer no longer knows).
         outbound_spi: u32,
     },
+    /// The IKE SA was rekeyed: its CHILD SAs now belong to the new one (nothing changes in
+    /// the data plane). The old one is deleted shortly ([`Event::IkeSaDeleted`]).
+    IkeSaRekeyed {
+        /// The peer.
+        peer: PeerId,
+        /// Our SPI of the old IKE SA.
+        old_spi: u64,
+        /// Our SPI of the new IKE SA.
+        new_spi: u64,
+    },
     /// An IKE SA is gone (its CHILD SAs were deleted with it).
     IkeSaDeleted {
         /// The peer.

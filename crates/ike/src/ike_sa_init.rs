@@ -37,7 +37,16 @@ pub(crate) fn suite_of(provider: Provider, c: &Chosen) -> Result<IkeSuite, Crypt
 /// SKEYSEED, SK_* and the SK payload keys for our role.
 fn derive(suite: IkeSuite, shared: &Secret, sa: &IkeSa) -> Result<Crypto, CryptoError> {
     let skeyseed = keys::skeyseed(suite.prf, &sa.ni, &sa.nr, shared.expose());
-    let k = keys::ike_keys(&suite, &skeyseed, &sa.ni, &sa.nr, sa.spi_i, sa.spi_r)?;
+    crypto_from(suite, &skeyseed, sa)
+}
+
+/// SK_* and the SK payload keys of `sa` (nonces, SPIs and role set) from its SKEYSEED.
+pub(crate) fn crypto_from(
+    suite: IkeSuite,
+    skeyseed: &Secret,
+    sa: &IkeSa,
+) -> Result<Crypto, CryptoError> {
+    let k = keys::ike_keys(&suite, skeyseed, &sa.ni, &sa.nr, sa.spi_i, sa.spi_r)?;
     let from_i = SkKey::new(&suite, k.sk_ei.expose(), k.sk_ai.expose())?;
     let from_r = SkKey::new(&suite, k.sk_er.expose(), k.sk_ar.expose())?;
     let (sk_in, sk_out) = match sa.role {
@@ -185,6 +194,11 @@ impl Endpoint {
             child_exchange: None,
             tasks_after: Timestamp::ZERO,
             established_at: None,
+            rekey_at: None,
+            ike_exchange: None,
+            rekeyed: false,
+            rekeyed_at: Timestamp::ZERO,
+            successor: None,
             info_purpose: None,
             nat_detected: false,
             fragmentation: false,
@@ -382,6 +396,11 @@ impl Endpoint {
             child_exchange: None,
             tasks_after: Timestamp::ZERO,
             established_at: None,
+            rekey_at: None,
+            ike_exchange: None,
+            rekeyed: false,
+            rekeyed_at: Timestamp::ZERO,
+            successor: None,
             info_purpose: None,
             nat_detected: nat_detected(&msg.payloads, h.spi_i, 0, to, from),
             fragmentation: find_notify(&msg.payloads, NotifyType::IKEV2_FRAGMENTATION_SUPPORTED)

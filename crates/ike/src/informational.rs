@@ -226,7 +226,30 @@ impl Endpoint {
             self.event(Event::PeerAlive { peer });
         }
         if delete_ike {
-            self.close_sa(spi, "deleted by the peer");
+            // Our IKE rekey crossed the peer's and the peer deletes the old SA first: the
+            // peer's new SA won, the CHILD SAs live there (our own attempt dies with this SA).
+            let theirs = self
+                .sas
+                .get(&spi)
+                .and_then(|sa| sa.ike_exchange.as_ref())
+                .and_then(|ex| ex.peer_rekey.as_ref())
+                .map(|p| p.0);
+            if let Some(theirs) = theirs {
+                self.move_children(spi, theirs);
+                if let Some(sa) = self.sas.get_mut(&spi) {
+                    sa.rekeyed = true;
+                    sa.rekeyed_at = now;
+                }
+            }
+            let rekeyed = self.sas.get(&spi).is_some_and(|sa| sa.rekeyed);
+            self.close_sa(
+                spi,
+                if rekeyed {
+                    "replaced by a rekeyed IKE SA"
+                } else {
+                    "deleted by the peer"
+                },
+            );
         } else {
             for inbound in deleted {
                 self.forget_child(spi, inbound);
@@ -250,7 +273,17 @@ impl Endpoint {
             self.event(Event::PeerAlive { peer });
         }
         match purpose {
-            Some(InfoPurpose::DeleteIkeSa) => self.close_sa(spi, "deleted by us"),
+            Some(InfoPurpose::DeleteIkeSa) => {
+                let rekeyed = self.sas.get(&spi).is_some_and(|sa| sa.rekeyed);
+                self.close_sa(
+                    spi,
+                    if rekeyed {
+                        "replaced by a rekeyed IKE SA"
+                    } else {
+                        "deleted by us"
+                    },
+                );
+            }
             Some(InfoPurpose::DeleteChildSa(inbound)) => {
                 self.forget_child(spi, inbound);
                 self.run_tasks(now, spi);

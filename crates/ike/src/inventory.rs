@@ -66,6 +66,8 @@ pub struct IkeSaInfo {
     pub children: Vec<(u32, u32)>,
     /// A NAT was detected between us.
     pub nat_detected: bool,
+    /// Replaced by a rekey and about to be deleted.
+    pub rekeyed: bool,
 }
 
 impl Endpoint {
@@ -90,6 +92,7 @@ impl Endpoint {
                     .map(|c| (c.inbound, c.outbound))
                     .collect(),
                 nat_detected: sa.nat_detected,
+                rekeyed: sa.rekeyed,
             })
             .collect()
     }

@@ -23,6 +23,7 @@ mod ike_sa_init;
 mod informational;
 mod inventory;
 pub mod proposal;
+mod rekey_ike;
 mod sa;
 pub mod ts;
 

@@ -100,6 +100,16 @@ pub(crate) struct IkeSa {
     pub(crate) tasks_after: Timestamp,
     /// When it became established.
     pub(crate) established_at: Option<Timestamp>,
+    /// When to rekey it (soft lifetime with jitter), if it has a lifetime.
+    pub(crate) rekey_at: Option<Timestamp>,
+    /// Our IKE SA rekey in flight, if any.
+    pub(crate) ike_exchange: Option<crate::rekey_ike::IkeRekeyExchange>,
+    /// Replaced by a rekey (since then): its CHILD SAs moved to the new IKE SA; it waits for
+    /// its Delete, and is deleted by us if none comes.
+    pub(crate) rekeyed: bool,
+    pub(crate) rekeyed_at: Timestamp,
+    /// The IKE SA that replaced it (where late CHILD SAs go).
+    pub(crate) successor: Option<u64>,
     /// What our outstanding INFORMATIONAL request is for.
     pub(crate) info_purpose: Option<crate::informational::InfoPurpose>,
     pub(crate) nat_detected: bool,
@@ -156,6 +166,8 @@ pub(crate) enum Task {
     DeleteIke,
     /// Tell the peer its ESP with this SPI reached us for no SA (INVALID_SPI).
     InvalidSpi(u32),
+    /// Rekey the IKE SA itself.
+    RekeyIke,
 }
 
 /// An incoming fragmented message (RFC 7383 §2.6): each fragment was authenticated on

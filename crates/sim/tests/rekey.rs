@@ -75,8 +75,16 @@ fn run_checked(
     ctx: &str,
 ) {
     let mut steps = 0;
+    let (mut last_now, mut same_instant) = (s.now, 0);
     loop {
         let more = s.step(until);
+        // An endpoint whose poll_timeout stays in the past makes its caller spin.
+        if s.now == last_now {
+            same_instant += 1;
+            assert!(same_instant < 1000, "{ctx}: timers spin at {:?}", s.now);
+        } else {
+            (last_now, same_instant) = (s.now, 0);
+        }
         for i in 0..2 {
             let evs = &s.nodes[i].events;
             for e in &evs[seen[i]..] {
@@ -307,13 +315,31 @@ fn collision_matrix_with_loss_for_1000_seeds() {
                     _ => Fate::Deliver,
                 }
             }));
+        // Each side rekeys its CHILD SA or the IKE SA (a third of the time).
+        let ike = [
+            rnd.next_u64().is_multiple_of(3),
+            rnd.next_u64().is_multiple_of(3),
+        ];
+        let rekey = |r: &mut Run, i: usize, at: Duration| {
+            let e = &mut r.s.nodes[i].endpoint;
+            if ike[i] {
+                e.rekey_ike_sa(at, 0)
+            } else {
+                e.rekey_child_sa(at, 0)
+            }
+            .unwrap();
+        };
+        let ctx = format!("{ctx} (IKE rekeys: {ike:?}, offset {offset:?}, PFS {use_pfs})");
         let t = r.s.now;
-        r.s.nodes[0].endpoint.rekey_child_sa(t, 0).unwrap();
+        rekey(&mut r, 0, t);
         r.until(t + offset, &ctx);
-        r.s.nodes[1].endpoint.rekey_child_sa(t + offset, 0).unwrap();
+        rekey(&mut r, 1, t + offset);
         r.until(t + Duration::from_secs(120), &ctx);
         dump_unless(&r, |r| {
-            failures_of(&r.s).is_empty() && r.planes[0].inbound.len() == 1
+            failures_of(&r.s).is_empty()
+                && r.planes[0].inbound.len() == 1
+                && r.s.nodes[1].endpoint.ike_sa_count() == 1
+                && r.s.nodes[0].endpoint.ike_sa_count() == 1
         });
         assert!(
             failures_of(&r.s).is_empty(),
@@ -321,7 +347,7 @@ fn collision_matrix_with_loss_for_1000_seeds() {
             failures_of(&r.s)
         );
         assert_one_pair(&r.planes, &ctx);
-        assert_eq!(r.s.nodes[0].endpoint.ike_sa_count(), 1, "{ctx}");
+        assert_one_ike_sa(&r.s, &ctx);
     }
 }
 
@@ -365,4 +391,155 @@ fn dump(s: &Sim) {
             u32::from_be_bytes([p[20], p[21], p[22], p[23]])
         );
     }
+}
+
+/// After everything settled: one IKE SA per side, the same one (SPIs), not marked rekeyed.
+fn assert_one_ike_sa(s: &Sim, ctx: &str) -> (u64, u64) {
+    let (a, b) = (s.nodes[0].endpoint.ike_sas(), s.nodes[1].endpoint.ike_sas());
+    assert_eq!((a.len(), b.len()), (1, 1), "{ctx}: {a:?}\n{b:?}");
+    assert_eq!((a[0].spi_i, a[0].spi_r), (b[0].spi_i, b[0].spi_r), "{ctx}");
+    assert!(!a[0].rekeyed && !b[0].rekeyed, "{ctx}");
+    (a[0].spi_i, a[0].spi_r)
+}
+
+fn ike_rekeys(n: &meshsec_sim::Node) -> usize {
+    n.events
+        .iter()
+        .filter(|e| matches!(e, Event::IkeSaRekeyed { .. }))
+        .count()
+}
+
+/// The IKE SA still works after whatever happened: a CHILD rekey over it completes.
+fn assert_ike_sa_works(r: &mut Run, ctx: &str) {
+    let t = r.s.now + Duration::from_secs(1);
+    r.until(t, ctx);
+    assert!(r.s.nodes[1].endpoint.rekey_child_sa(t, 0).unwrap(), "{ctx}");
+    let before = r.planes[0].installs;
+    r.until(t + Duration::from_secs(30), ctx);
+    assert_eq!(
+        r.planes[0].installs,
+        before + 1,
+        "{ctx}: CHILD rekey after IKE rekey"
+    );
+    assert!(
+        failures_of(&r.s).is_empty(),
+        "{ctx}: {:?}",
+        failures_of(&r.s)
+    );
+    assert_one_pair(&r.planes, ctx);
+}
+
+fn ike_rekey_by(side_index: usize, ctx: &str) {
+    let mut r = Run::established(sim(side(true), side(false)));
+    let spis_before = assert_one_ike_sa(&r.s, ctx);
+    let child_before = assert_one_pair(&r.planes, ctx);
+    let t = r.s.now;
+    assert!(r.s.nodes[side_index].endpoint.rekey_ike_sa(t, 0).unwrap());
+    r.until(t + Duration::from_secs(30), ctx);
+    assert!(
+        failures_of(&r.s).is_empty(),
+        "{ctx}: {:?}",
+        failures_of(&r.s)
+    );
+    let spis_after = assert_one_ike_sa(&r.s, ctx);
+    assert_ne!(spis_before, spis_after, "{ctx}");
+    // The CHILD SAs moved untouched: the data plane saw nothing.
+    assert_eq!(assert_one_pair(&r.planes, ctx), child_before, "{ctx}");
+    assert_eq!(r.planes[0].installs, 1, "{ctx}");
+    assert_eq!(
+        (ike_rekeys(&r.s.nodes[0]), ike_rekeys(&r.s.nodes[1])),
+        (1, 1),
+        "{ctx}"
+    );
+    assert_ike_sa_works(&mut r, ctx);
+}
+
+#[test]
+fn ike_rekey_by_the_original_initiator() {
+    ike_rekey_by(0, "A rekeys the IKE SA");
+}
+
+#[test]
+fn ike_rekey_by_the_original_responder() {
+    ike_rekey_by(1, "B rekeys the IKE SA");
+}
+
+#[test]
+fn ike_rekey_collision_at_every_offset_leaves_one_ike_sa_with_the_child_sas() {
+    for offset_ms in 0..25 {
+        let ctx = format!("B rekeys the IKE SA {offset_ms} ms after A");
+        let mut r = Run::established(sim(side(true), side(false)));
+        let child_before = assert_one_pair(&r.planes, &ctx);
+        let t = r.s.now;
+        r.s.nodes[0].endpoint.rekey_ike_sa(t, 0).unwrap();
+        let tb = t + Duration::from_millis(offset_ms);
+        r.until(tb, &ctx);
+        r.s.nodes[1].endpoint.rekey_ike_sa(tb, 0).unwrap();
+        r.until(tb + Duration::from_secs(30), &ctx);
+        assert!(
+            failures_of(&r.s).is_empty(),
+            "{ctx}: {:?}",
+            failures_of(&r.s)
+        );
+        assert_one_ike_sa(&r.s, &ctx);
+        assert_eq!(assert_one_pair(&r.planes, &ctx), child_before, "{ctx}");
+        assert_ike_sa_works(&mut r, &ctx);
+    }
+}
+
+#[test]
+fn ike_rekey_against_child_rekey_at_every_offset() {
+    for offset_ms in 0..25 {
+        for ike_first in [0usize, 1] {
+            let ctx = format!(
+                "side {ike_first} rekeys the IKE SA, the other a CHILD SA {offset_ms} ms later"
+            );
+            let mut r = Run::established(sim(side(true), side(false)));
+            let t = r.s.now;
+            r.s.nodes[ike_first].endpoint.rekey_ike_sa(t, 0).unwrap();
+            let tb = t + Duration::from_millis(offset_ms);
+            r.until(tb, &ctx);
+            r.s.nodes[1 - ike_first]
+                .endpoint
+                .rekey_child_sa(tb, 0)
+                .unwrap();
+            r.until(tb + Duration::from_secs(30), &ctx);
+            assert!(
+                failures_of(&r.s).is_empty(),
+                "{ctx}: {:?}",
+                failures_of(&r.s)
+            );
+            assert_one_ike_sa(&r.s, &ctx);
+            assert_one_pair(&r.planes, &ctx);
+            assert_eq!(r.planes[0].installs, 2, "{ctx}: the CHILD rekey happened");
+            assert_ike_sa_works(&mut r, &ctx);
+        }
+    }
+}
+
+#[test]
+fn ike_and_child_lifetimes_keep_one_sa_of_each_for_a_minute() {
+    let mut a = side(true);
+    let mut b = side(false);
+    for s in [&mut a, &mut b] {
+        s.child_lifetime = Some(Duration::from_secs(6));
+        s.ike_lifetime = Some(Duration::from_secs(10));
+    }
+    let mut s = sim(a, b);
+    s.nodes[0].endpoint.initiate(Duration::ZERO, 0).unwrap();
+    let mut planes: [Plane; 2] = Default::default();
+    let mut seen = [0, 0];
+    run_checked(
+        &mut s,
+        &mut planes,
+        &mut seen,
+        Duration::from_secs(61),
+        "lifetimes",
+    );
+    assert!(failures_of(&s).is_empty(), "{:?}", failures_of(&s));
+    assert_one_pair(&planes, "lifetimes");
+    assert_one_ike_sa(&s, "lifetimes");
+    let (ike, child) = (ike_rekeys(&s.nodes[0]), planes[0].installs - 1);
+    assert!((5..=8).contains(&ike), "{ike} IKE rekeys in 61 s");
+    assert!((10..=13).contains(&child), "{child} CHILD rekeys in 61 s");
 }

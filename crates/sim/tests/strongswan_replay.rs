@@ -71,6 +71,7 @@ fn endpoint(doc: &Value, left: bool, rng: ScriptedRandom) -> Endpoint {
         mode: ChildMode::Tunnel,
         accept_narrowing: false,
         child_lifetime: None,
+        ike_lifetime: None,
     };
     let local: SocketAddr = (if left { LEFT } else { RIGHT }).parse().unwrap();
     Endpoint::new(

@@ -170,6 +170,7 @@ impl Config {
             mode: p.mode,
             accept_narrowing: true,
             child_lifetime: Some(p.child_lifetime),
+            ike_lifetime: Some(p.ike_lifetime),
         })
     }
 }

@@ -146,6 +146,9 @@ pub struct PeerStatus {
     /// CHILD SA rekeys (by either side) since the daemon started.
     #[serde(default)]
     pub child_rekeys: u64,
+    /// IKE SA rekeys (by either side) since the daemon started.
+    #[serde(default)]
+    pub ike_rekeys: u64,
     /// Seconds since anything authenticated (IKE or ESP) came from the peer.
     #[serde(default)]
     pub last_heard_secs_ago: Option<u64>,

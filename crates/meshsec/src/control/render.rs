@@ -99,11 +99,11 @@ fn peer(out: &mut String, p: &PeerStatus) {
         bytes(p.bytes_out),
         p.packets_out
     );
-    if p.child_rekeys + p.dpd_checks + p.deaths + p.invalid_spi_sent + p.heals > 0 {
+    if p.ike_rekeys + p.child_rekeys + p.dpd_checks + p.deaths + p.invalid_spi_sent + p.heals > 0 {
         let _ = writeln!(
             out,
-            "  lifecycle  CHILD SA rekeys {}, DPD checks {}, declared dead {}, INVALID_SPI sent {}, half SAs healed {}",
-            p.child_rekeys, p.dpd_checks, p.deaths, p.invalid_spi_sent, p.heals
+            "  lifecycle  rekeys IKE {} / CHILD {}, DPD checks {}, declared dead {}, INVALID_SPI sent {}, half SAs healed {}",
+            p.ike_rekeys, p.child_rekeys, p.dpd_checks, p.deaths, p.invalid_spi_sent, p.heals
         );
     }
     if let Some(d) = drops(&p.drops) {

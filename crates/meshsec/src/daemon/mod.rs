@@ -570,6 +570,19 @@ impl Daemon {
                 }
                 None => tracing::warn!("unknown peer: {failure}"),
             },
+            Event::IkeSaRekeyed {
+                peer,
+                old_spi,
+                new_spi,
+            } => {
+                tracing::info!(
+                    "peer {}: IKE SA {old_spi:016x} rekeyed, now {new_spi:016x}",
+                    self.peer_name(peer)
+                );
+                if let Some(p) = self.peer(peer) {
+                    p.ike_rekeys += 1;
+                }
+            }
             Event::HealingChildSa {
                 peer,
                 inbound_spi,

@@ -70,6 +70,8 @@ pub struct PeerRuntime {
     pub children: Vec<InstalledChild>,
     /// CHILD SAs installed that replaced another (rekeys, ours and the peer's).
     pub child_rekeys: u64,
+    /// IKE SA rekeys (ours and the peer's).
+    pub ike_rekeys: u64,
     /// Last time anything authenticated came from the peer (IKE or ESP).
     pub last_heard: Duration,
     /// Inbound packets at the last look (ESP arriving counts as a sign of life).
@@ -104,6 +106,7 @@ impl PeerRuntime {
             routes: Vec::new(),
             children: Vec::new(),
             child_rekeys: 0,
+            ike_rekeys: 0,
             last_heard: Duration::ZERO,
             last_in_packets: 0,
             dpd_sent: None,

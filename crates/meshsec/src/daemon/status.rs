@@ -120,6 +120,7 @@ impl Daemon {
                 drops: drops(&all_drops),
                 last_failure: p.last_failure.clone(),
                 child_rekeys: p.child_rekeys,
+                ike_rekeys: p.ike_rekeys,
                 last_heard_secs_ago: (!mine.is_empty())
                     .then(|| secs(now.saturating_sub(p.last_heard))),
                 dpd_checks: p.dpd_checks,

@@ -58,6 +58,7 @@ pub struct Side {
     pub local_id: &'static str,
     pub remote_id: &'static str,
     pub child_lifetime: Option<Duration>,
+    pub ike_lifetime: Option<Duration>,
 }
 
 pub fn side(a: bool) -> Side {
@@ -71,6 +72,7 @@ pub fn side(a: bool) -> Side {
         local_id: if a { "a.test" } else { "b.test" },
         remote_id: if a { "b.test" } else { "a.test" },
         child_lifetime: None,
+        ike_lifetime: None,
     }
 }
 
@@ -107,6 +109,7 @@ pub fn node_with(
         mode: s.mode,
         accept_narrowing: true,
         child_lifetime: s.child_lifetime,
+        ike_lifetime: s.ike_lifetime,
     };
     let mut ec = EndpointConfig::new(addr(me));
     ec.retransmit_timeout = Duration::from_millis(500);

@@ -1,0 +1,583 @@
+//! Rekeying the IKE SA (RFC 7296 §1.3.2, §2.18): a CREATE_CHILD_SA exchange on the old IKE
+//! SA with an IKE proposal carrying the new SPI, fresh nonces and a new key exchange. The
+//! new IKE SA's keys come from the old SK_d; the CHILD SAs move to it untouched (the data
+//! plane sees nothing); the rekey's initiator is the new SA's original initiator and
+//! deletes the old one.
+//!
+//! Collisions (§2.8.2): both ends rekey at once — each side ends up with two new IKE SAs;
+//! the one created with the lowest of the four nonces is deleted by the end that created
+//! it, and the CHILD SAs live on the other.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use meshsec_crypto::Secret;
+use meshsec_crypto::ke::KeyExchange;
+use meshsec_crypto::keys;
+use meshsec_crypto::sk::Opened;
+use meshsec_wire::parse_payloads;
+use meshsec_wire::payload::{KePayload, Notify, Payload, PayloadBody, SaPayload};
+use meshsec_wire::registry::{ExchangeType, KeMethod, NotifyType, ProtocolId};
+
+use crate::create_child::child_times;
+use crate::endpoint::{ApiMisuse, Endpoint, NONCE_LEN};
+use crate::event::{Event, Failure, PeerId};
+use crate::ike_sa_init::{crypto_from, suite_of};
+use crate::proposal::{self, Chosen, ProposalSpec};
+use crate::sa::{ChildState, IkeSa, Role, State, Task, Timestamp};
+
+/// Our IKE SA rekey in flight.
+pub(crate) struct IkeRekeyExchange {
+    /// Our SPI of the new IKE SA (its SPIi).
+    pub(crate) spi: u64,
+    pub(crate) ni: Vec<u8>,
+    pub(crate) kx: KeyExchange,
+    pub(crate) proposals: Vec<ProposalSpec>,
+    /// The peer rekeyed the same IKE SA meanwhile (a collision): the new IKE SA that made
+    /// (our SPI) and that exchange's smallest nonce.
+    pub(crate) peer_rekey: Option<(u64, Vec<u8>)>,
+}
+
+/// Retry delay after TEMPORARY_FAILURE.
+const RETRY: Duration = Duration::from_secs(1);
+/// How long a replaced IKE SA waits for the peer's Delete before we delete it.
+pub(crate) const REPLACED_GRACE: Duration = Duration::from_secs(10);
+
+fn ike_spi(p: &Chosen) -> Option<u64> {
+    <[u8; 8]>::try_from(p.spi.as_slice())
+        .ok()
+        .map(u64::from_be_bytes)
+}
+
+impl Endpoint {
+    /// Rekeys the IKE SA with `peer` (its CHILD SAs are kept). Returns false if there is no
+    /// established IKE SA.
+    pub fn rekey_ike_sa(&mut self, now: Timestamp, peer: PeerId) -> Result<bool, ApiMisuse> {
+        self.peers.get(peer).ok_or(ApiMisuse::UnknownPeer(peer))?;
+        let Some(spi) = self.established_sa(peer) else {
+            return Ok(false);
+        };
+        Ok(self.queue_task(now, spi, Task::RekeyIke))
+    }
+
+    /// The new IKE SA's soft lifetime (rekey time), with jitter.
+    pub(crate) fn ike_rekey_time(&mut self, now: Timestamp, peer: PeerId) -> Option<Timestamp> {
+        let lifetime = self.peers.get(peer).and_then(|c| c.ike_lifetime);
+        let jitter = self
+            .random_bytes(1)
+            .ok()
+            .and_then(|b| b.first().copied())
+            .unwrap_or(128);
+        child_times(now, lifetime, jitter).0
+    }
+
+    /// Sends our rekey request; false if there is nothing to do.
+    pub(crate) fn start_ike_rekey(&mut self, now: Timestamp, spi: u64) -> bool {
+        let Some(sa) = self.sas.get(&spi) else {
+            return false;
+        };
+        if sa.rekeyed {
+            return false;
+        }
+        let Some(cfg) = sa.peer.and_then(|p| self.peers.get(p)).cloned() else {
+            return false;
+        };
+        let Some(method) = cfg
+            .ike_proposals
+            .first()
+            .and_then(|p| p.ke.first().copied())
+        else {
+            return false;
+        };
+        self.send_ike_rekey(now, spi, method, cfg.ike_proposals)
+    }
+
+    fn send_ike_rekey(
+        &mut self,
+        now: Timestamp,
+        spi: u64,
+        method: KeMethod,
+        all: Vec<ProposalSpec>,
+    ) -> bool {
+        let (Ok(new_spi), Ok(ni), Ok(kx)) = (
+            self.new_ike_spi(),
+            self.random_bytes(NONCE_LEN),
+            self.key_exchange(method),
+        ) else {
+            return false;
+        };
+        // Only the proposals of the group we send a KE for.
+        let proposals: Vec<ProposalSpec> =
+            all.into_iter().filter(|p| p.ke.contains(&method)).collect();
+        let inner = [
+            Payload::new(PayloadBody::Sa(SaPayload {
+                proposals: proposals
+                    .iter()
+                    .zip(1u8..)
+                    .map(|(p, n)| p.to_proposal(n, new_spi.to_be_bytes().to_vec()))
+                    .collect(),
+            })),
+            Payload::new(PayloadBody::Nonce(Cow::Owned(ni.clone()))),
+            Payload::new(PayloadBody::Ke(KePayload {
+                method,
+                data: Cow::Owned(kx.public_value().to_vec()),
+            })),
+        ];
+        let Some(message_id) = self.sas.get(&spi).map(|sa| sa.next_request_id) else {
+            return false;
+        };
+        let Some(bytes) = self.seal_message(
+            spi,
+            ExchangeType::CREATE_CHILD_SA,
+            false,
+            message_id,
+            &inner,
+        ) else {
+            return false;
+        };
+        let timeout = self.config.retransmit_timeout;
+        let Some(sa) = self.sas.get_mut(&spi) else {
+            return false;
+        };
+        sa.send_request(now, ExchangeType::CREATE_CHILD_SA, bytes.clone(), timeout);
+        sa.ike_exchange = Some(IkeRekeyExchange {
+            spi: new_spi,
+            ni,
+            kx,
+            proposals,
+            peer_rekey: None,
+        });
+        let (local, remote) = (sa.local, sa.remote);
+        self.transmit_all(local, remote, bytes);
+        true
+    }
+
+    /// Builds the new IKE SA that replaces `old` (not inserted yet).
+    #[allow(clippy::too_many_arguments)]
+    fn successor(
+        &mut self,
+        now: Timestamp,
+        old: u64,
+        role: Role,
+        spis: (u64, u64),
+        nonces: (Vec<u8>, Vec<u8>),
+        chosen: &Chosen,
+        shared: &Secret,
+    ) -> Option<IkeSa> {
+        let provider = self.provider;
+        let suite = suite_of(provider, chosen).ok()?;
+        let sa = self.sas.get(&old)?;
+        let old_crypto = sa.crypto.as_ref()?;
+        let peer = sa.peer?;
+        let skeyseed = keys::rekey_skeyseed(
+            old_crypto.suite.prf,
+            old_crypto.keys.sk_d.expose(),
+            shared.expose(),
+            &nonces.0,
+            &nonces.1,
+        );
+        let mut new = IkeSa {
+            role,
+            state: State::Established,
+            peer: Some(peer),
+            spi_i: spis.0,
+            spi_r: spis.1,
+            local: sa.local,
+            remote: sa.remote,
+            created: now,
+            ni: nonces.0,
+            nr: nonces.1,
+            kx: None,
+            crypto: None,
+            our_init: Vec::new(),
+            peer_init: Vec::new(),
+            next_request_id: 0,
+            expected_request_id: 0,
+            pending: None,
+            last_response: None,
+            child_spi: 0,
+            children: Vec::new(),
+            tasks: std::collections::VecDeque::new(),
+            child_exchange: None,
+            tasks_after: Timestamp::ZERO,
+            established_at: Some(now),
+            rekey_at: None,
+            ike_exchange: None,
+            rekeyed: false,
+            rekeyed_at: Timestamp::ZERO,
+            successor: None,
+            info_purpose: None,
+            nat_detected: sa.nat_detected,
+            fragmentation: sa.fragmentation,
+            reassembly: None,
+            proposal: chosen.describe(ProtocolId::IKE),
+        };
+        new.crypto = Some(crypto_from(suite, &skeyseed, &new).ok()?);
+        new.rekey_at = self.ike_rekey_time(now, peer);
+        Some(new)
+    }
+
+    /// Moves the CHILD SAs and queued work of `from` to `to`.
+    pub(crate) fn move_children(&mut self, from: u64, to: u64) {
+        let Some(old) = self.sas.get_mut(&from) else {
+            return;
+        };
+        old.successor = Some(to);
+        let children = std::mem::take(&mut old.children);
+        let tasks: Vec<Task> = old
+            .tasks
+            .drain(..)
+            .filter(|t| !matches!(t, Task::DeleteIke | Task::RekeyIke))
+            .collect();
+        if let Some(new) = self.sas.get_mut(&to) {
+            // A Delete still in flight on the old SA may never be answered there (the old SA
+            // goes away first): it is sent again on the new one. A peer that already removed
+            // the CHILD SA answers it with nothing, which completes it just the same.
+            for c in children.iter().filter(|c| c.state == ChildState::Deleting) {
+                new.tasks.push_back(Task::DeleteChild(c.inbound));
+            }
+            new.children.extend(children);
+            new.tasks.extend(tasks);
+        }
+    }
+
+    /// The peer's request to rekey IKE SA `spi` (an IKE proposal in CREATE_CHILD_SA).
+    pub(crate) fn handle_ike_rekey_request(
+        &mut self,
+        now: Timestamp,
+        spi: u64,
+        message_id: u32,
+        payloads: &[Payload<'_>],
+    ) {
+        let Some(sa) = self.sas.get(&spi) else { return };
+        let Some(peer) = sa.peer else { return };
+        let Some(cfg) = self.peers.get(peer).cloned() else {
+            return;
+        };
+        let busy = sa.rekeyed || sa.child_exchange.is_some();
+        let refuse = |this: &mut Endpoint, n: Notify<'static>| {
+            this.respond(
+                spi,
+                message_id,
+                ExchangeType::CREATE_CHILD_SA,
+                &[Payload::new(PayloadBody::Notify(n))],
+            );
+        };
+        if busy {
+            // Already replaced, or a CHILD SA of ours is being made on it: later (§2.25).
+            refuse(self, Notify::new(NotifyType::TEMPORARY_FAILURE, Vec::new()));
+            return;
+        }
+        let (mut offer, mut ni, mut ke) = (None, None, None);
+        for p in payloads {
+            match &p.body {
+                PayloadBody::Sa(s) => offer = Some(s),
+                PayloadBody::Nonce(n) => ni = Some(n.to_vec()),
+                PayloadBody::Ke(k) => ke = Some(k),
+                _ => {}
+            }
+        }
+        let (Some(offer), Some(ni), Some(ke)) = (offer, ni, ke) else {
+            refuse(self, Notify::new(NotifyType::INVALID_SYNTAX, Vec::new()));
+            return;
+        };
+        let chosen = match proposal::select(&cfg.ike_proposals, &offer.proposals) {
+            Ok(c) => c,
+            Err(e) => {
+                refuse(
+                    self,
+                    Notify::new(NotifyType::NO_PROPOSAL_CHOSEN, Vec::new()),
+                );
+                self.fail(Some(peer), Failure::NoProposalChosen(e));
+                return;
+            }
+        };
+        let (Some(method), Some(peer_spi)) = (chosen.ke, ike_spi(&chosen)) else {
+            refuse(self, Notify::new(NotifyType::INVALID_SYNTAX, Vec::new()));
+            return;
+        };
+        if ke.method != method {
+            refuse(
+                self,
+                Notify::new(
+                    NotifyType::INVALID_KE_PAYLOAD,
+                    method.0.to_be_bytes().to_vec(),
+                ),
+            );
+            return;
+        }
+        let (Ok(our_spi), Ok(nr), Ok(kx)) = (
+            self.new_ike_spi(),
+            self.random_bytes(NONCE_LEN),
+            self.key_exchange(method),
+        ) else {
+            return;
+        };
+        let Ok(shared) = kx.agree(&ke.data) else {
+            refuse(self, Notify::new(NotifyType::INVALID_SYNTAX, Vec::new()));
+            return;
+        };
+        let nonces = (ni.clone(), nr.clone());
+        let Some(new) = self.successor(
+            now,
+            spi,
+            Role::Responder,
+            (peer_spi, our_spi),
+            nonces,
+            &chosen,
+            &shared,
+        ) else {
+            return;
+        };
+        let inner = [
+            Payload::new(PayloadBody::Sa(SaPayload {
+                proposals: vec![
+                    chosen.to_proposal(ProtocolId::IKE, our_spi.to_be_bytes().to_vec()),
+                ],
+            })),
+            Payload::new(PayloadBody::Nonce(Cow::Owned(nr.clone()))),
+            Payload::new(PayloadBody::Ke(KePayload {
+                method,
+                data: Cow::Owned(kx.public_value().to_vec()),
+            })),
+        ];
+        self.sas.insert(our_spi, new);
+        let min_nonce = ni.min(nr);
+        let collision = self
+            .sas
+            .get_mut(&spi)
+            .and_then(|sa| sa.ike_exchange.as_mut())
+            .map(|ex| ex.peer_rekey = Some((our_spi, min_nonce)))
+            .is_some();
+        if !collision {
+            // The peer deletes the old SA; everything lives on the new one from now on.
+            self.move_children(spi, our_spi);
+            if let Some(sa) = self.sas.get_mut(&spi) {
+                sa.rekeyed = true;
+                sa.rekeyed_at = now;
+            }
+        }
+        self.respond(spi, message_id, ExchangeType::CREATE_CHILD_SA, &inner);
+        self.event(Event::IkeSaRekeyed {
+            peer,
+            old_spi: spi,
+            new_spi: our_spi,
+        });
+        self.event(Event::PeerAlive { peer });
+    }
+
+    /// The answer to our IKE SA rekey.
+    pub(crate) fn handle_ike_rekey_response(&mut self, now: Timestamp, spi: u64, opened: Opened) {
+        let Some(sa) = self.sas.get_mut(&spi) else {
+            return;
+        };
+        sa.pending = None;
+        sa.next_request_id = sa.next_request_id.wrapping_add(1);
+        let Some(ex) = sa.ike_exchange.take() else {
+            return;
+        };
+        let Some(peer) = sa.peer else { return };
+        let Ok(payloads) = parse_payloads(opened.first_inner, &opened.plaintext) else {
+            self.run_tasks(now, spi);
+            return;
+        };
+        self.event(Event::PeerAlive { peer });
+        let error = payloads
+            .iter()
+            .filter_map(Payload::as_notify)
+            .find(|n| n.ty.is_error())
+            .map(|n| (n.ty, n.data.to_vec()));
+        if let Some((ty, data)) = error {
+            self.ike_rekey_refused(now, spi, peer, &ex, ty, &data);
+            self.run_tasks(now, spi);
+            return;
+        }
+        let (mut answer, mut nr, mut ke) = (None, None, None);
+        for p in &payloads {
+            match &p.body {
+                PayloadBody::Sa(s) => answer = Some(s),
+                PayloadBody::Nonce(n) => nr = Some(n.to_vec()),
+                PayloadBody::Ke(k) => ke = Some(k),
+                _ => {}
+            }
+        }
+        let chosen = answer
+            .filter(|a| a.proposals.len() == 1)
+            .and_then(|a| proposal::select(&ex.proposals, &a.proposals).ok());
+        let shared = ke
+            .filter(|k| k.method == ex.kx.method())
+            .and_then(|k| ex.kx.agree(&k.data).ok());
+        let (Some(chosen), Some(nr), Some(shared)) = (chosen, nr, shared) else {
+            self.fail(
+                Some(peer),
+                Failure::Protocol {
+                    detail: "IKE SA rekey: the answer lacks a valid SA, nonce or KE".into(),
+                },
+            );
+            self.run_tasks(now, spi);
+            return;
+        };
+        let Some(peer_spi) = ike_spi(&chosen) else {
+            self.run_tasks(now, spi);
+            return;
+        };
+        let min_nonce = ex.ni.clone().min(nr.clone());
+        let Some(new) = self.successor(
+            now,
+            spi,
+            Role::Initiator,
+            (ex.spi, peer_spi),
+            (ex.ni.clone(), nr),
+            &chosen,
+            &shared,
+        ) else {
+            self.run_tasks(now, spi);
+            return;
+        };
+        self.sas.insert(ex.spi, new);
+        self.event(Event::IkeSaRekeyed {
+            peer,
+            old_spi: spi,
+            new_spi: ex.spi,
+        });
+        match &ex.peer_rekey {
+            // A collision we lost: our new SA is the redundant one; the CHILD SAs go to the
+            // peer's, and the peer deletes the old one.
+            Some((theirs, peer_min)) if min_nonce < *peer_min => {
+                let theirs = *theirs;
+                self.move_children(spi, theirs);
+                if let Some(sa) = self.sas.get_mut(&spi) {
+                    sa.rekeyed = true;
+                    sa.rekeyed_at = now;
+                }
+                self.queue_task(now, ex.spi, Task::DeleteIke);
+                self.run_tasks(now, theirs);
+            }
+            // We won (or there was no collision): the CHILD SAs live on ours; the old SA and,
+            // after a collision, the peer's new one are deleted by their creators.
+            Some((theirs, _)) => {
+                let theirs = *theirs;
+                self.move_children(spi, ex.spi);
+                self.move_children(theirs, ex.spi);
+                if let Some(sa) = self.sas.get_mut(&theirs) {
+                    sa.rekeyed = true;
+                    sa.rekeyed_at = now;
+                }
+                self.finish_old(now, spi, ex.spi);
+            }
+            None => {
+                self.move_children(spi, ex.spi);
+                self.finish_old(now, spi, ex.spi);
+            }
+        }
+    }
+
+    /// Deletes the old IKE SA after our rekey won; new work goes to `new`.
+    fn finish_old(&mut self, now: Timestamp, old: u64, new: u64) {
+        if let Some(sa) = self.sas.get_mut(&old) {
+            sa.rekeyed = true;
+            sa.rekeyed_at = now;
+            sa.tasks.clear();
+            sa.tasks.push_back(Task::DeleteIke);
+        }
+        self.run_tasks(now, old);
+        self.run_tasks(now, new);
+    }
+
+    fn ike_rekey_refused(
+        &mut self,
+        now: Timestamp,
+        spi: u64,
+        peer: PeerId,
+        ex: &IkeRekeyExchange,
+        ty: NotifyType,
+        data: &[u8],
+    ) {
+        match ty {
+            NotifyType::TEMPORARY_FAILURE => {
+                if let Some(sa) = self.sas.get_mut(&spi) {
+                    sa.tasks.push_back(Task::RekeyIke);
+                    sa.tasks_after = now + RETRY;
+                }
+            }
+            NotifyType::INVALID_KE_PAYLOAD => {
+                let wanted = <[u8; 2]>::try_from(data)
+                    .ok()
+                    .map(|b| KeMethod(u16::from_be_bytes(b)));
+                let all = self
+                    .peers
+                    .get(peer)
+                    .map(|c| c.ike_proposals.clone())
+                    .unwrap_or_default();
+                match wanted.filter(|m| all.iter().any(|p| p.ke.contains(m))) {
+                    Some(m) => {
+                        let _ = self.send_ike_rekey(now, spi, m, all);
+                    }
+                    None => self.fail(
+                        Some(peer),
+                        Failure::PeerRefused {
+                            notify: ty,
+                            exchange: ExchangeType::CREATE_CHILD_SA,
+                            we_offered: "an IKE SA rekey".into(),
+                        },
+                    ),
+                }
+            }
+            _ => {
+                let _ = ex;
+                self.fail(
+                    Some(peer),
+                    Failure::PeerRefused {
+                        notify: ty,
+                        exchange: ExchangeType::CREATE_CHILD_SA,
+                        we_offered: "an IKE SA rekey".into(),
+                    },
+                );
+            }
+        }
+    }
+
+    /// IKE SAs due for a rekey, and replaced ones whose Delete never came.
+    pub(crate) fn ike_timers(&mut self, now: Timestamp) {
+        // A replaced IKE SA is deleted by the peer that created its successor; if that Delete
+        // was lost with the peer's state (e.g. a collision the peer never saw complete), we
+        // delete it ourselves. A peer that has it no longer makes the Delete time out, which
+        // removes it just the same.
+        let stale: Vec<u64> = self
+            .sas
+            .iter()
+            .filter(|(_, sa)| {
+                sa.rekeyed
+                    && now >= sa.rekeyed_at + REPLACED_GRACE
+                    && sa.pending.is_none()
+                    && !sa.tasks.contains(&Task::DeleteIke)
+            })
+            .map(|(s, _)| *s)
+            .collect();
+        for spi in stale {
+            if let Some(sa) = self.sas.get_mut(&spi) {
+                sa.tasks.push_back(Task::DeleteIke);
+            }
+            self.run_tasks(now, spi);
+        }
+        let due: Vec<u64> = self
+            .sas
+            .iter()
+            .filter(|(_, sa)| {
+                sa.state == State::Established
+                    && !sa.rekeyed
+                    && sa.rekey_at.is_some_and(|t| t <= now)
+            })
+            .map(|(s, _)| *s)
+            .collect();
+        for spi in due {
+            if let Some(sa) = self.sas.get_mut(&spi) {
+                sa.rekey_at = None;
+                if !sa.tasks.contains(&Task::RekeyIke) {
+                    sa.tasks.push_front(Task::RekeyIke);
+                }
+            }
+            self.run_tasks(now, spi);
+        }
+    }
+}
