@@ -21,7 +21,7 @@ use meshsec_wire::{parse_payloads, rules};
 use crate::config::ChildMode;
 use crate::endpoint::{ApiMisuse, Endpoint, NONCE_LEN};
 use crate::event::{ChildSa, Event, Failure, PeerId};
-use crate::ike_auth::{notify, ts_payload};
+use crate::ike_auth::{ChildKdf, notify, ts_payload};
 use crate::proposal::{self, ProposalSpec};
 use crate::sa::{Child, ChildState, State, Task, Timestamp};
 use crate::ts;
@@ -505,7 +505,12 @@ impl Endpoint {
             (ts_r.clone(), ts_i.clone()),
             (our_spi, peer_spi),
             tfc,
-            (g_ir.as_ref().map(|(_, s)| s.expose()), ni, &nr),
+            ChildKdf {
+                g_ir: g_ir.as_ref().map(|(_, s)| s.expose()),
+                ni,
+                nr: &nr,
+                we_initiated: false,
+            },
         ) else {
             return;
         };
@@ -697,7 +702,12 @@ impl Endpoint {
             (c.ts_i.clone(), c.ts_r.clone()),
             (ex.spi, peer_spi),
             tfc,
-            (g_ir.as_ref().map(|s| s.expose()), &ex.ni, nr),
+            ChildKdf {
+                g_ir: g_ir.as_ref().map(|s| s.expose()),
+                ni: &ex.ni,
+                nr,
+                we_initiated: true,
+            },
         ) else {
             restore_old(self);
             self.run_tasks(now, spi);

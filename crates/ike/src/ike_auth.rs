@@ -40,6 +40,18 @@ pub(crate) fn ts_payload(sel: &[AddrSelector]) -> TsPayload<'static> {
     }
 }
 
+/// The inputs of a CHILD SA's KEYMAT (RFC 7296 §2.17).
+pub(crate) struct ChildKdf<'a> {
+    /// The new shared secret, with PFS.
+    pub(crate) g_ir: Option<&'a [u8]>,
+    /// The nonce of the exchange's initiator.
+    pub(crate) ni: &'a [u8],
+    /// The nonce of the exchange's responder.
+    pub(crate) nr: &'a [u8],
+    /// We initiated the exchange that creates the CHILD SA.
+    pub(crate) we_initiated: bool,
+}
+
 /// What an IKE_AUTH message carries, found by type.
 #[derive(Default)]
 struct AuthContent<'a> {
@@ -129,8 +141,8 @@ impl Endpoint {
     }
 
     /// The CHILD SA pair for a chosen ESP proposal, from this SA's SK_d: `ts` is (ours,
-    /// the peer's), `spis` (our inbound, the peer's inbound), `kdf` the new shared secret
-    /// (PFS) and the nonces of the exchange (RFC 7296 §2.17).
+    /// the peer's), `spis` (our inbound, the peer's inbound), `kdf` the inputs of the
+    /// exchange that created it (RFC 7296 §2.17).
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn child_sa(
         &self,
@@ -141,7 +153,7 @@ impl Endpoint {
         ts: (Vec<AddrSelector>, Vec<AddrSelector>),
         spis: (u32, u32),
         tfc_padding_allowed: bool,
-        kdf: (Option<&[u8]>, &[u8], &[u8]),
+        kdf: ChildKdf<'_>,
     ) -> Option<ChildSa> {
         let c = sa.crypto.as_ref()?;
         let encr = self.provider.encr(chosen.encr.0, chosen.encr.1).ok()?;
@@ -149,11 +161,23 @@ impl Endpoint {
             Some(i) => Some(self.provider.integ(i).ok()?),
             None => None,
         };
-        let (g_ir, ni, nr) = kdf;
-        let k = child_keys(c.suite.prf, c.keys.sk_d.expose(), g_ir, ni, nr, encr, integ).ok()?;
-        let (in_keys, out_keys) = match sa.role {
-            Role::Initiator => ((k.encr_r, k.integ_r), (k.encr_i, k.integ_i)),
-            Role::Responder => ((k.encr_i, k.integ_i), (k.encr_r, k.integ_r)),
+        let k = child_keys(
+            c.suite.prf,
+            c.keys.sk_d.expose(),
+            kdf.g_ir,
+            kdf.ni,
+            kdf.nr,
+            encr,
+            integ,
+        )
+        .ok()?;
+        // "Initiator" in KEYMAT is the initiator of the exchange that creates the CHILD SA
+        // (IKE_AUTH or CREATE_CHILD_SA), not of the IKE SA: after a rekey started by the
+        // IKE SA's responder, they differ.
+        let (in_keys, out_keys) = if kdf.we_initiated {
+            ((k.encr_r, k.integ_r), (k.encr_i, k.integ_i))
+        } else {
+            ((k.encr_i, k.integ_i), (k.encr_r, k.integ_r))
         };
         Some(ChildSa {
             peer,
@@ -388,7 +412,12 @@ impl Endpoint {
                                 (ts_r.clone(), ts_i.clone()),
                                 (sa.child_spi, peer_spi),
                                 tfc,
-                                (None, &sa.ni, &sa.nr),
+                                ChildKdf {
+                                    g_ir: None,
+                                    ni: &sa.ni,
+                                    nr: &sa.nr,
+                                    we_initiated: false,
+                                },
                             )
                         {
                             inner.push(Payload::new(PayloadBody::Sa(SaPayload {
@@ -583,7 +612,12 @@ impl Endpoint {
                             (c.ts_i.clone(), c.ts_r.clone()),
                             (sa.child_spi, peer_spi),
                             tfc,
-                            (None, &sa.ni, &sa.nr),
+                            ChildKdf {
+                                g_ir: None,
+                                ni: &sa.ni,
+                                nr: &sa.nr,
+                                we_initiated: true,
+                            },
                         );
                     }
                 }

@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 pub const MESHSEC: &str = env!("CARGO_BIN_EXE_meshsec");
 pub const PSK: &str = "netns-test-psk-not-secret-0123456789";
+/// The sequenced-stream checker (lost / reordered messages, longest gap).
+pub const CHECKER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/checker.py");
 
 /// Tests of one binary run one at a time: they share two CPU cores and measure traffic.
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -273,6 +275,62 @@ impl Lab {
         v["end"]["sum_received"]["bits_per_second"]
             .as_f64()
             .unwrap_or(0.0)
+    }
+}
+
+impl Lab {
+    /// For `secs` seconds: `load_mbps` of iperf3 load (two TCP streams) from a to b, below
+    /// what the tunnel carries (a saturated path drops at its bottleneck queue whatever the
+    /// SAs do: congestion, not what these tests are about), and a 500-message/s sequenced
+    /// stream each way. Returns the checker's reports (a->b, b->a).
+    pub fn checked_streams(
+        &mut self,
+        a: (&str, &str),
+        b: (&str, &str),
+        secs: u32,
+        load_mbps: u32,
+    ) -> (serde_json::Value, serde_json::Value) {
+        let ((na, ia), (nb, ib)) = (a, b);
+        self.spawn(nb, "iperf3-s", &format!("iperf3 -s -B {ib}"));
+        std::thread::sleep(Duration::from_millis(500));
+        self.spawn(
+            na,
+            "iperf3-c",
+            &format!(
+                "iperf3 -c {ib} -B {ia} -t {secs} -P 2 -b {}M",
+                load_mbps / 2
+            ),
+        );
+        self.spawn(
+            nb,
+            "recv-ab",
+            &format!("python3 {CHECKER} recv {ib} 7001 5"),
+        );
+        self.spawn(
+            na,
+            "recv-ba",
+            &format!("python3 {CHECKER} recv {ia} 7002 5"),
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        self.spawn(
+            na,
+            "send-ab",
+            &format!("python3 {CHECKER} send {ia} {ib} 7001 500 {secs}"),
+        );
+        self.spawn(
+            nb,
+            "send-ba",
+            &format!("python3 {CHECKER} send {ib} {ia} 7002 500 {secs}"),
+        );
+        let report = |tag: &str| -> serde_json::Value {
+            let done = wait_for(Duration::from_secs(u64::from(secs) + 30), || {
+                let log = self.log(tag);
+                log.lines().find(|l| l.starts_with('{')).map(str::to_string)
+            });
+            let line = done.unwrap_or_else(|| panic!("{tag}: no report: {}", self.log(tag)));
+            serde_json::from_str(&line).unwrap()
+        };
+        (report("recv-ab"), report("recv-ba"))
     }
 }
 
