@@ -388,3 +388,148 @@ for i in range(100000):
     );
     assert_eq!(lab.peer(&sb, "a")["ike_sas"].as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn ipv6_underlay_and_ipv6_selectors() {
+    let mut lab = Lab::new("ipv6");
+    let a = lab.ns("a");
+    let b = lab.ns("b");
+    lab.link(&a, "2001:db8::1/64 nodad", &b, "2001:db8::2/64 nodad");
+    lab.exec_ok(&a, "ip addr add fd00:1::1/128 dev lo");
+    lab.exec_ok(&b, "ip addr add fd00:2::1/128 dev lo");
+    let psk = lab.dir.join("psk");
+    let (sa, sb) = (lab.socket("a"), lab.socket("b"));
+    let ca = config(
+        &NodeCfg {
+            name: "a",
+            addr: "2001:db8::1",
+            socket: &sa,
+            psk: &psk,
+        },
+        &[PeerCfg {
+            name: "b",
+            addr: "2001:db8::2",
+            local_ts: "fd00:1::/64",
+            remote_ts: "fd00:2::/64",
+            start: "always",
+            extra: "",
+        }],
+    );
+    let cb = config(
+        &NodeCfg {
+            name: "b",
+            addr: "2001:db8::2",
+            socket: &sb,
+            psk: &psk,
+        },
+        &[PeerCfg {
+            name: "a",
+            addr: "2001:db8::1",
+            local_ts: "fd00:2::/64",
+            remote_ts: "fd00:1::/64",
+            start: "passive",
+            extra: "",
+        }],
+    );
+    lab.meshsec(&b, "b", &cb);
+    lab.meshsec(&a, "a", &ca);
+    lab.wait_established(&sa, "a", "b");
+    assert!(
+        lab.ping(&a, "fd00:1::1", "fd00:2::1", 3),
+        "{}",
+        lab.log("a")
+    );
+    assert!(
+        lab.ping(&b, "fd00:2::1", "fd00:1::1", 3),
+        "{}",
+        lab.log("b")
+    );
+    let p = lab.peer(&sa, "b");
+    assert_eq!(p["ike_sas"][0]["remote"], "[2001:db8::2]:500", "{p}");
+    assert_eq!(p["child_sas"][0]["encap"], "ESP", "{p}");
+    assert!(p["packets_in"].as_u64().unwrap() >= 3, "{p}");
+}
+
+#[test]
+fn through_a_nat_esp_goes_in_udp_and_keepalives_keep_the_mapping() {
+    let mut lab = Lab::new("nat");
+    let a = lab.ns("a");
+    let r = lab.ns("r");
+    let b = lab.ns("b");
+    lab.link(&a, "10.0.0.2/24", &r, "10.0.0.1/24");
+    let (out, _) = lab.link(&r, "198.51.100.1/24", &b, "198.51.100.2/24");
+    lab.exec_ok(
+        &a,
+        "ip route add default via 10.0.0.1 && ip addr add 10.1.0.1/32 dev lo",
+    );
+    lab.exec_ok(&b, "ip addr add 10.2.0.1/32 dev lo");
+    lab.exec_ok(
+        &r,
+        &format!(
+            "sysctl -qw net.ipv4.ip_forward=1 && nft add table ip nat && \
+             nft 'add chain ip nat post {{ type nat hook postrouting priority 100; }}' && \
+             nft add rule ip nat post oifname {out} masquerade"
+        ),
+    );
+    let psk = lab.dir.join("psk");
+    let (sa, sb) = (lab.socket("a"), lab.socket("b"));
+    let mut ca = config(
+        &NodeCfg {
+            name: "a",
+            addr: "10.0.0.2",
+            socket: &sa,
+            psk: &psk,
+        },
+        &[PeerCfg {
+            name: "b",
+            addr: "198.51.100.2",
+            local_ts: "10.1.0.0/24",
+            remote_ts: "10.2.0.0/24",
+            start: "always",
+            extra: "",
+        }],
+    );
+    ca = ca.replacen("[node]\n", "[node]\nnat_keepalive = \"1s\"\n", 1);
+    // b knows a only by the NAT's public address, where a's packets come from.
+    let cb = config(
+        &NodeCfg {
+            name: "b",
+            addr: "198.51.100.2",
+            socket: &sb,
+            psk: &psk,
+        },
+        &[PeerCfg {
+            name: "a",
+            addr: "198.51.100.1",
+            local_ts: "10.2.0.0/24",
+            remote_ts: "10.1.0.0/24",
+            start: "passive",
+            extra: "",
+        }],
+    );
+    lab.meshsec(&b, "b", &cb);
+    lab.meshsec(&a, "a", &ca);
+    lab.wait_established(&sa, "a", "b");
+    assert!(lab.ping(&a, "10.1.0.1", "10.2.0.1", 3), "{}", lab.log("a"));
+    assert!(lab.ping(&b, "10.2.0.1", "10.1.0.1", 3), "{}", lab.log("b"));
+    let (pa, pb) = (lab.peer(&sa, "b"), lab.peer(&sb, "a"));
+    assert_eq!(pa["child_sas"][0]["encap"], "ESP-in-UDP", "{pa}");
+    assert_eq!(pa["ike_sas"][0]["nat"], true, "{pa}");
+    assert_eq!(pa["ike_sas"][0]["remote"], "198.51.100.2:4500", "{pa}");
+    // b sees a behind the NAT's address, on a translated port.
+    assert!(
+        pb["ike_sas"][0]["remote"]
+            .as_str()
+            .unwrap()
+            .starts_with("198.51.100.1:"),
+        "{pb}"
+    );
+    let kept = wait_for(Duration::from_secs(5), || {
+        (lab.status(&sb)["data_path"]["nat_keepalives_received"].as_u64()? >= 2).then_some(())
+    });
+    assert!(
+        kept.is_some(),
+        "no keepalives: {}",
+        lab.status(&sb)["data_path"]
+    );
+}

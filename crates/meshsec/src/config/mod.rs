@@ -55,6 +55,8 @@ pub struct Node {
     pub mtu: u16,
     /// Where the control socket listens (`meshsec status` etc. connect to it).
     pub control_socket: PathBuf,
+    /// Behind a NAT: how often to send a NAT keepalive to each peer (RFC 3948 §2.3).
+    pub nat_keepalive: Duration,
 }
 
 /// One peer, validated.

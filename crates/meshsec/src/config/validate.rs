@@ -38,6 +38,8 @@ const DEFAULT_TUN: &str = "meshsec0";
 /// IV 16 + padding up to 17 + ICV 16), rounded down.
 const DEFAULT_MTU: u16 = 1400;
 const DEFAULT_CONTROL_SOCKET: &str = "/run/meshsec/control.sock";
+/// NAT mappings for UDP often expire after 30 s of silence; 20 s keeps them (RFC 3948 §4).
+const DEFAULT_NAT_KEEPALIVE: Duration = Duration::from_secs(20);
 const IKE_PORT: u16 = 500;
 
 /// Locates errors in one file.
@@ -197,6 +199,13 @@ fn node(ctx: &Ctx<'_>, raw: &RawConfig) -> Result<Node, ConfigError> {
             ));
         }
     };
+    let nat_keepalive = duration(
+        ctx,
+        n.nat_keepalive.as_ref(),
+        DEFAULT_NAT_KEEPALIVE,
+        "node.nat_keepalive",
+        1,
+    )?;
     Ok(Node {
         name: n.name.get_ref().clone(),
         identity,
@@ -204,6 +213,7 @@ fn node(ctx: &Ctx<'_>, raw: &RawConfig) -> Result<Node, ConfigError> {
         tun,
         mtu,
         control_socket,
+        nat_keepalive,
     })
 }
 

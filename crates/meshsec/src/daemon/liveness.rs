@@ -70,6 +70,35 @@ impl Daemon {
 }
 
 impl Daemon {
+    /// Behind a NAT (detected in IKE_SA_INIT), a one-octet keepalive to the peer's port 4500
+    /// every `node.nat_keepalive`, so that the NAT does not drop the mapping of an idle
+    /// tunnel (RFC 3948 §2.3).
+    pub(super) fn nat_keepalive_tick(&mut self, now: Duration) {
+        let interval = self.cfg.node.nat_keepalive;
+        let due: Vec<(usize, std::net::SocketAddr)> = self
+            .ike
+            .ike_sas()
+            .iter()
+            .filter(|s| s.state == State::Established && s.nat_detected && !s.rekeyed)
+            .filter_map(|s| s.peer.map(|p| (p, s.remote)))
+            .collect();
+        for (id, remote) in due {
+            let Some(p) = self.peer(id) else { continue };
+            if now.saturating_sub(p.last_keepalive) < interval {
+                continue;
+            }
+            p.last_keepalive = now;
+            let sock = if remote.is_ipv4() {
+                &self.natt4
+            } else {
+                &self.natt6
+            };
+            if let Some(sock) = sock {
+                let _ = sock.send_to(&[0xff], remote);
+            }
+        }
+    }
+
     /// ESP with an unknown SPI arrived from `from`: if it is a peer we share an IKE SA with,
     /// tell it (the engine rate-limits); strangers get nothing.
     pub(super) fn on_unknown_spi(&mut self, from: IpAddr, spi: u32) {

@@ -387,6 +387,7 @@ impl Daemon {
         let now = self.now();
         self.ike.handle_timeout(now);
         self.dpd_tick(now);
+        self.nat_keepalive_tick(now);
         {
             let mut plane = self.path.plane();
             self.retiring.retain(|(at, spi)| {

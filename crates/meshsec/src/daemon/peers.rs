@@ -88,6 +88,8 @@ pub struct PeerRuntime {
     pub invalid_spi_sent: u64,
     /// CHILD SAs replaced because one half was lost (on either side).
     pub heals: u64,
+    /// When we last sent a NAT keepalive.
+    pub last_keepalive: Duration,
 }
 
 impl PeerRuntime {
@@ -115,6 +117,7 @@ impl PeerRuntime {
             dead: false,
             invalid_spi_sent: 0,
             heals: 0,
+            last_keepalive: Duration::ZERO,
         }
     }
 
