@@ -739,6 +739,18 @@ impl Endpoint {
         if let Some(o) = sa.children.iter_mut().find(|c| c.inbound == old) {
             o.state = ChildState::Rekeyed;
         }
+        let peer = sa.peer;
+        if let (Some((_, peer_min)), Some(peer)) = (peer_rekey, peer) {
+            let won = our_min >= peer_min.as_slice();
+            self.event(Event::RekeyCollision {
+                peer,
+                ike: false,
+                won,
+            });
+        }
+        let Some(sa) = self.sas.get_mut(&spi) else {
+            return;
+        };
         let victim = match peer_rekey {
             // RFC 7296 §2.8.1: the SA created with the lowest nonce is deleted by the end
             // that created it. Ours lost: we delete our new one; the peer deletes the old.

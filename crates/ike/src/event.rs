@@ -228,6 +228,16 @@ pub enum Event {
         /// Our SPI of the new IKE SA.
         new_spi: u64,
     },
+    /// Both ends rekeyed the same SA at once (RFC 7296 §2.8.1/§2.8.2); the SA created with
+    /// the lowest nonce is deleted by its creator. `won`: ours survives.
+    RekeyCollision {
+        /// The peer.
+        peer: PeerId,
+        /// It was the IKE SA (else a CHILD SA).
+        ike: bool,
+        /// Our new SA survives.
+        won: bool,
+    },
     /// An IKE SA is gone (its CHILD SAs were deleted with it).
     IkeSaDeleted {
         /// The peer.

@@ -440,6 +440,14 @@ impl Endpoint {
             old_spi: spi,
             new_spi: ex.spi,
         });
+        if let Some((_, peer_min)) = &ex.peer_rekey {
+            let won = min_nonce >= *peer_min;
+            self.event(Event::RekeyCollision {
+                peer,
+                ike: true,
+                won,
+            });
+        }
         match &ex.peer_rekey {
             // A collision we lost: our new SA is the redundant one; the CHILD SAs go to the
             // peer's, and the peer deletes the old one.

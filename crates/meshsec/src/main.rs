@@ -111,6 +111,16 @@ enum Cmd {
         #[command(flatten)]
         target: Target,
     },
+    /// Rekey a peer's CHILD SA (or with --ike its IKE SA) now, without interrupting traffic.
+    Rekey {
+        /// The peer's name.
+        peer: String,
+        /// Rekey the IKE SA instead.
+        #[arg(long)]
+        ike: bool,
+        #[command(flatten)]
+        target: Target,
+    },
     /// Re-read the configuration: only peers that changed are touched.
     Reload {
         #[command(flatten)]
@@ -267,6 +277,17 @@ fn client(cmd: Cmd) -> anyhow::Result<()> {
                 "{peer}: {direction} SA {} dropped from the data plane (nobody was told)",
                 r.get("spi").and_then(|v| v.as_str()).unwrap_or("?")
             );
+        }
+        Cmd::Rekey { peer, ike, target } => {
+            client::call(
+                &socket_of(&target)?,
+                Command::Rekey {
+                    peer: peer.clone(),
+                    ike,
+                },
+            )?;
+            let what = if ike { "IKE SA" } else { "CHILD SA" };
+            println!("{peer}: {what} rekey started");
         }
         Cmd::Reload { target } => {
             let r = client::call(&socket_of(&target)?, Command::Reload)?;

@@ -348,3 +348,78 @@ fn a_dropped_inbound_or_outbound_half_heals_within_5s() {
         lab.log("b")
     );
 }
+
+/// Sends one control request to each daemon at the same instant.
+fn fire_together(socks: [&std::path::Path; 2], requests: [&str; 2]) {
+    use std::io::{BufRead, Write};
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+    let threads: Vec<_> = socks
+        .iter()
+        .zip(requests)
+        .map(|(sock, req)| {
+            let mut stream = std::os::unix::net::UnixStream::connect(sock).unwrap();
+            let (barrier, req) = (barrier.clone(), format!("{req}\n"));
+            std::thread::spawn(move || {
+                barrier.wait();
+                stream.write_all(req.as_bytes()).unwrap();
+                let mut line = String::new();
+                std::io::BufReader::new(&stream)
+                    .read_line(&mut line)
+                    .unwrap();
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+}
+
+#[test]
+fn both_sides_rekeying_at_once_lose_nothing_and_keep_one_sa_pair() {
+    let mut lab = Lab::new("collide");
+    // MODP-3072 key exchanges (PFS for CHILD SAs too) take each daemon a few milliseconds:
+    // two rekeys fired at the same instant always cross on the wire (forced collisions).
+    let extra = "ike_proposals = [\"aes256gcm16-prfsha256-modp3072\"]\n\
+                 esp_proposals = [\"aes256gcm16-modp3072\"]";
+    let (a, b, sa, sb) = pair(&mut lab, extra);
+    let secs: u32 = 30;
+    let (sa2, sb2) = (sa.clone(), sb.clone());
+    let firing = std::thread::spawn(move || {
+        for round in 0..10 {
+            std::thread::sleep(Duration::from_millis(2500));
+            let ike = round % 3 == 2;
+            let req = |peer: &str| {
+                format!(r#"{{"version":1,"command":"rekey","peer":"{peer}","ike":{ike}}}"#)
+            };
+            fire_together([&sa2, &sb2], [&req("b"), &req("a")]);
+        }
+    });
+    let (ab, ba) = lab.checked_streams((&a, "10.1.0.1"), (&b, "10.2.0.1"), secs, 200);
+    firing.join().unwrap();
+    let (pa, pb) = (lab.peer(&sa, "b"), lab.peer(&sb, "a"));
+    eprintln!(
+        "forced collisions: a counted {} ({} CHILD / {} IKE rekeys), b {}; a->b {ab}; b->a {ba}",
+        pa["rekey_collisions"], pa["child_rekeys"], pa["ike_rekeys"], pb["rekey_collisions"]
+    );
+    assert!(pa["rekey_collisions"].as_u64().unwrap() >= 5, "{pa}");
+    for (dir, r) in [("a->b", &ab), ("b->a", &ba)] {
+        assert_eq!(r["lost"], 0, "{dir}: {r}\n{}", lab.log("a"));
+        assert!(r["longest_gap_ms"].as_f64().unwrap() < 100.0, "{dir}: {r}");
+    }
+    let settled = common::wait_for(Duration::from_secs(15), || {
+        let (pa, pb) = (lab.peer(&sa, "b"), lab.peer(&sb, "a"));
+        let one = |p: &serde_json::Value, k: &str| p[k].as_array().map(Vec::len) == Some(1);
+        (one(&pa, "ike_sas")
+            && one(&pb, "ike_sas")
+            && one(&pa, "child_sas")
+            && one(&pb, "child_sas")
+            && pa["child_sas"][0]["spi_in"] == pb["child_sas"][0]["spi_out"])
+            .then_some(())
+    });
+    assert!(
+        settled.is_some(),
+        "{}\n{}",
+        lab.peer(&sa, "b"),
+        lab.peer(&sb, "a")
+    );
+}

@@ -31,6 +31,14 @@ pub enum Command {
     },
     /// Re-read the configuration file; peers that changed are restarted, others untouched.
     Reload,
+    /// Rekey a peer's newest CHILD SA now (or its IKE SA), make-before-break.
+    Rekey {
+        /// The peer's name.
+        peer: String,
+        /// Rekey the IKE SA instead of the CHILD SA.
+        #[serde(default)]
+        ike: bool,
+    },
     /// Fault injection: remove one half of the newest CHILD SA with a peer from the data
     /// plane only (the IKE engine and the peer are not told) — the "half SA" that
     /// self-healing must repair.
@@ -149,6 +157,9 @@ pub struct PeerStatus {
     /// IKE SA rekeys (by either side) since the daemon started.
     #[serde(default)]
     pub ike_rekeys: u64,
+    /// Rekey collisions (both ends rekeyed the same SA at once), resolved.
+    #[serde(default)]
+    pub rekey_collisions: u64,
     /// Seconds since anything authenticated (IKE or ESP) came from the peer.
     #[serde(default)]
     pub last_heard_secs_ago: Option<u64>,

@@ -141,6 +141,23 @@ impl Daemon {
                 Err(r) => r,
                 Ok(id) => self.debug_drop_sa(id, &peer, &direction),
             },
+            Command::Rekey { peer, ike } => match self.find_peer(&peer) {
+                Err(r) => r,
+                Ok(id) => {
+                    let now = self.now();
+                    let queued = if ike {
+                        self.ike.rekey_ike_sa(now, id)
+                    } else {
+                        self.ike.rekey_child_sa(now, id)
+                    }
+                    .unwrap_or(false);
+                    if queued {
+                        Response::ok(serde_json::json!({ "peer": peer, "ike": ike }))
+                    } else {
+                        Response::err(format!("peer {peer} has no established SA to rekey"))
+                    }
+                }
+            },
             Command::Reload => match self.reload().await {
                 Ok(r) => Response::ok(r),
                 Err(e) => Response::err(format!("{e:#}")),

@@ -584,6 +584,21 @@ impl Daemon {
                     p.ike_rekeys += 1;
                 }
             }
+            Event::RekeyCollision { peer, ike, won } => {
+                tracing::info!(
+                    "peer {}: {} rekey collision (both ends rekeyed at once): {}",
+                    self.peer_name(peer),
+                    if ike { "IKE SA" } else { "CHILD SA" },
+                    if won {
+                        "ours survives"
+                    } else {
+                        "the peer's survives"
+                    }
+                );
+                if let Some(p) = self.peer(peer) {
+                    p.rekey_collisions += 1;
+                }
+            }
             Event::HealingChildSa {
                 peer,
                 inbound_spi,

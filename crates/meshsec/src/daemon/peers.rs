@@ -72,6 +72,8 @@ pub struct PeerRuntime {
     pub child_rekeys: u64,
     /// IKE SA rekeys (ours and the peer's).
     pub ike_rekeys: u64,
+    /// Rekey collisions (both ends rekeyed the same SA at once).
+    pub rekey_collisions: u64,
     /// Last time anything authenticated came from the peer (IKE or ESP).
     pub last_heard: Duration,
     /// Inbound packets at the last look (ESP arriving counts as a sign of life).
@@ -109,6 +111,7 @@ impl PeerRuntime {
             children: Vec::new(),
             child_rekeys: 0,
             ike_rekeys: 0,
+            rekey_collisions: 0,
             last_heard: Duration::ZERO,
             last_in_packets: 0,
             dpd_sent: None,
