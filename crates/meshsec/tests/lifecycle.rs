@@ -423,3 +423,38 @@ fn both_sides_rekeying_at_once_lose_nothing_and_keep_one_sa_pair() {
         lab.peer(&sb, "a")
     );
 }
+
+#[test]
+fn esp_lost_one_way_while_ike_answers_gets_the_child_sa_recreated() {
+    let mut lab = Lab::new("tunnelcheck");
+    let (a, b, sa, _sb) = pair(&mut lab, "tunnel_check = \"3s\"");
+    assert!(lab.ping(&a, "10.1.0.1", "10.2.0.1", 2));
+    let before = lab.peer(&sa, "b")["child_sas"][0]["spi_in"].clone();
+    // b's firewall eats ESP (IKE still passes): a keeps sending, nothing comes back.
+    lab.exec_ok(
+        &b,
+        "nft add table inet noesp && \
+         nft 'add chain inet noesp in { type filter hook input priority -10; policy accept; }' && \
+         nft add rule inet noesp in meta l4proto esp drop",
+    );
+    lab.spawn(&a, "pinger", "ping -i 0.2 -I 10.1.0.1 10.2.0.1");
+    let started = std::time::Instant::now();
+    let healed = common::wait_for(Duration::from_secs(15), || {
+        (lab.peer(&sa, "b")["heals"].as_u64()? >= 1).then(|| started.elapsed())
+    });
+    let healed =
+        healed.unwrap_or_else(|| panic!("no recreation: {}\n{}", lab.peer(&sa, "b"), lab.log("a")));
+    eprintln!(
+        "CHILD SA recreated {} ms after ESP stopped",
+        healed.as_millis()
+    );
+    assert!(
+        lab.log("a")
+            .contains("although IKE answers: recreating the CHILD SA")
+    );
+    lab.exec_ok(&b, "nft delete table inet noesp");
+    lab.stop("pinger", "TERM");
+    assert!(lab.ping(&a, "10.1.0.1", "10.2.0.1", 3));
+    let after = lab.peer(&sa, "b");
+    assert_ne!(after["child_sas"][0]["spi_in"], before, "{after}");
+}

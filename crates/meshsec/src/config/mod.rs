@@ -92,6 +92,9 @@ pub struct Peer {
     pub dpd_timeout: Duration,
     /// What follows a peer's death.
     pub dpd_action: DpdAction,
+    /// Through-tunnel check: our ESP flows out, none comes back for this long although IKE
+    /// answers → the CHILD SA is recreated (`None`: off).
+    pub tunnel_check: Option<Duration>,
 }
 
 /// A validated configuration.

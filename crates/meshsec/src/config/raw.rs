@@ -44,6 +44,7 @@ pub(crate) struct RawPeerSettings {
     pub(crate) dpd_delay: Option<S>,
     pub(crate) dpd_timeout: Option<S>,
     pub(crate) dpd_action: Option<S>,
+    pub(crate) tunnel_check: Option<S>,
     pub(crate) allow_weak_psk: Option<Spanned<bool>>,
     pub(crate) allow_weak_crypto: Option<Spanned<bool>>,
 }
@@ -69,6 +70,7 @@ pub(crate) struct RawPeer {
     pub(crate) dpd_delay: Option<S>,
     pub(crate) dpd_timeout: Option<S>,
     pub(crate) dpd_action: Option<S>,
+    pub(crate) tunnel_check: Option<S>,
     pub(crate) allow_weak_psk: Option<Spanned<bool>>,
     pub(crate) allow_weak_crypto: Option<Spanned<bool>>,
 }

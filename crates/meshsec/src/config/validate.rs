@@ -31,6 +31,8 @@ const DEFAULT_CHILD_LIFETIME: Duration = Duration::from_secs(3600);
 const MIN_LIFETIME_SECS: u64 = 5;
 /// DPD: a liveness check after this long without anything from the peer.
 const DEFAULT_DPD_DELAY: Duration = Duration::from_secs(30);
+/// Through-tunnel check: ESP out, none back for this long (and IKE answering) → recreate.
+const DEFAULT_TUNNEL_CHECK: Duration = Duration::from_secs(30);
 /// DPD: the peer is dead when the check is not answered within this.
 const DEFAULT_DPD_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_TUN: &str = "meshsec0";
@@ -301,6 +303,16 @@ fn peer(
         Some(d) if d.get_ref() == "off" => None,
         d => Some(duration(ctx, d, DEFAULT_DPD_DELAY, &key("dpd_delay"), 1)?),
     };
+    let tunnel_check = match setting!(raw, p, tunnel_check) {
+        Some(d) if d.get_ref() == "off" => None,
+        d => Some(duration(
+            ctx,
+            d,
+            DEFAULT_TUNNEL_CHECK,
+            &key("tunnel_check"),
+            1,
+        )?),
+    };
     let dpd_timeout = duration(
         ctx,
         setting!(raw, p, dpd_timeout),
@@ -357,6 +369,7 @@ fn peer(
         dpd_delay,
         dpd_timeout,
         dpd_action,
+        tunnel_check,
     })
 }
 

@@ -19,16 +19,17 @@ use super::Daemon;
 impl Daemon {
     /// Runs the DPD state of every peer with an established IKE SA.
     pub(super) fn dpd_tick(&mut self, now: Duration) {
-        let inbound: Vec<(usize, u64)> = {
+        let counters: Vec<(usize, u64, u64)> = {
             let plane = self.path.plane();
             (0..self.peers.len())
                 .map(|id| {
                     let slot = u32::try_from(id).unwrap_or(u32::MAX);
-                    (id, plane.peer_counters(slot).0.packets)
+                    let (i, o) = plane.peer_counters(slot);
+                    (id, i.packets, o.packets)
                 })
                 .collect()
         };
-        for (id, in_packets) in inbound {
+        for (id, in_packets, out_packets) in counters {
             if self.ike.established_with(id) == 0 {
                 continue;
             }
@@ -36,8 +37,15 @@ impl Daemon {
             if in_packets != p.last_in_packets {
                 p.last_in_packets = in_packets;
                 p.last_heard = now;
+                p.last_esp_in = now;
                 p.dpd_sent = None;
             }
+            if out_packets != p.last_out_packets {
+                p.last_out_packets = out_packets;
+                p.last_esp_out = now;
+            }
+            self.tunnel_check(id, now);
+            let Some(p) = self.peer(id) else { continue };
             let Some(delay) = p.cfg.dpd_delay else {
                 continue;
             };
@@ -96,6 +104,47 @@ impl Daemon {
             if let Some(sock) = sock {
                 let _ = sock.send_to(&[0xff], remote);
             }
+        }
+    }
+
+    /// Through-tunnel check: our ESP keeps going out but nothing comes back for
+    /// `tunnel_check`. If IKE still answers (a probe), the CHILD SA itself is broken (e.g.
+    /// a peer that lost it without telling us): it is recreated.
+    fn tunnel_check(&mut self, id: usize, now: Duration) {
+        let Some(p) = self.peer(id) else { return };
+        let Some(limit) = p.cfg.tunnel_check else {
+            return;
+        };
+        let sending = now.saturating_sub(p.last_esp_out) < Duration::from_secs(2);
+        // Silence counts from the later of the last ESP in and the last time we acted.
+        let silent = now.saturating_sub(p.last_esp_in) >= limit;
+        match p.tunnel_probe {
+            None if sending && silent && !p.children.is_empty() => {
+                p.tunnel_probe = Some(now);
+                let _ = self.ike.check_liveness(now, id);
+            }
+            Some(sent) if p.last_ike_alive > sent => {
+                p.tunnel_probe = None;
+                if !silent {
+                    return;
+                }
+                // IKE answers, ESP does not: recreate the CHILD SA.
+                p.last_esp_in = now;
+                p.heals += 1;
+                let broken: Vec<u32> = p.children.iter().map(|c| c.spi_in).collect();
+                let name = p.cfg.name.clone();
+                tracing::warn!(
+                    "peer {name}: no ESP from it for {}s while we send, although IKE answers: recreating the CHILD SA",
+                    limit.as_secs()
+                );
+                let _ = self.ike.create_child_sa(now, id);
+                for inbound in broken {
+                    let _ = self.ike.delete_child_sa_spi(now, id, inbound);
+                }
+            }
+            // Unanswered: DPD takes it from here.
+            Some(sent) if now.saturating_sub(sent) >= p.cfg.dpd_timeout => p.tunnel_probe = None,
+            _ => {}
         }
     }
 

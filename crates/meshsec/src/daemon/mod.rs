@@ -621,6 +621,7 @@ impl Daemon {
             Event::PeerAlive { peer } => {
                 if let Some(p) = self.peer(peer) {
                     p.last_heard = now;
+                    p.last_ike_alive = now;
                     p.dpd_sent = None;
                 }
             }
@@ -695,6 +696,8 @@ impl Daemon {
             if c.rekey_of.is_some() {
                 p.child_rekeys += 1;
             }
+            // A new CHILD SA gets a fresh window before the through-tunnel check judges it.
+            p.last_esp_in = now;
             p.children.push(peers::InstalledChild {
                 spi_in: c.inbound.spi,
                 spi_out: c.outbound.spi,

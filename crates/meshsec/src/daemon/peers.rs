@@ -92,6 +92,16 @@ pub struct PeerRuntime {
     pub heals: u64,
     /// When we last sent a NAT keepalive.
     pub last_keepalive: Duration,
+    /// Last time ESP from the peer arrived (inbound packet counters moved).
+    pub last_esp_in: Duration,
+    /// Last time we sent ESP to the peer (outbound packet counters moved).
+    pub last_esp_out: Duration,
+    /// Outbound packets at the last look.
+    pub last_out_packets: u64,
+    /// Last time an authenticated IKE message came from the peer.
+    pub last_ike_alive: Duration,
+    /// The through-tunnel check's IKE probe, since when.
+    pub tunnel_probe: Option<Duration>,
 }
 
 impl PeerRuntime {
@@ -121,6 +131,11 @@ impl PeerRuntime {
             invalid_spi_sent: 0,
             heals: 0,
             last_keepalive: Duration::ZERO,
+            last_esp_in: Duration::ZERO,
+            last_esp_out: Duration::ZERO,
+            last_out_packets: 0,
+            last_ike_alive: Duration::ZERO,
+            tunnel_probe: None,
         }
     }
 
