@@ -5,7 +5,12 @@
 //!   `handle_datagram` / `handle_timeout` / `initiate`, drained with `poll_transmit` /
 //!   `poll_event` / `poll_timeout`.
 //! * [`ike_sa_init`](crate::Endpoint::initiate) and IKE_AUTH (PSK) with the first CHILD SA;
-//!   retransmission with exponential backoff and a response cache.
+//!   retransmission with capped exponential backoff and a response cache.
+//! * CREATE_CHILD_SA: more CHILD SAs, CHILD SA rekeying and IKE SA rekeying with their
+//!   collisions ([`Endpoint::rekey_child_sa`], [`Endpoint::rekey_ike_sa`], lifetimes in
+//!   [`PeerConfig`]); one request at a time per IKE SA, the rest queued as tasks.
+//! * Liveness and healing: [`Endpoint::check_liveness`], INITIAL_CONTACT,
+//!   [`Endpoint::notify_invalid_spi`] and its receipt, [`Endpoint::drop_ike_sa`].
 //! * [`proposal`] — strongSwan-syntax proposals, responder-preference selection,
 //!   NO_PROPOSAL_CHOSEN explanations; [`ts`] — selector narrowing (RFC 7296 §2.9).
 //! * Every failure is an [`Event::Failed`] whose [`Failure`] names the cause.
