@@ -196,3 +196,36 @@ fn weak_keys_and_algorithms_pass_only_when_allowed_and_then_warn() {
     let (ok, _, err) = dir.check(&config(TS, ID, "# -", "# -"));
     assert!(!ok && err.contains("missing field `psk_file`"), "{err}");
 }
+
+#[test]
+fn lifecycle_settings_parse_and_bad_values_are_explained() {
+    assert!(root(), "run as root (key files must be root-owned)");
+    let dir = Dir::new("lifecycle");
+    dir.key("beta", "a long enough pre-shared key for beta", 0o600);
+    let good = "child_lifetime_bytes = \"10G\"\nchild_lifetime_packets = 1000000\n\
+                dpd_delay = \"off\"\ndpd_action = \"trap\"\ntunnel_check = \"off\"";
+    let (ok, _, err) = dir.check(&config(TS, ID, PSK, good));
+    assert!(ok, "{err}");
+    for (line, want) in [
+        (
+            "child_lifetime_bytes = \"10X\"",
+            "meshsec.toml:14: peer.beta.child_lifetime_bytes: \"10X\": expected a volume of at least 1M like \"500M\", \"10G\" or \"1T\"",
+        ),
+        (
+            "child_lifetime_packets = 5",
+            "meshsec.toml:14: peer.beta.child_lifetime_packets: a number of packets, at least 1000",
+        ),
+        (
+            "dpd_action = \"reboot\"",
+            "meshsec.toml:14: peer.beta.dpd_action: \"reboot\": expected \"restart\", \"clear\" or \"trap\"",
+        ),
+        (
+            "dpd_timeout = \"0s\"",
+            "meshsec.toml:14: peer.beta.dpd_timeout: \"0s\": expected a duration of at least 1 s like \"90s\", \"15m\", \"4h\" or \"1d\"",
+        ),
+    ] {
+        let (ok, _, err) = dir.check(&config(TS, ID, PSK, line));
+        assert!(!ok, "{line} was accepted");
+        assert!(err.contains(want), "for {line}:\n{err}");
+    }
+}

@@ -95,6 +95,10 @@ pub struct Peer {
     /// Through-tunnel check: our ESP flows out, none comes back for this long although IKE
     /// answers → the CHILD SA is recreated (`None`: off).
     pub tunnel_check: Option<Duration>,
+    /// CHILD SA volume limit in inner octets (rekeyed before, at random 80-90 %).
+    pub child_lifetime_bytes: Option<u64>,
+    /// CHILD SA limit in packets (rekeyed before, at random 80-90 %).
+    pub child_lifetime_packets: Option<u64>,
 }
 
 /// A validated configuration.

@@ -45,6 +45,8 @@ pub(crate) struct RawPeerSettings {
     pub(crate) dpd_timeout: Option<S>,
     pub(crate) dpd_action: Option<S>,
     pub(crate) tunnel_check: Option<S>,
+    pub(crate) child_lifetime_bytes: Option<S>,
+    pub(crate) child_lifetime_packets: Option<Spanned<i64>>,
     pub(crate) allow_weak_psk: Option<Spanned<bool>>,
     pub(crate) allow_weak_crypto: Option<Spanned<bool>>,
 }
@@ -71,6 +73,8 @@ pub(crate) struct RawPeer {
     pub(crate) dpd_timeout: Option<S>,
     pub(crate) dpd_action: Option<S>,
     pub(crate) tunnel_check: Option<S>,
+    pub(crate) child_lifetime_bytes: Option<S>,
+    pub(crate) child_lifetime_packets: Option<Spanned<i64>>,
     pub(crate) allow_weak_psk: Option<Spanned<bool>>,
     pub(crate) allow_weak_crypto: Option<Spanned<bool>>,
 }

@@ -370,7 +370,53 @@ fn peer(
         dpd_timeout,
         dpd_action,
         tunnel_check,
+        child_lifetime_bytes: match setting!(raw, p, child_lifetime_bytes) {
+            None => None,
+            Some(b) => Some(bytes(ctx, b, &key("child_lifetime_bytes"))?),
+        },
+        child_lifetime_packets: match setting!(raw, p, child_lifetime_packets) {
+            None => None,
+            Some(n) => Some(
+                u64::try_from(*n.get_ref())
+                    .ok()
+                    .filter(|v| *v >= 1000)
+                    .ok_or_else(|| {
+                        ctx.err(
+                            n.span(),
+                            &key("child_lifetime_packets"),
+                            "a number of packets, at least 1000",
+                        )
+                    })?,
+            ),
+        },
     })
+}
+
+/// `500M`, `10G`, `1T` (octets; K/M/G/T are powers of 1024), at least 1 MiB.
+fn bytes(ctx: &Ctx<'_>, s: &S, key: &str) -> Result<u64, ConfigError> {
+    let v = s.get_ref().trim();
+    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
+    let (n, unit) = v.split_at(split);
+    let shift = match unit {
+        "" => Some(0),
+        "K" => Some(10),
+        "M" => Some(20),
+        "G" => Some(30),
+        "T" => Some(40),
+        _ => None,
+    };
+    n.parse::<u64>()
+        .ok()
+        .zip(shift)
+        .and_then(|(n, s)| n.checked_mul(1u64 << s))
+        .filter(|b| *b >= 1 << 20)
+        .ok_or_else(|| {
+            ctx.at(
+                s,
+                key,
+                format!("{v:?}: expected a volume of at least 1M like \"500M\", \"10G\" or \"1T\""),
+            )
+        })
 }
 
 /// One of the `options` (by name), or the first one when unset.

@@ -172,6 +172,9 @@ pub struct PeerStatus {
     /// INVALID_SPI notifications sent to it (its ESP reached us for no SA).
     #[serde(default)]
     pub invalid_spi_sent: u64,
+    /// INVALID_SPI notifications received from it (it lost a half of one of our SAs).
+    #[serde(default)]
+    pub invalid_spi_received: u64,
     /// CHILD SAs replaced because a half was lost (on either side).
     #[serde(default)]
     pub heals: u64,

@@ -102,13 +102,14 @@ fn peer(out: &mut String, p: &PeerStatus) {
     if p.ike_rekeys + p.child_rekeys + p.dpd_checks + p.deaths + p.invalid_spi_sent + p.heals > 0 {
         let _ = writeln!(
             out,
-            "  lifecycle  rekeys IKE {} / CHILD {} ({} collisions), DPD checks {}, declared dead {}, INVALID_SPI sent {}, half SAs healed {}",
+            "  lifecycle  rekeys IKE {} / CHILD {} ({} collisions), DPD checks {}, declared dead {}, INVALID_SPI sent {} / received {}, half SAs healed {}",
             p.ike_rekeys,
             p.child_rekeys,
             p.rekey_collisions,
             p.dpd_checks,
             p.deaths,
             p.invalid_spi_sent,
+            p.invalid_spi_received,
             p.heals
         );
     }

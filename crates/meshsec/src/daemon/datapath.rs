@@ -21,7 +21,7 @@ use meshsec_esp::{
 };
 use meshsec_wire::udp_encap::{Udp4500, classify};
 use tokio::sync::mpsc::UnboundedSender;
-use tun_rs::SyncDevice;
+use tun_rs::{GROTable, IDEAL_BATCH_SIZE, SyncDevice, VIRTIO_NET_HDR_LEN};
 
 use super::os::{self, BATCH, Received};
 
@@ -59,6 +59,8 @@ pub struct PathCounters {
     pub send_failed: AtomicU64,
     /// Inner packets the TUN device refused.
     pub tun_write_failed: AtomicU64,
+    /// Reads from the TUN device that could not be taken apart (offload).
+    pub tun_read_failed: AtomicU64,
     /// Datagrams on port 4500 or raw ESP that were neither IKE nor ESP.
     pub malformed: AtomicU64,
     /// NAT keepalives received.
@@ -217,41 +219,38 @@ impl DataPath {
             return;
         }
         let len = self.buf_len();
-        let mut bufs: Vec<Vec<u8>> = (0..BATCH).map(|_| vec![0u8; len]).collect();
-        let mut sealed: Vec<(usize, usize, usize, SocketAddr, Kind)> = Vec::with_capacity(BATCH);
+        // With TUN offloads, one read brings a whole TCP segment train (up to 64 KiB with
+        // its virtio header), which tun-rs splits into MTU-sized packets here.
+        let mut original = vec![0u8; VIRTIO_NET_HDR_LEN + 65535];
+        let mut bufs: Vec<Vec<u8>> = (0..IDEAL_BATCH_SIZE).map(|_| vec![0u8; len]).collect();
+        let mut lens = vec![0usize; IDEAL_BATCH_SIZE];
+        let mut sealed: Vec<(usize, usize, usize, SocketAddr, Kind)> =
+            Vec::with_capacity(IDEAL_BATCH_SIZE);
         let tun_fd = self.tun.as_raw_fd();
         let mut ready = [false];
         while !self.stop.load(Ordering::Relaxed) {
-            // Read what is there, up to a batch.
-            let mut lens = [0usize; BATCH];
-            let mut n = 0;
-            for (buf, l) in bufs.iter_mut().zip(lens.iter_mut()) {
-                let Some(room) = buf.get_mut(HEADROOM..HEADROOM + self.mtu) else {
-                    break;
-                };
-                match self.tun.recv(room) {
-                    Ok(got) => {
-                        *l = got;
-                        n += 1;
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => break,
-                    Err(e) => {
-                        tracing::error!("TUN read failed: {e}");
-                        std::thread::sleep(Duration::from_millis(100));
-                        break;
-                    }
+            let n = match self
+                .tun
+                .recv_multiple(&mut original, &mut bufs, &mut lens, HEADROOM)
+            {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    let _ = os::wait_readable(&[tun_fd], 500, &mut ready);
+                    continue;
                 }
-            }
-            if n == 0 {
-                let _ = os::wait_readable(&[tun_fd], 500, &mut ready);
-                continue;
-            }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // A packet the offload code cannot take apart: dropped, counted.
+                    self.counters.tun_read_failed.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!("TUN read: {e}");
+                    continue;
+                }
+            };
             sealed.clear();
             {
                 let now = self.now();
                 let mut plane = self.plane();
-                for (i, (buf, l)) in bufs.iter_mut().zip(lens).take(n).enumerate() {
+                for (i, (buf, l)) in bufs.iter_mut().zip(lens.iter()).take(n).enumerate() {
                     let mut pkt = PacketBuf::new(buf, HEADROOM, HEADROOM + l);
                     if let Ok(SealOutcome::Sealed(s)) = plane.seal(now, &mut pkt) {
                         let (dst, kind) = match s.encap {
@@ -333,6 +332,10 @@ impl DataPath {
         let mut ready = [false];
         let mut opened: Vec<(usize, usize, usize)> = Vec::with_capacity(BATCH);
         let mut unknown: Vec<(usize, usize, IpAddr)> = Vec::with_capacity(4);
+        let mut to_tun: Vec<Vec<u8>> = (0..BATCH)
+            .map(|_| Vec::with_capacity(VIRTIO_NET_HDR_LEN + self.mtu))
+            .collect();
+        let mut gro = GROTable::default();
         while !self.stop.load(Ordering::Relaxed) {
             let n = match os::recv_batch(fd, &mut bufs, &mut got) {
                 Ok(n) => n,
@@ -379,15 +382,29 @@ impl DataPath {
                     self.report_unknown_spi(*from, esp);
                 }
             }
+            // Into TUN in one go: tun-rs coalesces TCP segments (GRO) into few writes.
+            let mut k = 0;
             for (i, start, end) in &opened {
-                let Some(inner) = bufs.get(*i).and_then(|b| b.get(*start..*end)) else {
+                let (Some(inner), Some(out)) = (
+                    bufs.get(*i).and_then(|b| b.get(*start..*end)),
+                    to_tun.get_mut(k),
+                ) else {
                     continue;
                 };
-                if self.tun.send(inner).is_err() {
-                    self.counters
-                        .tun_write_failed
-                        .fetch_add(1, Ordering::Relaxed);
-                }
+                out.clear();
+                out.resize(VIRTIO_NET_HDR_LEN, 0);
+                out.extend_from_slice(inner);
+                k += 1;
+            }
+            if let Some(batch) = to_tun.get_mut(..k).filter(|b| !b.is_empty())
+                && self
+                    .tun
+                    .send_multiple(&mut gro, batch, VIRTIO_NET_HDR_LEN)
+                    .is_err()
+            {
+                self.counters
+                    .tun_write_failed
+                    .fetch_add(1, Ordering::Relaxed);
             }
         }
     }

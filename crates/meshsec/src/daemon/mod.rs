@@ -611,6 +611,7 @@ impl Daemon {
                 );
                 if let Some(p) = self.peer(peer) {
                     p.heals += 1;
+                    p.invalid_spi_received += 1;
                 }
             }
             Event::OutboundRetired { peer, outbound_spi } => {
@@ -663,7 +664,15 @@ impl Daemon {
             tracing::error!("the system RNG failed; CHILD SA not installed");
             return;
         }
-        let (inbound, outbound) = peers::sa_params(c, u64::from_ne_bytes(mask));
+        let mut jitter = [0u8; 1];
+        let _ = self.rng.fill(&mut jitter);
+        let lifetime = self
+            .peers
+            .get(c.peer)
+            .and_then(Option::as_ref)
+            .map(|p| peers::volume_lifetime(&p.cfg, jitter[0]))
+            .unwrap_or_default();
+        let (inbound, outbound) = peers::sa_params(c, u64::from_ne_bytes(mask), lifetime);
         let now = self.now();
         let slot = u32::try_from(c.peer).unwrap_or(u32::MAX);
         let result = {

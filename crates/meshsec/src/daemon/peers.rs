@@ -8,7 +8,8 @@ use std::time::Duration;
 use meshsec_crypto::aead::AeadBackend;
 use meshsec_esp::selector::{AddrRange, Selector};
 use meshsec_esp::spd::{Action, Policy, PolicyId};
-use meshsec_esp::{Encap, Mode, SaParams, lifetime::Lifetime};
+use meshsec_esp::lifetime::{Lifetime, Limits};
+use meshsec_esp::{Encap, Mode, SaParams};
 use meshsec_ike::{ChildMode, ChildSa};
 use meshsec_wire::payload::AddrSelector;
 
@@ -88,6 +89,8 @@ pub struct PeerRuntime {
     pub dead: bool,
     /// INVALID_SPI notifications we sent (its ESP reached us for no SA).
     pub invalid_spi_sent: u64,
+    /// INVALID_SPI notifications the peer sent us (it lost a half of one of our SAs).
+    pub invalid_spi_received: u64,
     /// CHILD SAs replaced because one half was lost (on either side).
     pub heals: u64,
     /// When we last sent a NAT keepalive.
@@ -129,6 +132,7 @@ impl PeerRuntime {
             deaths: 0,
             dead: false,
             invalid_spi_sent: 0,
+            invalid_spi_received: 0,
             heals: 0,
             last_keepalive: Duration::ZERO,
             last_esp_in: Duration::ZERO,
@@ -198,8 +202,30 @@ pub fn policies(cfg: &Peer, slot: u32) -> Vec<Policy> {
 }
 
 /// The two halves of a negotiated CHILD SA as the data plane installs them.
-/// `iv_mask` is the outbound AEAD IV mask (random per SA).
-pub fn sa_params(c: &ChildSa, iv_mask: u64) -> (SaParams, SaParams) {
+/// The data plane's volume limits of a CHILD SA: hard at the configured bytes/packets, soft
+/// (rekey) at 80-90 % of them, chosen by `jitter` (0..=255) so peers do not rekey in
+/// lockstep. Time limits are the IKE engine's.
+pub fn volume_lifetime(cfg: &Peer, jitter: u8) -> Lifetime {
+    let soft = |v: u64| {
+        let pct = 80 + u64::from(jitter) * 10 / 255;
+        v / 100 * pct
+    };
+    Lifetime {
+        soft: Limits {
+            time: None,
+            bytes: cfg.child_lifetime_bytes.map(soft),
+            packets: cfg.child_lifetime_packets.map(soft),
+        },
+        hard: Limits {
+            time: None,
+            bytes: cfg.child_lifetime_bytes,
+            packets: cfg.child_lifetime_packets,
+        },
+    }
+}
+
+/// `iv_mask` is the outbound AEAD IV mask (random per SA); `lifetime` the volume limits.
+pub fn sa_params(c: &ChildSa, iv_mask: u64, lifetime: Lifetime) -> (SaParams, SaParams) {
     let mode = match c.mode {
         ChildMode::Tunnel => Mode::Tunnel,
         ChildMode::Transport => Mode::Transport,
@@ -225,9 +251,7 @@ pub fn sa_params(c: &ChildSa, iv_mask: u64) -> (SaParams, SaParams) {
         integ_key,
         esn: c.esn,
         selectors: selectors(&c.local_ts, &c.remote_ts),
-        // No limits yet: rekeying arrives with the lifecycle issue, and an SA that expired
-        // without a successor would cut the tunnel. The AEAD usage limits still apply.
-        lifetime: Lifetime::default(),
+        lifetime,
         replay_window: REPLAY_WINDOW,
         tfc_pad_to: None,
         iv_mask,

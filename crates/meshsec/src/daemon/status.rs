@@ -127,6 +127,7 @@ impl Daemon {
                 dpd_checks: p.dpd_checks,
                 deaths: p.deaths,
                 invalid_spi_sent: p.invalid_spi_sent,
+                invalid_spi_received: p.invalid_spi_received,
                 heals: p.heals,
                 ike_sas,
                 child_sas,
