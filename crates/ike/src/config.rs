@@ -74,6 +74,10 @@ pub struct EndpointConfig {
     pub cookie_threshold: usize,
     /// How long one cookie secret is used; the previous one is still accepted for as long.
     pub cookie_secret_lifetime: Duration,
+    /// Encapsulate ESP in UDP (port 4500) even without a NAT, by announcing one (a fake
+    /// NAT_DETECTION_SOURCE_IP hash): the daemon's UDP path batches with GSO/GRO, which raw
+    /// ESP cannot.
+    pub force_udp_encap: bool,
     /// Largest encrypted IKE message we send whole when the peer supports fragmentation
     /// (RFC 7383); larger ones go out as SKF fragments of about this size.
     pub fragment_size: usize,
@@ -92,6 +96,7 @@ impl EndpointConfig {
             cookie_threshold: 64,
             cookie_secret_lifetime: Duration::from_secs(120),
             fragment_size: 1280,
+            force_udp_encap: false,
         }
     }
 }

@@ -61,6 +61,19 @@ pub(crate) fn crypto_from(
     })
 }
 
+impl Endpoint {
+    /// The source address our NAT_DETECTION_SOURCE_IP hash covers: ours, or — to make the
+    /// peer encapsulate ESP in UDP although there is no NAT (`force_udp_encap`, as
+    /// strongSwan's `encap = yes`) — an address nobody has (RFC 7296 §2.23 allows faking it).
+    fn claimed_source(&self, ours: SocketAddr) -> SocketAddr {
+        if self.config.force_udp_encap {
+            SocketAddr::from(([0, 0, 0, 0], 0))
+        } else {
+            ours
+        }
+    }
+}
+
 fn natd_notifies(
     spi_i: u64,
     spi_r: u64,
@@ -237,7 +250,12 @@ impl Endpoint {
             data: Cow::Owned(kx.public_value().to_vec()),
         })));
         payloads.push(Payload::new(PayloadBody::Nonce(Cow::Owned(ni.clone()))));
-        payloads.extend(natd_notifies(spi_i, 0, self.config.local_addr, sa.remote));
+        payloads.extend(natd_notifies(
+            spi_i,
+            0,
+            self.claimed_source(self.config.local_addr),
+            sa.remote,
+        ));
         payloads.push(fragmentation_supported());
         payloads.push(signature_hash_algorithms());
         let msg = Message {
@@ -402,7 +420,8 @@ impl Endpoint {
             rekeyed_at: Timestamp::ZERO,
             successor: None,
             info_purpose: None,
-            nat_detected: nat_detected(&msg.payloads, h.spi_i, 0, to, from),
+            nat_detected: self.config.force_udp_encap
+                || nat_detected(&msg.payloads, h.spi_i, 0, to, from),
             fragmentation: find_notify(&msg.payloads, NotifyType::IKEV2_FRAGMENTATION_SUPPORTED)
                 .is_some(),
             reassembly: None,
@@ -422,7 +441,7 @@ impl Endpoint {
             })),
             Payload::new(PayloadBody::Nonce(Cow::Owned(nr))),
         ];
-        payloads.extend(natd_notifies(h.spi_i, spi_r, to, from));
+        payloads.extend(natd_notifies(h.spi_i, spi_r, self.claimed_source(to), from));
         if sa.fragmentation {
             payloads.push(fragmentation_supported());
         }
@@ -633,13 +652,14 @@ impl Endpoint {
             find_notify(&msg.payloads, NotifyType::IKEV2_FRAGMENTATION_SUPPORTED).is_some();
         sa.nr = content.nonce.to_vec();
         sa.peer_init = bytes.to_vec();
-        sa.nat_detected = nat_detected(
-            &msg.payloads,
-            sa.spi_i,
-            sa.spi_r,
-            self.config.local_addr,
-            sa.remote,
-        );
+        sa.nat_detected = self.config.force_udp_encap
+            || nat_detected(
+                &msg.payloads,
+                sa.spi_i,
+                sa.spi_r,
+                self.config.local_addr,
+                sa.remote,
+            );
         sa.proposal = chosen.describe(ProtocolId::IKE);
         let crypto = suite_of(provider, &chosen).and_then(|suite| derive(suite, &shared, sa));
         match crypto {

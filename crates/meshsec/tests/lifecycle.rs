@@ -115,8 +115,13 @@ fn child_and_ike_sa_rekeys_under_load_lose_nothing() {
     assert!(pa["drops"].get("auth_failed").is_none(), "{pa}");
 }
 
-/// Two daemons, both `start = "always"`; returns (ns a, ns b, socket a, socket b).
-fn pair(lab: &mut Lab, extra: &str) -> (String, String, std::path::PathBuf, std::path::PathBuf) {
+/// Two daemons, both `start = "always"`, with `node_extra` in [node] and `extra` in the
+/// peer sections; returns (ns a, ns b, socket a, socket b).
+fn pair(
+    lab: &mut Lab,
+    node_extra: &str,
+    extra: &str,
+) -> (String, String, std::path::PathBuf, std::path::PathBuf) {
     let a = lab.ns("a");
     let b = lab.ns("b");
     let (_, veth_b) = lab.link(&a, "192.0.2.1/24", &b, "192.0.2.2/24");
@@ -157,6 +162,11 @@ fn pair(lab: &mut Lab, extra: &str) -> (String, String, std::path::PathBuf, std:
             extra,
         }],
     );
+    let node = format!("[node]\n{node_extra}\n");
+    let (ca, cb) = (
+        ca.replacen("[node]\n", &node, 1),
+        cb.replacen("[node]\n", &node, 1),
+    );
     lab.file("b.toml", &cb);
     lab.meshsec(&b, "b", &cb);
     lab.meshsec(&a, "a", &ca);
@@ -168,7 +178,7 @@ fn pair(lab: &mut Lab, extra: &str) -> (String, String, std::path::PathBuf, std:
 #[test]
 fn a_peer_killed_and_restarted_is_reachable_again_within_2s() {
     let mut lab = Lab::new("reboot");
-    let (a, b, sa, _) = pair(&mut lab, "");
+    let (a, b, sa, _) = pair(&mut lab, "", "");
     assert!(lab.ping(&a, "10.1.0.1", "10.2.0.1", 2));
     let old = lab.peer(&sa, "b")["ike_sas"][0]["spi_i"].clone();
     // kill -9: b says nothing; a still has the SA.
@@ -215,7 +225,7 @@ fn a_peer_killed_and_restarted_is_reachable_again_within_2s() {
 #[test]
 fn a_30s_netsplit_is_detected_by_dpd_and_healed_within_5s_of_the_path_returning() {
     let mut lab = Lab::new("netsplit");
-    let (a, b, sa, sb) = pair(&mut lab, "dpd_delay = \"2s\"\ndpd_timeout = \"4s\"");
+    let (a, b, sa, sb) = pair(&mut lab, "", "dpd_delay = \"2s\"\ndpd_timeout = \"4s\"");
     let veth = std::fs::read_to_string(lab.dir.join("veth_b")).unwrap();
     assert!(lab.ping(&a, "10.1.0.1", "10.2.0.1", 2));
     // The split: b's link drops everything, both ways.
@@ -306,7 +316,7 @@ fn time_to_ping(lab: &Lab, a: &str, limit: Duration) -> Option<Duration> {
 #[test]
 fn a_dropped_inbound_or_outbound_half_heals_within_5s() {
     let mut lab = Lab::new("halfsa");
-    let (a, _b, sa, sb) = pair(&mut lab, "");
+    let (a, _b, sa, sb) = pair(&mut lab, "", "");
     assert!(lab.ping(&a, "10.1.0.1", "10.2.0.1", 2));
     let cli = |args: &str| common::must(&format!("{} {args} -s {}", common::MESHSEC, sa.display()));
     // a loses its inbound half: b's ESP now reaches a for no SA; a tells b (INVALID_SPI),
@@ -381,7 +391,7 @@ fn both_sides_rekeying_at_once_lose_nothing_and_keep_one_sa_pair() {
     // two rekeys fired at the same instant always cross on the wire (forced collisions).
     let extra = "ike_proposals = [\"aes256gcm16-prfsha256-modp3072\"]\n\
                  esp_proposals = [\"aes256gcm16-modp3072\"]";
-    let (a, b, sa, sb) = pair(&mut lab, extra);
+    let (a, b, sa, sb) = pair(&mut lab, "", extra);
     let secs: u32 = 30;
     let (sa2, sb2) = (sa.clone(), sb.clone());
     let firing = std::thread::spawn(move || {
@@ -427,7 +437,8 @@ fn both_sides_rekeying_at_once_lose_nothing_and_keep_one_sa_pair() {
 #[test]
 fn esp_lost_one_way_while_ike_answers_gets_the_child_sa_recreated() {
     let mut lab = Lab::new("tunnelcheck");
-    let (a, b, sa, _sb) = pair(&mut lab, "tunnel_check = \"3s\"");
+    // Plain ESP, so that a firewall rule can drop ESP but not IKE.
+    let (a, b, sa, _sb) = pair(&mut lab, "esp_encap = \"auto\"", "tunnel_check = \"3s\"");
     assert!(lab.ping(&a, "10.1.0.1", "10.2.0.1", 2));
     let before = lab.peer(&sa, "b")["child_sas"][0]["spi_in"].clone();
     // b's firewall eats ESP (IKE still passes): a keeps sending, nothing comes back.

@@ -90,7 +90,8 @@ fn two_nodes_ping_and_iperf3_both_directions() {
     let p = lab.peer(&sa, "b");
     assert!(p["bytes_out"].as_u64().unwrap() > 10_000_000, "{p}");
     assert!(p["bytes_in"].as_u64().unwrap() > 10_000_000, "{p}");
-    assert_eq!(p["child_sas"][0]["encap"], "ESP", "{p}");
+    // ESP in UDP by default (esp_encap = "udp"): the batched (GSO/GRO) path.
+    assert_eq!(p["child_sas"][0]["encap"], "ESP-in-UDP", "{p}");
     assert!(
         p["child_sas"][0]["proposal"]
             .as_str()
@@ -430,6 +431,12 @@ fn ipv6_underlay_and_ipv6_selectors() {
             start: "passive",
             extra: "",
         }],
+    );
+    // Plain ESP over IPv6 (the raw protocol-50 path), not the default ESP in UDP.
+    let plain = "[node]\nesp_encap = \"auto\"\n";
+    let (ca, cb) = (
+        ca.replacen("[node]\n", plain, 1),
+        cb.replacen("[node]\n", plain, 1),
     );
     lab.meshsec(&b, "b", &cb);
     lab.meshsec(&a, "a", &ca);

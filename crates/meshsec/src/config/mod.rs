@@ -40,6 +40,16 @@ pub enum DpdAction {
     Trap,
 }
 
+/// How ESP travels between us and our peers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EspEncap {
+    /// Always in UDP on port 4500 (RFC 3948): batched sends and receives (GSO/GRO), and
+    /// through firewalls that drop IP protocol 50. We announce a NAT to get it.
+    Udp,
+    /// Plain ESP (protocol 50) unless a NAT is detected.
+    Auto,
+}
+
 /// This host.
 #[derive(Debug, Clone)]
 pub struct Node {
@@ -57,6 +67,8 @@ pub struct Node {
     pub control_socket: PathBuf,
     /// Behind a NAT: how often to send a NAT keepalive to each peer (RFC 3948 §2.3).
     pub nat_keepalive: Duration,
+    /// ESP in UDP always, or only through NATs.
+    pub esp_encap: EspEncap,
 }
 
 /// One peer, validated.

@@ -29,6 +29,7 @@ pub(crate) struct RawNode {
     pub(crate) mtu: Option<Spanned<i64>>,
     pub(crate) control_socket: Option<S>,
     pub(crate) nat_keepalive: Option<S>,
+    pub(crate) esp_encap: Option<S>,
 }
 
 /// Settings a peer may set and `[defaults]` may give for all peers.

@@ -15,7 +15,7 @@ use meshsec_wire::registry::{EncrId, IntegId, KeMethod, PrfId, ProtocolId};
 use toml::Spanned;
 
 use super::raw::{RawConfig, RawPeer, S};
-use super::{Config, ConfigError, DpdAction, Node, Peer, Start};
+use super::{Config, ConfigError, DpdAction, EspEncap, Node, Peer, Start};
 
 /// IKE proposals when none are configured: AEAD with X25519 or P-256.
 const DEFAULT_IKE: &[&str] = &[
@@ -208,6 +208,12 @@ fn node(ctx: &Ctx<'_>, raw: &RawConfig) -> Result<Node, ConfigError> {
         "node.nat_keepalive",
         1,
     )?;
+    let esp_encap = choice(
+        ctx,
+        n.esp_encap.as_ref(),
+        "node.esp_encap",
+        &[("udp", EspEncap::Udp), ("auto", EspEncap::Auto)],
+    )?;
     Ok(Node {
         name: n.name.get_ref().clone(),
         identity,
@@ -216,6 +222,7 @@ fn node(ctx: &Ctx<'_>, raw: &RawConfig) -> Result<Node, ConfigError> {
         mtu,
         control_socket,
         nat_keepalive,
+        esp_encap,
     })
 }
 

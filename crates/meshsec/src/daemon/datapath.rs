@@ -241,7 +241,9 @@ impl DataPath {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => {
                     // A packet the offload code cannot take apart: dropped, counted.
-                    self.counters.tun_read_failed.fetch_add(1, Ordering::Relaxed);
+                    self.counters
+                        .tun_read_failed
+                        .fetch_add(1, Ordering::Relaxed);
                     tracing::debug!("TUN read: {e}");
                     continue;
                 }
@@ -309,6 +311,7 @@ impl DataPath {
                 continue;
             }
             let sent = match fd {
+                Some(fd) if kind == Kind::Udp => send_udp(fd, &batch),
                 Some(fd) => os::send_batch(fd, &batch),
                 None => 0,
             };
@@ -323,11 +326,17 @@ impl DataPath {
 
     /// Network → (IKE to the IKE loop | ESP → open → TUN).
     fn net_loop(&self, fd: RawFd, kind: Kind) {
-        let len = self.buf_len();
+        // UDP GRO hands over up to 64 KiB of same-size datagrams per receive.
+        let len = if kind == Kind::Udp {
+            65536
+        } else {
+            self.buf_len()
+        };
         let mut bufs: Vec<Vec<u8>> = (0..BATCH).map(|_| vec![0u8; len]).collect();
         let mut got = [Received {
             len: 0,
             from: SocketAddr::from(([0, 0, 0, 0], 0)),
+            segment: 0,
         }; BATCH];
         let mut ready = [false];
         let mut opened: Vec<(usize, usize, usize)> = Vec::with_capacity(BATCH);
@@ -355,23 +364,42 @@ impl DataPath {
             let now = self.now();
             let mut plane: Option<MutexGuard<'_, DataPlane>> = None;
             for (i, (buf, r)) in bufs.iter_mut().zip(got.iter()).take(n).enumerate() {
-                let Some(esp_start) = self.esp_offset(buf, *r, kind) else {
-                    continue;
-                };
                 let local = if r.from.is_ipv4() {
                     self.local4
                 } else {
                     self.local6
                 };
                 let Some(local) = local else { continue };
-                let plane = plane.get_or_insert_with(|| self.plane());
-                let mut pkt = PacketBuf::new(buf, esp_start, r.len);
-                match plane.open(now, &mut pkt, r.from.ip(), local) {
-                    Ok(Opened::Packet { .. }) => opened.push((i, pkt.start, pkt.end)),
-                    Err(DropReason::UnknownSpi) if unknown.len() < 4 => {
-                        unknown.push((i, esp_start, r.from.ip()));
+                // One datagram, or (GRO) several of `segment` octets back to back.
+                let step = if r.segment > 0 {
+                    r.segment
+                } else {
+                    r.len.max(1)
+                };
+                let mut off = 0;
+                while off < r.len {
+                    let end = (off + step).min(r.len);
+                    let one = Received {
+                        len: end - off,
+                        from: r.from,
+                        segment: 0,
+                    };
+                    let rel = buf
+                        .get(off..end)
+                        .and_then(|seg| self.esp_offset(seg, one, kind));
+                    if let Some(rel) = rel {
+                        let esp_start = off + rel;
+                        let plane = plane.get_or_insert_with(|| self.plane());
+                        let mut pkt = PacketBuf::new(buf, esp_start, end);
+                        match plane.open(now, &mut pkt, r.from.ip(), local) {
+                            Ok(Opened::Packet { .. }) => opened.push((i, pkt.start, pkt.end)),
+                            Err(DropReason::UnknownSpi) if unknown.len() < 4 => {
+                                unknown.push((i, esp_start, r.from.ip()));
+                            }
+                            _ => {}
+                        }
                     }
-                    _ => {}
+                    off = end;
                 }
             }
             if let Some(mut plane) = plane {
@@ -383,6 +411,11 @@ impl DataPath {
                 }
             }
             // Into TUN in one go: tun-rs coalesces TCP segments (GRO) into few writes.
+            if to_tun.len() < opened.len() {
+                to_tun.resize_with(opened.len(), || {
+                    Vec::with_capacity(VIRTIO_NET_HDR_LEN + self.mtu)
+                });
+            }
             let mut k = 0;
             for (i, start, end) in &opened {
                 let (Some(inner), Some(out)) = (
@@ -452,6 +485,60 @@ impl DataPath {
             Kind::Raw6 => Some(0),
         }
     }
+}
+
+/// Largest UDP GSO send: 64 segments, under 64 KiB in all.
+const GSO_MAX_SEGMENTS: usize = 64;
+const GSO_MAX_BYTES: usize = 65000;
+
+/// Sends ESP-in-UDP datagrams: runs of equal-size datagrams to one destination (TCP bulk
+/// traffic is mostly that) go out as one UDP GSO send each; the rest with `sendmmsg`.
+/// Returns how many datagrams the kernel took.
+fn send_udp(fd: RawFd, batch: &[(&[u8], SocketAddr)]) -> usize {
+    let mut sent = 0;
+    let mut singles: Vec<(&[u8], SocketAddr)> = Vec::new();
+    let mut joined: Vec<u8> = Vec::new();
+    let mut i = 0;
+    while let Some((first, dst)) = batch.get(i) {
+        let size = first.len();
+        // The run: same destination and size; the last one may be shorter.
+        let mut j = i + 1;
+        let mut total = size;
+        while let Some((d, to)) = batch.get(j) {
+            if to != dst
+                || d.len() > size
+                || j - i >= GSO_MAX_SEGMENTS
+                || total + d.len() > GSO_MAX_BYTES
+            {
+                break;
+            }
+            total += d.len();
+            j += 1;
+            if d.len() < size {
+                break;
+            }
+        }
+        let run = batch.get(i..j).unwrap_or_default();
+        match (run.len(), u16::try_from(size)) {
+            (2.., Ok(segment)) => {
+                joined.clear();
+                for (d, _) in run {
+                    joined.extend_from_slice(d);
+                }
+                match os::send_gso(fd, &joined, segment, dst) {
+                    Ok(_) => sent += run.len(),
+                    // No GSO here (old kernel, odd route): one by one.
+                    Err(_) => singles.extend_from_slice(run),
+                }
+            }
+            _ => singles.extend_from_slice(run),
+        }
+        i = j;
+    }
+    if !singles.is_empty() {
+        sent += os::send_batch(fd, &singles);
+    }
+    sent
 }
 
 /// Which kind of ESP socket.

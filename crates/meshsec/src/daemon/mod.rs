@@ -165,8 +165,10 @@ impl Daemon {
         let peer_cfgs = (0..cfg.peers.len())
             .filter_map(|i| cfg.peer_config(i))
             .collect();
+        let mut ike_config = EndpointConfig::new(SocketAddr::new(local, IKE_PORT));
+        ike_config.force_udp_encap = cfg.node.esp_encap == crate::config::EspEncap::Udp;
         let ike = Endpoint::new(
-            EndpointConfig::new(SocketAddr::new(local, IKE_PORT)),
+            ike_config,
             peer_cfgs,
             Box::new(SystemRandom::new()),
             Provider::Real,

@@ -83,5 +83,11 @@ pub fn open(
         raw4: if v4 { Some(raw_esp(true)?) } else { None },
         raw6: if v6 { Some(raw_esp(false)?) } else { None },
     };
+    // Coalesced receives on the ESP-in-UDP sockets (the data path splits them again).
+    for s in [&esp.udp4, &esp.udp6].into_iter().flatten() {
+        if let Err(e) = super::os::enable_udp_gro(std::os::fd::AsRawFd::as_raw_fd(s)) {
+            tracing::warn!("UDP GRO unavailable ({e}): receiving datagram by datagram");
+        }
+    }
     Ok((ike_sockets, esp))
 }

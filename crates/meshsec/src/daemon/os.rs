@@ -119,6 +119,91 @@ pub struct Received {
     pub len: usize,
     /// Sender (for raw sockets the port is 0).
     pub from: SocketAddr,
+    /// With UDP GRO: the buffer holds consecutive datagrams of this size (the last may be
+    /// shorter); 0 when it holds one datagram.
+    pub segment: usize,
+}
+
+/// `UDP_SEGMENT` / `UDP_GRO` socket options (linux/udp.h).
+const UDP_SEGMENT: libc::c_int = 103;
+const UDP_GRO: libc::c_int = 104;
+/// Room for one control message carrying an `int` (GRO segment size).
+const CMSG_ROOM: usize = 32;
+
+/// Lets the kernel coalesce consecutive datagrams of one flow into one receive (UDP GRO).
+pub fn enable_udp_gro(fd: RawFd) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: `on` is a valid int that outlives the call; its size is passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_UDP,
+            UDP_GRO,
+            std::ptr::from_ref(&on).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Sends `data`, the concatenation of datagrams of `segment` octets each (the last may be
+/// shorter), to `dst` in one system call: the kernel cuts it (UDP GSO).
+pub fn send_gso(fd: RawFd, data: &[u8], segment: u16, dst: &SocketAddr) -> io::Result<usize> {
+    let (mut name, name_len) = to_sockaddr(dst);
+    let mut iov = libc::iovec {
+        iov_base: data.as_ptr().cast_mut().cast(),
+        iov_len: data.len(),
+    };
+    let mut control = [0u64; CMSG_ROOM / 8];
+    // SAFETY: msghdr is plain old data; all-zero is valid.
+    let mut msg: libc::msghdr = unsafe { MaybeUninit::zeroed().assume_init() };
+    msg.msg_name = std::ptr::from_mut(&mut name).cast();
+    msg.msg_namelen = name_len;
+    msg.msg_iov = std::ptr::from_mut(&mut iov);
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    // SAFETY: CMSG_SPACE only computes a size.
+    msg.msg_controllen = unsafe { libc::CMSG_SPACE(std::mem::size_of::<u16>() as u32) } as usize;
+    // SAFETY: msg_control points at `control`, large enough (CMSG_ROOM >= CMSG_SPACE(2)) and
+    // 8-aligned; CMSG_FIRSTHDR therefore returns a pointer inside it, and CMSG_DATA one
+    // with room for the u16 written.
+    unsafe {
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        if cmsg.is_null() {
+            return Err(io::Error::other("no room for the GSO control message"));
+        }
+        (*cmsg).cmsg_level = libc::SOL_UDP;
+        (*cmsg).cmsg_type = UDP_SEGMENT;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<u16>() as u32) as usize;
+        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<u16>(), segment);
+    }
+    // SAFETY: every pointer in `msg` refers to locals (`name`, `iov`, `control`) or to
+    // `data`, all alive for the call; the kernel only reads them.
+    let rc = unsafe { libc::sendmsg(fd, &msg, 0) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(usize::try_from(rc).unwrap_or(0))
+}
+
+/// The GRO segment size in a received message's control data, if any.
+fn gro_segment(msg: &libc::msghdr) -> usize {
+    // SAFETY: the kernel filled msg_control/msg_controllen; CMSG_FIRSTHDR/NXTHDR stay within
+    // them and return null at the end.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_UDP && (*cmsg).cmsg_type == UDP_GRO {
+                let v = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::c_int>());
+                return usize::try_from(v).unwrap_or(0);
+            }
+            cmsg = libc::CMSG_NXTHDR(msg, cmsg);
+        }
+    }
+    0
 }
 
 /// Receives up to `bufs.len()` (at most [`BATCH`]) datagrams without blocking; each lands at
@@ -131,6 +216,7 @@ pub fn recv_batch(fd: RawFd, bufs: &mut [Vec<u8>], out: &mut [Received]) -> io::
     let mut names: [libc::sockaddr_storage; BATCH] = unsafe { MaybeUninit::zeroed().assume_init() };
     // SAFETY: as above.
     let mut msgs: [libc::mmsghdr; BATCH] = unsafe { MaybeUninit::zeroed().assume_init() };
+    let mut controls = [[0u64; CMSG_ROOM / 8]; BATCH];
     for (i, buf) in bufs.iter_mut().take(n).enumerate() {
         let iov = libc::iovec {
             iov_base: buf.as_mut_ptr().cast(),
@@ -146,9 +232,13 @@ pub fn recv_batch(fd: RawFd, bufs: &mut [Vec<u8>], out: &mut [Received]) -> io::
         msg.msg_hdr.msg_iovlen = 1;
         msg.msg_hdr.msg_name = std::ptr::from_mut(name).cast();
         msg.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        if let Some(control) = controls.get_mut(i) {
+            msg.msg_hdr.msg_control = control.as_mut_ptr().cast();
+            msg.msg_hdr.msg_controllen = CMSG_ROOM;
+        }
     }
     // SAFETY: the first `n` mmsghdrs point at live iovecs over `bufs` (exclusively borrowed
-    // for this call) and at `names`; all outlive the call.
+    // for this call), at `names` and at `controls`; all outlive the call.
     let rc = unsafe {
         libc::recvmmsg(
             fd,
@@ -167,6 +257,7 @@ pub fn recv_batch(fd: RawFd, bufs: &mut [Vec<u8>], out: &mut [Received]) -> io::
         *o = Received {
             len: if truncated { 0 } else { msg.msg_len as usize },
             from: from_sockaddr(name).unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0))),
+            segment: gro_segment(&msg.msg_hdr),
         };
     }
     Ok(got)

@@ -6,9 +6,9 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use meshsec_crypto::aead::AeadBackend;
+use meshsec_esp::lifetime::{Lifetime, Limits};
 use meshsec_esp::selector::{AddrRange, Selector};
 use meshsec_esp::spd::{Action, Policy, PolicyId};
-use meshsec_esp::lifetime::{Lifetime, Limits};
 use meshsec_esp::{Encap, Mode, SaParams};
 use meshsec_ike::{ChildMode, ChildSa};
 use meshsec_wire::payload::AddrSelector;
