@@ -275,19 +275,9 @@ impl Endpoint {
         }
         inner.push(Payload::new(PayloadBody::TsI(ts_payload(&local_ts))));
         inner.push(Payload::new(PayloadBody::TsR(ts_payload(&remote_ts))));
-        let Some(message_id) = self.sas.get(&spi).map(|sa| sa.next_request_id) else {
+        if !self.send_request_message(now, spi, ExchangeType::CREATE_CHILD_SA, &inner) {
             return false;
-        };
-        let Some(bytes) = self.seal_message(
-            spi,
-            ExchangeType::CREATE_CHILD_SA,
-            false,
-            message_id,
-            &inner,
-        ) else {
-            return false;
-        };
-        let timeout = self.config.retransmit_timeout;
+        }
         let Some(sa) = self.sas.get_mut(&spi) else {
             return false;
         };
@@ -296,7 +286,6 @@ impl Endpoint {
         {
             c.state = ChildState::Rekeying;
         }
-        sa.send_request(now, ExchangeType::CREATE_CHILD_SA, bytes.clone(), timeout);
         sa.child_exchange = Some(ChildExchange {
             rekey_of,
             spi: new_spi,
@@ -308,8 +297,6 @@ impl Endpoint {
             mode,
             peer_rekey: None,
         });
-        let (local, remote) = (sa.local, sa.remote);
-        self.transmit_all(local, remote, bytes);
         true
     }
 

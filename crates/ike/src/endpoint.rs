@@ -306,6 +306,31 @@ impl Endpoint {
         }
     }
 
+    /// Sends `inner` as our next request on IKE SA `spi` (its message ID, retransmission
+    /// armed); false if the SA is gone or the message cannot be sealed.
+    pub(crate) fn send_request_message(
+        &mut self,
+        now: Timestamp,
+        spi: u64,
+        exchange: ExchangeType,
+        inner: &[Payload<'_>],
+    ) -> bool {
+        let Some(message_id) = self.sas.get(&spi).map(|sa| sa.next_request_id) else {
+            return false;
+        };
+        let Some(bytes) = self.seal_message(spi, exchange, false, message_id, inner) else {
+            return false;
+        };
+        let timeout = self.config.retransmit_timeout;
+        let Some(sa) = self.sas.get_mut(&spi) else {
+            return false;
+        };
+        sa.send_request(now, exchange, bytes.clone(), timeout);
+        let (local, remote) = (sa.local, sa.remote);
+        self.transmit_all(local, remote, bytes);
+        true
+    }
+
     /// Encrypts `inner` into a message of this SA: one datagram, or SKF fragments of about
     /// `fragment_size` octets when it is bigger and the peer supports fragmentation.
     pub(crate) fn seal_message(

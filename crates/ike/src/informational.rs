@@ -32,26 +32,15 @@ impl Endpoint {
         inner: &[Payload<'_>],
         purpose: InfoPurpose,
     ) -> bool {
-        let Some(sa) = self.sas.get(&spi) else {
-            return false;
-        };
-        if sa.pending.is_some() {
+        if self.sas.get(&spi).is_none_or(|sa| sa.pending.is_some()) {
             return false;
         }
-        let message_id = sa.next_request_id;
-        let Some(bytes) =
-            self.seal_message(spi, ExchangeType::INFORMATIONAL, false, message_id, inner)
-        else {
+        if !self.send_request_message(now, spi, ExchangeType::INFORMATIONAL, inner) {
             return false;
-        };
-        let timeout = self.config.retransmit_timeout;
-        let Some(sa) = self.sas.get_mut(&spi) else {
-            return false;
-        };
-        sa.send_request(now, ExchangeType::INFORMATIONAL, bytes.clone(), timeout);
-        sa.info_purpose = Some(purpose);
-        let (local, remote) = (sa.local, sa.remote);
-        self.transmit_all(local, remote, bytes);
+        }
+        if let Some(sa) = self.sas.get_mut(&spi) {
+            sa.info_purpose = Some(purpose);
+        }
         true
     }
 

@@ -123,23 +123,12 @@ impl Endpoint {
                 data: Cow::Owned(kx.public_value().to_vec()),
             })),
         ];
-        let Some(message_id) = self.sas.get(&spi).map(|sa| sa.next_request_id) else {
+        if !self.send_request_message(now, spi, ExchangeType::CREATE_CHILD_SA, &inner) {
             return false;
-        };
-        let Some(bytes) = self.seal_message(
-            spi,
-            ExchangeType::CREATE_CHILD_SA,
-            false,
-            message_id,
-            &inner,
-        ) else {
-            return false;
-        };
-        let timeout = self.config.retransmit_timeout;
+        }
         let Some(sa) = self.sas.get_mut(&spi) else {
             return false;
         };
-        sa.send_request(now, ExchangeType::CREATE_CHILD_SA, bytes.clone(), timeout);
         sa.ike_exchange = Some(IkeRekeyExchange {
             spi: new_spi,
             ni,
@@ -147,8 +136,6 @@ impl Endpoint {
             proposals,
             peer_rekey: None,
         });
-        let (local, remote) = (sa.local, sa.remote);
-        self.transmit_all(local, remote, bytes);
         true
     }
 

@@ -13,57 +13,15 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Lab, NodeCfg, PeerCfg, config};
+use common::Lab;
 
 #[test]
 fn child_and_ike_sa_rekeys_under_load_lose_nothing() {
     let mut lab = Lab::new("rekey");
-    let a = lab.ns("a");
-    let b = lab.ns("b");
-    lab.link(&a, "192.0.2.1/24", &b, "192.0.2.2/24");
-    lab.exec_ok(&a, "ip addr add 10.1.0.1/32 dev lo");
-    lab.exec_ok(&b, "ip addr add 10.2.0.1/32 dev lo");
-    let psk = lab.dir.join("psk");
-    let (sa, sb) = (lab.socket("a"), lab.socket("b"));
     // 6 s CHILD and 12 s IKE lifetimes on both sides: CHILD SAs are rekeyed at a random
     // 4.8-5.4 s and the IKE SA at 9.6-10.8 s, so both roles initiate both kinds of rekey.
     let extra = "child_lifetime = \"6s\"\nike_lifetime = \"12s\"";
-    let ca = config(
-        &NodeCfg {
-            name: "a",
-            addr: "192.0.2.1",
-            socket: &sa,
-            psk: &psk,
-        },
-        &[PeerCfg {
-            name: "b",
-            addr: "192.0.2.2",
-            local_ts: "10.1.0.0/24",
-            remote_ts: "10.2.0.0/24",
-            start: "always",
-            extra,
-        }],
-    );
-    let cb = config(
-        &NodeCfg {
-            name: "b",
-            addr: "192.0.2.2",
-            socket: &sb,
-            psk: &psk,
-        },
-        &[PeerCfg {
-            name: "a",
-            addr: "192.0.2.1",
-            local_ts: "10.2.0.0/24",
-            remote_ts: "10.1.0.0/24",
-            start: "always",
-            extra,
-        }],
-    );
-    lab.meshsec(&b, "b", &cb);
-    lab.meshsec(&a, "a", &ca);
-    lab.wait_established(&sa, "a", "b");
-    lab.wait_established(&sb, "b", "a");
+    let (a, b, sa, sb) = pair(&mut lab, "", extra);
     let secs: u32 = 60;
     let (ab, ba) = lab.checked_streams((&a, "10.1.0.1"), (&b, "10.2.0.1"), secs, 200);
     let pa = lab.peer(&sa, "b");
@@ -116,63 +74,17 @@ fn child_and_ike_sa_rekeys_under_load_lose_nothing() {
 }
 
 /// Two daemons, both `start = "always"`, with `node_extra` in [node] and `extra` in the
-/// peer sections; returns (ns a, ns b, socket a, socket b).
+/// peer sections, both established; returns (ns a, ns b, socket a, socket b).
 fn pair(
     lab: &mut Lab,
     node_extra: &str,
     extra: &str,
 ) -> (String, String, std::path::PathBuf, std::path::PathBuf) {
-    let a = lab.ns("a");
-    let b = lab.ns("b");
-    let (_, veth_b) = lab.link(&a, "192.0.2.1/24", &b, "192.0.2.2/24");
-    lab.exec_ok(&a, "ip addr add 10.1.0.1/32 dev lo");
-    lab.exec_ok(&b, "ip addr add 10.2.0.1/32 dev lo");
-    lab.file("veth_b", &veth_b);
-    let psk = lab.dir.join("psk");
-    let (sa, sb) = (lab.socket("a"), lab.socket("b"));
-    let ca = config(
-        &NodeCfg {
-            name: "a",
-            addr: "192.0.2.1",
-            socket: &sa,
-            psk: &psk,
-        },
-        &[PeerCfg {
-            name: "b",
-            addr: "192.0.2.2",
-            local_ts: "10.1.0.0/24",
-            remote_ts: "10.2.0.0/24",
-            start: "always",
-            extra,
-        }],
-    );
-    let cb = config(
-        &NodeCfg {
-            name: "b",
-            addr: "192.0.2.2",
-            socket: &sb,
-            psk: &psk,
-        },
-        &[PeerCfg {
-            name: "a",
-            addr: "192.0.2.1",
-            local_ts: "10.2.0.0/24",
-            remote_ts: "10.1.0.0/24",
-            start: "always",
-            extra,
-        }],
-    );
-    let node = format!("[node]\n{node_extra}\n");
-    let (ca, cb) = (
-        ca.replacen("[node]\n", &node, 1),
-        cb.replacen("[node]\n", &node, 1),
-    );
-    lab.file("b.toml", &cb);
-    lab.meshsec(&b, "b", &cb);
-    lab.meshsec(&a, "a", &ca);
-    lab.wait_established(&sa, "a", "b");
-    lab.wait_established(&sb, "b", "a");
-    (a, b, sa, sb)
+    let p = lab.pair(("always", "always"), node_extra, extra);
+    lab.file("veth_b", &p.veth_b);
+    lab.wait_established(&p.sa, "a", "b");
+    lab.wait_established(&p.sb, "b", "a");
+    (p.a, p.b, p.sa, p.sb)
 }
 
 #[test]

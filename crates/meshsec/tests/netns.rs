@@ -14,54 +14,14 @@ use std::time::Duration;
 
 use common::{Lab, MESHSEC, NodeCfg, PeerCfg, config, must, wait_for};
 
-/// Two namespaces on one veth: a (192.0.2.1, inner 10.1.0.1) and b (192.0.2.2, inner 10.2.0.1).
+/// a and b on one veth with the given `start` values.
 fn pair(
     lab: &mut Lab,
     a_start: &str,
     b_start: &str,
 ) -> (String, String, std::path::PathBuf, std::path::PathBuf) {
-    let a = lab.ns("a");
-    let b = lab.ns("b");
-    lab.link(&a, "192.0.2.1/24", &b, "192.0.2.2/24");
-    lab.exec_ok(&a, "ip addr add 10.1.0.1/32 dev lo");
-    lab.exec_ok(&b, "ip addr add 10.2.0.1/32 dev lo");
-    let psk = lab.dir.join("psk");
-    let (sa, sb) = (lab.socket("a"), lab.socket("b"));
-    let ca = config(
-        &NodeCfg {
-            name: "a",
-            addr: "192.0.2.1",
-            socket: &sa,
-            psk: &psk,
-        },
-        &[PeerCfg {
-            name: "b",
-            addr: "192.0.2.2",
-            local_ts: "10.1.0.0/24",
-            remote_ts: "10.2.0.0/24",
-            start: a_start,
-            extra: "",
-        }],
-    );
-    let cb = config(
-        &NodeCfg {
-            name: "b",
-            addr: "192.0.2.2",
-            socket: &sb,
-            psk: &psk,
-        },
-        &[PeerCfg {
-            name: "a",
-            addr: "192.0.2.1",
-            local_ts: "10.2.0.0/24",
-            remote_ts: "10.1.0.0/24",
-            start: b_start,
-            extra: "",
-        }],
-    );
-    lab.meshsec(&b, "b", &cb);
-    lab.meshsec(&a, "a", &ca);
-    (a, b, sa, sb)
+    let p = lab.pair((a_start, b_start), "", "");
+    (p.a, p.b, p.sa, p.sb)
 }
 
 #[test]

@@ -278,7 +278,91 @@ impl Lab {
     }
 }
 
+/// Two daemons on one veth (see [`Lab::pair`]).
+pub struct Pair {
+    /// Namespace of a (192.0.2.1, inner 10.1.0.1).
+    pub a: String,
+    /// Namespace of b (192.0.2.2, inner 10.2.0.1).
+    pub b: String,
+    /// a's control socket.
+    pub sa: PathBuf,
+    /// b's control socket.
+    pub sb: PathBuf,
+    /// b's end of the veth.
+    pub veth_b: String,
+}
+
 impl Lab {
+    /// Two namespaces a and b on one veth, each with a daemon (b started first): a's peer b
+    /// and b's peer a with `start` values `starts`, `node_extra` in both [node] sections and
+    /// `extra` in both peer sections. b's configuration is kept as `b.toml` (to restart it).
+    pub fn pair(&mut self, starts: (&str, &str), node_extra: &str, extra: &str) -> Pair {
+        let a = self.ns("a");
+        let b = self.ns("b");
+        let (_, veth_b) = self.link(&a, "192.0.2.1/24", &b, "192.0.2.2/24");
+        self.exec_ok(&a, "ip addr add 10.1.0.1/32 dev lo");
+        self.exec_ok(&b, "ip addr add 10.2.0.1/32 dev lo");
+        let psk = self.dir.join("psk");
+        let (sa, sb) = (self.socket("a"), self.socket("b"));
+        let node = format!("[node]\n{node_extra}\n");
+        let side = |me: &str,
+                    addr: &str,
+                    sock: &Path,
+                    peer: &str,
+                    paddr: &str,
+                    l: &str,
+                    r: &str,
+                    start: &str| {
+            config(
+                &NodeCfg {
+                    name: me,
+                    addr,
+                    socket: sock,
+                    psk: &psk,
+                },
+                &[PeerCfg {
+                    name: peer,
+                    addr: paddr,
+                    local_ts: l,
+                    remote_ts: r,
+                    start,
+                    extra,
+                }],
+            )
+            .replacen("[node]\n", &node, 1)
+        };
+        let ca = side(
+            "a",
+            "192.0.2.1",
+            &sa,
+            "b",
+            "192.0.2.2",
+            "10.1.0.0/24",
+            "10.2.0.0/24",
+            starts.0,
+        );
+        let cb = side(
+            "b",
+            "192.0.2.2",
+            &sb,
+            "a",
+            "192.0.2.1",
+            "10.2.0.0/24",
+            "10.1.0.0/24",
+            starts.1,
+        );
+        self.file("b.toml", &cb);
+        self.meshsec(&b, "b", &cb);
+        self.meshsec(&a, "a", &ca);
+        Pair {
+            a,
+            b,
+            sa,
+            sb,
+            veth_b,
+        }
+    }
+
     /// For `secs` seconds: `load_mbps` of iperf3 load (two TCP streams) from a to b, below
     /// what the tunnel carries (a saturated path drops at its bottleneck queue whatever the
     /// SAs do: congestion, not what these tests are about), and a 500-message/s sequenced
