@@ -151,19 +151,7 @@ impl DataPlane {
         slot: SlotId,
         params: SaParams,
     ) -> Result<(), CryptoError> {
-        let sa = OutboundSa::new(now, params)?;
-        let spi = sa.params.spi;
-        let list = self.outbound.entry(slot).or_default();
-        let replaced = list
-            .iter()
-            .position(|o| o.params.spi == spi)
-            .map(|i| list.remove(i));
-        list.push(sa);
-        if let Some(old) = replaced {
-            self.retire(old.params.peer, Direction::Out, &old.counters);
-        }
-        self.acquires_pending.remove(&slot);
-        Ok(())
+        self.install_outbound_in(now, slot, params, false)
     }
 
     /// Installs an outbound SA in a slot as a standby, just behind the one sealing now: it
@@ -176,6 +164,16 @@ impl DataPlane {
         slot: SlotId,
         params: SaParams,
     ) -> Result<(), CryptoError> {
+        self.install_outbound_in(now, slot, params, true)
+    }
+
+    fn install_outbound_in(
+        &mut self,
+        now: Timestamp,
+        slot: SlotId,
+        params: SaParams,
+        standby: bool,
+    ) -> Result<(), CryptoError> {
         let sa = OutboundSa::new(now, params)?;
         let spi = sa.params.spi;
         let list = self.outbound.entry(slot).or_default();
@@ -183,7 +181,11 @@ impl DataPlane {
             .iter()
             .position(|o| o.params.spi == spi)
             .map(|i| list.remove(i));
-        let at = list.len().saturating_sub(1);
+        let at = if standby {
+            list.len().saturating_sub(1)
+        } else {
+            list.len()
+        };
         list.insert(at, sa);
         if let Some(old) = replaced {
             self.retire(old.params.peer, Direction::Out, &old.counters);
