@@ -182,42 +182,15 @@ impl Endpoint {
             .ok_or(ApiMisuse::UnknownPeer(peer))?;
         let spi_i = self.new_ike_spi()?;
         let child_spi = self.new_esp_spi()?;
-        let sa = IkeSa {
-            role: Role::Initiator,
-            state: State::ExpectSaInitResponse,
-            peer: Some(peer),
-            spi_i,
-            spi_r: 0,
-            local: self.config.local_addr,
-            remote,
-            created: now,
-            ni: Vec::new(),
-            nr: Vec::new(),
-            kx: None,
-            crypto: None,
-            our_init: Vec::new(),
-            peer_init: Vec::new(),
-            next_request_id: 0,
-            expected_request_id: 0,
-            pending: None,
-            last_response: None,
+        let sa = IkeSa::new(
+            Role::Initiator,
+            State::ExpectSaInitResponse,
+            Some(peer),
+            (spi_i, 0),
+            (self.config.local_addr, remote),
+            now,
             child_spi,
-            children: Vec::new(),
-            tasks: std::collections::VecDeque::new(),
-            child_exchange: None,
-            tasks_after: Timestamp::ZERO,
-            established_at: None,
-            rekey_at: None,
-            ike_exchange: None,
-            rekeyed: false,
-            rekeyed_at: Timestamp::ZERO,
-            successor: None,
-            info_purpose: None,
-            nat_detected: false,
-            fragmentation: false,
-            reassembly: None,
-            proposal: String::new(),
-        };
+        );
         self.sas.insert(spi_i, sa);
         self.send_sa_init_request(now, spi_i, method)
     }
@@ -389,44 +362,24 @@ impl Endpoint {
         ) else {
             return;
         };
-        let mut sa = IkeSa {
-            role: Role::Responder,
-            state: State::ExpectAuthRequest,
-            peer: None,
-            spi_i: h.spi_i,
-            spi_r,
-            local: to,
-            remote: from,
-            created: now,
-            ni: content.nonce.to_vec(),
-            nr: nr.clone(),
-            kx: None,
-            crypto: None,
-            our_init: Vec::new(),
-            peer_init: bytes.to_vec(),
-            next_request_id: 0,
-            expected_request_id: 1,
-            pending: None,
-            last_response: None,
+        let mut sa = IkeSa::new(
+            Role::Responder,
+            State::ExpectAuthRequest,
+            None,
+            (h.spi_i, spi_r),
+            (to, from),
+            now,
             child_spi,
-            children: Vec::new(),
-            tasks: std::collections::VecDeque::new(),
-            child_exchange: None,
-            tasks_after: Timestamp::ZERO,
-            established_at: None,
-            rekey_at: None,
-            ike_exchange: None,
-            rekeyed: false,
-            rekeyed_at: Timestamp::ZERO,
-            successor: None,
-            info_purpose: None,
-            nat_detected: self.config.force_udp_encap
-                || nat_detected(&msg.payloads, h.spi_i, 0, to, from),
-            fragmentation: find_notify(&msg.payloads, NotifyType::IKEV2_FRAGMENTATION_SUPPORTED)
-                .is_some(),
-            reassembly: None,
-            proposal: chosen.describe(ProtocolId::IKE),
-        };
+        );
+        sa.ni = content.nonce.to_vec();
+        sa.nr = nr.clone();
+        sa.peer_init = bytes.to_vec();
+        sa.expected_request_id = 1;
+        sa.nat_detected =
+            self.config.force_udp_encap || nat_detected(&msg.payloads, h.spi_i, 0, to, from);
+        sa.fragmentation =
+            find_notify(&msg.payloads, NotifyType::IKEV2_FRAGMENTATION_SUPPORTED).is_some();
+        sa.proposal = chosen.describe(ProtocolId::IKE);
         let Ok(crypto) = derive(suite, &shared, &sa) else {
             return;
         };

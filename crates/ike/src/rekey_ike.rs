@@ -163,42 +163,20 @@ impl Endpoint {
             &nonces.0,
             &nonces.1,
         );
-        let mut new = IkeSa {
+        let mut new = IkeSa::new(
             role,
-            state: State::Established,
-            peer: Some(peer),
-            spi_i: spis.0,
-            spi_r: spis.1,
-            local: sa.local,
-            remote: sa.remote,
-            created: now,
-            ni: nonces.0,
-            nr: nonces.1,
-            kx: None,
-            crypto: None,
-            our_init: Vec::new(),
-            peer_init: Vec::new(),
-            next_request_id: 0,
-            expected_request_id: 0,
-            pending: None,
-            last_response: None,
-            child_spi: 0,
-            children: Vec::new(),
-            tasks: std::collections::VecDeque::new(),
-            child_exchange: None,
-            tasks_after: Timestamp::ZERO,
-            established_at: Some(now),
-            rekey_at: None,
-            ike_exchange: None,
-            rekeyed: false,
-            rekeyed_at: Timestamp::ZERO,
-            successor: None,
-            info_purpose: None,
-            nat_detected: sa.nat_detected,
-            fragmentation: sa.fragmentation,
-            reassembly: None,
-            proposal: chosen.describe(ProtocolId::IKE),
-        };
+            State::Established,
+            Some(peer),
+            spis,
+            (sa.local, sa.remote),
+            now,
+            0,
+        );
+        (new.ni, new.nr) = nonces;
+        new.established_at = Some(now);
+        new.nat_detected = sa.nat_detected;
+        new.fragmentation = sa.fragmentation;
+        new.proposal = chosen.describe(ProtocolId::IKE);
         new.crypto = Some(crypto_from(suite, &skeyseed, &new).ok()?);
         new.rekey_at = self.ike_rekey_time(now, peer);
         Some(new)

@@ -181,6 +181,56 @@ pub(crate) struct Reassembly {
 }
 
 impl IkeSa {
+    /// A fresh IKE SA in `state` between `local` and `remote` (ports included), created
+    /// `now`; everything else starts empty and is filled in by the exchange that made it.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        role: Role,
+        state: State,
+        peer: Option<PeerId>,
+        (spi_i, spi_r): (u64, u64),
+        (local, remote): (SocketAddr, SocketAddr),
+        now: Timestamp,
+        child_spi: u32,
+    ) -> IkeSa {
+        IkeSa {
+            role,
+            state,
+            peer,
+            spi_i,
+            spi_r,
+            local,
+            remote,
+            created: now,
+            ni: Vec::new(),
+            nr: Vec::new(),
+            kx: None,
+            crypto: None,
+            our_init: Vec::new(),
+            peer_init: Vec::new(),
+            next_request_id: 0,
+            expected_request_id: 0,
+            pending: None,
+            last_response: None,
+            child_spi,
+            children: Vec::new(),
+            tasks: std::collections::VecDeque::new(),
+            child_exchange: None,
+            tasks_after: Timestamp::ZERO,
+            established_at: None,
+            rekey_at: None,
+            ike_exchange: None,
+            rekeyed: false,
+            rekeyed_at: Timestamp::ZERO,
+            successor: None,
+            info_purpose: None,
+            nat_detected: false,
+            fragmentation: false,
+            reassembly: None,
+            proposal: String::new(),
+        }
+    }
+
     /// Records a request we are sending now and arms its retransmission.
     pub(crate) fn send_request(
         &mut self,
