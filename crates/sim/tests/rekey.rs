@@ -170,6 +170,26 @@ fn dump_unless(r: &Run, ok: impl Fn(&Run) -> bool) {
     }
 }
 
+/// A and B with these lifetimes, A initiating at 0, run (checked) until `until`.
+fn lifetime_run(child: Duration, ike: Option<Duration>, until: Duration) -> Run {
+    let mut a = side(true);
+    let mut b = side(false);
+    for s in [&mut a, &mut b] {
+        s.child_lifetime = Some(child);
+        s.ike_lifetime = ike;
+    }
+    let mut r = Run {
+        s: sim(a, b),
+        planes: Default::default(),
+        seen: [0, 0],
+    };
+    r.s.nodes[0].endpoint.initiate(Duration::ZERO, 0).unwrap();
+    r.until(until, "lifetimes");
+    assert!(failures_of(&r.s).is_empty(), "{:?}", failures_of(&r.s));
+    assert_one_pair(&r.planes, "lifetimes");
+    r
+}
+
 fn pfs(mut s: Side) -> Side {
     s.esp = vec!["aes256gcm16-x25519"];
     s
@@ -267,23 +287,8 @@ fn child_rekey_against_delete_ends_without_the_sa_and_without_errors() {
 
 #[test]
 fn lifetimes_rekey_with_jitter_and_keep_one_pair() {
-    let mut a = side(true);
-    let mut b = side(false);
-    a.child_lifetime = Some(Duration::from_secs(10));
-    b.child_lifetime = Some(Duration::from_secs(10));
-    let mut s = sim(a, b);
-    s.nodes[0].endpoint.initiate(Duration::ZERO, 0).unwrap();
-    let mut planes: [Plane; 2] = Default::default();
-    let mut seen = [0, 0];
-    run_checked(
-        &mut s,
-        &mut planes,
-        &mut seen,
-        Duration::from_secs(65),
-        "lifetimes",
-    );
-    assert!(failures_of(&s).is_empty(), "{:?}", failures_of(&s));
-    assert_one_pair(&planes, "lifetimes");
+    let r = lifetime_run(Duration::from_secs(10), None, Duration::from_secs(65));
+    let planes = r.planes;
     // Rekeyed at 80-90 % of 10 s for 65 s: 7 to 8 generations (whoever's timer fires first).
     let gens = planes[0].installs;
     assert!((7..=9).contains(&gens), "{gens} CHILD SAs in 65 s");
@@ -519,26 +524,13 @@ fn ike_rekey_against_child_rekey_at_every_offset() {
 
 #[test]
 fn ike_and_child_lifetimes_keep_one_sa_of_each_for_a_minute() {
-    let mut a = side(true);
-    let mut b = side(false);
-    for s in [&mut a, &mut b] {
-        s.child_lifetime = Some(Duration::from_secs(6));
-        s.ike_lifetime = Some(Duration::from_secs(10));
-    }
-    let mut s = sim(a, b);
-    s.nodes[0].endpoint.initiate(Duration::ZERO, 0).unwrap();
-    let mut planes: [Plane; 2] = Default::default();
-    let mut seen = [0, 0];
-    run_checked(
-        &mut s,
-        &mut planes,
-        &mut seen,
+    let r = lifetime_run(
+        Duration::from_secs(6),
+        Some(Duration::from_secs(10)),
         Duration::from_secs(61),
-        "lifetimes",
     );
-    assert!(failures_of(&s).is_empty(), "{:?}", failures_of(&s));
-    assert_one_pair(&planes, "lifetimes");
-    assert_one_ike_sa(&s, "lifetimes");
+    let (s, planes) = (&r.s, &r.planes);
+    assert_one_ike_sa(s, "lifetimes");
     let (ike, child) = (ike_rekeys(&s.nodes[0]), planes[0].installs - 1);
     assert!((5..=8).contains(&ike), "{ike} IKE rekeys in 61 s");
     assert!((10..=13).contains(&child), "{child} CHILD rekeys in 61 s");
