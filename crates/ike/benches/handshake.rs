@@ -50,6 +50,7 @@ fn endpoint(me: &str, peer: &str, local_id: &str, remote_id: &str) -> Endpoint {
         accept_narrowing: true,
         child_lifetime: None,
         ike_lifetime: None,
+        reauth_lifetime: None,
     };
     let me: SocketAddr = me.parse().unwrap();
     Endpoint::new(

@@ -4,6 +4,8 @@
 //!   they are dropped at once (no Delete: nobody would understand it), no waiting for DPD.
 //!   Only SAs that were up before the new one started count, so the two SAs of a
 //!   simultaneous initiation (both carry INITIAL_CONTACT after a start) are not affected.
+//! * Reauthentication: an SA that comes up while an older one is established replaces it
+//!   (see the reauth module).
 //! * Simultaneous initiation (routine in a full mesh: both ends start at once): two IKE SAs
 //!   between the same peers converge to one, deterministically and without messages. Both
 //!   sides know all four nonces once both SAs are up, and delete the SA holding the lowest
@@ -11,7 +13,7 @@
 
 use crate::endpoint::Endpoint;
 use crate::event::{ChildSa, Event, PeerId};
-use crate::sa::{State, Timestamp};
+use crate::sa::{Role, State, Task, Timestamp};
 
 impl Endpoint {
     /// Records an established IKE SA (and its first CHILD SA), then resolves duplicates with
@@ -26,10 +28,15 @@ impl Endpoint {
         child: Option<ChildSa>,
     ) {
         let rekey_at = self.ike_rekey_time(now, peer);
+        let reauth_lifetime = self.peers.get(peer).and_then(|c| c.reauth_lifetime);
+        let (reauth_at, reauth_expires) = self.reauth_times(now, reauth_lifetime);
         let created = match self.sas.get_mut(&spi) {
             Some(sa) => {
                 sa.established_at = Some(now);
                 sa.rekey_at = rekey_at;
+                sa.reauth.since = Some(now);
+                sa.reauth.at = reauth_at;
+                sa.reauth.expires = reauth_expires;
                 sa.created
             }
             None => return,
@@ -49,7 +56,8 @@ impl Endpoint {
                 self.close_sa(s, "the peer restarted (INITIAL_CONTACT)");
             }
         }
-        if let Some(ch) = child.as_ref() {
+        let mut child = child;
+        if let Some(ch) = child.as_mut() {
             let lifetime = self.peers.get(peer).and_then(|c| c.child_lifetime);
             self.record_child(now, spi, ch, lifetime);
         }
@@ -59,17 +67,27 @@ impl Endpoint {
             local_spi: spi,
             nat_detected,
         });
-        if let Some(ch) = child {
+        let standby = self.first_child_waits(peer, spi);
+        self.replace_older(now, peer, spi);
+        if let Some(mut ch) = child {
+            ch.outbound_standby = standby;
             self.event(Event::InstallChildSa(ch));
         }
-        self.resolve_duplicates(peer);
+        self.resolve_duplicates(now, peer);
+        self.run_tasks(now, spi);
     }
 
     /// If more than one established IKE SA exists with `peer`, keeps the one without the
     /// lowest nonce (repeatedly, until one is left). Only the nonces decide: both sides know
     /// them, while the times at which each side created or completed its SAs differ, so a
     /// rule based on time could make the two sides keep different SAs.
-    fn resolve_duplicates(&mut self, peer: PeerId) {
+    ///
+    /// The loser is deleted (with a Delete, so that a peer that judged otherwise learns of
+    /// it) by the initiator of the survivor: that side knows both ends have the survivor
+    /// (it has its IKE_AUTH answer). The survivor's responder stops using the loser for new
+    /// work and keeps sealing on it until that Delete comes (our IKE_AUTH answer may still
+    /// be on its way, or lost), or deletes it itself after `REPLACED_GRACE`.
+    fn resolve_duplicates(&mut self, now: Timestamp, peer: PeerId) {
         loop {
             let mut ours: Vec<(u64, Vec<u8>)> = self
                 .sas
@@ -83,13 +101,27 @@ impl Endpoint {
                 return;
             }
             ours.sort_by(|a, b| a.1.cmp(&b.1));
-            let Some((loser, _)) = ours.first().cloned() else {
+            let (Some((loser, _)), Some((survivor, _))) = (ours.first(), ours.last()) else {
                 return;
             };
-            self.close_sa(
-                loser,
-                "duplicate from simultaneous initiation (lowest nonce loses)",
-            );
+            let (loser, survivor) = (*loser, *survivor);
+            let we_delete = self
+                .sas
+                .get(&survivor)
+                .is_some_and(|s| s.role == Role::Initiator);
+            let Some(sa) = self.sas.get_mut(&loser) else {
+                return;
+            };
+            sa.rekeyed = true;
+            sa.rekeyed_at = now;
+            sa.duplicate = true;
+            sa.reauth.by = Some(survivor);
+            sa.tasks.clear();
+            sa.tasks_after = Timestamp::ZERO;
+            if we_delete {
+                sa.tasks.push_back(Task::DeleteIke);
+                self.run_tasks(now, loser);
+            }
         }
     }
 }

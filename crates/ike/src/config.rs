@@ -49,6 +49,11 @@ pub struct PeerConfig {
     /// IKE SA lifetime: the IKE SA is rekeyed (RFC 7296 §2.18) after 80-90 % of it, at
     /// random; its CHILD SAs move to the new one untouched. `None`: never rekeyed.
     pub ike_lifetime: Option<std::time::Duration>,
+    /// Authentication lifetime: the IKE SA is reauthenticated (a new IKE SA and CHILD SA set
+    /// up from scratch, then the old ones deleted: make-before-break) after 80-90 % of it, at
+    /// random; rekeys do not restart it. An IKE SA not reauthenticated by its end is
+    /// deleted. `None`: only when the peer asks (AUTH_LIFETIME) or on demand.
+    pub reauth_lifetime: Option<std::time::Duration>,
 }
 
 /// Engine-wide settings.

@@ -139,6 +139,7 @@ impl Endpoint {
                 Task::DeleteIke => self.start_delete_ike(now, spi),
                 Task::InvalidSpi(esp) => self.start_invalid_spi(now, spi, esp),
                 Task::RekeyIke => self.start_ike_rekey(now, spi),
+                Task::Reauthenticate => self.start_reauth(now, spi),
             };
             if started {
                 return;
@@ -859,7 +860,11 @@ impl Endpoint {
             for c in &sa.children {
                 if c.expire_at.is_some_and(|t| t <= now) && c.state != ChildState::Deleting {
                     work.push((*spi, Task::DeleteChild(c.inbound)));
-                } else if c.rekey_at.is_some_and(|t| t <= now) && c.state == ChildState::Installed {
+                } else if c.rekey_at.is_some_and(|t| t <= now)
+                    && c.state == ChildState::Installed
+                    && !sa.rekeyed
+                {
+                    // (The CHILD SAs of a reauthenticated IKE SA go with it: not rekeyed.)
                     work.push((*spi, Task::RekeyChild(c.inbound)));
                 }
             }
@@ -896,7 +901,8 @@ impl Endpoint {
         }
     }
 
-    /// The earliest CHILD SA lifetime event, IKE SA rekey or delayed task.
+    /// The earliest CHILD SA lifetime event, IKE SA rekey or reauthentication, or delayed
+    /// task.
     pub(crate) fn child_deadline(&self) -> Option<Timestamp> {
         self.sas
             .values()
@@ -916,11 +922,12 @@ impl Endpoint {
                     .iter()
                     .flat_map(|c| {
                         [
-                            c.rekey_at.filter(|_| c.state == ChildState::Installed),
+                            c.rekey_at
+                                .filter(|_| c.state == ChildState::Installed && !sa.rekeyed),
                             c.expire_at,
                         ]
                     })
-                    .chain([delayed, ike_rekey])
+                    .chain([delayed, ike_rekey, Endpoint::reauth_deadline(sa)])
                     .flatten()
                     .collect::<Vec<_>>()
             })

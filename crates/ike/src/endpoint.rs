@@ -87,7 +87,7 @@ pub struct Endpoint {
     /// address in the current second: they go to unverified addresses, so they are capped.
     stateless_replies: HashMap<std::net::IpAddr, (u64, u32)>,
     /// The time of the datagram being handled.
-    now_hint: Timestamp,
+    pub(crate) now_hint: Timestamp,
     /// Peers we have had an IKE SA with since start (INITIAL_CONTACT goes only in the first).
     pub(crate) contacted: std::collections::HashSet<PeerId>,
     /// When we last told each peer about an unknown SPI (rate limit).
@@ -541,6 +541,7 @@ impl Endpoint {
     /// Retransmits what is due, gives up on exchanges past their last retry, and expires
     /// half-open SAs.
     pub fn handle_timeout(&mut self, now: Timestamp) {
+        self.now_hint = now;
         let mut resend = Vec::new();
         let mut dead = Vec::new();
         let base = self.config.retransmit_timeout;
@@ -592,6 +593,7 @@ impl Endpoint {
         }
         self.child_timers(now);
         self.ike_timers(now);
+        self.reauth_timers(now);
     }
 
     pub(crate) fn remove_sa(&mut self, spi: u64) -> Option<IkeSa> {
@@ -599,6 +601,7 @@ impl Endpoint {
         if sa.role == Role::Responder {
             self.init_index.remove(&(sa.remote, sa.spi_i));
         }
+        self.successor_gone(spi, sa.reauth.of.is_some());
         Some(sa)
     }
 }

@@ -228,6 +228,17 @@ pub enum Event {
         /// Our SPI of the new IKE SA.
         new_spi: u64,
     },
+    /// The IKE SA was reauthenticated (by us or the peer): `new_spi` and its CHILD SA
+    /// replace `old_spi`, which is deleted with its CHILD SAs shortly
+    /// ([`Event::IkeSaDeleted`]).
+    IkeSaReauthenticated {
+        /// The peer.
+        peer: PeerId,
+        /// Our SPI of the old IKE SA.
+        old_spi: u64,
+        /// Our SPI of the new IKE SA.
+        new_spi: u64,
+    },
     /// Both ends rekeyed the same SA at once (RFC 7296 §2.8.1/§2.8.2); the SA created with
     /// the lowest nonce is deleted by its creator. `won`: ours survives.
     RekeyCollision {

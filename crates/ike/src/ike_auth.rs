@@ -635,6 +635,7 @@ impl Endpoint {
         }
         let initial_contact = find_notify(&payloads, NotifyType::INITIAL_CONTACT).is_some();
         self.established(now, peer, spi, nat_detected, initial_contact, child);
+        self.apply_auth_lifetime(now, spi, &payloads);
         if let Some(f) = child_failure {
             self.fail(Some(peer), f);
         }

@@ -167,13 +167,24 @@ impl Endpoint {
     /// peer is initiating at the same time, both SAs complete and the duplicate is then
     /// removed on both sides (see the collision module).
     pub fn initiate(&mut self, now: Timestamp, peer: PeerId) -> Result<(), ApiMisuse> {
-        let cfg = self.peers.get(peer).ok_or(ApiMisuse::UnknownPeer(peer))?;
+        self.peers.get(peer).ok_or(ApiMisuse::UnknownPeer(peer))?;
         let busy = self.sas.values().any(|sa| {
             sa.peer == Some(peer) && (sa.state == State::Established || sa.role == Role::Initiator)
         });
         if busy {
             return Ok(());
         }
+        self.start_initiator(now, peer).map(|_| ())
+    }
+
+    /// Creates an IKE SA as initiator with `peer` and sends its IKE_SA_INIT request,
+    /// whatever other IKE SAs exist with the peer; returns our SPI of it.
+    pub(crate) fn start_initiator(
+        &mut self,
+        now: Timestamp,
+        peer: PeerId,
+    ) -> Result<u64, ApiMisuse> {
+        let cfg = self.peers.get(peer).ok_or(ApiMisuse::UnknownPeer(peer))?;
         let remote = cfg.remote_addr;
         let method = cfg
             .ike_proposals
@@ -192,7 +203,8 @@ impl Endpoint {
             child_spi,
         );
         self.sas.insert(spi_i, sa);
-        self.send_sa_init_request(now, spi_i, method)
+        self.send_sa_init_request(now, spi_i, method)?;
+        Ok(spi_i)
     }
 
     /// (Re)sends the IKE_SA_INIT request with a fresh KE of `method` and nonce.

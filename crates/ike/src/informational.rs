@@ -50,7 +50,27 @@ impl Endpoint {
 
     pub(crate) fn start_delete_ike(&mut self, now: Timestamp, spi: u64) -> bool {
         let delete = Payload::new(PayloadBody::Delete(Delete::ike()));
-        self.send_informational(now, spi, &[delete], InfoPurpose::DeleteIkeSa)
+        let sent = self.send_informational(now, spi, &[delete], InfoPurpose::DeleteIkeSa);
+        // The CHILD SAs of a replaced SA (reauthenticated, or a duplicate) stop sealing now:
+        // their replacements take over, and the peer drops whatever arrives on the old ones
+        // after our Delete.
+        let retired: Vec<(PeerId, u32)> = match self.sas.get(&spi) {
+            Some(sa) if sent && sa.rekeyed => sa
+                .peer
+                .map(|p| {
+                    sa.children
+                        .iter()
+                        .filter(|c| c.state != ChildState::Deleting)
+                        .map(|c| (p, c.outbound))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        for (peer, outbound_spi) in retired {
+            self.event(Event::OutboundRetired { peer, outbound_spi });
+        }
+        sent
     }
 
     /// Sends the Delete of CHILD SA `inbound` (false if it is gone already).
@@ -92,9 +112,17 @@ impl Endpoint {
             return Ok(false);
         };
         // Nothing queued matters any more.
-        if let Some(sa) = self.sas.get_mut(&spi) {
+        let reauth = self.sas.get_mut(&spi).and_then(|sa| {
             sa.tasks.clear();
             sa.tasks_after = Timestamp::ZERO;
+            sa.reauth.by.take()
+        });
+        // A reauthentication under way is deleted too, as soon as it is up (the peer may
+        // already have it).
+        if let Some(new) = reauth.and_then(|n| self.sas.get_mut(&n)) {
+            new.reauth.of = None;
+            new.tasks.clear();
+            new.tasks.push_back(Task::DeleteIke);
         }
         Ok(self.queue_task(now, spi, Task::DeleteIke))
     }
@@ -153,6 +181,21 @@ impl Endpoint {
             local_spi: spi,
             reason,
         });
+    }
+
+    /// Why IKE SA `spi` is deleted: it was replaced (by a rekey or a reauthentication), or
+    /// `otherwise`.
+    fn deleted_reason(&self, spi: u64, otherwise: &'static str) -> &'static str {
+        match self.sas.get(&spi) {
+            Some(sa) if sa.duplicate => {
+                "duplicate from simultaneous initiation (lowest nonce loses)"
+            }
+            Some(sa) if sa.rekeyed && sa.reauth.by.is_some() => {
+                "replaced by a reauthenticated IKE SA"
+            }
+            Some(sa) if sa.rekeyed => "replaced by a rekeyed IKE SA",
+            _ => otherwise,
+        }
     }
 
     /// An INFORMATIONAL request from the peer.
@@ -230,15 +273,8 @@ impl Endpoint {
                     sa.rekeyed_at = now;
                 }
             }
-            let rekeyed = self.sas.get(&spi).is_some_and(|sa| sa.rekeyed);
-            self.close_sa(
-                spi,
-                if rekeyed {
-                    "replaced by a rekeyed IKE SA"
-                } else {
-                    "deleted by the peer"
-                },
-            );
+            let reason = self.deleted_reason(spi, "deleted by the peer");
+            self.close_sa(spi, reason);
         } else {
             for inbound in deleted {
                 self.forget_child(spi, inbound);
@@ -263,15 +299,8 @@ impl Endpoint {
         }
         match purpose {
             Some(InfoPurpose::DeleteIkeSa) => {
-                let rekeyed = self.sas.get(&spi).is_some_and(|sa| sa.rekeyed);
-                self.close_sa(
-                    spi,
-                    if rekeyed {
-                        "replaced by a rekeyed IKE SA"
-                    } else {
-                        "deleted by us"
-                    },
-                );
+                let reason = self.deleted_reason(spi, "deleted by us");
+                self.close_sa(spi, reason);
             }
             Some(InfoPurpose::DeleteChildSa(inbound)) => {
                 self.forget_child(spi, inbound);

@@ -66,8 +66,10 @@ pub struct IkeSaInfo {
     pub children: Vec<(u32, u32)>,
     /// A NAT was detected between us.
     pub nat_detected: bool,
-    /// Replaced by a rekey and about to be deleted.
+    /// Replaced by a rekey or a reauthentication and about to be deleted.
     pub rekeyed: bool,
+    /// A reauthentication of it is under way (our new IKE SA is being set up).
+    pub reauthenticating: bool,
 }
 
 impl Endpoint {
@@ -93,6 +95,7 @@ impl Endpoint {
                     .collect(),
                 nat_detected: sa.nat_detected,
                 rekeyed: sa.rekeyed,
+                reauthenticating: sa.reauth.by.is_some() && !sa.rekeyed,
             })
             .collect()
     }

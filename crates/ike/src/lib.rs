@@ -9,6 +9,8 @@
 //! * CREATE_CHILD_SA: more CHILD SAs, CHILD SA rekeying and IKE SA rekeying with their
 //!   collisions ([`Endpoint::rekey_child_sa`], [`Endpoint::rekey_ike_sa`], lifetimes in
 //!   [`PeerConfig`]); one request at a time per IKE SA, the rest queued as tasks.
+//! * Reauthentication as make-before-break ([`Endpoint::reauthenticate`], `reauth_lifetime`
+//!   in [`PeerConfig`], AUTH_LIFETIME), and the peer's, told apart from duplicate IKE SAs.
 //! * Liveness and healing: [`Endpoint::check_liveness`], INITIAL_CONTACT,
 //!   [`Endpoint::notify_invalid_spi`] and its receipt, [`Endpoint::drop_ike_sa`].
 //! * [`proposal`] — strongSwan-syntax proposals, responder-preference selection,
@@ -28,6 +30,7 @@ mod ike_sa_init;
 mod informational;
 mod inventory;
 pub mod proposal;
+mod reauth;
 mod rekey_ike;
 mod sa;
 pub mod ts;

@@ -76,7 +76,8 @@ impl Endpoint {
         let Some(sa) = self.sas.get(&spi) else {
             return false;
         };
-        if sa.rekeyed {
+        if sa.rekeyed || sa.reauth.by.is_some() {
+            // Replaced, or about to be by a reauthentication (which makes new keys anyway).
             return false;
         }
         let Some(cfg) = sa.peer.and_then(|p| self.peers.get(p)).cloned() else {
@@ -178,12 +179,26 @@ impl Endpoint {
         new.fragmentation = sa.fragmentation;
         new.proposal = chosen.describe(ProtocolId::IKE);
         new.crypto = Some(crypto_from(suite, &skeyseed, &new).ok()?);
+        // A rekey does not authenticate anew: the reauthentication times carry over.
+        new.reauth.since = sa.reauth.since;
+        new.reauth.at = sa.reauth.at;
+        new.reauth.expires = sa.reauth.expires;
         new.rekey_at = self.ike_rekey_time(now, peer);
         Some(new)
     }
 
     /// Moves the CHILD SAs and queued work of `from` to `to`.
     pub(crate) fn move_children(&mut self, from: u64, to: u64) {
+        // An SA waiting to be replaced by `from` (a reauthentication) is replaced by `to`,
+        // and a reauthentication of `from` under way is one of `to`.
+        for sa in self.sas.values_mut() {
+            if sa.reauth.by == Some(from) {
+                sa.reauth.by = Some(to);
+            }
+            if sa.reauth.of == Some(from) {
+                sa.reauth.of = Some(to);
+            }
+        }
         let Some(old) = self.sas.get_mut(&from) else {
             return;
         };
@@ -219,7 +234,7 @@ impl Endpoint {
         let Some(cfg) = self.peers.get(peer).cloned() else {
             return;
         };
-        let busy = sa.rekeyed || sa.child_exchange.is_some();
+        let busy = sa.rekeyed || sa.child_exchange.is_some() || sa.reauth.by.is_some();
         let refuse = |this: &mut Endpoint, n: Notify<'static>| {
             this.respond(
                 spi,
@@ -229,7 +244,8 @@ impl Endpoint {
             );
         };
         if busy {
-            // Already replaced, or a CHILD SA of ours is being made on it: later (§2.25).
+            // Already replaced (or being replaced by our reauthentication), or a CHILD SA of
+            // ours is being made on it: later (§2.25).
             refuse(self, Notify::new(NotifyType::TEMPORARY_FAILURE, Vec::new()));
             return;
         }
@@ -353,6 +369,18 @@ impl Endpoint {
             .find(|n| n.ty.is_error())
             .map(|n| (n.ty, n.data.to_vec()));
         if let Some((ty, data)) = error {
+            if let Some((theirs, _)) = ex.peer_rekey {
+                // Ours was refused (the peer had finished its own rekey when ours arrived),
+                // but we answered the peer's: that one is the new IKE SA, without a contest.
+                // The CHILD SAs move there; the peer deletes the old SA.
+                self.move_children(spi, theirs);
+                if let Some(sa) = self.sas.get_mut(&spi) {
+                    sa.rekeyed = true;
+                    sa.rekeyed_at = now;
+                }
+                self.run_tasks(now, theirs);
+                return;
+            }
             self.ike_rekey_refused(now, spi, peer, &ex, ty, &data);
             self.run_tasks(now, spi);
             return;
@@ -528,6 +556,7 @@ impl Endpoint {
             .map(|(s, _)| *s)
             .collect();
         for spi in stale {
+            let spi = self.stale_to_delete(now, spi);
             if let Some(sa) = self.sas.get_mut(&spi) {
                 sa.tasks.push_back(Task::DeleteIke);
             }

@@ -104,10 +104,13 @@ pub(crate) struct IkeSa {
     pub(crate) rekey_at: Option<Timestamp>,
     /// Our IKE SA rekey in flight, if any.
     pub(crate) ike_exchange: Option<crate::rekey_ike::IkeRekeyExchange>,
-    /// Replaced by a rekey (since then): its CHILD SAs moved to the new IKE SA; it waits for
+    /// Replaced (since `rekeyed_at`) by a rekey — its CHILD SAs moved to the new IKE SA — or
+    /// by a reauthentication (`reauth.by`) — its CHILD SAs stay and go with it: it waits for
     /// its Delete, and is deleted by us if none comes.
     pub(crate) rekeyed: bool,
     pub(crate) rekeyed_at: Timestamp,
+    /// It lost the resolution of duplicate IKE SAs (simultaneous initiation): replaced too.
+    pub(crate) duplicate: bool,
     /// The IKE SA that replaced it (where late CHILD SAs go).
     pub(crate) successor: Option<u64>,
     /// What our outstanding INFORMATIONAL request is for.
@@ -119,6 +122,25 @@ pub(crate) struct IkeSa {
     pub(crate) reassembly: Option<Reassembly>,
     /// The negotiated IKE proposal in strongSwan's notation (empty until chosen).
     pub(crate) proposal: String,
+    /// Its reauthentication (see the `reauth` module).
+    pub(crate) reauth: Reauth,
+}
+
+/// An IKE SA's reauthentication (RFC 7296 §2.8.3, RFC 4478): when, and the IKE SAs on
+/// either side of one in progress.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Reauth {
+    /// When the peer was authenticated (IKE_AUTH): rekeys keep it, so that it says how old
+    /// the authentication of an SA is, whatever its keys.
+    pub(crate) since: Option<Timestamp>,
+    /// When to start it (soft lifetime with jitter).
+    pub(crate) at: Option<Timestamp>,
+    /// When the authentication ends: an IKE SA not replaced by then is deleted.
+    pub(crate) expires: Option<Timestamp>,
+    /// (Old SA) the IKE SA that replaces it: ours being set up, or the peer's, up.
+    pub(crate) by: Option<u64>,
+    /// (New SA) we set it up to replace this IKE SA.
+    pub(crate) of: Option<u64>,
 }
 
 /// Where a CHILD SA is in its life.
@@ -168,6 +190,8 @@ pub(crate) enum Task {
     InvalidSpi(u32),
     /// Rekey the IKE SA itself.
     RekeyIke,
+    /// Replace the IKE SA by a new one, authenticated again (make-before-break).
+    Reauthenticate,
 }
 
 /// An incoming fragmented message (RFC 7383 §2.6): each fragment was authenticated on
@@ -222,12 +246,14 @@ impl IkeSa {
             ike_exchange: None,
             rekeyed: false,
             rekeyed_at: Timestamp::ZERO,
+            duplicate: false,
             successor: None,
             info_purpose: None,
             nat_detected: false,
             fragmentation: false,
             reassembly: None,
             proposal: String::new(),
+            reauth: Reauth::default(),
         }
     }
 

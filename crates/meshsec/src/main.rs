@@ -111,13 +111,18 @@ enum Cmd {
         #[command(flatten)]
         target: Target,
     },
-    /// Rekey a peer's CHILD SA (or with --ike its IKE SA) now, without interrupting traffic.
+    /// Rekey a peer's CHILD SA (or with --ike its IKE SA; with --reauth reauthenticate) now,
+    /// without interrupting traffic.
     Rekey {
         /// The peer's name.
         peer: String,
         /// Rekey the IKE SA instead.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "reauth")]
         ike: bool,
+        /// Reauthenticate: a new IKE SA and CHILD SA from scratch (IKE_SA_INIT, IKE_AUTH),
+        /// then the old ones are deleted.
+        #[arg(long)]
+        reauth: bool,
         #[command(flatten)]
         target: Target,
     },
@@ -278,16 +283,26 @@ fn client(cmd: Cmd) -> anyhow::Result<()> {
                 r.get("spi").and_then(|v| v.as_str()).unwrap_or("?")
             );
         }
-        Cmd::Rekey { peer, ike, target } => {
+        Cmd::Rekey {
+            peer,
+            ike,
+            reauth,
+            target,
+        } => {
             client::call(
                 &socket_of(&target)?,
                 Command::Rekey {
                     peer: peer.clone(),
                     ike,
+                    reauth,
                 },
             )?;
-            let what = if ike { "IKE SA" } else { "CHILD SA" };
-            println!("{peer}: {what} rekey started");
+            let what = match (reauth, ike) {
+                (true, _) => "reauthentication",
+                (false, true) => "IKE SA rekey",
+                (false, false) => "CHILD SA rekey",
+            };
+            println!("{peer}: {what} started");
         }
         Cmd::Reload { target } => {
             let r = client::call(&socket_of(&target)?, Command::Reload)?;

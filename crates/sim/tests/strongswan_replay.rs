@@ -72,6 +72,7 @@ fn endpoint(doc: &Value, left: bool, rng: ScriptedRandom) -> Endpoint {
         accept_narrowing: false,
         child_lifetime: None,
         ike_lifetime: None,
+        reauth_lifetime: None,
     };
     let local: SocketAddr = (if left { LEFT } else { RIGHT }).parse().unwrap();
     Endpoint::new(

@@ -98,6 +98,9 @@ pub struct Peer {
     pub ike_lifetime: Duration,
     /// CHILD SA lifetime.
     pub child_lifetime: Duration,
+    /// Authentication lifetime: reauthenticated (make-before-break) before it ends (`None`:
+    /// never, unless the peer asks).
+    pub reauth_lifetime: Option<Duration>,
     /// Liveness check after this long without anything from the peer (`None`: off).
     pub dpd_delay: Option<Duration>,
     /// The peer is declared dead when a liveness check goes unanswered this long.
@@ -192,6 +195,7 @@ impl Config {
             accept_narrowing: true,
             child_lifetime: Some(p.child_lifetime),
             ike_lifetime: Some(p.ike_lifetime),
+            reauth_lifetime: p.reauth_lifetime,
         })
     }
 }

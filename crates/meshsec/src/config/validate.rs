@@ -320,6 +320,17 @@ fn peer(
             1,
         )?),
     };
+    let reauth_lifetime = match setting!(raw, p, reauth_lifetime) {
+        None => None,
+        Some(d) if d.get_ref() == "off" => None,
+        d => Some(duration(
+            ctx,
+            d,
+            Duration::ZERO,
+            &key("reauth_lifetime"),
+            MIN_LIFETIME_SECS,
+        )?),
+    };
     let dpd_timeout = duration(
         ctx,
         setting!(raw, p, dpd_timeout),
@@ -373,6 +384,7 @@ fn peer(
         esp_proposals,
         ike_lifetime,
         child_lifetime,
+        reauth_lifetime,
         dpd_delay,
         dpd_timeout,
         dpd_action,

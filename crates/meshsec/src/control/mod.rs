@@ -31,13 +31,17 @@ pub enum Command {
     },
     /// Re-read the configuration file; peers that changed are restarted, others untouched.
     Reload,
-    /// Rekey a peer's newest CHILD SA now (or its IKE SA), make-before-break.
+    /// Rekey a peer's newest CHILD SA now (or its IKE SA, or reauthenticate it),
+    /// make-before-break.
     Rekey {
         /// The peer's name.
         peer: String,
         /// Rekey the IKE SA instead of the CHILD SA.
         #[serde(default)]
         ike: bool,
+        /// Reauthenticate: a new IKE SA and CHILD SA from scratch, then the old ones deleted.
+        #[serde(default)]
+        reauth: bool,
     },
     /// Fault injection: remove one half of the newest CHILD SA with a peer from the data
     /// plane only (the IKE engine and the peer are not told) — the "half SA" that
@@ -157,6 +161,9 @@ pub struct PeerStatus {
     /// IKE SA rekeys (by either side) since the daemon started.
     #[serde(default)]
     pub ike_rekeys: u64,
+    /// Reauthentications (by either side: a new IKE SA replaced the old one).
+    #[serde(default)]
+    pub reauths: u64,
     /// Rekey collisions (both ends rekeyed the same SA at once), resolved.
     #[serde(default)]
     pub rekey_collisions: u64,

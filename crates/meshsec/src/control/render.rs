@@ -99,13 +99,22 @@ fn peer(out: &mut String, p: &PeerStatus) {
         bytes(p.bytes_out),
         p.packets_out
     );
-    if p.ike_rekeys + p.child_rekeys + p.dpd_checks + p.deaths + p.invalid_spi_sent + p.heals > 0 {
+    if p.ike_rekeys
+        + p.child_rekeys
+        + p.reauths
+        + p.dpd_checks
+        + p.deaths
+        + p.invalid_spi_sent
+        + p.heals
+        > 0
+    {
         let _ = writeln!(
             out,
-            "  lifecycle  rekeys IKE {} / CHILD {} ({} collisions), DPD checks {}, declared dead {}, INVALID_SPI sent {} / received {}, half SAs healed {}",
+            "  lifecycle  rekeys IKE {} / CHILD {} ({} collisions), reauthentications {}, DPD checks {}, declared dead {}, INVALID_SPI sent {} / received {}, half SAs healed {}",
             p.ike_rekeys,
             p.child_rekeys,
             p.rekey_collisions,
+            p.reauths,
             p.dpd_checks,
             p.deaths,
             p.invalid_spi_sent,

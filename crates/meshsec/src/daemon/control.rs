@@ -141,18 +141,26 @@ impl Daemon {
                 Err(r) => r,
                 Ok(id) => self.debug_drop_sa(id, &peer, &direction),
             },
-            Command::Rekey { peer, ike } => match self.find_peer(&peer) {
+            Command::Rekey { peer, ike, reauth } => match self.find_peer(&peer) {
                 Err(r) => r,
                 Ok(id) => {
                     let now = self.now();
-                    let queued = if ike {
+                    let queued = if reauth {
+                        self.ike.reauthenticate(now, id)
+                    } else if ike {
                         self.ike.rekey_ike_sa(now, id)
                     } else {
                         self.ike.rekey_child_sa(now, id)
                     }
                     .unwrap_or(false);
                     if queued {
-                        Response::ok(serde_json::json!({ "peer": peer, "ike": ike }))
+                        Response::ok(
+                            serde_json::json!({ "peer": peer, "ike": ike, "reauth": reauth }),
+                        )
+                    } else if reauth {
+                        Response::err(format!(
+                            "peer {peer} has no established IKE SA, or one is being reauthenticated"
+                        ))
                     } else {
                         Response::err(format!("peer {peer} has no established SA to rekey"))
                     }

@@ -586,6 +586,19 @@ impl Daemon {
                     p.ike_rekeys += 1;
                 }
             }
+            Event::IkeSaReauthenticated {
+                peer,
+                old_spi,
+                new_spi,
+            } => {
+                tracing::info!(
+                    "peer {}: IKE SA {old_spi:016x} reauthenticated, replaced by {new_spi:016x}",
+                    self.peer_name(peer)
+                );
+                if let Some(p) = self.peer(peer) {
+                    p.reauths += 1;
+                }
+            }
             Event::RekeyCollision { peer, ike, won } => {
                 tracing::info!(
                     "peer {}: {} rekey collision (both ends rekeyed at once): {}",

@@ -73,6 +73,8 @@ pub struct PeerRuntime {
     pub child_rekeys: u64,
     /// IKE SA rekeys (ours and the peer's).
     pub ike_rekeys: u64,
+    /// Reauthentications (by either side).
+    pub reauths: u64,
     /// Rekey collisions (both ends rekeyed the same SA at once).
     pub rekey_collisions: u64,
     /// Last time anything authenticated came from the peer (IKE or ESP).
@@ -124,6 +126,7 @@ impl PeerRuntime {
             children: Vec::new(),
             child_rekeys: 0,
             ike_rekeys: 0,
+            reauths: 0,
             rekey_collisions: 0,
             last_heard: Duration::ZERO,
             last_in_packets: 0,

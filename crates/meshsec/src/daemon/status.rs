@@ -121,6 +121,7 @@ impl Daemon {
                 last_failure: p.last_failure.clone(),
                 child_rekeys: p.child_rekeys,
                 ike_rekeys: p.ike_rekeys,
+                reauths: p.reauths,
                 rekey_collisions: p.rekey_collisions,
                 last_heard_secs_ago: (!mine.is_empty())
                     .then(|| secs(now.saturating_sub(p.last_heard))),

@@ -2,6 +2,8 @@
 //! and what their events say.
 #![allow(dead_code)]
 
+pub mod checked;
+
 use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -59,6 +61,7 @@ pub struct Side {
     pub remote_id: &'static str,
     pub child_lifetime: Option<Duration>,
     pub ike_lifetime: Option<Duration>,
+    pub reauth_lifetime: Option<Duration>,
 }
 
 pub fn side(a: bool) -> Side {
@@ -73,6 +76,7 @@ pub fn side(a: bool) -> Side {
         remote_id: if a { "b.test" } else { "a.test" },
         child_lifetime: None,
         ike_lifetime: None,
+        reauth_lifetime: None,
     }
 }
 
@@ -88,7 +92,26 @@ pub fn node_with(
     seed: u64,
     tweak: impl Fn(&mut EndpointConfig),
 ) -> Node {
-    let cfg = PeerConfig {
+    let cfg = peer_config(peer, s);
+    let mut ec = EndpointConfig::new(addr(me));
+    ec.retransmit_timeout = Duration::from_millis(500);
+    ec.retransmit_tries = 3;
+    tweak(&mut ec);
+    Node {
+        addr: addr(me),
+        endpoint: Endpoint::new(
+            ec,
+            vec![cfg],
+            Box::new(SeededRandom::new(seed)),
+            Provider::Real,
+        ),
+        events: Vec::new(),
+    }
+}
+
+/// The configuration of the peer at `peer` as `s` describes it.
+pub fn peer_config(peer: &str, s: &Side) -> PeerConfig {
+    PeerConfig {
         name: "peer".into(),
         remote_addr: addr(peer),
         local_id: fqdn(s.local_id),
@@ -110,20 +133,7 @@ pub fn node_with(
         accept_narrowing: true,
         child_lifetime: s.child_lifetime,
         ike_lifetime: s.ike_lifetime,
-    };
-    let mut ec = EndpointConfig::new(addr(me));
-    ec.retransmit_timeout = Duration::from_millis(500);
-    ec.retransmit_tries = 3;
-    tweak(&mut ec);
-    Node {
-        addr: addr(me),
-        endpoint: Endpoint::new(
-            ec,
-            vec![cfg],
-            Box::new(SeededRandom::new(seed)),
-            Provider::Real,
-        ),
-        events: Vec::new(),
+        reauth_lifetime: s.reauth_lifetime,
     }
 }
 
