@@ -106,6 +106,11 @@ pub struct DataPlane {
     unattributed: Counters,
     acquires_pending: HashSet<SlotId>,
     rng: Box<dyn Random + Send>,
+    /// ESP whose SPI is not installed (yet).
+    parked: crate::parked::ParkedEsp,
+    /// (Source, SPI) of ESP that found no SA, parked in vain or not parkable: for the
+    /// caller's INVALID_SPI reports.
+    unknown: Vec<(IpAddr, u32)>,
 }
 
 impl core::fmt::Debug for DataPlane {
@@ -130,6 +135,8 @@ impl DataPlane {
             unattributed: Counters::default(),
             acquires_pending: HashSet::new(),
             rng,
+            parked: Default::default(),
+            unknown: Vec::new(),
         }
     }
 
@@ -415,7 +422,16 @@ impl DataPlane {
             }
         };
         let Some(sa) = self.sad.get_mut(&spi) else {
+            let (parked, evicted) = self.parked.park(now, spi, (src, dst), pkt.data());
+            if let Some(e) = evicted {
+                self.unattributed.count_drop(DropReason::UnknownSpi);
+                self.unknown.push(e);
+            }
+            if parked {
+                return Ok(Opened::Parked { spi });
+            }
             self.unattributed.count_drop(DropReason::UnknownSpi);
+            self.unknown.push((src, spi));
             return Err(DropReason::UnknownSpi);
         };
         let mut ev = (None, None);
@@ -423,6 +439,39 @@ impl DataPlane {
         let peer = sa.params.peer;
         self.push_life_events(spi, peer, Direction::In, ev);
         result
+    }
+
+    /// Opens the ESP parked for `spi` (it arrived before its SA: call right after
+    /// installing the inbound SA) and hands each inner packet to `deliver`.
+    pub fn open_parked(&mut self, now: Timestamp, spi: u32, mut deliver: impl FnMut(&[u8])) {
+        let Some(sa) = self.sad.get_mut(&spi) else {
+            return;
+        };
+        let mut evs = Vec::new();
+        self.parked.take(spi, |u| {
+            let mut pkt = PacketBuf::new(u.buf, crate::sa::HEADROOM, u.end);
+            let mut ev = (None, None);
+            if let Ok(Opened::Packet { .. }) = sa.open(now, &mut pkt, (u.src, u.dst), &mut ev) {
+                deliver(pkt.data());
+            }
+            evs.push(ev);
+        });
+        let peer = sa.params.peer;
+        for ev in evs {
+            self.push_life_events(spi, peer, Direction::In, ev);
+        }
+    }
+
+    /// Forgets parked ESP older than its wait; returns the (source, SPI) of every ESP that
+    /// found no SA since the last call (to be told to the peer: INVALID_SPI).
+    pub fn unknown_spis(&mut self, now: Timestamp) -> Vec<(IpAddr, u32)> {
+        for e in self.parked.expire(now) {
+            self.unattributed.count_drop(DropReason::UnknownSpi);
+            if !self.unknown.contains(&e) {
+                self.unknown.push(e);
+            }
+        }
+        std::mem::take(&mut self.unknown)
     }
 
     /// Seals a batch; `results[i]` receives the outcome of `packets[i]`. No allocation.

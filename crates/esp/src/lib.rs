@@ -8,9 +8,11 @@
 //! * [`selector`] — traffic selectors and packet fields; inbound packets must match their
 //!   SA's selectors or are dropped as [`DropReason::NoPolicy`].
 //! * [`Counters`] per SA, folded into per-peer totals when an SA is replaced.
+//! * ESP for an SPI not installed yet is parked briefly and opened when its SA arrives
+//!   ([`DataPlane::open_parked`]): a peer may seal with a new SA before we have it.
 //!
 //! No sockets, no TUN, no clock: time is a [`lifetime::Timestamp`] passed in. Nothing here
-//! allocates per packet, and nothing derived from a packet can panic.
+//! allocates per packet (the parking area is allocated once), and nothing derived from a packet can panic.
 #![forbid(unsafe_code)]
 
 pub mod cipher;
@@ -18,6 +20,7 @@ mod dataplane;
 mod drop;
 pub mod ip;
 pub mod lifetime;
+mod parked;
 pub mod replay;
 mod sa;
 pub mod selector;

@@ -118,6 +118,12 @@ pub enum Opened {
         /// SPI of the SA.
         spi: u32,
     },
+    /// No SA has this SPI yet: the packet was copied aside, to be opened when one is
+    /// installed ([`crate::DataPlane::open_parked`]) or reported unknown after a moment.
+    Parked {
+        /// The SPI.
+        spi: u32,
+    },
 }
 
 /// A packet in a caller's buffer: the bytes of interest are `buf[start..end]`; the space

@@ -196,7 +196,17 @@ fn each_drop_reason_is_counted() {
     assert_eq!(open(&mut p.b, &bad), Err(DropReason::AuthFailed));
     let mut unknown = esp.clone();
     unknown[3] ^= 0xff;
-    assert_eq!(open(&mut p.b, &unknown), Err(DropReason::UnknownSpi));
+    // An unknown SPI waits (parked) for its SA, and counts as a drop when the wait ends.
+    let unknown_spi = u32::from_be_bytes(unknown[..4].try_into().unwrap());
+    assert_eq!(
+        open(&mut p.b, &unknown),
+        Ok(Opened::Parked { spi: unknown_spi })
+    );
+    assert!(p.b.unknown_spis(T0).is_empty());
+    assert_eq!(
+        p.b.unknown_spis(T0 + Duration::from_millis(500)),
+        vec![(ip("198.51.100.1"), unknown_spi)]
+    );
     assert_eq!(open(&mut p.b, &esp[..20]), Err(DropReason::Malformed));
     assert_eq!(open(&mut p.b, &esp[..5]), Err(DropReason::Malformed));
     let c = *p.b.inbound_counters(0x1111).unwrap();
@@ -602,4 +612,31 @@ fn transport_mode_through_nat_fixes_the_udp_checksum() {
         .unwrap();
     assert_eq!(again, &got[20..]);
     assert_ne!(&got[26..28], &inner[26..28], "the checksum had to change");
+}
+
+#[test]
+fn esp_arriving_before_its_inbound_sa_is_opened_when_the_sa_is_installed() {
+    // The peer seals with a new SA before our IKE loop installed it (its answer overtaken):
+    // the packets wait and are delivered, in order, once the SA is there.
+    let mut p = pair_with(|_| {});
+    let sel_b = selector("10.2.0.0/24", "10.1.0.0/24");
+    let late = params(0x2222, gcm256(), None, &[9; 36], &[], sel_b);
+    let mut out = late.clone();
+    out.selectors = vec![selector("10.1.0.0/24", "10.2.0.0/24")];
+    std::mem::swap(&mut out.local, &mut out.remote);
+    p.a.install_outbound(T0, 1, out).unwrap();
+    let mut sent = Vec::new();
+    for n in 0..3u8 {
+        let inner = icmp4("10.1.0.1", "10.2.0.1", 40 + usize::from(n));
+        let (r, _) = send(&mut p, T0, &inner);
+        assert_eq!(r, Ok(Opened::Parked { spi: 0x2222 }));
+        sent.push(inner);
+    }
+    p.b.install_inbound(T0, late).unwrap();
+    let mut delivered = Vec::new();
+    p.b.open_parked(T0, 0x2222, |inner| delivered.push(inner.to_vec()));
+    assert_eq!(delivered, sent);
+    assert_eq!(p.b.inbound_counters(0x2222).unwrap().packets, 3);
+    // Nothing is left to report as unknown.
+    assert!(p.b.unknown_spis(T0 + Duration::from_secs(1)).is_empty());
 }

@@ -56,6 +56,7 @@ charon {
     install_routes = yes
     retransmit_tries = 3
     retransmit_timeout = 1.0
+    make_before_break = yes
     plugins {
         vici {
             socket = unix://@DIR@/charon.vici
@@ -218,11 +219,16 @@ impl Drop for RmemDefault {
     }
 }
 
-/// strongSwan's side; `rekey` adds `rekey_time` (e.g. "10s") to the IKE SA and CHILD SA.
-fn swanctl_conf(s: &Suite, rekey: Option<&str>) -> String {
-    let rekey = rekey
-        .map(|t| format!("rekey_time = {t}"))
-        .unwrap_or_default();
+/// Extra settings of strongSwan's connection (`ike`) and CHILD SA (`child`), e.g. lifetimes.
+#[derive(Default, Clone, Copy)]
+struct SwExtra<'a> {
+    ike: &'a str,
+    child: &'a str,
+}
+
+/// strongSwan's side, with `extra` settings for the IKE SA and CHILD SA.
+fn swanctl_conf(s: &Suite, extra: SwExtra<'_>) -> String {
+    let (ike_extra, child_extra) = (extra.ike, extra.child);
     format!(
         r#"connections {{
     ms {{
@@ -230,7 +236,7 @@ fn swanctl_conf(s: &Suite, rekey: Option<&str>) -> String {
         local_addrs = 192.0.2.2
         remote_addrs = 192.0.2.1
         proposals = {ike}
-        {rekey}
+        {ike_extra}
         local {{
             auth = psk
             id = s.test
@@ -246,7 +252,7 @@ fn swanctl_conf(s: &Suite, rekey: Option<&str>) -> String {
                 esp_proposals = {esp}
                 mode = tunnel
                 start_action = none
-                {rekey}
+                {child_extra}
             }}
         }}
     }}
@@ -279,7 +285,7 @@ struct Interop {
 fn interop(
     s: &Suite,
     meshsec_initiates: bool,
-    swanctl_rekey: Option<&str>,
+    sw_extra: SwExtra<'_>,
     meshsec_extra: &str,
     capture_setup: bool,
 ) -> (Interop, Option<PathBuf>) {
@@ -290,7 +296,7 @@ fn interop(
     lab.exec_ok(&m, "ip addr add 10.1.0.1/32 dev lo");
     lab.exec_ok(&sw, "ip addr add 10.2.0.1/32 dev lo");
     let setup_pcap = capture_setup.then(|| capture(&mut lab, &m, "setup"));
-    let charon = Charon::start(&mut lab, &sw, &swanctl_conf(s, swanctl_rekey));
+    let charon = Charon::start(&mut lab, &sw, &swanctl_conf(s, sw_extra));
     let sock = lab.socket("m");
     let psk = lab.dir.join("psk");
     let extra = format!(
@@ -354,7 +360,7 @@ fn run(s: &Suite, meshsec_initiates: bool) -> f64 {
             sock,
         },
         setup_pcap,
-    ) = interop(s, meshsec_initiates, None, "", true);
+    ) = interop(s, meshsec_initiates, SwExtra::default(), "", true);
     let setup_pcap = setup_pcap.unwrap_or_default();
     let sas = charon.swanctl(&lab, "--list-sas");
     assert!(sas.contains("ESTABLISHED"), "{sas}");
@@ -458,6 +464,34 @@ fn strongswan_sas(charon: &Charon, lab: &Lab) -> (usize, usize) {
     )
 }
 
+/// Samples `swanctl --list-sas` every 0.5 s for `secs` in a thread: the most IKE SAs
+/// (ESTABLISHED) and CHILD SAs (INSTALLED) strongSwan listed at once.
+fn most_sas_listed(charon: &Charon, secs: u64) -> std::thread::JoinHandle<(usize, usize)> {
+    let probe = Charon {
+        ns: charon.ns.clone(),
+        dir: charon.dir.clone(),
+    };
+    std::thread::spawn(move || {
+        let mut worst = (0, 0);
+        let start = std::time::Instant::now();
+        while start.elapsed() < Duration::from_secs(secs) {
+            let out = common::sh(&format!(
+                "ip netns exec {} env STRONGSWAN_CONF={}/strongswan.conf swanctl --list-sas",
+                probe.ns,
+                probe.dir.display()
+            ));
+            let text = String::from_utf8_lossy(&out.stdout);
+            let now = (
+                text.matches("ESTABLISHED").count(),
+                text.matches("INSTALLED").count(),
+            );
+            worst = (worst.0.max(now.0), worst.1.max(now.1));
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        worst
+    })
+}
+
 /// strongSwan rekeys the IKE SA and the CHILD SA every 10 s and meshsec with its own
 /// `lifetimes`, for 60 s under load: no message of the checker's streams is lost, and
 /// strongSwan never lists more than one IKE SA and one CHILD SA at a time.
@@ -471,32 +505,18 @@ fn rekeying_under_load(meshsec_initiates: bool, lifetimes: &str) {
             sock,
         },
         _,
-    ) = interop(&SUITES[0], meshsec_initiates, Some("10s"), lifetimes, false);
+    ) = interop(
+        &SUITES[0],
+        meshsec_initiates,
+        SwExtra {
+            ike: "rekey_time = 10s",
+            child: "rekey_time = 10s",
+        },
+        lifetimes,
+        false,
+    );
     let secs = 60;
-    let sampler = {
-        let dir = charon.dir.clone();
-        let ns = charon.ns.clone();
-        std::thread::spawn(move || {
-            let probe = Charon { ns, dir };
-            let mut worst = (0, 0);
-            let start = std::time::Instant::now();
-            while start.elapsed() < Duration::from_secs(secs + 2) {
-                let out = common::sh(&format!(
-                    "ip netns exec {} env STRONGSWAN_CONF={}/strongswan.conf swanctl --list-sas",
-                    probe.ns,
-                    probe.dir.display()
-                ));
-                let text = String::from_utf8_lossy(&out.stdout);
-                let now = (
-                    text.matches("ESTABLISHED").count(),
-                    text.matches("INSTALLED").count(),
-                );
-                worst = (worst.0.max(now.0), worst.1.max(now.1));
-                std::thread::sleep(Duration::from_millis(500));
-            }
-            worst
-        })
-    };
+    let sampler = most_sas_listed(&charon, secs + 2);
     // strongSwan's userspace data plane tops out near 0.5 Gbit/s here, sharing two cores
     // with meshsec, iperf3 and the checkers: 50 Mbit/s keeps it below saturation.
     let (ms, ss) = lab.checked_streams((&m, "10.1.0.1"), (&sw, "10.2.0.1"), secs as u32, 50);
@@ -557,4 +577,100 @@ fn strongswan_rekeying_every_10s_under_load_meshsec_initiator() {
 #[test]
 fn strongswan_rekeying_every_10s_under_load_meshsec_responder() {
     rekeying_under_load(false, "child_lifetime = \"15s\"\nike_lifetime = \"17s\"");
+}
+
+/// Reauthentication (make-before-break) for 60 s under load, by `reauther` ("strongSwan",
+/// with `reauth_time` and `make_before_break = yes`, or "meshsec", with `reauth_lifetime`):
+/// no message of the checker's streams is lost, each reauthentication is a new IKE SA
+/// (IKE_SA_INIT/IKE_AUTH, seen in strongSwan's log), and both settle on one SA pair.
+fn reauthentication_under_load(
+    meshsec_initiates: bool,
+    sw_extra: SwExtra<'_>,
+    meshsec_extra: &str,
+) {
+    let (
+        Interop {
+            mut lab,
+            m,
+            sw,
+            charon,
+            sock,
+        },
+        _,
+    ) = interop(
+        &SUITES[0],
+        meshsec_initiates,
+        sw_extra,
+        meshsec_extra,
+        false,
+    );
+    let secs = 60;
+    let sampler = most_sas_listed(&charon, secs + 2);
+    let (ms, ss) = lab.checked_streams((&m, "10.1.0.1"), (&sw, "10.2.0.1"), secs as u32, 50);
+    let worst = sampler.join().unwrap();
+    let p = lab.peer(&sock, "s");
+    let log = charon.log();
+    let reauths = p["reauths"].as_u64().unwrap();
+    eprintln!(
+        "reauthentication against strongSwan (meshsec {}): {reauths} reauthentications, {} CHILD rekeys; m->s {ms}; s->m {ss}; most SAs strongSwan listed at once: {} IKE, {} CHILD",
+        if meshsec_initiates {
+            "initiated"
+        } else {
+            "responded"
+        },
+        p["child_rekeys"],
+        worst.0,
+        worst.1
+    );
+    assert!(reauths >= 3, "{p}\n{}\n{log}", lab.log("m"));
+    assert_eq!(p["ike_rekeys"], 0, "reauthenticated, not rekeyed: {p}");
+    // Every reauthentication made a new IKE SA from scratch, which strongSwan saw
+    // established (once at the start, then once per reauthentication).
+    let new_sas = log.matches("established between").count() as u64;
+    assert!(
+        new_sas > reauths,
+        "{new_sas} IKE SAs in strongSwan's log\n{log}"
+    );
+    for (dir, r) in [("m->s", &ms), ("s->m", &ss)] {
+        assert_eq!(r["lost"], 0, "{dir}: {r}\n{}\n{log}", lab.log("m"));
+        assert!(r["longest_gap_ms"].as_f64().unwrap() < 100.0, "{dir}: {r}");
+    }
+    // Make-before-break shows the old and the new SA for a moment; never more.
+    assert!(
+        worst.0 <= 2 && worst.1 <= 2,
+        "strongSwan listed {worst:?} at once"
+    );
+    let settled = wait_for(Duration::from_secs(15), || {
+        (strongswan_sas(&charon, &lab) == (1, 1)
+            && lab.peer(&sock, "s")["ike_sas"].as_array().map(Vec::len) == Some(1)
+            && lab.peer(&sock, "s")["child_sas"].as_array().map(Vec::len) == Some(1))
+        .then_some(())
+    });
+    assert!(
+        settled.is_some(),
+        "{}\n{}",
+        charon.swanctl(&lab, "--list-sas"),
+        lab.peer(&sock, "s")
+    );
+}
+
+/// strongSwan reauthenticates (every 13.5-15 s) an IKE SA meshsec set up: meshsec is the
+/// responder of each reauthentication and waits for strongSwan's Delete of the old SA.
+#[test]
+fn strongswan_reauthenticating_under_load_meshsec_responder() {
+    reauthentication_under_load(
+        true,
+        SwExtra {
+            ike: "reauth_time = 15s",
+            child: "",
+        },
+        "",
+    );
+}
+
+/// meshsec reauthenticates (every 12-13.5 s) an IKE SA strongSwan set up: meshsec is the
+/// initiator of each reauthentication and deletes the old SA.
+#[test]
+fn meshsec_reauthenticating_strongswan_under_load() {
+    reauthentication_under_load(false, SwExtra::default(), "reauth_lifetime = \"15s\"");
 }

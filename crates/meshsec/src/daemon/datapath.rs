@@ -16,9 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use meshsec_esp::{
-    DataPlane, DropReason, Encap, HEADROOM, Opened, PacketBuf, SealOutcome, TAILROOM,
-};
+use meshsec_esp::{DataPlane, Encap, HEADROOM, Opened, PacketBuf, SealOutcome, TAILROOM};
 use meshsec_wire::udp_encap::{Udp4500, classify};
 use tokio::sync::mpsc::UnboundedSender;
 use tun_rs::{GROTable, IDEAL_BATCH_SIZE, SyncDevice, VIRTIO_NET_HDR_LEN};
@@ -150,11 +148,15 @@ impl DataPath {
         }
     }
 
-    /// Tells the IKE loop about ESP with an unknown SPI, within the rate limit.
-    fn report_unknown_spi(&self, from: IpAddr, esp: &[u8]) {
-        let Some(spi) = esp.first_chunk::<4>().map(|b| u32::from_be_bytes(*b)) else {
-            return;
-        };
+    /// Tells the IKE loop about ESP that found no SA (parked in vain, see
+    /// `meshsec_esp::DataPlane::unknown_spis`), within the rate limit.
+    fn report_unknown_spis(&self, plane: &mut DataPlane, now: Duration) {
+        for (from, spi) in plane.unknown_spis(now) {
+            self.report_unknown_spi(from, spi);
+        }
+    }
+
+    fn report_unknown_spi(&self, from: IpAddr, spi: u32) {
         let second = self.now().as_secs();
         let mut r = self
             .unknown_spi_reports
@@ -166,6 +168,32 @@ impl DataPath {
         if r.1 < UNKNOWN_SPI_REPORTS_PER_SECOND {
             r.1 += 1;
             let _ = self.to_ike.send(ToIke::UnknownSpi { from, spi });
+        }
+    }
+
+    /// Writes inner packets to the TUN device from the IKE loop (ESP that waited for its
+    /// SA, see `DataPlane::open_parked`).
+    pub fn deliver(&self, packets: &[Vec<u8>]) {
+        let mut batch: Vec<Vec<u8>> = packets
+            .iter()
+            .map(|p| {
+                let mut out = vec![0u8; VIRTIO_NET_HDR_LEN];
+                out.extend_from_slice(p);
+                out
+            })
+            .collect();
+        if batch.is_empty() {
+            return;
+        }
+        let mut gro = GROTable::default();
+        if self
+            .tun
+            .send_multiple(&mut gro, &mut batch, VIRTIO_NET_HDR_LEN)
+            .is_err()
+        {
+            self.counters
+                .tun_write_failed
+                .fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -340,7 +368,6 @@ impl DataPath {
         }; BATCH];
         let mut ready = [false];
         let mut opened: Vec<(usize, usize, usize)> = Vec::with_capacity(BATCH);
-        let mut unknown: Vec<(usize, usize, IpAddr)> = Vec::with_capacity(4);
         let mut to_tun: Vec<Vec<u8>> = (0..BATCH)
             .map(|_| Vec::with_capacity(VIRTIO_NET_HDR_LEN + self.mtu))
             .collect();
@@ -350,6 +377,8 @@ impl DataPath {
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                     let _ = os::wait_readable(&[fd], 500, &mut ready);
+                    // Parked ESP whose SA never came is reported even when nothing arrives.
+                    self.report_unknown_spis(&mut self.plane(), self.now());
                     continue;
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -360,7 +389,6 @@ impl DataPath {
                 }
             };
             opened.clear();
-            unknown.clear();
             let now = self.now();
             let mut plane: Option<MutexGuard<'_, DataPlane>> = None;
             for (i, (buf, r)) in bufs.iter_mut().zip(got.iter()).take(n).enumerate() {
@@ -391,12 +419,11 @@ impl DataPath {
                         let esp_start = off + rel;
                         let plane = plane.get_or_insert_with(|| self.plane());
                         let mut pkt = PacketBuf::new(buf, esp_start, end);
-                        match plane.open(now, &mut pkt, r.from.ip(), local) {
-                            Ok(Opened::Packet { .. }) => opened.push((i, pkt.start, pkt.end)),
-                            Err(DropReason::UnknownSpi) if unknown.len() < 4 => {
-                                unknown.push((i, esp_start, r.from.ip()));
-                            }
-                            _ => {}
+                        // (Other outcomes are counted by the plane; an unknown SPI is parked.)
+                        if let Ok(Opened::Packet { .. }) =
+                            plane.open(now, &mut pkt, r.from.ip(), local)
+                        {
+                            opened.push((i, pkt.start, pkt.end));
                         }
                     }
                     off = end;
@@ -404,11 +431,7 @@ impl DataPath {
             }
             if let Some(mut plane) = plane {
                 self.forward_events(&mut plane);
-            }
-            for (i, start, from) in &unknown {
-                if let Some(esp) = bufs.get(*i).and_then(|b| b.get(*start..)) {
-                    self.report_unknown_spi(*from, esp);
-                }
+                self.report_unknown_spis(&mut plane, now);
             }
             // Into TUN in one go: tun-rs coalesces TCP segments (GRO) into few writes.
             if to_tun.len() < opened.len() {

@@ -690,9 +690,13 @@ impl Daemon {
         let (inbound, outbound) = peers::sa_params(c, u64::from_ne_bytes(mask), lifetime);
         let now = self.now();
         let slot = u32::try_from(c.peer).unwrap_or(u32::MAX);
+        let mut early = Vec::new();
         let result = {
             let mut plane = self.path.plane();
             plane.install_inbound(now, inbound).and_then(|()| {
+                // ESP the peer sealed with it before we had it (it answered our request and
+                // switched at once) waited for it.
+                plane.open_parked(now, c.inbound.spi, |p| early.push(p.to_vec()));
                 if c.outbound_standby {
                     plane.install_outbound_standby(now, slot, outbound)
                 } else {
@@ -700,6 +704,15 @@ impl Daemon {
                 }
             })
         };
+        if !early.is_empty() {
+            tracing::debug!(
+                "peer {}: {} packets that arrived before CHILD SA in {:08x} delivered",
+                self.peer_name(c.peer),
+                early.len(),
+                c.inbound.spi
+            );
+            self.path.deliver(&early);
+        }
         let name = self.peer_name(c.peer);
         if let Err(e) = result {
             tracing::error!("peer {name}: cannot install CHILD SA: {e}");
