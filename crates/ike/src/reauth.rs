@@ -34,6 +34,11 @@ use crate::sa::{ChildState, Role, State, Task, Timestamp};
 
 /// Delay before another attempt after a failed reauthentication.
 pub(crate) const REAUTH_RETRY: Duration = Duration::from_secs(10);
+/// How old (authenticated) an SA must be for a new SA from the peer to count as its
+/// replacement. Younger ones are from the same start-up as the new SA — both ends
+/// initiating at once, one of them slow to process — and are left to the duplicate rule,
+/// which both ends apply alike.
+pub(crate) const REPLACEABLE_AGE: Duration = Duration::from_secs(2);
 
 impl Endpoint {
     /// Reauthenticates the IKE SA with `peer` now: a new IKE SA and CHILD SA are set up, and
@@ -109,8 +114,8 @@ impl Endpoint {
 
     /// IKE SA `new` with `peer` just came up. If we set it up to reauthenticate an SA, that
     /// one is replaced and deleted now: we know what we replaced. If the peer set it up,
-    /// every older established SA (authenticated before `new` was created here; a rekey
-    /// keeps the age) is taken as replaced by it and left for the peer to delete — we only
+    /// every older established SA (authenticated `REPLACEABLE_AGE` before `new` was created
+    /// here; a rekey keeps the age) is taken as replaced by it and left for the peer to delete — we only
     /// guess, so we delete nothing (see `stale_to_delete` for a peer that never does).
     pub(crate) fn replace_older(&mut self, now: Timestamp, peer: PeerId, new: u64) {
         let Some(n) = self.sas.get(&new) else {
@@ -134,8 +139,10 @@ impl Endpoint {
                         && sa.peer == Some(peer)
                         && sa.state == State::Established
                         && !sa.rekeyed
-                        // (`<=`: established at the same instant, but first.)
-                        && sa.reauth.since.is_some_and(|t| t <= created)
+                        && sa
+                            .reauth
+                            .since
+                            .is_some_and(|t| t + REPLACEABLE_AGE <= created)
                 })
                 .map(|(s, _)| *s)
                 .collect()
