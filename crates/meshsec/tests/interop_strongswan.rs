@@ -492,6 +492,44 @@ fn most_sas_listed(charon: &Charon, secs: u64) -> std::thread::JoinHandle<(usize
     })
 }
 
+/// The end of a lifecycle run against strongSwan: no checker message lost and no gap of
+/// 100 ms either way, strongSwan never listed more than two IKE or CHILD SAs at once (old
+/// and new), and both sides settle on one IKE SA and one CHILD SA.
+fn assert_lossless_and_settled(
+    lab: &Lab,
+    charon: &Charon,
+    sock: &std::path::Path,
+    (ms, ss): (&serde_json::Value, &serde_json::Value),
+    worst: (usize, usize),
+) {
+    for (dir, r) in [("m->s", ms), ("s->m", ss)] {
+        assert_eq!(
+            r["lost"],
+            0,
+            "{dir}: {r}\n{}\n{}",
+            lab.log("m"),
+            charon.log()
+        );
+        assert!(r["longest_gap_ms"].as_f64().unwrap() < 100.0, "{dir}: {r}");
+    }
+    assert!(
+        worst.0 <= 2 && worst.1 <= 2,
+        "strongSwan listed {worst:?} at once"
+    );
+    let settled = wait_for(Duration::from_secs(15), || {
+        (strongswan_sas(charon, lab) == (1, 1)
+            && lab.peer(sock, "s")["ike_sas"].as_array().map(Vec::len) == Some(1)
+            && lab.peer(sock, "s")["child_sas"].as_array().map(Vec::len) == Some(1))
+        .then_some(())
+    });
+    assert!(
+        settled.is_some(),
+        "{}\n{}",
+        charon.swanctl(lab, "--list-sas"),
+        lab.peer(sock, "s")
+    );
+}
+
 /// strongSwan rekeys the IKE SA and the CHILD SA every 10 s and meshsec with its own
 /// `lifetimes`, for 60 s under load: no message of the checker's streams is lost, and
 /// strongSwan never lists more than one IKE SA and one CHILD SA at a time.
@@ -537,33 +575,8 @@ fn rekeying_under_load(meshsec_initiates: bool, lifetimes: &str) {
         charon.log()
     );
     assert!(p["child_rekeys"].as_u64().unwrap() >= 4, "{p}");
-    for (dir, r) in [("m->s", &ms), ("s->m", &ss)] {
-        assert_eq!(
-            r["lost"],
-            0,
-            "{dir}: {r}\n{}\n{}",
-            lab.log("m"),
-            charon.log()
-        );
-        assert!(r["longest_gap_ms"].as_f64().unwrap() < 100.0, "{dir}: {r}");
-    }
     // A rekey briefly shows the old and the new SA; never more.
-    assert!(
-        worst.0 <= 2 && worst.1 <= 2,
-        "strongSwan listed {worst:?} at once"
-    );
-    let settled = wait_for(Duration::from_secs(15), || {
-        (strongswan_sas(&charon, &lab) == (1, 1)
-            && lab.peer(&sock, "s")["ike_sas"].as_array().map(Vec::len) == Some(1)
-            && lab.peer(&sock, "s")["child_sas"].as_array().map(Vec::len) == Some(1))
-        .then_some(())
-    });
-    assert!(
-        settled.is_some(),
-        "{}\n{}",
-        charon.swanctl(&lab, "--list-sas"),
-        lab.peer(&sock, "s")
-    );
+    assert_lossless_and_settled(&lab, &charon, &sock, (&ms, &ss), worst);
 }
 
 /// meshsec set up the IKE SA and rekeys first (CHILD SAs at 6.4-7.2 s, the IKE SA at
@@ -631,27 +644,8 @@ fn reauthentication_under_load(
         new_sas > reauths,
         "{new_sas} IKE SAs in strongSwan's log\n{log}"
     );
-    for (dir, r) in [("m->s", &ms), ("s->m", &ss)] {
-        assert_eq!(r["lost"], 0, "{dir}: {r}\n{}\n{log}", lab.log("m"));
-        assert!(r["longest_gap_ms"].as_f64().unwrap() < 100.0, "{dir}: {r}");
-    }
     // Make-before-break shows the old and the new SA for a moment; never more.
-    assert!(
-        worst.0 <= 2 && worst.1 <= 2,
-        "strongSwan listed {worst:?} at once"
-    );
-    let settled = wait_for(Duration::from_secs(15), || {
-        (strongswan_sas(&charon, &lab) == (1, 1)
-            && lab.peer(&sock, "s")["ike_sas"].as_array().map(Vec::len) == Some(1)
-            && lab.peer(&sock, "s")["child_sas"].as_array().map(Vec::len) == Some(1))
-        .then_some(())
-    });
-    assert!(
-        settled.is_some(),
-        "{}\n{}",
-        charon.swanctl(&lab, "--list-sas"),
-        lab.peer(&sock, "s")
-    );
+    assert_lossless_and_settled(&lab, &charon, &sock, (&ms, &ss), worst);
 }
 
 /// strongSwan reauthenticates (every 13.5-15 s) an IKE SA meshsec set up: meshsec is the

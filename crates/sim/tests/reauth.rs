@@ -19,7 +19,7 @@ use std::time::Duration;
 use common::checked::*;
 use common::*;
 use meshsec_ike::{Event, Failure};
-use meshsec_sim::{Fate, Sim};
+use meshsec_sim::Fate;
 
 fn reauths(n: &meshsec_sim::Node) -> usize {
     n.events
@@ -240,14 +240,13 @@ fn reauth_survives_loss_of_its_messages() {
         let ctx = format!("datagram {drop_nth} of the reauthentication lost");
         let mut r = Run::established(sim(side(true), side(false)));
         let first = r.s.log.len() as u64;
-        r.s =
-            std::mem::replace(&mut r.s, Sim::new(Vec::new())).with_faults(Box::new(move |n, _| {
-                if n == first + drop_nth {
-                    Fate::Drop
-                } else {
-                    Fate::Deliver
-                }
-            }));
+        r.faults(Box::new(move |n, _| {
+            if n == first + drop_nth {
+                Fate::Drop
+            } else {
+                Fate::Deliver
+            }
+        }));
         let t = r.s.now;
         r.s.nodes[drop_nth as usize % 2]
             .endpoint
@@ -292,7 +291,7 @@ fn reauth_collision_seen_differently_by_the_two_ends_still_converges() {
     // grace both delete the SA with the lowest nonce. Traffic flows throughout.
     let mut r = Run::established(sim(side(true), side(false)));
     let first = r.s.log.len() as u64;
-    r.s = std::mem::replace(&mut r.s, Sim::new(Vec::new())).with_faults(Box::new(move |n, _| {
+    r.faults(Box::new(move |n, _| {
         if n == first {
             Fate::Drop
         } else {

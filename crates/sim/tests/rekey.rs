@@ -172,14 +172,11 @@ fn collision_matrix_with_loss_for_1000_seeds() {
         ]));
         // From now on 5 % of datagrams are lost and 5 % delayed.
         let mut loss = SeededRandom::new(seed);
-        r.s =
-            std::mem::replace(&mut r.s, Sim::new(Vec::new())).with_faults(Box::new(move |_, _| {
-                match loss.next_u64() % 100 {
-                    0..5 => Fate::Drop,
-                    5..10 => Fate::Delay(Duration::from_millis(30)),
-                    _ => Fate::Deliver,
-                }
-            }));
+        r.faults(Box::new(move |_, _| match loss.next_u64() % 100 {
+            0..5 => Fate::Drop,
+            5..10 => Fate::Delay(Duration::from_millis(30)),
+            _ => Fate::Deliver,
+        }));
         // Each side rekeys its CHILD SA (half the time), rekeys the IKE SA or reauthenticates.
         let action = [rnd.next_u64() % 4, rnd.next_u64() % 4];
         let rekey = |r: &mut Run, i: usize, at: Duration| {
@@ -329,7 +326,7 @@ fn ike_rekey_refused_after_we_answered_the_peers_moves_the_child_sas_there() {
     let mut r = Run::established(sim(side(true), side(false)));
     let child = assert_one_pair(&r.planes, "before");
     let first = r.s.log.len() as u64;
-    r.s = std::mem::replace(&mut r.s, Sim::new(Vec::new())).with_faults(Box::new(move |n, tr| {
+    r.faults(Box::new(move |n, tr| {
         // A's first request, and B's first INFORMATIONAL (its Delete).
         let b_delete = tr.src == addr(B) && tr.payload[18] == 37;
         if n == first || (b_delete && n < first + 4) {

@@ -162,6 +162,11 @@ impl Run {
         r
     }
 
+    /// From now on, `hook` decides the fate of every datagram.
+    pub fn faults(&mut self, hook: meshsec_sim::FaultHook) {
+        self.s = std::mem::replace(&mut self.s, Sim::new(Vec::new())).with_faults(hook);
+    }
+
     pub fn until(&mut self, t: Duration, ctx: &str) {
         run_checked(&mut self.s, &mut self.planes, &mut self.seen, t, ctx);
     }
