@@ -47,6 +47,7 @@ fn responder() -> Endpoint {
         accept_narrowing: true,
         child_lifetime: None,
         ike_lifetime: None,
+        reauth_lifetime: None,
     };
     let me: SocketAddr = "192.0.2.2:500".parse().unwrap();
     Endpoint::new(
