@@ -8,7 +8,6 @@
 #![no_main]
 
 use std::net::IpAddr;
-use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
 use meshsec_crypto::aead::AeadBackend;
@@ -28,7 +27,7 @@ fn plane() -> DataPlane {
     ] {
         let p = SaParams {
             spi,
-            peer: spi,
+            peer: meshsec_esp::PeerId::new(spi),
             mode,
             encap: Encap::None,
             local: "192.0.2.2".parse().unwrap(),
@@ -46,7 +45,7 @@ fn plane() -> DataPlane {
             backend: AeadBackend::Ring,
             nat_transport_fixup: fixup,
         };
-        dp.install_inbound(Duration::ZERO, p).unwrap();
+        dp.install_inbound(meshsec_esp::Timestamp::ZERO, p).unwrap();
     }
     dp
 }
@@ -64,7 +63,7 @@ fuzz_target!(|data: &[u8]| {
     let end = HEADROOM + packet.len();
     let mut pkt = PacketBuf::new(&mut buf, HEADROOM, end);
     let (src, dst): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
-    if let Ok(Opened::Packet { .. }) = dp.open(Duration::ZERO, &mut pkt, src, dst) {
+    if let Ok(Opened::Packet { .. }) = dp.open(meshsec_esp::Timestamp::ZERO, &mut pkt, src, dst) {
         assert!(pkt.start <= pkt.end && pkt.end <= pkt.buf.len());
         let v = pkt.data().first().map(|b| b >> 4);
         assert!(

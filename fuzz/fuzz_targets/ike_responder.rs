@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
 use meshsec_crypto::{Provider, Secret};
+use meshsec_esp::Timestamp;
 use meshsec_ike::proposal::ProposalSpec;
 use meshsec_ike::{ChildMode, Endpoint, EndpointConfig, PeerConfig};
 use meshsec_sim::SeededRandom;
@@ -63,7 +64,7 @@ fuzz_target!(|data: &[u8]| {
     let from: SocketAddr = "192.0.2.1:500".parse().unwrap();
     let mut our_spi: Option<[u8; 8]> = None;
     let mut rest = data;
-    let mut now = Duration::ZERO;
+    let mut now = Timestamp::ZERO;
     while !rest.is_empty() {
         let (msg, tail) = match rest {
             [a, b, tail @ ..] if usize::from(u16::from_be_bytes([*a, *b])) <= tail.len() => {

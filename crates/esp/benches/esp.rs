@@ -15,12 +15,13 @@
 mod common;
 
 use std::hint::black_box;
-use std::time::Duration;
 
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use meshsec_crypto::aead::{AeadAlg, AeadBackend};
 use meshsec_crypto::{Encr, Integ};
-use meshsec_esp::{DataPlane, HEADROOM, PacketBuf, TAILROOM};
+use meshsec_esp::{DataPlane, HEADROOM, PacketBuf, PeerId, TAILROOM, Timestamp};
+
+const P: PeerId = PeerId::new(1);
 
 const SIZES: [usize; 4] = [64, 512, 1420, 8192];
 
@@ -50,11 +51,11 @@ fn planes(s: &Suite, backend: AeadBackend) -> (DataPlane, DataPlane) {
     p.iv_mask = 0x5555;
     p.backend = backend;
     let mut a = common::dataplane();
-    a.install_outbound(Duration::ZERO, 1, p.clone()).unwrap();
-    a.add_policy(common::protect(sel, 1));
+    a.install_outbound(Timestamp::ZERO, P, p.clone()).unwrap();
+    a.add_policy(common::protect(sel, P));
     p.selectors = vec![common::selector("10.2.0.0/16", "10.1.0.0/16")];
     let mut b = common::dataplane();
-    b.install_inbound(Duration::ZERO, p).unwrap();
+    b.install_inbound(Timestamp::ZERO, p).unwrap();
     (a, b)
 }
 
@@ -110,7 +111,7 @@ fn seal_open(c: &mut Criterion) {
                 bench.iter(|| {
                     buf[HEADROOM..HEADROOM + size].copy_from_slice(&pkt);
                     let mut p = PacketBuf::new(&mut buf, HEADROOM, HEADROOM + size);
-                    black_box(a.seal(Duration::ZERO, &mut p).unwrap());
+                    black_box(a.seal(Timestamp::ZERO, &mut p).unwrap());
                 })
             });
             g.bench_function(BenchmarkId::new("open", size), |bench| {
@@ -119,7 +120,7 @@ fn seal_open(c: &mut Criterion) {
                         let mut buf = vec![0u8; HEADROOM + size + TAILROOM];
                         buf[HEADROOM..HEADROOM + size].copy_from_slice(&pkt);
                         let mut p = PacketBuf::new(&mut buf, HEADROOM, HEADROOM + size);
-                        a.seal(Duration::ZERO, &mut p).unwrap();
+                        a.seal(Timestamp::ZERO, &mut p).unwrap();
                         let (st, en) = (p.start, p.end);
                         (buf, st, en)
                     },
@@ -127,7 +128,7 @@ fn seal_open(c: &mut Criterion) {
                         let mut p = PacketBuf::new(&mut buf, st, en);
                         black_box(
                             b.open(
-                                Duration::ZERO,
+                                Timestamp::ZERO,
                                 &mut p,
                                 common::ip("198.51.100.1"),
                                 common::ip("198.51.100.2"),
@@ -195,7 +196,7 @@ fn batch(c: &mut Criterion) {
                     PacketBuf::new(b, HEADROOM, HEADROOM + size)
                 })
                 .collect();
-            a.seal_batch(Duration::ZERO, &mut pkts, &mut results);
+            a.seal_batch(Timestamp::ZERO, &mut pkts, &mut results);
             black_box(&results);
         })
     });

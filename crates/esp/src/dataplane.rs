@@ -12,17 +12,36 @@ use meshsec_wire::esp::EspHeader;
 
 use crate::drop::{Counters, DropReason};
 use crate::lifetime::{Expiry, Timestamp};
-use crate::sa::{InboundSa, LifeEvents, Opened, OutboundSa, PacketBuf, PeerId, SaParams, Sealed};
+use crate::sa::{InboundSa, LifeEvents, Opened, OutboundSa, PacketBuf, SaParams, Sealed};
 use crate::selector::{PacketKey, packet_key};
-use crate::spd::{Action, Policy, PolicyId, SlotId, Spd};
+use crate::spd::{Action, Policy, PolicyId, Spd};
+use meshsec_types::{InboundSpi, OutboundSpi, PeerId};
 
 /// Direction of an SA.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Direction {
+enum Direction {
     /// Inbound (we open).
     In,
     /// Outbound (we seal).
     Out,
+}
+
+/// One SA of the data plane, by its SPI and direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SaRef {
+    /// An inbound SA (we open with it).
+    Inbound(InboundSpi),
+    /// An outbound SA (we seal with it).
+    Outbound(OutboundSpi),
+}
+
+impl SaRef {
+    fn new(spi: u32, direction: Direction) -> SaRef {
+        match direction {
+            Direction::In => SaRef::Inbound(InboundSpi::new(spi)),
+            Direction::Out => SaRef::Outbound(OutboundSpi::new(spi)),
+        }
+    }
 }
 
 /// What the data plane tells the IKE engine (through the daemon).
@@ -30,31 +49,27 @@ pub enum Direction {
 pub enum EspEvent {
     /// A soft limit was reached: rekey this CHILD SA.
     SoftExpired {
-        /// The SA's SPI.
-        spi: u32,
+        /// The SA.
+        sa: SaRef,
         /// Its peer.
         peer: PeerId,
-        /// Which direction's SA.
-        direction: Direction,
         /// Which limit.
         reason: Expiry,
     },
     /// A hard limit was reached: the SA no longer passes traffic.
     HardExpired {
-        /// The SA's SPI.
-        spi: u32,
+        /// The SA.
+        sa: SaRef,
         /// Its peer.
         peer: PeerId,
-        /// Which direction's SA.
-        direction: Direction,
         /// Which limit.
         reason: Expiry,
     },
     /// Outbound traffic matched a PROTECT policy whose slot has no SA: negotiate one
     /// (on-demand tunnels). Raised once until an SA is installed in the slot.
     Acquire {
-        /// The policy's slot.
-        slot: SlotId,
+        /// The peer the policy protects traffic to.
+        peer: PeerId,
         /// The packet that triggered it (its selectors go into TSi/TSr first, RFC 7296 §2.9).
         packet: PacketKey,
     },
@@ -91,26 +106,31 @@ impl Hasher for SpiHasher {
 
 type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<SpiHasher>>;
 
+/// Distinct (source, SPI) pairs of unknown-SPI ESP kept for the next
+/// [`DataPlane::unknown_spis`] call: a flood of random SPIs is counted, not stored.
+pub const MAX_UNKNOWN_REPORTS: usize = 64;
+
 /// The sans-IO ESP data plane.
 pub struct DataPlane {
     sad: FastMap<u32, InboundSa>,
     /// Per slot, the outbound SAs installed and not yet removed, oldest first; the last one
     /// seals. Older ones wait as standbys: when the newest is removed (a collision loser, a
     /// failed rekey) the previous one takes over with its sequence numbers intact.
-    outbound: FastMap<SlotId, Vec<OutboundSa>>,
+    outbound: FastMap<PeerId, Vec<OutboundSa>>,
     spd: Spd,
     events: VecDeque<EspEvent>,
     /// Counters of removed SAs, per peer: (inbound, outbound).
     retired: HashMap<PeerId, (Counters, Counters)>,
     /// Drops that belong to no SA (unknown SPI, no policy...).
     unattributed: Counters,
-    acquires_pending: HashSet<SlotId>,
+    acquires_pending: HashSet<PeerId>,
     rng: Box<dyn Random + Send>,
     /// ESP whose SPI is not installed (yet).
     parked: crate::parked::ParkedEsp,
     /// (Source, SPI) of ESP that found no SA, parked in vain or not parkable: for the
-    /// caller's INVALID_SPI reports.
-    unknown: Vec<(IpAddr, u32)>,
+    /// caller's INVALID_SPI reports. At most [`MAX_UNKNOWN_REPORTS`] distinct pairs between
+    /// two calls of [`DataPlane::unknown_spis`]; the rest are only counted.
+    unknown: Vec<(IpAddr, InboundSpi)>,
 }
 
 impl core::fmt::Debug for DataPlane {
@@ -155,7 +175,7 @@ impl DataPlane {
     pub fn install_outbound(
         &mut self,
         now: Timestamp,
-        slot: SlotId,
+        slot: PeerId,
         params: SaParams,
     ) -> Result<(), CryptoError> {
         self.install_outbound_in(now, slot, params, false)
@@ -168,7 +188,7 @@ impl DataPlane {
     pub fn install_outbound_standby(
         &mut self,
         now: Timestamp,
-        slot: SlotId,
+        slot: PeerId,
         params: SaParams,
     ) -> Result<(), CryptoError> {
         self.install_outbound_in(now, slot, params, true)
@@ -177,7 +197,7 @@ impl DataPlane {
     fn install_outbound_in(
         &mut self,
         now: Timestamp,
-        slot: SlotId,
+        slot: PeerId,
         params: SaParams,
         standby: bool,
     ) -> Result<(), CryptoError> {
@@ -203,11 +223,11 @@ impl DataPlane {
 
     /// Removes one outbound SA of a slot (by SPI); if it was sealing, the newest remaining
     /// one takes over. Its counters stay in its peer's totals.
-    pub fn remove_outbound_spi(&mut self, slot: SlotId, spi: u32) -> bool {
+    pub fn remove_outbound_spi(&mut self, slot: PeerId, spi: OutboundSpi) -> bool {
         let Some(list) = self.outbound.get_mut(&slot) else {
             return false;
         };
-        let Some(i) = list.iter().position(|o| o.params.spi == spi) else {
+        let Some(i) = list.iter().position(|o| o.params.spi == spi.get()) else {
             return false;
         };
         let sa = list.remove(i);
@@ -218,10 +238,11 @@ impl DataPlane {
         true
     }
 
-    /// Fault injection for tests and operators' debugging: makes a slot's outbound SA continue
-    /// at sequence number `seq` (e.g. to reach the end of the sequence space, or to reproduce
-    /// a published example). Returns false if the slot is empty.
-    pub fn debug_set_next_seq(&mut self, slot: SlotId, seq: u64) -> bool {
+    /// Fault injection for tests: makes a slot's outbound SA continue at sequence number `seq`
+    /// (e.g. to reach the end of the sequence space, or to reproduce a published example).
+    /// Returns false if the slot is empty. Only with the `test-hooks` feature.
+    #[cfg(feature = "test-hooks")]
+    pub fn debug_set_next_seq(&mut self, slot: PeerId, seq: u64) -> bool {
         match self.outbound.get_mut(&slot).and_then(|l| l.last_mut()) {
             Some(sa) => {
                 sa.set_next_seq(seq);
@@ -232,8 +253,8 @@ impl DataPlane {
     }
 
     /// Removes an inbound SA; its counters stay in its peer's totals.
-    pub fn remove_inbound(&mut self, spi: u32) -> bool {
-        match self.sad.remove(&spi) {
+    pub fn remove_inbound(&mut self, spi: InboundSpi) -> bool {
+        match self.sad.remove(&spi.get()) {
             Some(sa) => {
                 self.retire(sa.params.peer, Direction::In, &sa.counters);
                 true
@@ -243,7 +264,7 @@ impl DataPlane {
     }
 
     /// Removes every outbound SA of a slot; their counters stay in their peer's totals.
-    pub fn remove_outbound(&mut self, slot: SlotId) -> bool {
+    pub fn remove_outbound(&mut self, slot: PeerId) -> bool {
         match self.outbound.remove(&slot) {
             Some(list) => {
                 for sa in list {
@@ -274,12 +295,12 @@ impl DataPlane {
     }
 
     /// Counters of one inbound SA.
-    pub fn inbound_counters(&self, spi: u32) -> Option<&Counters> {
-        self.sad.get(&spi).map(InboundSa::counters)
+    pub fn inbound_counters(&self, spi: InboundSpi) -> Option<&Counters> {
+        self.sad.get(&spi.get()).map(InboundSa::counters)
     }
 
     /// Counters of a slot's current outbound SA.
-    pub fn outbound_counters(&self, slot: SlotId) -> Option<&Counters> {
+    pub fn outbound_counters(&self, slot: PeerId) -> Option<&Counters> {
         self.outbound
             .get(&slot)
             .and_then(|l| l.last())
@@ -287,10 +308,10 @@ impl DataPlane {
     }
 
     /// Counters of one outbound SA of a slot.
-    pub fn outbound_counters_spi(&self, slot: SlotId, spi: u32) -> Option<&Counters> {
+    pub fn outbound_counters_spi(&self, slot: PeerId, spi: OutboundSpi) -> Option<&Counters> {
         self.outbound
             .get(&slot)
-            .and_then(|l| l.iter().find(|o| o.params.spi == spi))
+            .and_then(|l| l.iter().find(|o| o.params.spi == spi.get()))
             .map(OutboundSa::counters)
     }
 
@@ -322,7 +343,7 @@ impl DataPlane {
         self.events.pop_front()
     }
 
-    /// Earliest time-based lifetime deadline.
+    /// Earliest time-based deadline: an SA's lifetime, or parked ESP that stops waiting.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
         let inbound = self.sad.values().filter_map(|s| s.life.next_deadline());
         let outbound = self
@@ -330,11 +351,16 @@ impl DataPlane {
             .values()
             .flatten()
             .filter_map(|s| s.life.next_deadline());
-        inbound.chain(outbound).min()
+        inbound
+            .chain(outbound)
+            .chain(self.parked.next_expiry())
+            .min()
     }
 
-    /// Fires time-based lifetime events that are due.
+    /// Fires time-based lifetime events that are due, and gives up on parked ESP that waited
+    /// long enough (see [`DataPlane::unknown_spis`]).
     pub fn handle_timeout(&mut self, now: Timestamp) {
+        self.expire_parked(now);
         let mut due = Vec::new();
         for sa in self.sad.values_mut() {
             let ev = sa.life.check(now, sa.counters.bytes, sa.counters.packets);
@@ -350,21 +376,14 @@ impl DataPlane {
     }
 
     fn push_life_events(&mut self, spi: u32, peer: PeerId, direction: Direction, ev: LifeEvents) {
+        let sa = SaRef::new(spi, direction);
         if let Some(reason) = ev.0 {
-            self.events.push_back(EspEvent::SoftExpired {
-                spi,
-                peer,
-                direction,
-                reason,
-            });
+            self.events
+                .push_back(EspEvent::SoftExpired { sa, peer, reason });
         }
         if let Some(reason) = ev.1 {
-            self.events.push_back(EspEvent::HardExpired {
-                spi,
-                peer,
-                direction,
-                reason,
-            });
+            self.events
+                .push_back(EspEvent::HardExpired { sa, peer, reason });
         }
     }
 
@@ -390,8 +409,10 @@ impl DataPlane {
         let Some(sa) = self.outbound.get_mut(&slot).and_then(|l| l.last_mut()) else {
             self.unattributed.count_drop(DropReason::NoSa);
             if self.acquires_pending.insert(slot) {
-                self.events
-                    .push_back(EspEvent::Acquire { slot, packet: key });
+                self.events.push_back(EspEvent::Acquire {
+                    peer: slot,
+                    packet: key,
+                });
             }
             return Err(DropReason::NoSa);
         };
@@ -425,13 +446,15 @@ impl DataPlane {
             let (parked, evicted) = self.parked.park(now, spi, (src, dst), pkt.data());
             if let Some(e) = evicted {
                 self.unattributed.count_drop(DropReason::UnknownSpi);
-                self.unknown.push(e);
+                self.note_unknown(e);
             }
             if parked {
-                return Ok(Opened::Parked { spi });
+                return Ok(Opened::Parked {
+                    spi: InboundSpi::new(spi),
+                });
             }
             self.unattributed.count_drop(DropReason::UnknownSpi);
-            self.unknown.push((src, spi));
+            self.note_unknown((src, spi));
             return Err(DropReason::UnknownSpi);
         };
         let mut ev = (None, None);
@@ -443,7 +466,8 @@ impl DataPlane {
 
     /// Opens the ESP parked for `spi` (it arrived before its SA: call right after
     /// installing the inbound SA) and hands each inner packet to `deliver`.
-    pub fn open_parked(&mut self, now: Timestamp, spi: u32, mut deliver: impl FnMut(&[u8])) {
+    pub fn open_parked(&mut self, now: Timestamp, spi: InboundSpi, mut deliver: impl FnMut(&[u8])) {
+        let spi = spi.get();
         let Some(sa) = self.sad.get_mut(&spi) else {
             return;
         };
@@ -462,16 +486,67 @@ impl DataPlane {
         }
     }
 
+    /// Remembers (once, within the bound) that ESP with `spi` from `src` found no SA.
+    fn note_unknown(&mut self, (src, spi): (IpAddr, u32)) {
+        let e = (src, InboundSpi::new(spi));
+        if self.unknown.len() < MAX_UNKNOWN_REPORTS && !self.unknown.contains(&e) {
+            self.unknown.push(e);
+        }
+    }
+
     /// Forgets parked ESP older than its wait; returns the (source, SPI) of every ESP that
-    /// found no SA since the last call (to be told to the peer: INVALID_SPI).
-    pub fn unknown_spis(&mut self, now: Timestamp) -> Vec<(IpAddr, u32)> {
+    /// found no SA since the last call (to be told to the peer: INVALID_SPI), at most
+    /// [`MAX_UNKNOWN_REPORTS`] of them.
+    pub fn unknown_spis(&mut self, now: Timestamp) -> Vec<(IpAddr, InboundSpi)> {
+        self.expire_parked(now);
+        std::mem::take(&mut self.unknown)
+    }
+
+    fn expire_parked(&mut self, now: Timestamp) {
         for e in self.parked.expire(now) {
             self.unattributed.count_drop(DropReason::UnknownSpi);
-            if !self.unknown.contains(&e) {
-                self.unknown.push(e);
-            }
+            self.note_unknown(e);
         }
-        std::mem::take(&mut self.unknown)
+    }
+
+    /// Whether [`DataPlane::poll_event`] or [`DataPlane::unknown_spis`] has something for the
+    /// control plane: the data path wakes it only then.
+    pub fn has_reports(&self) -> bool {
+        !self.events.is_empty() || !self.unknown.is_empty()
+    }
+
+    /// The SPI the data plane seals with for `peer` now (the newest outbound SA; standbys
+    /// wait behind it).
+    pub fn sealing_spi(&self, peer: PeerId) -> Option<OutboundSpi> {
+        self.outbound
+            .get(&peer)
+            .and_then(|l| l.last())
+            .map(|o| OutboundSpi::new(o.params.spi))
+    }
+
+    /// The outbound SAs of `peer`, the sealing one last (standbys before it).
+    pub fn outbound_spis(&self, peer: PeerId) -> Vec<OutboundSpi> {
+        self.outbound
+            .get(&peer)
+            .map(|l| l.iter().map(|o| OutboundSpi::new(o.params.spi)).collect())
+            .unwrap_or_default()
+    }
+
+    /// The inbound SAs of `peer`, in SPI order.
+    pub fn inbound_spis(&self, peer: PeerId) -> Vec<InboundSpi> {
+        let mut v: Vec<InboundSpi> = self
+            .sad
+            .values()
+            .filter(|s| s.params.peer == peer)
+            .map(|s| InboundSpi::new(s.params.spi))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Whether an inbound SA with `spi` is installed.
+    pub fn has_inbound(&self, spi: InboundSpi) -> bool {
+        self.sad.contains_key(&spi.get())
     }
 
     /// Seals a batch; `results[i]` receives the outcome of `packets[i]`. No allocation.

@@ -26,9 +26,9 @@ mod sa;
 pub mod selector;
 pub mod spd;
 
-pub use dataplane::{DataPlane, Direction, EspEvent, SealOutcome};
+pub use dataplane::{DataPlane, EspEvent, MAX_UNKNOWN_REPORTS, SaRef, SealOutcome};
 pub use drop::{Counters, DropReason};
+pub use meshsec_types::{InboundSpi, OutboundSpi, PeerId, Timestamp};
 pub use sa::{
-    Encap, HEADROOM, InboundSa, Mode, Opened, OutboundSa, PacketBuf, PeerId, SaParams, Sealed,
-    TAILROOM,
+    Encap, HEADROOM, InboundSa, Mode, Opened, OutboundSa, PacketBuf, SaParams, Sealed, TAILROOM,
 };

@@ -4,8 +4,7 @@
 
 use std::time::Duration;
 
-/// A point on the caller's monotonic clock (time since an arbitrary epoch).
-pub type Timestamp = Duration;
+pub use meshsec_types::Timestamp;
 
 /// One set of limits; `None` means unlimited.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -88,7 +87,7 @@ impl LifeState {
         bytes: u64,
         packets: u64,
     ) -> (Option<Expiry>, Option<Expiry>) {
-        let age = now.saturating_sub(self.installed);
+        let age = now.duration_since(self.installed);
         let mut soft = None;
         let mut hard = None;
         if self.hard_fired.is_none()

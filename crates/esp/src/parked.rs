@@ -12,19 +12,17 @@
 //! the slots are allocated once, on first use. A flood of random SPIs only evicts parked
 //! packets early (oldest first), it costs no memory.
 
-use std::collections::VecDeque;
-use std::net::IpAddr;
-use std::time::Duration;
-
 use crate::lifetime::Timestamp;
 use crate::sa::HEADROOM;
+use std::collections::VecDeque;
+use std::net::IpAddr;
 
 /// Packets parked at most.
 pub const SLOTS: usize = 128;
 /// Largest ESP packet parked (larger ones are reported at once).
 pub const SLOT_LEN: usize = 2048;
 /// How long a packet waits for its SA.
-pub const MAX_AGE: Duration = Duration::from_millis(500);
+pub use meshsec_types::timing::PARKED_ESP_WAIT as MAX_AGE;
 
 /// One parked packet.
 struct Parked {
@@ -127,7 +125,7 @@ impl ParkedEsp {
     pub(crate) fn expire(&mut self, now: Timestamp) -> Vec<(IpAddr, u32)> {
         let mut out: Vec<(IpAddr, u32)> = Vec::new();
         while let Some(p) = self.queue.front() {
-            if now.saturating_sub(p.at) < MAX_AGE {
+            if now.duration_since(p.at) < MAX_AGE {
                 break;
             }
             if let Some(p) = self.queue.pop_front() {
@@ -140,6 +138,11 @@ impl ParkedEsp {
         out
     }
 
+    /// When the oldest parked packet expires.
+    pub(crate) fn next_expiry(&self) -> Option<Timestamp> {
+        self.queue.front().map(|p| p.at + MAX_AGE)
+    }
+
     /// Packets parked now.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
@@ -150,6 +153,7 @@ impl ParkedEsp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn addrs() -> (IpAddr, IpAddr) {
         ("192.0.2.2".parse().unwrap(), "192.0.2.1".parse().unwrap())

@@ -18,9 +18,7 @@ use crate::lifetime::{
 };
 use crate::replay::{ReplayError, ReplayWindow};
 use crate::selector::{Selector, ip_total_len, packet_key};
-
-/// The daemon's name for a peer (counters are aggregated per peer).
-pub type PeerId = u32;
+use meshsec_types::{InboundSpi, OutboundSpi, PeerId};
 
 /// Tunnel or transport mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -48,7 +46,8 @@ pub enum Encap {
 /// Everything needed to install one direction of a CHILD SA.
 #[derive(Debug, Clone)]
 pub struct SaParams {
-    /// The SPI (inbound: ours; outbound: the peer's).
+    /// The SPI as on the wire: ours for an inbound SA, the peer's for an outbound one (which
+    /// one it is follows from the install call).
     pub spi: u32,
     /// The peer this SA belongs to.
     pub peer: PeerId,
@@ -92,7 +91,7 @@ pub struct SaParams {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Sealed {
     /// SPI of the SA used.
-    pub spi: u32,
+    pub spi: OutboundSpi,
     /// Its peer.
     pub peer: PeerId,
     /// Our outer address.
@@ -109,20 +108,20 @@ pub enum Opened {
     /// An inner IP packet, now at `buf[start..end]`, for the TUN device.
     Packet {
         /// SPI of the SA.
-        spi: u32,
+        spi: InboundSpi,
         /// Its peer.
         peer: PeerId,
     },
     /// A dummy packet (next header 59): authenticated and silently discarded.
     Dummy {
         /// SPI of the SA.
-        spi: u32,
+        spi: InboundSpi,
     },
     /// No SA has this SPI yet: the packet was copied aside, to be opened when one is
     /// installed ([`crate::DataPlane::open_parked`]) or reported unknown after a moment.
     Parked {
         /// The SPI.
-        spi: u32,
+        spi: InboundSpi,
     },
 }
 
@@ -196,6 +195,7 @@ impl OutboundSa {
         &self.counters
     }
 
+    #[cfg(feature = "test-hooks")]
     pub(crate) fn set_next_seq(&mut self, seq: u64) {
         self.next_seq = seq;
     }
@@ -297,7 +297,7 @@ impl OutboundSa {
             events.1 = events.1.or(self.life.force(true, why));
         }
         Ok(Sealed {
-            spi: self.params.spi,
+            spi: OutboundSpi::new(self.params.spi),
             peer: self.params.peer,
             local: self.params.local,
             remote: self.params.remote,
@@ -396,7 +396,7 @@ impl InboundSa {
         if trailer.next_header == NEXT_HEADER_NO_NEXT {
             self.counters.dummies += 1;
             return Ok(Opened::Dummy {
-                spi: self.params.spi,
+                spi: InboundSpi::new(self.params.spi),
             });
         }
         let payload_start = pkt.start + body.start;
@@ -465,7 +465,7 @@ impl InboundSa {
             .life
             .check(now, self.counters.bytes, self.counters.packets);
         Ok(Opened::Packet {
-            spi: self.params.spi,
+            spi: InboundSpi::new(self.params.spi),
             peer: self.params.peer,
         })
     }

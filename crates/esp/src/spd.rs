@@ -4,15 +4,14 @@
 
 use crate::selector::{PacketKey, Selector, Specificity};
 
-/// Identifies the outbound SA a PROTECT policy uses. The daemon picks it (one per CHILD SA
-/// pair); rekeying replaces the SA behind it without touching the policy.
-pub type SlotId = u32;
+use meshsec_types::PeerId;
 
 /// What to do with matching packets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Action {
-    /// Encrypt with the SA in this slot.
-    Protect(SlotId),
+    /// Encrypt with this peer's outbound SA (its CHILD SAs replace one another there, so
+    /// rekeying never touches the policy).
+    Protect(PeerId),
     /// Send in the clear.
     Bypass,
     /// Drop.

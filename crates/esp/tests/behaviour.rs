@@ -18,10 +18,10 @@ use meshsec_crypto::{Encr, Integ};
 use meshsec_esp::lifetime::{Expiry, Lifetime, Limits};
 use meshsec_esp::spd::{Action, Policy};
 use meshsec_esp::{
-    DataPlane, Direction, DropReason, EspEvent, Mode, Opened, PacketBuf, SaParams, SealOutcome,
+    DataPlane, DropReason, EspEvent, Mode, Opened, PacketBuf, SaParams, SealOutcome,
 };
 
-const T0: Duration = Duration::ZERO;
+const T0: Timestamp = Timestamp::ZERO;
 
 /// Two data planes, "a" (10.1.0.0/24) and "b" (10.2.0.0/24), with one SA pair.
 struct Pair {
@@ -39,14 +39,14 @@ fn pair_with(tweak: impl Fn(&mut SaParams)) -> Pair {
     std::mem::swap(&mut inb.local, &mut inb.remote);
     let mut a = dataplane();
     let mut b = dataplane();
-    a.install_outbound(T0, 1, out).unwrap();
-    a.add_policy(protect(sel_a, 1));
+    a.install_outbound(T0, P, out).unwrap();
+    a.add_policy(protect(sel_a, P));
     b.install_inbound(T0, inb).unwrap();
     Pair { a, b }
 }
 
 /// Seals `inner` at a, opens at b; returns b's result and the delivered bytes.
-fn send(p: &mut Pair, now: Duration, inner: &[u8]) -> (Result<Opened, DropReason>, Vec<u8>) {
+fn send(p: &mut Pair, now: Timestamp, inner: &[u8]) -> (Result<Opened, DropReason>, Vec<u8>) {
     let (mut buf, s, e) = framed(inner);
     let mut pkt = PacketBuf::new(&mut buf, s, e);
     match p.a.seal(now, &mut pkt) {
@@ -139,8 +139,8 @@ fn ipv6_inner_packets_and_selectors() {
     let out = params(9, gcm256(), None, &[1; 36], &[], sel_a);
     let mut inb = out.clone();
     inb.selectors = vec![sel_b];
-    a.install_outbound(T0, 1, out).unwrap();
-    a.add_policy(protect(sel_a, 1));
+    a.install_outbound(T0, P, out).unwrap();
+    a.add_policy(protect(sel_a, P));
     b.install_inbound(T0, inb).unwrap();
     let inner = udp("2001:db8:1::1", "2001:db8:2::1", 5, 6, 50);
     let (mut buf, s, e) = framed(&inner);
@@ -200,16 +200,18 @@ fn each_drop_reason_is_counted() {
     let unknown_spi = u32::from_be_bytes(unknown[..4].try_into().unwrap());
     assert_eq!(
         open(&mut p.b, &unknown),
-        Ok(Opened::Parked { spi: unknown_spi })
+        Ok(Opened::Parked {
+            spi: InboundSpi::new(unknown_spi)
+        })
     );
     assert!(p.b.unknown_spis(T0).is_empty());
     assert_eq!(
         p.b.unknown_spis(T0 + Duration::from_millis(500)),
-        vec![(ip("198.51.100.1"), unknown_spi)]
+        vec![(ip("198.51.100.1"), InboundSpi::new(unknown_spi))]
     );
     assert_eq!(open(&mut p.b, &esp[..20]), Err(DropReason::Malformed));
     assert_eq!(open(&mut p.b, &esp[..5]), Err(DropReason::Malformed));
-    let c = *p.b.inbound_counters(0x1111).unwrap();
+    let c = *p.b.inbound_counters(InboundSpi::new(0x1111)).unwrap();
     assert_eq!(c.packets, 1);
     assert_eq!(c.dropped(DropReason::Replay), 1);
     assert_eq!(c.dropped(DropReason::AuthFailed), 1);
@@ -231,7 +233,7 @@ fn each_drop_reason_is_counted() {
     );
     p.a.add_policy(Policy {
         selector: selector("10.1.0.0/24", "10.9.0.0/24"),
-        action: Action::Protect(1),
+        action: Action::Protect(P),
     });
     let (r, _) = send(&mut p, T0, &icmp4("10.1.0.1", "10.9.0.1", 8));
     assert_eq!(
@@ -240,15 +242,15 @@ fn each_drop_reason_is_counted() {
         "b's SA does not carry 10.9.0.0/24"
     );
     assert_eq!(
-        p.b.inbound_counters(0x1111)
+        p.b.inbound_counters(InboundSpi::new(0x1111))
             .unwrap()
             .dropped(DropReason::NoPolicy),
         1
     );
     // Too old: far ahead, then an early one.
-    p.a.debug_set_next_seq(1, 5000);
+    p.a.debug_set_next_seq(P, 5000);
     assert!(send(&mut p, T0, &inner).0.is_ok());
-    p.a.debug_set_next_seq(1, 10);
+    p.a.debug_set_next_seq(P, 10);
     assert_eq!(send(&mut p, T0, &inner).0, Err(DropReason::TooOld));
     // No room: a buffer without headroom.
     let mut tight = inner.clone();
@@ -283,10 +285,12 @@ fn dummy_packets_are_discarded_silently() {
     let mut pkt = PacketBuf::new(&mut buf, s, e);
     assert_eq!(
         b.open(T0, &mut pkt, ip("1.1.1.1"), ip("2.2.2.2")),
-        Ok(Opened::Dummy { spi: 77 })
+        Ok(Opened::Dummy {
+            spi: InboundSpi::new(77)
+        })
     );
-    assert_eq!(b.inbound_counters(77).unwrap().dummies, 1);
-    assert_eq!(b.inbound_counters(77).unwrap().packets, 0);
+    assert_eq!(b.inbound_counters(InboundSpi::new(77)).unwrap().dummies, 1);
+    assert_eq!(b.inbound_counters(InboundSpi::new(77)).unwrap().packets, 0);
     // Bad padding (not 1, 2, ...) is malformed.
     let mut esp = vec![0, 0, 0, 77, 0, 0, 0, 2, b'x', b'x', 9, 9, 2, 59];
     Integ::HmacSha256_128
@@ -325,15 +329,13 @@ fn lifetimes_raise_soft_then_hard_and_stop_the_sa() {
         events,
         vec![
             EspEvent::SoftExpired {
-                spi: 0x1111,
-                peer: 1,
-                direction: Direction::Out,
+                sa: SaRef::Outbound(OutboundSpi::new(0x1111)),
+                peer: P,
                 reason: Expiry::Packets
             },
             EspEvent::HardExpired {
-                spi: 0x1111,
-                peer: 1,
-                direction: Direction::Out,
+                sa: SaRef::Outbound(OutboundSpi::new(0x1111)),
+                peer: P,
                 reason: Expiry::Packets
             },
         ]
@@ -342,9 +344,8 @@ fn lifetimes_raise_soft_then_hard_and_stop_the_sa() {
     let ev: Vec<_> = std::iter::from_fn(|| p.b.poll_event()).collect();
     assert!(
         ev.contains(&EspEvent::HardExpired {
-            spi: 0x1111,
-            peer: 1,
-            direction: Direction::In,
+            sa: SaRef::Inbound(InboundSpi::new(0x1111)),
+            peer: P,
             reason: Expiry::Packets
         }),
         "{ev:?}"
@@ -354,31 +355,29 @@ fn lifetimes_raise_soft_then_hard_and_stop_the_sa() {
         p.lifetime.soft.time = Some(Duration::from_secs(50));
         p.lifetime.hard.time = Some(Duration::from_secs(60));
     });
-    assert_eq!(p.b.poll_timeout(), Some(Duration::from_secs(50)));
-    p.b.handle_timeout(Duration::from_secs(55));
-    assert_eq!(p.b.poll_timeout(), Some(Duration::from_secs(60)));
-    p.b.handle_timeout(Duration::from_secs(61));
+    assert_eq!(p.b.poll_timeout(), Some(Timestamp::from_secs(50)));
+    p.b.handle_timeout(Timestamp::from_secs(55));
+    assert_eq!(p.b.poll_timeout(), Some(Timestamp::from_secs(60)));
+    p.b.handle_timeout(Timestamp::from_secs(61));
     let ev: Vec<_> = std::iter::from_fn(|| p.b.poll_event()).collect();
     assert_eq!(
         ev,
         vec![
             EspEvent::SoftExpired {
-                spi: 0x1111,
-                peer: 1,
-                direction: Direction::In,
+                sa: SaRef::Inbound(InboundSpi::new(0x1111)),
+                peer: P,
                 reason: Expiry::Time
             },
             EspEvent::HardExpired {
-                spi: 0x1111,
-                peer: 1,
-                direction: Direction::In,
+                sa: SaRef::Inbound(InboundSpi::new(0x1111)),
+                peer: P,
                 reason: Expiry::Time
             },
         ]
     );
     assert_eq!(p.b.poll_timeout(), None);
     assert_eq!(
-        send(&mut p, Duration::from_secs(62), &inner).0,
+        send(&mut p, Timestamp::from_secs(62), &inner).0,
         Err(DropReason::Expired)
     );
 }
@@ -387,7 +386,7 @@ fn lifetimes_raise_soft_then_hard_and_stop_the_sa() {
 fn sequence_space_is_never_wrapped() {
     let mut p = pair_with(|_| {});
     let inner = icmp4("10.1.0.1", "10.2.0.1", 8);
-    p.a.debug_set_next_seq(1, u64::from(u32::MAX) - 1);
+    p.a.debug_set_next_seq(P, u64::from(u32::MAX) - 1);
     assert!(send(&mut p, T0, &inner).0.is_ok());
     assert!(send(&mut p, T0, &inner).0.is_ok()); // seq 2^32-1, the last one
     assert_eq!(send(&mut p, T0, &inner).0, Err(DropReason::SeqExhausted));
@@ -417,13 +416,13 @@ fn sequence_space_is_never_wrapped() {
         p.esn = true;
         p.encr = Encr::Aead(AeadAlg::ChaCha20Poly1305);
     });
-    p.a.debug_set_next_seq(1, u64::from(u32::MAX) - 1);
+    p.a.debug_set_next_seq(P, u64::from(u32::MAX) - 1);
     for _ in 0..4 {
         assert!(send(&mut p, T0, &inner).0.is_ok());
     }
     // ...while one AES-GCM key stops at its usage limit (2^32 packets) even with ESN.
     let mut p = pair_with(|p| p.esn = true);
-    p.a.debug_set_next_seq(1, u64::from(u32::MAX) - 1);
+    p.a.debug_set_next_seq(P, u64::from(u32::MAX) - 1);
     for _ in 0..3 {
         assert!(send(&mut p, T0, &inner).0.is_ok());
     }
@@ -445,7 +444,7 @@ fn sequence_space_is_never_wrapped() {
 fn acquire_is_raised_once_for_a_policy_without_sa() {
     let mut dp = dataplane();
     let sel = selector("10.1.0.0/24", "10.3.0.0/24");
-    dp.add_policy(protect(sel, 42));
+    dp.add_policy(protect(sel, PeerId::new(42)));
     dp.add_policy(Policy {
         selector: selector("10.1.0.0/24", "10.4.0.0/24"),
         action: Action::Bypass,
@@ -458,10 +457,10 @@ fn acquire_is_raised_once_for_a_policy_without_sa() {
     }
     let events: Vec<_> = std::iter::from_fn(|| dp.poll_event()).collect();
     assert_eq!(events.len(), 1);
-    let EspEvent::Acquire { slot, packet } = events[0] else {
+    let EspEvent::Acquire { peer: slot, packet } = events[0] else {
         panic!("{events:?}")
     };
-    assert_eq!((slot, packet.dst), (42, ip("10.3.0.9")));
+    assert_eq!((slot, packet.dst), (PeerId::new(42), ip("10.3.0.9")));
     let bypass = icmp4("10.1.0.1", "10.4.0.9", 8);
     let (mut buf, s, e) = framed(&bypass);
     assert_eq!(
@@ -490,16 +489,16 @@ fn peer_totals_survive_sa_replacement() {
     let mut inb = out.clone();
     inb.selectors = vec![sel_b];
     p.b.install_inbound(T0, inb).unwrap();
-    p.a.install_outbound(T0, 1, out).unwrap();
+    p.a.install_outbound(T0, P, out).unwrap();
     for _ in 0..2 {
         assert!(send(&mut p, T0, &inner).0.is_ok());
     }
-    assert!(p.b.remove_inbound(0x1111));
-    let (_, out_a) = p.a.peer_counters(1);
-    let (in_b, _) = p.b.peer_counters(1);
+    assert!(p.b.remove_inbound(InboundSpi::new(0x1111)));
+    let (_, out_a) = p.a.peer_counters(P);
+    let (in_b, _) = p.b.peer_counters(P);
     assert_eq!((out_a.packets, in_b.packets), (5, 5));
     assert_eq!(out_a.bytes, 5 * inner.len() as u64);
-    assert_eq!(p.a.outbound_counters(1).unwrap().packets, 2);
+    assert_eq!(p.a.outbound_counters(P).unwrap().packets, 2);
 }
 
 /// The SPI of the ESP packet a seals for `inner`.
@@ -507,7 +506,7 @@ fn sealing_spi(p: &mut Pair, inner: &[u8]) -> u32 {
     let (mut buf, s, e) = framed(inner);
     let mut pkt = PacketBuf::new(&mut buf, s, e);
     match p.a.seal(T0, &mut pkt) {
-        Ok(SealOutcome::Sealed(sealed)) => sealed.spi,
+        Ok(SealOutcome::Sealed(sealed)) => sealed.spi.get(),
         other => panic!("not sealed: {other:?}"),
     }
 }
@@ -519,27 +518,35 @@ fn standby_and_removed_outbound_sas_hand_over_without_a_gap() {
     let sel_a = selector("10.1.0.0/24", "10.2.0.0/24");
     let new = |spi| params(spi, gcm256(), None, &[9; 36], &[], sel_a);
     // A rekey answered: the new SA waits behind the current one.
-    p.a.install_outbound_standby(T0, 1, new(0x2222)).unwrap();
+    p.a.install_outbound_standby(T0, P, new(0x2222)).unwrap();
     assert_eq!(sealing_spi(&mut p, &inner), 0x1111);
     // The old one deleted: the standby seals, with its own sequence numbers from 1.
-    assert!(p.a.remove_outbound_spi(1, 0x1111));
+    assert!(p.a.remove_outbound_spi(P, OutboundSpi::new(0x1111)));
     assert_eq!(sealing_spi(&mut p, &inner), 0x2222);
     // A collision: a third SA becomes active; removing it hands back to the previous one,
     // whose sequence numbers continue (nothing replayed, nothing skipped).
-    p.a.install_outbound(T0, 1, new(0x3333)).unwrap();
+    p.a.install_outbound(T0, P, new(0x3333)).unwrap();
     assert_eq!(sealing_spi(&mut p, &inner), 0x3333);
-    assert!(p.a.remove_outbound_spi(1, 0x3333));
+    assert!(p.a.remove_outbound_spi(P, OutboundSpi::new(0x3333)));
     assert_eq!(sealing_spi(&mut p, &inner), 0x2222);
-    assert_eq!(p.a.outbound_counters_spi(1, 0x2222).unwrap().packets, 2);
-    assert!(!p.a.remove_outbound_spi(1, 0x3333), "removed twice");
+    assert_eq!(
+        p.a.outbound_counters_spi(P, OutboundSpi::new(0x2222))
+            .unwrap()
+            .packets,
+        2
+    );
+    assert!(
+        !p.a.remove_outbound_spi(P, OutboundSpi::new(0x3333)),
+        "removed twice"
+    );
     // Every outbound SA gone: the slot asks for a new one.
-    assert!(p.a.remove_outbound_spi(1, 0x2222));
+    assert!(p.a.remove_outbound_spi(P, OutboundSpi::new(0x2222)));
     let (mut buf, s, e) = framed(&inner);
     let mut pkt = PacketBuf::new(&mut buf, s, e);
     assert_eq!(p.a.seal(T0, &mut pkt), Err(DropReason::NoSa));
     assert!(matches!(
         p.a.poll_event(),
-        Some(EspEvent::Acquire { slot: 1, .. })
+        Some(EspEvent::Acquire { peer: P, .. })
     ));
 }
 
@@ -588,8 +595,8 @@ fn transport_mode_through_nat_fixes_the_udp_checksum() {
     inb.nat_transport_fixup = true;
     let mut a = dataplane();
     let mut b = dataplane();
-    a.install_outbound(T0, 1, out).unwrap();
-    a.add_policy(protect(sel_a, 1));
+    a.install_outbound(T0, P, out).unwrap();
+    a.add_policy(protect(sel_a, P));
     b.install_inbound(T0, inb).unwrap();
     let mut inner = udp("10.1.0.1", "198.51.100.2", 1111, 53, 21);
     inner[26] = 1; // non-zero: a real checksum (zero would mean "none")
@@ -624,19 +631,31 @@ fn esp_arriving_before_its_inbound_sa_is_opened_when_the_sa_is_installed() {
     let mut out = late.clone();
     out.selectors = vec![selector("10.1.0.0/24", "10.2.0.0/24")];
     std::mem::swap(&mut out.local, &mut out.remote);
-    p.a.install_outbound(T0, 1, out).unwrap();
+    p.a.install_outbound(T0, P, out).unwrap();
     let mut sent = Vec::new();
     for n in 0..3u8 {
         let inner = icmp4("10.1.0.1", "10.2.0.1", 40 + usize::from(n));
         let (r, _) = send(&mut p, T0, &inner);
-        assert_eq!(r, Ok(Opened::Parked { spi: 0x2222 }));
+        assert_eq!(
+            r,
+            Ok(Opened::Parked {
+                spi: InboundSpi::new(0x2222)
+            })
+        );
         sent.push(inner);
     }
     p.b.install_inbound(T0, late).unwrap();
     let mut delivered = Vec::new();
-    p.b.open_parked(T0, 0x2222, |inner| delivered.push(inner.to_vec()));
+    p.b.open_parked(T0, InboundSpi::new(0x2222), |inner| {
+        delivered.push(inner.to_vec())
+    });
     assert_eq!(delivered, sent);
-    assert_eq!(p.b.inbound_counters(0x2222).unwrap().packets, 3);
+    assert_eq!(
+        p.b.inbound_counters(InboundSpi::new(0x2222))
+            .unwrap()
+            .packets,
+        3
+    );
     // Nothing is left to report as unknown.
     assert!(p.b.unknown_spis(T0 + Duration::from_secs(1)).is_empty());
 }

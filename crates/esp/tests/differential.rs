@@ -140,7 +140,7 @@ fn policy() -> impl Strategy<Value = Policy> {
             action: match a {
                 0 => Action::Bypass,
                 1 => Action::Discard,
-                n => Action::Protect(n),
+                n => Action::Protect(meshsec_esp::PeerId::new(n)),
             },
         })
 }

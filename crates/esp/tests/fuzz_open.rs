@@ -27,9 +27,9 @@ fn planes(
     p.esn = true;
     let mut a = dataplane();
     let mut b = dataplane();
-    a.install_outbound(Default::default(), 1, p.clone())
+    a.install_outbound(Default::default(), P, p.clone())
         .unwrap();
-    a.add_policy(protect(sel, 1));
+    a.add_policy(protect(sel, P));
     b.install_inbound(Default::default(), p).unwrap();
     (a, b)
 }

@@ -118,12 +118,12 @@ fn scapy_and_meshsec_open_each_others_packets() {
                     p.local = ip(outer_src);
                     p.remote = ip(outer_dst);
                     let mut a = dataplane();
-                    a.install_outbound(Default::default(), 1, p.clone())
+                    a.install_outbound(Default::default(), P, p.clone())
                         .unwrap();
-                    a.add_policy(protect(sel, 1));
+                    a.add_policy(protect(sel, P));
                     if esn {
                         // Start near 2^32 so the high half matters.
-                        a.debug_set_next_seq(1, (1u64 << 32) - 2);
+                        a.debug_set_next_seq(P, (1u64 << 32) - 2);
                     }
                     let mut ours = Vec::new();
                     let first_seq: u64 = if esn { (1u64 << 32) - 2 } else { 1 };

@@ -41,10 +41,10 @@ fn rfc7634_appendix_a_seal_reproduces_the_example_and_opens_it() {
     // The example's IV is the sequence number XOR this mask.
     p.iv_mask = iv ^ u64::from(seq);
     let mut dp = dataplane();
-    dp.install_outbound(Default::default(), 1, p.clone())
+    dp.install_outbound(Default::default(), P, p.clone())
         .unwrap();
-    dp.add_policy(protect(everything, 1));
-    assert!(dp.debug_set_next_seq(1, u64::from(seq)));
+    dp.add_policy(protect(everything, P));
+    assert!(dp.debug_set_next_seq(P, u64::from(seq)));
     let (mut buf, start, end) = framed(&inner);
     let mut pkt = PacketBuf::new(&mut buf, start, end);
     let SealOutcome::Sealed(_) = dp.seal(Default::default(), &mut pkt).unwrap() else {
@@ -64,7 +64,13 @@ fn rfc7634_appendix_a_seal_reproduces_the_example_and_opens_it() {
         ip("203.0.113.153"),
         ip("203.0.113.5"),
     );
-    assert_eq!(opened, Ok(Opened::Packet { spi, peer: 1 }));
+    assert_eq!(
+        opened,
+        Ok(Opened::Packet {
+            spi: InboundSpi::new(spi),
+            peer: P
+        })
+    );
     assert_eq!(pkt.data(), inner.as_slice());
 }
 
@@ -131,7 +137,10 @@ fn every_strongswan_esp_packet_opens_to_the_captured_inner_packet() {
             let spi = u32::from_str_radix(frame["esp_spi"].as_str().unwrap(), 16).unwrap();
             assert_eq!(
                 result,
-                Ok(Opened::Packet { spi, peer: 1 }),
+                Ok(Opened::Packet {
+                    spi: InboundSpi::new(spi),
+                    peer: P
+                }),
                 "{scenario} frame {}",
                 frame["frame"]
             );

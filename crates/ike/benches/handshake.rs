@@ -63,8 +63,8 @@ fn endpoint(me: &str, peer: &str, local_id: &str, remote_id: &str) -> Endpoint {
 
 /// Runs one handshake; returns the time spent inside the responder.
 fn handshake(a: &mut Endpoint, b: &mut Endpoint) -> Duration {
-    let now = Duration::ZERO;
-    a.initiate(now, 0).unwrap();
+    let now = meshsec_types::Timestamp::ZERO;
+    a.initiate(now, meshsec_types::PeerId::new(0)).unwrap();
     let mut responder = Duration::ZERO;
     let mut established = 0;
     for _ in 0..4 {

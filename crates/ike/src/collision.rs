@@ -14,6 +14,7 @@
 use crate::endpoint::Endpoint;
 use crate::event::{ChildSa, Event, PeerId};
 use crate::sa::{Role, State, Task, Timestamp};
+use meshsec_types::IkeSpi;
 
 impl Endpoint {
     /// Records an established IKE SA (and its first CHILD SA), then resolves duplicates with
@@ -22,7 +23,7 @@ impl Endpoint {
         &mut self,
         now: Timestamp,
         peer: PeerId,
-        spi: u64,
+        spi: IkeSpi,
         nat_detected: bool,
         initial_contact: bool,
         child: Option<ChildSa>,
@@ -42,7 +43,7 @@ impl Endpoint {
             None => return,
         };
         if initial_contact {
-            let stale: Vec<u64> = self
+            let stale: Vec<IkeSpi> = self
                 .sas
                 .iter()
                 .filter(|(s, sa)| {
@@ -89,7 +90,7 @@ impl Endpoint {
     /// be on its way, or lost), or deletes it itself after `REPLACED_GRACE`.
     fn resolve_duplicates(&mut self, now: Timestamp, peer: PeerId) {
         loop {
-            let mut ours: Vec<(u64, Vec<u8>)> = self
+            let mut ours: Vec<(IkeSpi, Vec<u8>)> = self
                 .sas
                 .iter()
                 .filter(|(_, sa)| {

@@ -3,8 +3,11 @@
 //! two secrets — the current one and the one before — so verifying costs no per-request state,
 //! and a rotation never invalidates a cookie handed out just before it.
 
+use meshsec_types::IkeSpi;
 use std::net::SocketAddr;
 use std::time::Duration;
+
+use crate::sa::Timestamp;
 
 use meshsec_crypto::rng::Random;
 use meshsec_crypto::{Prf, Secret};
@@ -14,7 +17,7 @@ pub(crate) struct CookieJar {
     version: u8,
     current: Secret,
     previous: Option<Secret>,
-    since: Duration,
+    since: Timestamp,
 }
 
 fn ip_octets(a: SocketAddr) -> Vec<u8> {
@@ -24,7 +27,7 @@ fn ip_octets(a: SocketAddr) -> Vec<u8> {
     }
 }
 
-fn compute(secret: &Secret, version: u8, ni: &[u8], from: SocketAddr, spi_i: u64) -> Vec<u8> {
+fn compute(secret: &Secret, version: u8, ni: &[u8], from: SocketAddr, spi_i: IkeSpi) -> Vec<u8> {
     let mac = Prf::HmacSha256.compute(
         secret.expose(),
         &[ni, &ip_octets(from), &spi_i.to_be_bytes()],
@@ -36,7 +39,7 @@ fn compute(secret: &Secret, version: u8, ni: &[u8], from: SocketAddr, spi_i: u64
 }
 
 impl CookieJar {
-    pub(crate) fn new(rng: &mut dyn Random, now: Duration) -> Option<CookieJar> {
+    pub(crate) fn new(rng: &mut dyn Random, now: Timestamp) -> Option<CookieJar> {
         let mut s = vec![0u8; 32];
         rng.fill(&mut s).ok()?;
         Some(CookieJar {
@@ -48,7 +51,7 @@ impl CookieJar {
     }
 
     /// Rotates the secret when its lifetime is over.
-    pub(crate) fn rotate(&mut self, rng: &mut dyn Random, now: Duration, lifetime: Duration) {
+    pub(crate) fn rotate(&mut self, rng: &mut dyn Random, now: Timestamp, lifetime: Duration) {
         if now < self.since + lifetime {
             return;
         }
@@ -62,12 +65,12 @@ impl CookieJar {
     }
 
     /// The cookie for this request.
-    pub(crate) fn make(&self, ni: &[u8], from: SocketAddr, spi_i: u64) -> Vec<u8> {
+    pub(crate) fn make(&self, ni: &[u8], from: SocketAddr, spi_i: IkeSpi) -> Vec<u8> {
         compute(&self.current, self.version, ni, from, spi_i)
     }
 
     /// True if `cookie` was made by us (with the current or the previous secret).
-    pub(crate) fn check(&self, cookie: &[u8], ni: &[u8], from: SocketAddr, spi_i: u64) -> bool {
+    pub(crate) fn check(&self, cookie: &[u8], ni: &[u8], from: SocketAddr, spi_i: IkeSpi) -> bool {
         let Some(&version) = cookie.first() else {
             return false;
         };

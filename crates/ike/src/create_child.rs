@@ -7,6 +7,7 @@
 //! the responder keeps the old SA (and sends on it) until that Delete arrives, then switches
 //! to the new one, which it installed as a standby when it answered.
 
+use meshsec_types::{IkeSpi, InboundSpi, OutboundSpi};
 use std::borrow::Cow;
 use std::time::Duration;
 
@@ -26,15 +27,14 @@ use crate::proposal::{self, ProposalSpec};
 use crate::sa::{Child, ChildState, State, Task, Timestamp};
 use crate::ts;
 
-/// How long to wait before retrying after the peer answered TEMPORARY_FAILURE.
-const TEMPORARY_FAILURE_RETRY: Duration = Duration::from_secs(1);
+use meshsec_types::timing::TEMPORARY_FAILURE_RETRY;
 
 /// Our CREATE_CHILD_SA request in flight.
 pub(crate) struct ChildExchange {
     /// The CHILD SA it rekeys (our inbound SPI), if a rekey.
-    pub(crate) rekey_of: Option<u32>,
+    pub(crate) rekey_of: Option<InboundSpi>,
     /// Our inbound SPI for the new SA.
-    pub(crate) spi: u32,
+    pub(crate) spi: InboundSpi,
     pub(crate) ni: Vec<u8>,
     pub(crate) kx: Option<KeyExchange>,
     pub(crate) proposals: Vec<ProposalSpec>,
@@ -45,7 +45,7 @@ pub(crate) struct ChildExchange {
     /// CHILD SA its exchange created (our inbound SPI) and that exchange's smallest nonce.
     /// Kept here, not on the old SA, because the peer may delete the old SA before our
     /// answer arrives.
-    pub(crate) peer_rekey: Option<(u32, Vec<u8>)>,
+    pub(crate) peer_rekey: Option<(InboundSpi, Vec<u8>)>,
 }
 
 /// What a CREATE_CHILD_SA message carries, found by type.
@@ -56,7 +56,7 @@ struct Content<'a> {
     ke: Option<&'a KePayload<'a>>,
     ts_i: Vec<AddrSelector>,
     ts_r: Vec<AddrSelector>,
-    rekey_spi: Option<u32>,
+    rekey_spi: Option<OutboundSpi>,
 }
 
 fn content<'a>(payloads: &'a [Payload<'a>]) -> Content<'a> {
@@ -71,7 +71,7 @@ fn content<'a>(payloads: &'a [Payload<'a>]) -> Content<'a> {
             PayloadBody::Notify(n) if n.ty == NotifyType::REKEY_SA => {
                 c.rekey_spi = <[u8; 4]>::try_from(n.spi.as_ref())
                     .ok()
-                    .map(u32::from_be_bytes);
+                    .map(|b| OutboundSpi::new(u32::from_be_bytes(b)));
             }
             _ => {}
         }
@@ -97,7 +97,7 @@ pub(crate) fn child_times(
 
 impl Endpoint {
     /// The established IKE SA with `peer` (our SPI) — the newest if several.
-    pub(crate) fn established_sa(&self, peer: PeerId) -> Option<u64> {
+    pub(crate) fn established_sa(&self, peer: PeerId) -> Option<IkeSpi> {
         self.sas
             .iter()
             .filter(|(_, sa)| {
@@ -108,7 +108,7 @@ impl Endpoint {
     }
 
     /// Queues `task` on IKE SA `spi` and starts it if the request window is free.
-    pub(crate) fn queue_task(&mut self, now: Timestamp, spi: u64, task: Task) -> bool {
+    pub(crate) fn queue_task(&mut self, now: Timestamp, spi: IkeSpi, task: Task) -> bool {
         let Some(sa) = self.sas.get_mut(&spi) else {
             return false;
         };
@@ -120,7 +120,7 @@ impl Endpoint {
     }
 
     /// Starts the next queued exchange of IKE SA `spi` while the window is free.
-    pub(crate) fn run_tasks(&mut self, now: Timestamp, spi: u64) {
+    pub(crate) fn run_tasks(&mut self, now: Timestamp, spi: IkeSpi) {
         loop {
             let Some(sa) = self.sas.get_mut(&spi) else {
                 return;
@@ -176,7 +176,12 @@ impl Endpoint {
     }
 
     /// Sends our CREATE_CHILD_SA request; false if there is nothing to do.
-    fn start_child_exchange(&mut self, now: Timestamp, spi: u64, rekey_of: Option<u32>) -> bool {
+    fn start_child_exchange(
+        &mut self,
+        now: Timestamp,
+        spi: IkeSpi,
+        rekey_of: Option<InboundSpi>,
+    ) -> bool {
         let Some(sa) = self.sas.get(&spi) else {
             return false;
         };
@@ -209,8 +214,8 @@ impl Endpoint {
     fn send_child_request(
         &mut self,
         now: Timestamp,
-        spi: u64,
-        rekey_of: Option<u32>,
+        spi: IkeSpi,
+        rekey_of: Option<InboundSpi>,
         method: Option<KeMethod>,
         mode: ChildMode,
         local_ts: Vec<AddrSelector>,
@@ -302,7 +307,7 @@ impl Endpoint {
     }
 
     /// Answers a CREATE_CHILD_SA request with only a Notify.
-    fn answer_child_notify(&mut self, spi: u64, message_id: u32, n: Notify<'static>) {
+    fn answer_child_notify(&mut self, spi: IkeSpi, message_id: u32, n: Notify<'static>) {
         let inner = [Payload::new(PayloadBody::Notify(n))];
         self.respond(spi, message_id, ExchangeType::CREATE_CHILD_SA, &inner);
     }
@@ -310,7 +315,7 @@ impl Endpoint {
     /// Seals and sends a response, caching it for retransmitted requests.
     pub(crate) fn respond(
         &mut self,
-        spi: u64,
+        spi: IkeSpi,
         message_id: u32,
         exchange: ExchangeType,
         inner: &[Payload<'_>],
@@ -328,7 +333,12 @@ impl Endpoint {
     }
 
     /// The peer's CREATE_CHILD_SA request.
-    pub(crate) fn handle_create_child_request(&mut self, now: Timestamp, spi: u64, opened: Opened) {
+    pub(crate) fn handle_create_child_request(
+        &mut self,
+        now: Timestamp,
+        spi: IkeSpi,
+        opened: Opened,
+    ) {
         let Some(sa) = self.sas.get(&spi) else { return };
         let message_id = sa.expected_request_id;
         let Some(peer) = sa.peer else { return };
@@ -476,7 +486,8 @@ impl Endpoint {
                 return;
             }
         };
-        let Ok(peer_spi) = <[u8; 4]>::try_from(chosen.spi.as_slice()).map(u32::from_be_bytes)
+        let Ok(peer_spi) = <[u8; 4]>::try_from(chosen.spi.as_slice())
+            .map(|b| OutboundSpi::new(u32::from_be_bytes(b)))
         else {
             return;
         };
@@ -546,7 +557,7 @@ impl Endpoint {
     pub(crate) fn record_child(
         &mut self,
         now: Timestamp,
-        spi: u64,
+        spi: IkeSpi,
         child: &ChildSa,
         lifetime: Option<Duration>,
     ) {
@@ -580,7 +591,7 @@ impl Endpoint {
     pub(crate) fn handle_create_child_response(
         &mut self,
         now: Timestamp,
-        spi: u64,
+        spi: IkeSpi,
         opened: Opened,
     ) {
         let Some(sa) = self.sas.get_mut(&spi) else {
@@ -673,7 +684,8 @@ impl Endpoint {
             self.run_tasks(now, spi);
             return;
         }
-        let Ok(peer_spi) = <[u8; 4]>::try_from(chosen.spi.as_slice()).map(u32::from_be_bytes)
+        let Ok(peer_spi) = <[u8; 4]>::try_from(chosen.spi.as_slice())
+            .map(|b| OutboundSpi::new(u32::from_be_bytes(b)))
         else {
             restore_old(self);
             self.run_tasks(now, spi);
@@ -715,11 +727,11 @@ impl Endpoint {
     /// mind, which SA we delete.
     fn finish_rekey(
         &mut self,
-        spi: u64,
-        old: u32,
-        new: u32,
+        spi: IkeSpi,
+        old: InboundSpi,
+        new: InboundSpi,
         our_min: &[u8],
-        peer_rekey: Option<&(u32, Vec<u8>)>,
+        peer_rekey: Option<&(InboundSpi, Vec<u8>)>,
     ) {
         let Some(sa) = self.sas.get_mut(&spi) else {
             return;
@@ -755,7 +767,7 @@ impl Endpoint {
     fn child_exchange_refused(
         &mut self,
         now: Timestamp,
-        spi: u64,
+        spi: IkeSpi,
         peer: PeerId,
         ex: &ChildExchange,
         ty: NotifyType,
@@ -826,7 +838,7 @@ impl Endpoint {
 
     /// Removes a CHILD SA from IKE SA `spi` without telling the peer, and tells the data
     /// plane.
-    pub(crate) fn forget_child(&mut self, spi: u64, inbound: u32) {
+    pub(crate) fn forget_child(&mut self, spi: IkeSpi, inbound: InboundSpi) {
         // After an IKE SA rekey the CHILD SA lives on the successor.
         let spi = match self.sas.get(&spi) {
             Some(sa) if !sa.children.iter().any(|c| c.inbound == inbound) => {
@@ -895,7 +907,7 @@ impl Endpoint {
                 }
             }
         }
-        let spis: Vec<u64> = self.sas.keys().copied().collect();
+        let spis: Vec<IkeSpi> = self.sas.keys().copied().collect();
         for spi in spis {
             self.run_tasks(now, spi);
         }

@@ -6,6 +6,7 @@
 //! [`Endpoint::initiate`]; then drain [`Endpoint::poll_transmit`] and
 //! [`Endpoint::poll_event`]. Nothing here touches a socket or a clock.
 
+use meshsec_types::{IkeSpi, InboundSpi};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 
@@ -37,11 +38,6 @@ fn fragment_number(bytes: &[u8]) -> Option<u16> {
     Some(u16::from_be_bytes([*b.first()?, *b.get(1)?]))
 }
 
-/// The IKE port.
-pub const IKE_PORT: u16 = 500;
-/// The NAT-T port (IKE with the non-ESP marker, and ESP in UDP).
-pub const NAT_T_PORT: u16 = 4500;
-
 /// Length of the nonces we send (RFC 7296 §2.10: at least half the PRF key size; 32 covers
 /// every PRF we offer).
 pub(crate) const NONCE_LEN: usize = 32;
@@ -53,6 +49,8 @@ pub enum ApiMisuse {
     UnknownPeer(PeerId),
     /// The random number generator failed.
     Random,
+    /// No id left for another peer.
+    TooManyPeers,
 }
 
 impl core::fmt::Display for ApiMisuse {
@@ -60,6 +58,7 @@ impl core::fmt::Display for ApiMisuse {
         match self {
             ApiMisuse::UnknownPeer(p) => write!(f, "no peer #{p} in the configuration"),
             ApiMisuse::Random => f.write_str("the random number generator failed"),
+            ApiMisuse::TooManyPeers => f.write_str("too many peers"),
         }
     }
 }
@@ -71,10 +70,10 @@ pub struct Endpoint {
     pub(crate) config: EndpointConfig,
     pub(crate) peers: crate::inventory::PeerTable,
     /// By our SPI.
-    pub(crate) sas: HashMap<u64, IkeSa>,
+    pub(crate) sas: HashMap<IkeSpi, IkeSa>,
     /// Responder: (peer address, peer's SPIi) → our SPIr, to answer retransmitted
     /// IKE_SA_INIT requests from the cache.
-    pub(crate) init_index: HashMap<(SocketAddr, u64), u64>,
+    pub(crate) init_index: HashMap<(SocketAddr, IkeSpi), IkeSpi>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     pub(crate) rng: Box<dyn Random + Send>,
@@ -135,7 +134,8 @@ impl Endpoint {
 
     /// Makes the next key exchange of `kx`'s method use `kx` instead of a fresh one. For
     /// replaying recorded handshakes (with [`KeyExchange::recorded`]) and for fully scripted
-    /// tests; the daemon never calls it.
+    /// tests; only with the `test-hooks` feature.
+    #[cfg(feature = "test-hooks")]
     pub fn script_key_exchange(&mut self, kx: KeyExchange) {
         self.scripted_kx.push_back(kx);
     }
@@ -228,7 +228,7 @@ impl Endpoint {
     /// returns the whole inner payload chain once everything is in.
     pub(crate) fn open_message(
         &mut self,
-        spi: u64,
+        spi: IkeSpi,
         message_id: u32,
         bytes: &[u8],
     ) -> Option<Opened> {
@@ -283,25 +283,25 @@ impl Endpoint {
     }
 
     /// A fresh non-zero IKE SPI not in use here.
-    pub(crate) fn new_ike_spi(&mut self) -> Result<u64, ApiMisuse> {
+    pub(crate) fn new_ike_spi(&mut self) -> Result<IkeSpi, ApiMisuse> {
         loop {
             let mut b = [0u8; 8];
             self.rng.fill(&mut b).map_err(|_| ApiMisuse::Random)?;
-            let spi = u64::from_be_bytes(b);
-            if spi != 0 && !self.sas.contains_key(&spi) {
+            let spi = IkeSpi::new(u64::from_be_bytes(b));
+            if spi != IkeSpi::ZERO && !self.sas.contains_key(&spi) {
                 return Ok(spi);
             }
         }
     }
 
     /// A fresh ESP SPI (values below 256 are reserved, RFC 4303 §2.1).
-    pub(crate) fn new_esp_spi(&mut self) -> Result<u32, ApiMisuse> {
+    pub(crate) fn new_esp_spi(&mut self) -> Result<InboundSpi, ApiMisuse> {
         loop {
             let mut b = [0u8; 4];
             self.rng.fill(&mut b).map_err(|_| ApiMisuse::Random)?;
             let spi = u32::from_be_bytes(b);
             if spi >= 256 {
-                return Ok(spi);
+                return Ok(InboundSpi::new(spi));
             }
         }
     }
@@ -311,7 +311,7 @@ impl Endpoint {
     pub(crate) fn send_request_message(
         &mut self,
         now: Timestamp,
-        spi: u64,
+        spi: IkeSpi,
         exchange: ExchangeType,
         inner: &[Payload<'_>],
     ) -> bool {
@@ -335,7 +335,7 @@ impl Endpoint {
     /// `fragment_size` octets when it is bigger and the peer supports fragmentation.
     pub(crate) fn seal_message(
         &mut self,
-        spi: u64,
+        spi: IkeSpi,
         exchange: ExchangeType,
         response: bool,
         message_id: u32,
@@ -346,8 +346,8 @@ impl Endpoint {
         let mut chain = Vec::new();
         let first = emit_payloads(inner, &mut chain).ok()?;
         let header = Header {
-            spi_i: sa.spi_i,
-            spi_r: sa.spi_r,
+            spi_i: sa.spi_i.get(),
+            spi_r: sa.spi_r.get(),
             minor_version: 0,
             exchange,
             flags: Flags::new(sa.role == Role::Initiator, response),
@@ -402,7 +402,7 @@ impl Endpoint {
         ty: NotifyType,
         data: Vec<u8>,
     ) {
-        let second = self.now_hint.as_secs();
+        let second = self.now_hint.since_epoch().as_secs();
         if self.stateless_replies.len() > 4096 {
             self.stateless_replies.retain(|_, (s, _)| *s == second);
         }
@@ -445,8 +445,9 @@ impl Endpoint {
             return;
         };
         let h = info.header;
+        let (spi_i, spi_r) = (IkeSpi::new(h.spi_i), IkeSpi::new(h.spi_r));
         if h.exchange == ExchangeType::IKE_SA_INIT && !h.flags.response() {
-            if let Some(spi) = self.init_index.get(&(from, h.spi_i)).copied() {
+            if let Some(spi) = self.init_index.get(&(from, spi_i)).copied() {
                 // A retransmitted IKE_SA_INIT request: answer from the cache.
                 if let Some((_, cached)) =
                     self.sas.get(&spi).and_then(|sa| sa.last_response.clone())
@@ -459,11 +460,7 @@ impl Endpoint {
             return;
         }
         // The sender's Initiator flag says which SPI is ours.
-        let our_spi = if h.flags.initiator() {
-            h.spi_r
-        } else {
-            h.spi_i
-        };
+        let our_spi = if h.flags.initiator() { spi_r } else { spi_i };
         let Some(sa) = self.sas.get_mut(&our_spi) else {
             return;
         };
@@ -596,7 +593,7 @@ impl Endpoint {
         self.reauth_timers(now);
     }
 
-    pub(crate) fn remove_sa(&mut self, spi: u64) -> Option<IkeSa> {
+    pub(crate) fn remove_sa(&mut self, spi: IkeSpi) -> Option<IkeSa> {
         let sa = self.sas.remove(&spi)?;
         if sa.role == Role::Responder {
             self.init_index.remove(&(sa.remote, sa.spi_i));

@@ -2,6 +2,7 @@
 //! with explanations of every failure.
 
 use core::fmt;
+use meshsec_types::{IkeSpi, InboundSpi, OutboundSpi};
 use std::net::SocketAddr;
 
 use meshsec_crypto::{Encr, Integ, Secret};
@@ -12,8 +13,7 @@ use crate::config::ChildMode;
 use crate::proposal::NoProposalChosen;
 use crate::ts::TsUnacceptable;
 
-/// Index of a peer in the endpoint's configuration.
-pub type PeerId = usize;
+pub use meshsec_types::PeerId;
 
 /// A datagram for the daemon to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,11 +26,12 @@ pub struct Transmit {
     pub payload: Vec<u8>,
 }
 
-/// One direction of a CHILD SA, for the data plane.
+/// One direction of a CHILD SA, for the data plane; `S` says which ([`InboundSpi`] or
+/// [`OutboundSpi`]).
 #[derive(Debug, Clone)]
-pub struct ChildSaHalf {
-    /// SPI (inbound: ours; outbound: the peer's).
-    pub spi: u32,
+pub struct ChildSaHalf<S> {
+    /// Its SPI.
+    pub spi: S,
     /// Encryption key (| salt for AEAD).
     pub encr_key: Secret,
     /// Integrity key (empty for AEAD).
@@ -55,9 +56,9 @@ pub struct ChildSa {
     /// The peer's side's negotiated selectors.
     pub remote_ts: Vec<AddrSelector>,
     /// Packets we receive.
-    pub inbound: ChildSaHalf,
+    pub inbound: ChildSaHalf<InboundSpi>,
     /// Packets we send.
-    pub outbound: ChildSaHalf,
+    pub outbound: ChildSaHalf<OutboundSpi>,
     /// False if the peer sent ESP_TFC_PADDING_NOT_SUPPORTED.
     pub tfc_padding_allowed: bool,
     /// Our outer address (and port, for UDP encapsulation).
@@ -70,7 +71,7 @@ pub struct ChildSa {
     pub proposal: String,
     /// This pair replaces the CHILD SA with this inbound SPI (a rekey); the old one stays
     /// until its own [`Event::DeleteChildSa`].
-    pub rekey_of: Option<u32>,
+    pub rekey_of: Option<InboundSpi>,
     /// Install the outbound half as a standby behind the current one: we answered the peer's
     /// rekey, and the peer may not have the new inbound SA until it has our answer. It takes
     /// over when the old SA is deleted (make-before-break, RFC 7296 §2.8).
@@ -184,7 +185,7 @@ pub enum Event {
         /// The peer.
         peer: PeerId,
         /// Our SPI of it.
-        local_spi: u64,
+        local_spi: IkeSpi,
         /// Whether a NAT was detected between us.
         nat_detected: bool,
     },
@@ -195,9 +196,9 @@ pub enum Event {
         /// The peer.
         peer: PeerId,
         /// Our inbound SPI.
-        inbound_spi: u32,
+        inbound_spi: InboundSpi,
         /// The outbound SPI.
-        outbound_spi: u32,
+        outbound_spi: OutboundSpi,
     },
     /// Stop sending on this CHILD SA now: we are deleting it (its Delete is on the way, and
     /// the peer will drop what still arrives on it). Its inbound half stays until the
@@ -206,7 +207,7 @@ pub enum Event {
         /// The peer.
         peer: PeerId,
         /// The outbound SPI.
-        outbound_spi: u32,
+        outbound_spi: OutboundSpi,
     },
     /// The peer reported ESP on this CHILD SA's outbound SPI that it cannot open (it lost
     /// that half): a replacement is being created and this one deleted.
@@ -214,9 +215,9 @@ pub enum Event {
         /// The peer.
         peer: PeerId,
         /// Our inbound SPI of the broken CHILD SA.
-        inbound_spi: u32,
+        inbound_spi: InboundSpi,
         /// Its outbound SPI (the one the peer no longer knows).
-        outbound_spi: u32,
+        outbound_spi: OutboundSpi,
     },
     /// The IKE SA was rekeyed: its CHILD SAs now belong to the new one (nothing changes in
     /// the data plane). The old one is deleted shortly ([`Event::IkeSaDeleted`]).
@@ -224,9 +225,9 @@ pub enum Event {
         /// The peer.
         peer: PeerId,
         /// Our SPI of the old IKE SA.
-        old_spi: u64,
+        old_spi: IkeSpi,
         /// Our SPI of the new IKE SA.
-        new_spi: u64,
+        new_spi: IkeSpi,
     },
     /// The IKE SA was reauthenticated (by us or the peer): `new_spi` and its CHILD SA
     /// replace `old_spi`, which is deleted with its CHILD SAs shortly
@@ -235,9 +236,9 @@ pub enum Event {
         /// The peer.
         peer: PeerId,
         /// Our SPI of the old IKE SA.
-        old_spi: u64,
+        old_spi: IkeSpi,
         /// Our SPI of the new IKE SA.
-        new_spi: u64,
+        new_spi: IkeSpi,
     },
     /// Both ends rekeyed the same SA at once (RFC 7296 §2.8.1/§2.8.2); the SA created with
     /// the lowest nonce is deleted by its creator. `won`: ours survives.
@@ -254,7 +255,7 @@ pub enum Event {
         /// The peer.
         peer: PeerId,
         /// Our SPI of it.
-        local_spi: u64,
+        local_spi: IkeSpi,
         /// Why.
         reason: &'static str,
     },

@@ -4,7 +4,7 @@
 //! (never in the clear, rate-limited); on receipt, the named CHILD SA is replaced: a new
 //! one is created, then the broken one deleted.
 
-use std::time::Duration;
+use meshsec_types::{IkeSpi, InboundSpi, OutboundSpi};
 
 use meshsec_wire::payload::{Notify, Payload, PayloadBody};
 use meshsec_wire::registry::{NotifyType, ProtocolId};
@@ -14,8 +14,7 @@ use crate::event::{Event, PeerId};
 use crate::informational::InfoPurpose;
 use crate::sa::{ChildState, Task, Timestamp};
 
-/// At most one INVALID_SPI notification per peer per this long.
-const INVALID_SPI_INTERVAL: Duration = Duration::from_secs(1);
+use meshsec_types::timing::INVALID_SPI_INTERVAL;
 
 impl Endpoint {
     /// ESP with unknown SPI `spi` came from `peer`: tells the peer inside the IKE SA (at most
@@ -24,7 +23,7 @@ impl Endpoint {
         &mut self,
         now: Timestamp,
         peer: PeerId,
-        spi: u32,
+        spi: InboundSpi,
     ) -> Result<bool, ApiMisuse> {
         self.peers.get(peer).ok_or(ApiMisuse::UnknownPeer(peer))?;
         let Some(ike) = self.established_sa(peer) else {
@@ -41,7 +40,12 @@ impl Endpoint {
         Ok(self.queue_task(now, ike, Task::InvalidSpi(spi)))
     }
 
-    pub(crate) fn start_invalid_spi(&mut self, now: Timestamp, spi: u64, esp_spi: u32) -> bool {
+    pub(crate) fn start_invalid_spi(
+        &mut self,
+        now: Timestamp,
+        spi: IkeSpi,
+        esp_spi: InboundSpi,
+    ) -> bool {
         let mut n = Notify::new(NotifyType::INVALID_SPI, esp_spi.to_be_bytes().to_vec());
         n.protocol = ProtocolId::ESP;
         let inner = [Payload::new(PayloadBody::Notify(n))];
@@ -49,8 +53,9 @@ impl Endpoint {
     }
 
     /// The peer says it received ESP on `data` (our outbound SPI) and has no such SA.
-    pub(crate) fn peer_reported_invalid_spi(&mut self, now: Timestamp, spi: u64, data: &[u8]) {
-        let Ok(esp) = <[u8; 4]>::try_from(data).map(u32::from_be_bytes) else {
+    pub(crate) fn peer_reported_invalid_spi(&mut self, now: Timestamp, spi: IkeSpi, data: &[u8]) {
+        let Ok(esp) = <[u8; 4]>::try_from(data).map(|b| OutboundSpi::new(u32::from_be_bytes(b)))
+        else {
             return;
         };
         let Some(sa) = self.sas.get_mut(&spi) else {
@@ -85,7 +90,7 @@ impl Endpoint {
         &mut self,
         now: Timestamp,
         peer: PeerId,
-        inbound: u32,
+        inbound: InboundSpi,
     ) -> Result<bool, ApiMisuse> {
         self.peers.get(peer).ok_or(ApiMisuse::UnknownPeer(peer))?;
         let Some(spi) = self.established_sa(peer) else {

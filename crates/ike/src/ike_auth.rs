@@ -1,6 +1,7 @@
 //! The IKE_AUTH exchange (RFC 7296 §1.2, §2.15) with pre-shared keys, and the first CHILD SA:
 //! identities, AUTH, ESP proposal, traffic selector narrowing, mode.
 
+use meshsec_types::{IkeSpi, InboundSpi, OutboundSpi};
 use std::borrow::Cow;
 use std::net::SocketAddr;
 
@@ -92,7 +93,7 @@ fn describe_ts(i: &[AddrSelector], r: &[AddrSelector]) -> String {
 impl Endpoint {
     fn seal_auth(
         &mut self,
-        spi: u64,
+        spi: IkeSpi,
         response: bool,
         message_id: u32,
         inner: &[Payload<'_>],
@@ -151,7 +152,7 @@ impl Endpoint {
         chosen: &Chosen,
         mode: ChildMode,
         ts: (Vec<AddrSelector>, Vec<AddrSelector>),
-        spis: (u32, u32),
+        spis: (InboundSpi, OutboundSpi),
         tfc_padding_allowed: bool,
         kdf: ChildKdf<'_>,
     ) -> Option<ChildSa> {
@@ -208,7 +209,7 @@ impl Endpoint {
     }
 
     /// Initiator: IDi, AUTH, SA, TSi, TSr (+ INITIAL_CONTACT, USE_TRANSPORT_MODE).
-    pub(crate) fn send_auth_request(&mut self, now: Timestamp, spi: u64) {
+    pub(crate) fn send_auth_request(&mut self, now: Timestamp, spi: IkeSpi) {
         let Some(sa) = self.sas.get(&spi) else { return };
         let Some(cfg) = sa.peer.and_then(|p| self.peers.get(p)) else {
             return;
@@ -256,7 +257,7 @@ impl Endpoint {
     pub(crate) fn handle_auth_request(
         &mut self,
         now: Timestamp,
-        spi: u64,
+        spi: IkeSpi,
         from: SocketAddr,
         to: SocketAddr,
         opened: Opened,
@@ -296,8 +297,11 @@ impl Endpoint {
         let c = auth_content(&payloads);
         let Some(id_i) = c.id_i else { return };
         // Which peer is this? The one whose configured identity matches, preferring address.
-        let matching: Vec<PeerId> = (0..self.peers.len())
-            .filter(|p| self.peers.get(*p).is_some_and(|cfg| &cfg.remote_id == id_i))
+        let matching: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(_, cfg)| &cfg.remote_id == id_i)
+            .map(|(p, _)| p)
             .collect();
         let peer = matching
             .iter()
@@ -312,7 +316,7 @@ impl Endpoint {
             let expected = self
                 .peers
                 .iter()
-                .map(|p| p.remote_id.to_string())
+                .map(|(_, p)| p.remote_id.to_string())
                 .collect::<Vec<_>>()
                 .join(" or ");
             self.reject_auth(
@@ -399,8 +403,8 @@ impl Endpoint {
                             Some((NotifyType::TS_UNACCEPTABLE, Failure::TsUnacceptable(e)))
                     }
                     Ok((ts_i, ts_r)) => {
-                        let peer_spi =
-                            <[u8; 4]>::try_from(chosen.spi.as_slice()).map(u32::from_be_bytes);
+                        let peer_spi = <[u8; 4]>::try_from(chosen.spi.as_slice())
+                            .map(|b| OutboundSpi::new(u32::from_be_bytes(b)));
                         let tfc = find_notify(&payloads, NotifyType::ESP_TFC_PADDING_NOT_SUPPORTED)
                             .is_none();
                         if let Ok(peer_spi) = peer_spi
@@ -467,7 +471,7 @@ impl Endpoint {
     /// the IKE SA.
     fn reject_auth(
         &mut self,
-        spi: u64,
+        spi: IkeSpi,
         message_id: u32,
         ty: NotifyType,
         peer: Option<PeerId>,
@@ -482,7 +486,7 @@ impl Endpoint {
     }
 
     /// Initiator: the IKE_AUTH response.
-    pub(crate) fn handle_auth_response(&mut self, now: Timestamp, spi: u64, opened: Opened) {
+    pub(crate) fn handle_auth_response(&mut self, now: Timestamp, spi: IkeSpi, opened: Opened) {
         let Some(sa) = self.sas.get(&spi) else { return };
         let Some(peer) = sa.peer else { return };
         let Some(cfg) = self.peers.get(peer).cloned() else {
@@ -599,8 +603,8 @@ impl Endpoint {
                     })
                 }
                 Ok(chosen) if answer.proposals.len() == 1 => {
-                    let peer_spi =
-                        <[u8; 4]>::try_from(chosen.spi.as_slice()).map(u32::from_be_bytes);
+                    let peer_spi = <[u8; 4]>::try_from(chosen.spi.as_slice())
+                        .map(|b| OutboundSpi::new(u32::from_be_bytes(b)));
                     let tfc =
                         find_notify(&payloads, NotifyType::ESP_TFC_PADDING_NOT_SUPPORTED).is_none();
                     if let Ok(peer_spi) = peer_spi {

@@ -1,6 +1,7 @@
 //! The IKE_SA_INIT exchange (RFC 7296 §1.2): proposals, key exchange, nonces and NAT
 //! detection; INVALID_KE_PAYLOAD retries; NO_PROPOSAL_CHOSEN explained.
 
+use meshsec_types::IkeSpi;
 use std::borrow::Cow;
 use std::net::SocketAddr;
 
@@ -13,10 +14,11 @@ use meshsec_wire::registry::{ExchangeType, HashAlgorithm, KeMethod, NotifyType, 
 use meshsec_wire::{Flags, Header, Message, rules};
 
 use crate::cookie::CookieJar;
-use crate::endpoint::{ApiMisuse, Endpoint, IKE_PORT, NAT_T_PORT, NONCE_LEN};
+use crate::endpoint::{ApiMisuse, Endpoint, NONCE_LEN};
 use crate::event::{Failure, PeerId};
 use crate::proposal::{self, Chosen, ProposalSpec};
 use crate::sa::{Crypto, IkeSa, Role, State, Timestamp};
+use meshsec_types::ports::{IKE_PORT, NAT_T_PORT};
 
 /// Largest IKE_SA_INIT request we look at: a MODP-8192 KE plus many proposals stay well
 /// below; anything bigger is a resource attack.
@@ -46,7 +48,14 @@ pub(crate) fn crypto_from(
     skeyseed: &Secret,
     sa: &IkeSa,
 ) -> Result<Crypto, CryptoError> {
-    let k = keys::ike_keys(&suite, skeyseed, &sa.ni, &sa.nr, sa.spi_i, sa.spi_r)?;
+    let k = keys::ike_keys(
+        &suite,
+        skeyseed,
+        &sa.ni,
+        &sa.nr,
+        sa.spi_i.get(),
+        sa.spi_r.get(),
+    )?;
     let from_i = SkKey::new(&suite, k.sk_ei.expose(), k.sk_ai.expose())?;
     let from_r = SkKey::new(&suite, k.sk_er.expose(), k.sk_ar.expose())?;
     let (sk_in, sk_out) = match sa.role {
@@ -75,19 +84,19 @@ impl Endpoint {
 }
 
 fn natd_notifies(
-    spi_i: u64,
-    spi_r: u64,
+    spi_i: IkeSpi,
+    spi_r: IkeSpi,
     src: SocketAddr,
     dst: SocketAddr,
 ) -> [Payload<'static>; 2] {
     [
         Payload::new(PayloadBody::Notify(Notify::new(
             NotifyType::NAT_DETECTION_SOURCE_IP,
-            natd_hash(spi_i, spi_r, src).to_vec(),
+            natd_hash(spi_i.get(), spi_r.get(), src).to_vec(),
         ))),
         Payload::new(PayloadBody::Notify(Notify::new(
             NotifyType::NAT_DETECTION_DESTINATION_IP,
-            natd_hash(spi_i, spi_r, dst).to_vec(),
+            natd_hash(spi_i.get(), spi_r.get(), dst).to_vec(),
         ))),
     ]
 }
@@ -98,13 +107,13 @@ fn natd_notifies(
 /// hash is not of ours.
 fn nat_detected(
     payloads: &[Payload<'_>],
-    spi_i: u64,
-    spi_r: u64,
+    spi_i: IkeSpi,
+    spi_r: IkeSpi,
     local: SocketAddr,
     remote: SocketAddr,
 ) -> bool {
     let differs = |ty, addr| {
-        let expected = natd_hash(spi_i, spi_r, addr);
+        let expected = natd_hash(spi_i.get(), spi_r.get(), addr);
         payloads
             .iter()
             .filter_map(Payload::as_notify)
@@ -183,7 +192,7 @@ impl Endpoint {
         &mut self,
         now: Timestamp,
         peer: PeerId,
-    ) -> Result<u64, ApiMisuse> {
+    ) -> Result<IkeSpi, ApiMisuse> {
         let cfg = self.peers.get(peer).ok_or(ApiMisuse::UnknownPeer(peer))?;
         let remote = cfg.remote_addr;
         let method = cfg
@@ -197,7 +206,7 @@ impl Endpoint {
             Role::Initiator,
             State::ExpectSaInitResponse,
             Some(peer),
-            (spi_i, 0),
+            (spi_i, IkeSpi::ZERO),
             (self.config.local_addr, remote),
             now,
             child_spi,
@@ -211,7 +220,7 @@ impl Endpoint {
     fn send_sa_init_request(
         &mut self,
         now: Timestamp,
-        spi_i: u64,
+        spi_i: IkeSpi,
         method: KeMethod,
     ) -> Result<(), ApiMisuse> {
         let ni = self.random_bytes(NONCE_LEN)?;
@@ -237,7 +246,7 @@ impl Endpoint {
         payloads.push(Payload::new(PayloadBody::Nonce(Cow::Owned(ni.clone()))));
         payloads.extend(natd_notifies(
             spi_i,
-            0,
+            IkeSpi::ZERO,
             self.claimed_source(self.config.local_addr),
             sa.remote,
         ));
@@ -245,7 +254,7 @@ impl Endpoint {
         payloads.push(signature_hash_algorithms());
         let msg = Message {
             header: Header {
-                spi_i,
+                spi_i: spi_i.get(),
                 spi_r: 0,
                 minor_version: 0,
                 exchange: ExchangeType::IKE_SA_INIT,
@@ -272,15 +281,14 @@ impl Endpoint {
     /// The peer configurations that may be behind `from`, before identities are known: those
     /// with its address, or all of them.
     fn candidates(&self, from: SocketAddr) -> Vec<PeerId> {
-        let by_addr: Vec<PeerId> = (0..self.peers.len())
-            .filter(|i| {
-                self.peers
-                    .get(*i)
-                    .is_some_and(|p| p.remote_addr.ip() == from.ip())
-            })
+        let by_addr: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.remote_addr.ip() == from.ip())
+            .map(|(i, _)| i)
             .collect();
         if by_addr.is_empty() {
-            (0..self.peers.len()).collect()
+            self.peers.iter().map(|(i, _)| i).collect()
         } else {
             by_addr
         }
@@ -301,6 +309,7 @@ impl Endpoint {
             return;
         };
         let h = msg.header;
+        let spi_i = IkeSpi::new(h.spi_i);
         if h.spi_r != 0
             || h.message_id != 0
             || rules::check_outer(h.exchange, false, &msg.payloads).is_err()
@@ -315,7 +324,7 @@ impl Endpoint {
             return;
         };
         if half_open >= self.config.cookie_threshold
-            && !self.cookie_ok(now, &msg.payloads, content.nonce, from, h.spi_i)
+            && !self.cookie_ok(now, &msg.payloads, content.nonce, from, spi_i)
         {
             return;
         }
@@ -378,7 +387,7 @@ impl Endpoint {
             Role::Responder,
             State::ExpectAuthRequest,
             None,
-            (h.spi_i, spi_r),
+            (spi_i, spi_r),
             (to, from),
             now,
             child_spi,
@@ -387,8 +396,8 @@ impl Endpoint {
         sa.nr = nr.clone();
         sa.peer_init = bytes.to_vec();
         sa.expected_request_id = 1;
-        sa.nat_detected =
-            self.config.force_udp_encap || nat_detected(&msg.payloads, h.spi_i, 0, to, from);
+        sa.nat_detected = self.config.force_udp_encap
+            || nat_detected(&msg.payloads, spi_i, IkeSpi::ZERO, to, from);
         sa.fragmentation =
             find_notify(&msg.payloads, NotifyType::IKEV2_FRAGMENTATION_SUPPORTED).is_some();
         sa.proposal = chosen.describe(ProtocolId::IKE);
@@ -406,15 +415,15 @@ impl Endpoint {
             })),
             Payload::new(PayloadBody::Nonce(Cow::Owned(nr))),
         ];
-        payloads.extend(natd_notifies(h.spi_i, spi_r, self.claimed_source(to), from));
+        payloads.extend(natd_notifies(spi_i, spi_r, self.claimed_source(to), from));
         if sa.fragmentation {
             payloads.push(fragmentation_supported());
         }
         payloads.push(signature_hash_algorithms());
         let response = Message {
             header: Header {
-                spi_i: h.spi_i,
-                spi_r,
+                spi_i: spi_i.get(),
+                spi_r: spi_r.get(),
                 minor_version: 0,
                 exchange: ExchangeType::IKE_SA_INIT,
                 flags: Flags::new(false, true),
@@ -425,7 +434,7 @@ impl Endpoint {
         let Ok(out) = response.to_bytes() else { return };
         sa.our_init = out.clone();
         sa.last_response = Some((0, vec![out.clone()]));
-        self.init_index.insert((from, h.spi_i), spi_r);
+        self.init_index.insert((from, spi_i), spi_r);
         self.sas.insert(spi_r, sa);
         self.transmit_from(to, from, out);
     }
@@ -438,7 +447,7 @@ impl Endpoint {
         payloads: &[Payload<'_>],
         ni: &[u8],
         from: SocketAddr,
-        spi_i: u64,
+        spi_i: IkeSpi,
     ) -> bool {
         if self.cookies.is_none() {
             self.cookies = CookieJar::new(self.rng.as_mut(), now);
@@ -457,7 +466,7 @@ impl Endpoint {
         }
         let cookie = jar.make(ni, from, spi_i);
         let header = Header {
-            spi_i,
+            spi_i: spi_i.get(),
             spi_r: 0,
             minor_version: 0,
             exchange: ExchangeType::IKE_SA_INIT,
@@ -470,7 +479,7 @@ impl Endpoint {
 
     /// Initiator: resends the IKE_SA_INIT request unchanged but for the COOKIE in front
     /// (RFC 7296 §2.6); that message is then the one our AUTH signs.
-    fn resend_with_cookie(&mut self, now: Timestamp, spi_i: u64, cookie: Vec<u8>) {
+    fn resend_with_cookie(&mut self, now: Timestamp, spi_i: IkeSpi, cookie: Vec<u8>) {
         let Some(sa) = self.sas.get(&spi_i) else {
             return;
         };
@@ -499,7 +508,7 @@ impl Endpoint {
     }
 
     /// Initiator: the IKE_SA_INIT response (or an error / retry notify).
-    pub(crate) fn handle_sa_init_response(&mut self, now: Timestamp, spi_i: u64, bytes: &[u8]) {
+    pub(crate) fn handle_sa_init_response(&mut self, now: Timestamp, spi_i: IkeSpi, bytes: &[u8]) {
         let Ok(msg) = Message::parse(bytes) else {
             return;
         };
@@ -612,7 +621,7 @@ impl Endpoint {
             }
             None => return,
         };
-        sa.spi_r = msg.header.spi_r;
+        sa.spi_r = IkeSpi::new(msg.header.spi_r);
         sa.fragmentation =
             find_notify(&msg.payloads, NotifyType::IKEV2_FRAGMENTATION_SUPPORTED).is_some();
         sa.nr = content.nonce.to_vec();

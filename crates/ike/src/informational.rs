@@ -1,6 +1,7 @@
 //! The INFORMATIONAL exchange (RFC 7296 §1.4): empty requests as liveness checks, Delete of
 //! the IKE SA or of CHILD SAs, and error notifications — on an established IKE SA.
 
+use meshsec_types::{IkeSpi, InboundSpi, OutboundSpi};
 use meshsec_wire::payload::{Delete, Payload, PayloadBody};
 use meshsec_wire::registry::{ExchangeType, NotifyType, ProtocolId};
 use meshsec_wire::{parse_payloads, rules};
@@ -19,7 +20,7 @@ pub(crate) enum InfoPurpose {
     /// Delete of the whole IKE SA.
     DeleteIkeSa,
     /// Delete of the CHILD SA with this inbound SPI.
-    DeleteChildSa(u32),
+    DeleteChildSa(InboundSpi),
 }
 
 impl Endpoint {
@@ -28,7 +29,7 @@ impl Endpoint {
     pub(crate) fn send_informational(
         &mut self,
         now: Timestamp,
-        spi: u64,
+        spi: IkeSpi,
         inner: &[Payload<'_>],
         purpose: InfoPurpose,
     ) -> bool {
@@ -44,17 +45,17 @@ impl Endpoint {
         true
     }
 
-    pub(crate) fn start_liveness(&mut self, now: Timestamp, spi: u64) -> bool {
+    pub(crate) fn start_liveness(&mut self, now: Timestamp, spi: IkeSpi) -> bool {
         self.send_informational(now, spi, &[], InfoPurpose::Liveness)
     }
 
-    pub(crate) fn start_delete_ike(&mut self, now: Timestamp, spi: u64) -> bool {
+    pub(crate) fn start_delete_ike(&mut self, now: Timestamp, spi: IkeSpi) -> bool {
         let delete = Payload::new(PayloadBody::Delete(Delete::ike()));
         let sent = self.send_informational(now, spi, &[delete], InfoPurpose::DeleteIkeSa);
         // The CHILD SAs of a replaced SA (reauthenticated, or a duplicate) stop sealing now:
         // their replacements take over, and the peer drops whatever arrives on the old ones
         // after our Delete.
-        let retired: Vec<(PeerId, u32)> = match self.sas.get(&spi) {
+        let retired: Vec<(PeerId, OutboundSpi)> = match self.sas.get(&spi) {
             Some(sa) if sent && sa.rekeyed => sa
                 .peer
                 .map(|p| {
@@ -74,7 +75,12 @@ impl Endpoint {
     }
 
     /// Sends the Delete of CHILD SA `inbound` (false if it is gone already).
-    pub(crate) fn start_delete_child(&mut self, now: Timestamp, spi: u64, inbound: u32) -> bool {
+    pub(crate) fn start_delete_child(
+        &mut self,
+        now: Timestamp,
+        spi: IkeSpi,
+        inbound: InboundSpi,
+    ) -> bool {
         let Some(sa) = self.sas.get_mut(&spi) else {
             return false;
         };
@@ -84,7 +90,7 @@ impl Endpoint {
         c.state = ChildState::Deleting;
         let outbound_spi = c.outbound;
         let peer = sa.peer;
-        let delete = Payload::new(PayloadBody::Delete(Delete::esp(&[inbound])));
+        let delete = Payload::new(PayloadBody::Delete(Delete::esp(&[inbound.get()])));
         let sent =
             self.send_informational(now, spi, &[delete], InfoPurpose::DeleteChildSa(inbound));
         if sent && let Some(peer) = peer {
@@ -132,7 +138,7 @@ impl Endpoint {
     /// Delete either. Returns whether there was one.
     pub fn drop_ike_sa(&mut self, peer: PeerId, reason: &'static str) -> Result<bool, ApiMisuse> {
         self.peers.get(peer).ok_or(ApiMisuse::UnknownPeer(peer))?;
-        let spis: Vec<u64> = self
+        let spis: Vec<IkeSpi> = self
             .sas
             .iter()
             .filter(|(_, sa)| sa.peer == Some(peer) && sa.state == crate::sa::State::Established)
@@ -164,7 +170,7 @@ impl Endpoint {
     }
 
     /// Removes an IKE SA and tells the data plane to drop its CHILD SA.
-    pub(crate) fn close_sa(&mut self, spi: u64, reason: &'static str) {
+    pub(crate) fn close_sa(&mut self, spi: IkeSpi, reason: &'static str) {
         let Some(sa) = self.remove_sa(spi) else {
             return;
         };
@@ -185,7 +191,7 @@ impl Endpoint {
 
     /// Why IKE SA `spi` is deleted: it was replaced (by a rekey or a reauthentication), or
     /// `otherwise`.
-    fn deleted_reason(&self, spi: u64, otherwise: &'static str) -> &'static str {
+    fn deleted_reason(&self, spi: IkeSpi, otherwise: &'static str) -> &'static str {
         match self.sas.get(&spi) {
             Some(sa) if sa.duplicate => {
                 "duplicate from simultaneous initiation (lowest nonce loses)"
@@ -202,12 +208,12 @@ impl Endpoint {
     pub(crate) fn handle_informational_request(
         &mut self,
         now: Timestamp,
-        spi: u64,
+        spi: IkeSpi,
         opened: Opened,
     ) {
         let Some(sa) = self.sas.get(&spi) else { return };
         let (message_id, peer) = (sa.expected_request_id, sa.peer);
-        let children: Vec<(u32, u32)> = sa
+        let children: Vec<(OutboundSpi, InboundSpi)> = sa
             .children
             .iter()
             .map(|c| (c.outbound, c.inbound))
@@ -226,7 +232,7 @@ impl Endpoint {
                 PayloadBody::Delete(d) if d.protocol == ProtocolId::IKE => delete_ike = true,
                 PayloadBody::Delete(d) if d.protocol == ProtocolId::ESP => {
                     // The peer names its inbound SPIs: our outbound ones.
-                    for s in d.spis_u32() {
+                    for s in d.spis_u32().map(OutboundSpi::new) {
                         if let Some((_, inbound)) = children.iter().find(|(o, _)| *o == s) {
                             deleted.push(*inbound);
                         }
@@ -251,7 +257,10 @@ impl Endpoint {
         let inner = if delete_ike || deleted.is_empty() {
             Vec::new()
         } else {
-            vec![Payload::new(PayloadBody::Delete(Delete::esp(&deleted)))]
+            {
+                let spis: Vec<u32> = deleted.iter().map(|s| s.get()).collect();
+                vec![Payload::new(PayloadBody::Delete(Delete::esp(&spis)))]
+            }
         };
         self.respond(spi, message_id, ExchangeType::INFORMATIONAL, &inner);
         if let Some(peer) = peer {
@@ -287,7 +296,7 @@ impl Endpoint {
     }
 
     /// The (already authenticated) answer to our INFORMATIONAL request.
-    pub(crate) fn handle_informational_response(&mut self, now: Timestamp, spi: u64) {
+    pub(crate) fn handle_informational_response(&mut self, now: Timestamp, spi: IkeSpi) {
         let Some(sa) = self.sas.get_mut(&spi) else {
             return;
         };

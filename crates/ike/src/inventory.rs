@@ -2,6 +2,7 @@
 //! removing peers (configuration reloads touch only the peers that changed) and a read-only
 //! view of every IKE SA for status displays.
 
+use meshsec_types::{IkeSpi, InboundSpi, OutboundSpi};
 use std::net::SocketAddr;
 
 use crate::config::PeerConfig;
@@ -25,15 +26,18 @@ impl PeerTable {
 
     /// The peer with this id, unless removed.
     pub(crate) fn get(&self, id: PeerId) -> Option<&PeerConfig> {
-        self.slots.get(id).and_then(Option::as_ref)
+        self.slots.get(id.index()).and_then(Option::as_ref)
     }
 
-    /// The peers that are configured now.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &PeerConfig> {
-        self.slots.iter().flatten()
+    /// The peers that are configured now, with their ids.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (PeerId, &PeerConfig)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| Some((PeerId::from_index(i)?, p.as_ref()?)))
     }
 
-    /// One past the highest id ever given (iterate `0..len()` with `get`).
+    /// Number of ids ever given (removed peers included).
     pub(crate) fn len(&self) -> usize {
         self.slots.len()
     }
@@ -45,11 +49,11 @@ pub struct IkeSaInfo {
     /// The peer, once known.
     pub peer: Option<PeerId>,
     /// Our SPI.
-    pub local_spi: u64,
+    pub local_spi: IkeSpi,
     /// The initiator's SPI.
-    pub spi_i: u64,
+    pub spi_i: IkeSpi,
     /// The responder's SPI (0 until known).
-    pub spi_r: u64,
+    pub spi_r: IkeSpi,
     /// Which end we are.
     pub role: Role,
     /// What it waits for.
@@ -63,7 +67,7 @@ pub struct IkeSaInfo {
     /// The negotiated proposal (empty until chosen).
     pub proposal: String,
     /// Its CHILD SAs (inbound, outbound SPI), oldest first.
-    pub children: Vec<(u32, u32)>,
+    pub children: Vec<(InboundSpi, OutboundSpi)>,
     /// A NAT was detected between us.
     pub nat_detected: bool,
     /// Replaced by a rekey or a reauthentication and about to be deleted.
@@ -101,16 +105,17 @@ impl Endpoint {
     }
 
     /// Adds a peer; returns its id.
-    pub fn add_peer(&mut self, cfg: PeerConfig) -> PeerId {
+    pub fn add_peer(&mut self, cfg: PeerConfig) -> Result<PeerId, ApiMisuse> {
+        let id = PeerId::from_index(self.peers.slots.len()).ok_or(ApiMisuse::TooManyPeers)?;
         self.peers.slots.push(Some(cfg));
-        self.peers.slots.len() - 1
+        Ok(id)
     }
 
     /// Replaces a peer's configuration. SAs already established keep what they negotiated;
     /// callers that want the new settings applied delete them (see
     /// [`Endpoint::delete_ike_sa`]).
     pub fn replace_peer(&mut self, id: PeerId, cfg: PeerConfig) -> Result<(), ApiMisuse> {
-        match self.peers.slots.get_mut(id) {
+        match self.peers.slots.get_mut(id.index()) {
             Some(slot @ Some(_)) => {
                 *slot = Some(cfg);
                 Ok(())
@@ -124,7 +129,7 @@ impl Endpoint {
     pub fn remove_peer(&mut self, now: Timestamp, id: PeerId) -> Result<(), ApiMisuse> {
         self.peers.get(id).ok_or(ApiMisuse::UnknownPeer(id))?;
         let _ = self.delete_ike_sa(now, id)?;
-        let unfinished: Vec<u64> = self
+        let unfinished: Vec<IkeSpi> = self
             .sas
             .iter()
             .filter(|(_, sa)| sa.peer == Some(id) && sa.state != State::Established)
@@ -133,7 +138,7 @@ impl Endpoint {
         for spi in unfinished {
             self.close_sa(spi, "peer removed from the configuration");
         }
-        if let Some(slot) = self.peers.slots.get_mut(id) {
+        if let Some(slot) = self.peers.slots.get_mut(id.index()) {
             *slot = None;
         }
         Ok(())

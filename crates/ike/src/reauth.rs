@@ -22,6 +22,7 @@
 //! * A reauthentication that fails leaves the old SA as it was and is tried again
 //!   `REAUTH_RETRY` later, until the authentication expires and the old SA is deleted.
 
+use meshsec_types::IkeSpi;
 use std::time::Duration;
 
 use meshsec_wire::payload::{Payload, find_notify};
@@ -32,19 +33,7 @@ use crate::endpoint::{ApiMisuse, Endpoint};
 use crate::event::{Event, PeerId};
 use crate::sa::{ChildState, Role, State, Task, Timestamp};
 
-/// Delay before another attempt after a failed reauthentication.
-pub(crate) const REAUTH_RETRY: Duration = Duration::from_secs(10);
-/// How old (authenticated) an SA must be for a new SA from the peer to count as its
-/// replacement. Younger ones are from the same start-up as the new SA — both ends
-/// initiating at once, one of them slow to process — and are left to the duplicate rule,
-/// which both ends apply alike.
-pub(crate) const REPLACEABLE_AGE: Duration = Duration::from_secs(2);
-/// After our reauthentication, how long the old IKE SA lives on before its Delete: we seal
-/// on the new CHILD SA at once, and packets already sealed on the old one (in our send
-/// queues, or the peer's receive queues) still find it at the peer. Peers without an
-/// inbound grace of their own (strongSwan removes an SA the moment it reads our Delete)
-/// lost one in 30,000 such packets without it.
-pub(crate) const DRAIN: Duration = Duration::from_secs(1);
+use meshsec_types::timing::{DRAIN, REAUTH_RETRY, REPLACEABLE_AGE};
 
 impl Endpoint {
     /// Reauthenticates the IKE SA with `peer` now: a new IKE SA and CHILD SA are set up, and
@@ -89,7 +78,7 @@ impl Endpoint {
 
     /// Starts the IKE SA that replaces `old` (the task never holds `old`'s request window:
     /// the new SA has its own). Returns false.
-    pub(crate) fn start_reauth(&mut self, now: Timestamp, old: u64) -> bool {
+    pub(crate) fn start_reauth(&mut self, now: Timestamp, old: IkeSpi) -> bool {
         let Some(sa) = self.sas.get(&old) else {
             return false;
         };
@@ -123,12 +112,12 @@ impl Endpoint {
     /// every older established SA (authenticated `REPLACEABLE_AGE` before `new` was created
     /// here; a rekey keeps the age) is taken as replaced by it and left for the peer to delete — we only
     /// guess, so we delete nothing (see `stale_to_delete` for a peer that never does).
-    pub(crate) fn replace_older(&mut self, now: Timestamp, peer: PeerId, new: u64) {
+    pub(crate) fn replace_older(&mut self, now: Timestamp, peer: PeerId, new: IkeSpi) {
         let Some(n) = self.sas.get(&new) else {
             return;
         };
         let (created, reauth_of) = (n.created, n.reauth.of);
-        let replaced: Vec<u64> = if n.role == Role::Initiator {
+        let replaced: Vec<IkeSpi> = if n.role == Role::Initiator {
             reauth_of
                 .filter(|o| {
                     self.sas
@@ -189,7 +178,7 @@ impl Endpoint {
     /// Whether the first CHILD SA of IKE SA `new` must wait as an outbound standby: we
     /// answered its IKE_AUTH (the initiator has it only once our answer arrives) while
     /// another IKE SA with `peer` still carries traffic. It takes over when those are gone.
-    pub(crate) fn first_child_waits(&self, peer: PeerId, new: u64) -> bool {
+    pub(crate) fn first_child_waits(&self, peer: PeerId, new: IkeSpi) -> bool {
         let responder = self
             .sas
             .get(&new)
@@ -205,7 +194,7 @@ impl Endpoint {
     /// IKE SA `gone` is being removed: an SA it was replacing (or about to) is a normal SA
     /// again. If `gone` was our reauthentication of it and its authentication has an end,
     /// it is tried again `REAUTH_RETRY` later.
-    pub(crate) fn successor_gone(&mut self, gone: u64, ours: bool) {
+    pub(crate) fn successor_gone(&mut self, gone: IkeSpi, ours: bool) {
         let retry = self.now_hint + REAUTH_RETRY;
         for sa in self.sas.values_mut() {
             if sa.reauth.by != Some(gone) {
@@ -227,7 +216,7 @@ impl Endpoint {
     /// which replaced which can differ (each judged "older" on its own clock, with messages
     /// lost or delayed); each then waits for the other's Delete. At the end of the wait both
     /// settle it the same way: the SA with the lowest nonce goes.
-    pub(crate) fn stale_to_delete(&mut self, now: Timestamp, stale: u64) -> u64 {
+    pub(crate) fn stale_to_delete(&mut self, now: Timestamp, stale: IkeSpi) -> IkeSpi {
         let lowest = |sa: &crate::sa::IkeSa| sa.ni.clone().min(sa.nr.clone());
         let Some(old) = self.sas.get(&stale) else {
             return stale;
@@ -258,7 +247,12 @@ impl Endpoint {
 
     /// An AUTH_LIFETIME notify (RFC 4478) in the IKE_AUTH answer: the peer wants us to
     /// reauthenticate before it ends (our own lifetime still applies if shorter).
-    pub(crate) fn apply_auth_lifetime(&mut self, now: Timestamp, spi: u64, payloads: &[Payload]) {
+    pub(crate) fn apply_auth_lifetime(
+        &mut self,
+        now: Timestamp,
+        spi: IkeSpi,
+        payloads: &[Payload],
+    ) {
         let Some(secs) = find_notify(payloads, NotifyType::AUTH_LIFETIME)
             .and_then(|n| <[u8; 4]>::try_from(n.data.as_ref()).ok())
             .map(u32::from_be_bytes)

@@ -8,8 +8,8 @@
 //! the one created with the lowest of the four nonces is deleted by the end that created
 //! it, and the CHILD SAs live on the other.
 
+use meshsec_types::{IkeSpi, InboundSpi};
 use std::borrow::Cow;
-use std::time::Duration;
 
 use meshsec_crypto::Secret;
 use meshsec_crypto::ke::KeyExchange;
@@ -29,24 +29,22 @@ use crate::sa::{ChildState, IkeSa, Role, State, Task, Timestamp};
 /// Our IKE SA rekey in flight.
 pub(crate) struct IkeRekeyExchange {
     /// Our SPI of the new IKE SA (its SPIi).
-    pub(crate) spi: u64,
+    pub(crate) spi: IkeSpi,
     pub(crate) ni: Vec<u8>,
     pub(crate) kx: KeyExchange,
     pub(crate) proposals: Vec<ProposalSpec>,
     /// The peer rekeyed the same IKE SA meanwhile (a collision): the new IKE SA that made
     /// (our SPI) and that exchange's smallest nonce.
-    pub(crate) peer_rekey: Option<(u64, Vec<u8>)>,
+    pub(crate) peer_rekey: Option<(IkeSpi, Vec<u8>)>,
 }
 
-/// Retry delay after TEMPORARY_FAILURE.
-const RETRY: Duration = Duration::from_secs(1);
-/// How long a replaced IKE SA waits for the peer's Delete before we delete it.
-pub(crate) const REPLACED_GRACE: Duration = Duration::from_secs(10);
+pub(crate) use meshsec_types::timing::REPLACED_GRACE;
+use meshsec_types::timing::TEMPORARY_FAILURE_RETRY;
 
-fn ike_spi(p: &Chosen) -> Option<u64> {
+fn ike_spi(p: &Chosen) -> Option<IkeSpi> {
     <[u8; 8]>::try_from(p.spi.as_slice())
         .ok()
-        .map(u64::from_be_bytes)
+        .map(|b| IkeSpi::new(u64::from_be_bytes(b)))
 }
 
 impl Endpoint {
@@ -72,7 +70,7 @@ impl Endpoint {
     }
 
     /// Sends our rekey request; false if there is nothing to do.
-    pub(crate) fn start_ike_rekey(&mut self, now: Timestamp, spi: u64) -> bool {
+    pub(crate) fn start_ike_rekey(&mut self, now: Timestamp, spi: IkeSpi) -> bool {
         let Some(sa) = self.sas.get(&spi) else {
             return false;
         };
@@ -96,7 +94,7 @@ impl Endpoint {
     fn send_ike_rekey(
         &mut self,
         now: Timestamp,
-        spi: u64,
+        spi: IkeSpi,
         method: KeMethod,
         all: Vec<ProposalSpec>,
     ) -> bool {
@@ -145,9 +143,9 @@ impl Endpoint {
     fn successor(
         &mut self,
         now: Timestamp,
-        old: u64,
+        old: IkeSpi,
         role: Role,
-        spis: (u64, u64),
+        spis: (IkeSpi, IkeSpi),
         nonces: (Vec<u8>, Vec<u8>),
         chosen: &Chosen,
         shared: &Secret,
@@ -171,7 +169,7 @@ impl Endpoint {
             spis,
             (sa.local, sa.remote),
             now,
-            0,
+            InboundSpi::new(0),
         );
         (new.ni, new.nr) = nonces;
         new.established_at = Some(now);
@@ -188,7 +186,7 @@ impl Endpoint {
     }
 
     /// Moves the CHILD SAs and queued work of `from` to `to`.
-    pub(crate) fn move_children(&mut self, from: u64, to: u64) {
+    pub(crate) fn move_children(&mut self, from: IkeSpi, to: IkeSpi) {
         // An SA waiting to be replaced by `from` (a reauthentication) is replaced by `to`,
         // and a reauthentication of `from` under way is one of `to`.
         for sa in self.sas.values_mut() {
@@ -225,7 +223,7 @@ impl Endpoint {
     pub(crate) fn handle_ike_rekey_request(
         &mut self,
         now: Timestamp,
-        spi: u64,
+        spi: IkeSpi,
         message_id: u32,
         payloads: &[Payload<'_>],
     ) {
@@ -348,7 +346,12 @@ impl Endpoint {
     }
 
     /// The answer to our IKE SA rekey.
-    pub(crate) fn handle_ike_rekey_response(&mut self, now: Timestamp, spi: u64, opened: Opened) {
+    pub(crate) fn handle_ike_rekey_response(
+        &mut self,
+        now: Timestamp,
+        spi: IkeSpi,
+        opened: Opened,
+    ) {
         let Some(sa) = self.sas.get_mut(&spi) else {
             return;
         };
@@ -474,7 +477,7 @@ impl Endpoint {
     }
 
     /// Deletes the old IKE SA after our rekey won; new work goes to `new`.
-    fn finish_old(&mut self, now: Timestamp, old: u64, new: u64) {
+    fn finish_old(&mut self, now: Timestamp, old: IkeSpi, new: IkeSpi) {
         if let Some(sa) = self.sas.get_mut(&old) {
             sa.rekeyed = true;
             sa.rekeyed_at = now;
@@ -488,7 +491,7 @@ impl Endpoint {
     fn ike_rekey_refused(
         &mut self,
         now: Timestamp,
-        spi: u64,
+        spi: IkeSpi,
         peer: PeerId,
         ex: &IkeRekeyExchange,
         ty: NotifyType,
@@ -498,7 +501,7 @@ impl Endpoint {
             NotifyType::TEMPORARY_FAILURE => {
                 if let Some(sa) = self.sas.get_mut(&spi) {
                     sa.tasks.push_back(Task::RekeyIke);
-                    sa.tasks_after = now + RETRY;
+                    sa.tasks_after = now + TEMPORARY_FAILURE_RETRY;
                 }
             }
             NotifyType::INVALID_KE_PAYLOAD => {
@@ -544,7 +547,7 @@ impl Endpoint {
         // was lost with the peer's state (e.g. a collision the peer never saw complete), we
         // delete it ourselves. A peer that has it no longer makes the Delete time out, which
         // removes it just the same.
-        let stale: Vec<u64> = self
+        let stale: Vec<IkeSpi> = self
             .sas
             .iter()
             .filter(|(_, sa)| {
@@ -562,7 +565,7 @@ impl Endpoint {
             }
             self.run_tasks(now, spi);
         }
-        let due: Vec<u64> = self
+        let due: Vec<IkeSpi> = self
             .sas
             .iter()
             .filter(|(_, sa)| {

@@ -2,6 +2,7 @@
 //! message IDs, retransmission with exponential backoff, and the response cache that answers
 //! retransmitted requests without processing them again.
 
+use meshsec_types::{IkeSpi, InboundSpi, OutboundSpi};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -12,8 +13,7 @@ use meshsec_wire::registry::ExchangeType;
 
 use crate::event::PeerId;
 
-/// A point on the caller's monotonic clock.
-pub type Timestamp = Duration;
+pub use meshsec_types::Timestamp;
 
 /// Which end of the IKE SA we are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,8 +65,8 @@ pub(crate) struct IkeSa {
     pub(crate) state: State,
     /// The peer, once known (a responder learns it from IDi).
     pub(crate) peer: Option<PeerId>,
-    pub(crate) spi_i: u64,
-    pub(crate) spi_r: u64,
+    pub(crate) spi_i: IkeSpi,
+    pub(crate) spi_r: IkeSpi,
     /// Our address and port for this SA (port 4500 once NAT-T floated).
     pub(crate) local: SocketAddr,
     /// The peer's address and port as last seen in an authenticated message.
@@ -89,7 +89,7 @@ pub(crate) struct IkeSa {
     /// The last response we sent, for retransmitted requests.
     pub(crate) last_response: Option<(u32, Vec<Vec<u8>>)>,
     /// The ESP SPI we offered for our inbound CHILD SA in IKE_AUTH.
-    pub(crate) child_spi: u32,
+    pub(crate) child_spi: InboundSpi,
     /// The CHILD SAs of this IKE SA, oldest first.
     pub(crate) children: Vec<Child>,
     /// Exchanges waiting for our request window (one request at a time, RFC 7296 §2.3).
@@ -112,7 +112,7 @@ pub(crate) struct IkeSa {
     /// It lost the resolution of duplicate IKE SAs (simultaneous initiation): replaced too.
     pub(crate) duplicate: bool,
     /// The IKE SA that replaced it (where late CHILD SAs go).
-    pub(crate) successor: Option<u64>,
+    pub(crate) successor: Option<IkeSpi>,
     /// What our outstanding INFORMATIONAL request is for.
     pub(crate) info_purpose: Option<crate::informational::InfoPurpose>,
     pub(crate) nat_detected: bool,
@@ -138,9 +138,9 @@ pub(crate) struct Reauth {
     /// When the authentication ends: an IKE SA not replaced by then is deleted.
     pub(crate) expires: Option<Timestamp>,
     /// (Old SA) the IKE SA that replaces it: ours being set up, or the peer's, up.
-    pub(crate) by: Option<u64>,
+    pub(crate) by: Option<IkeSpi>,
     /// (New SA) we set it up to replace this IKE SA.
-    pub(crate) of: Option<u64>,
+    pub(crate) of: Option<IkeSpi>,
 }
 
 /// Where a CHILD SA is in its life.
@@ -160,9 +160,9 @@ pub(crate) enum ChildState {
 #[derive(Debug, Clone)]
 pub(crate) struct Child {
     /// Our inbound SPI.
-    pub(crate) inbound: u32,
+    pub(crate) inbound: InboundSpi,
     /// The peer's inbound SPI (our outbound).
-    pub(crate) outbound: u32,
+    pub(crate) outbound: OutboundSpi,
     pub(crate) mode: crate::config::ChildMode,
     pub(crate) local_ts: Vec<meshsec_wire::payload::AddrSelector>,
     pub(crate) remote_ts: Vec<meshsec_wire::payload::AddrSelector>,
@@ -177,17 +177,17 @@ pub(crate) struct Child {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Task {
     /// Rekey the CHILD SA with this inbound SPI.
-    RekeyChild(u32),
+    RekeyChild(InboundSpi),
     /// Create an additional CHILD SA with the configured selectors.
     CreateChild,
     /// Delete the CHILD SA with this inbound SPI.
-    DeleteChild(u32),
+    DeleteChild(InboundSpi),
     /// Empty INFORMATIONAL.
     Liveness,
     /// Delete the IKE SA.
     DeleteIke,
     /// Tell the peer its ESP with this SPI reached us for no SA (INVALID_SPI).
-    InvalidSpi(u32),
+    InvalidSpi(InboundSpi),
     /// Rekey the IKE SA itself.
     RekeyIke,
     /// Replace the IKE SA by a new one, authenticated again (make-before-break).
@@ -212,10 +212,10 @@ impl IkeSa {
         role: Role,
         state: State,
         peer: Option<PeerId>,
-        (spi_i, spi_r): (u64, u64),
+        (spi_i, spi_r): (IkeSpi, IkeSpi),
         (local, remote): (SocketAddr, SocketAddr),
         now: Timestamp,
-        child_spi: u32,
+        child_spi: InboundSpi,
     ) -> IkeSa {
         IkeSa {
             role,

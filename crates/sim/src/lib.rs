@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use meshsec_crypto::rng::Random;
 use meshsec_ike::{Endpoint, Event, Transmit};
+pub use meshsec_types::{PeerId, Timestamp};
 
 /// A reproducible random source (SplitMix64). Not for production: simulation only.
 #[derive(Debug, Clone)]
@@ -69,16 +70,16 @@ pub type FaultHook = Box<dyn FnMut(u64, &Transmit) -> Fate>;
 /// The network and the virtual clock.
 pub struct Sim {
     /// Virtual now.
-    pub now: Duration,
+    pub now: Timestamp,
     /// The hosts.
     pub nodes: Vec<Node>,
     /// One-way delay of every datagram.
     pub latency: Duration,
-    in_flight: Vec<(Duration, u64, Transmit)>,
+    in_flight: Vec<(Timestamp, u64, Transmit)>,
     sent: u64,
     fault: FaultHook,
     /// Every datagram sent, in order, with its fate.
-    pub log: Vec<(Duration, Transmit, Fate)>,
+    pub log: Vec<(Timestamp, Transmit, Fate)>,
     /// A NAPT in front of one host: (inside address, public address). Ports are mapped to
     /// port + 10000 on the public side.
     pub nat: Option<(std::net::IpAddr, std::net::IpAddr)>,
@@ -102,7 +103,7 @@ impl Sim {
     /// A network of `nodes` with 10 ms latency and no faults.
     pub fn new(nodes: Vec<Node>) -> Sim {
         Sim {
-            now: Duration::ZERO,
+            now: Timestamp::ZERO,
             nodes,
             latency: Duration::from_millis(10),
             in_flight: Vec::new(),
@@ -151,7 +152,7 @@ impl Sim {
 
     /// Advances to the next delivery or timeout; returns false when nothing is left to do
     /// before `deadline`.
-    pub fn step(&mut self, deadline: Duration) -> bool {
+    pub fn step(&mut self, deadline: Timestamp) -> bool {
         self.collect();
         let next_delivery = self.in_flight.iter().map(|(at, n, _)| (*at, *n)).min();
         let next_timeout = self
@@ -196,7 +197,7 @@ impl Sim {
     }
 
     /// Runs until nothing is pending or `deadline` (virtual) is reached.
-    pub fn run(&mut self, deadline: Duration) {
+    pub fn run(&mut self, deadline: Timestamp) {
         let mut steps = 0u32;
         while self.step(deadline) && steps < 100_000 {
             steps += 1;

@@ -31,8 +31,8 @@ fn assert_one_matching_pair(s: &Sim, ctx: &str) {
     let (ca, cb) = (children(a), children(b));
     assert_eq!((ca.len(), cb.len()), (1, 1), "{ctx}");
     let (ca, cb) = (ca[0], cb[0]);
-    assert_eq!(ca.outbound.spi, cb.inbound.spi, "{ctx}");
-    assert_eq!(ca.inbound.spi, cb.outbound.spi, "{ctx}");
+    assert_eq!(ca.outbound.spi.at_peer(), cb.inbound.spi, "{ctx}");
+    assert_eq!(ca.inbound.spi, cb.outbound.spi.at_peer(), "{ctx}");
     assert_eq!(
         ca.outbound.encr_key.expose(),
         cb.inbound.encr_key.expose(),
@@ -68,7 +68,10 @@ fn assert_one_matching_pair(s: &Sim, ctx: &str) {
 }
 
 fn run(mut s: Sim) -> Sim {
-    s.nodes[0].endpoint.initiate(Duration::ZERO, 0).unwrap();
+    s.nodes[0]
+        .endpoint
+        .initiate(Timestamp::ZERO, PeerId::new(0))
+        .unwrap();
     s.run(LONG);
     s
 }
@@ -205,7 +208,7 @@ fn silence_ends_in_a_timeout_after_the_documented_give_up_time() {
     // The first transmission and 3 retransmissions, waiting 0.5, 1, 2 and 2 s (the doubling
     // stops at the 2 s maximum): given up at 5.5 s, as EndpointConfig documents.
     assert_eq!(s.log.len(), 4);
-    assert_eq!(s.now, Duration::from_millis(5_500));
+    assert_eq!(s.now, Timestamp::from_millis(5_500));
     assert_eq!(s.nodes[0].endpoint.ike_sa_count(), 0);
 }
 
@@ -373,15 +376,21 @@ fn a_flood_leaves_no_state_in_cookie_mode_and_the_real_initiator_gets_through() 
     // 5,000 IKE_SA_INIT requests from spoofed addresses and random SPIs (a copy of a real
     // request with the SPI changed).
     let mut template = node(A, B, &side(true), 5);
-    template.endpoint.initiate(Duration::ZERO, 0).unwrap();
+    template
+        .endpoint
+        .initiate(Timestamp::ZERO, PeerId::new(0))
+        .unwrap();
     let request = template.endpoint.poll_transmit().unwrap().payload;
     for i in 0..5_000u32 {
         let mut r = request.clone();
         r[..8].copy_from_slice(&rng.next_u64().to_be_bytes());
         let from: SocketAddr = SocketAddr::new(IpAddr::from([203, 0, 113, (i % 250) as u8]), 500);
-        s.nodes[1]
-            .endpoint
-            .handle_datagram(Duration::from_millis(u64::from(i)), from, addr(B), &r);
+        s.nodes[1].endpoint.handle_datagram(
+            Timestamp::from_millis(u64::from(i)),
+            from,
+            addr(B),
+            &r,
+        );
     }
     // At most the threshold's worth of half-open SAs exist; the rest got stateless cookies.
     assert!(
@@ -397,8 +406,8 @@ fn a_flood_leaves_no_state_in_cookie_mode_and_the_real_initiator_gets_through() 
         }
     }
     assert!(cookies >= 4_990, "{cookies}");
-    s.now = Duration::from_secs(6);
-    s.nodes[0].endpoint.initiate(s.now, 0).unwrap();
+    s.now = Timestamp::from_secs(6);
+    s.nodes[0].endpoint.initiate(s.now, PeerId::new(0)).unwrap();
     s.run(LONG);
     let a = &s.nodes[0];
     assert_eq!(established(a), 1, "{:?}", failures(a));
@@ -410,15 +419,15 @@ fn a_flood_leaves_no_state_in_cookie_mode_and_the_real_initiator_gets_through() 
 fn assert_converged(s: &Sim, ctx: &str) {
     for n in &s.nodes {
         assert_eq!(
-            n.endpoint.established_with(0),
+            n.endpoint.established_with(PeerId::new(0)),
             1,
             "{ctx}: {:?}",
             failures(n)
         );
         assert_eq!(n.endpoint.ike_sa_count(), 1, "{ctx}");
     }
-    let live = |n: &Node| -> Vec<(u32, u32, Vec<u8>)> {
-        let mut installed: Vec<(u32, u32, Vec<u8>)> = children(n)
+    let live = |n: &Node| -> Vec<(InboundSpi, OutboundSpi, Vec<u8>)> {
+        let mut installed: Vec<(InboundSpi, OutboundSpi, Vec<u8>)> = children(n)
             .iter()
             .map(|c| {
                 (
@@ -439,7 +448,7 @@ fn assert_converged(s: &Sim, ctx: &str) {
     assert_eq!((a.len(), b.len()), (1, 1), "{ctx}: {a:?} {b:?}");
     assert_eq!(
         (a[0].0, a[0].1),
-        (b[0].1, b[0].0),
+        (b[0].1.at_peer(), b[0].0.at_peer()),
         "{ctx}: SPIs do not mirror"
     );
 }
@@ -453,10 +462,13 @@ fn simultaneous_initiation_converges_to_one_sa_pair_at_every_offset() {
                 node(A, B, &side(true), seed),
                 node(B, A, &side(false), seed + 100),
             ]);
-            s.nodes[0].endpoint.initiate(Duration::ZERO, 0).unwrap();
-            s.run(Duration::from_millis(offset));
-            let t = s.now.max(Duration::from_millis(offset));
-            s.nodes[1].endpoint.initiate(t, 0).unwrap();
+            s.nodes[0]
+                .endpoint
+                .initiate(Timestamp::ZERO, PeerId::new(0))
+                .unwrap();
+            s.run(Timestamp::from_millis(offset));
+            let t = s.now.max(Timestamp::from_millis(offset));
+            s.nodes[1].endpoint.initiate(t, PeerId::new(0)).unwrap();
             s.run(LONG);
             let ctx = format!("offset {offset} ms seed {seed}");
             assert_converged(&s, &ctx);
@@ -541,7 +553,7 @@ fn deleted(n: &Node) -> (usize, usize) {
 }
 
 /// The (inbound, outbound) SPIs of the first DeleteChildSa a node raised.
-fn deleted_pair(n: &Node) -> (u32, u32) {
+fn deleted_pair(n: &Node) -> (InboundSpi, OutboundSpi) {
     n.events
         .iter()
         .find_map(|e| match e {
@@ -566,10 +578,20 @@ fn alive(n: &Node) -> usize {
 fn liveness_check_is_answered() {
     let mut s = run(sim(side(true), side(false)));
     let t = s.now;
-    assert!(s.nodes[1].endpoint.check_liveness(t, 0).unwrap());
+    assert!(
+        s.nodes[1]
+            .endpoint
+            .check_liveness(t, PeerId::new(0))
+            .unwrap()
+    );
     // A second check while one is outstanding waits for its turn (window size 1): it is
     // sent after the first answer, not alongside.
-    assert!(s.nodes[1].endpoint.check_liveness(t, 0).unwrap());
+    assert!(
+        s.nodes[1]
+            .endpoint
+            .check_liveness(t, PeerId::new(0))
+            .unwrap()
+    );
     s.step(t + Duration::from_millis(15));
     let in_flight = s.log.iter().filter(|(at, _, _)| *at >= t).count();
     assert_eq!(in_flight, 1, "two requests in flight at once");
@@ -584,7 +606,12 @@ fn a_dead_peer_times_out_and_its_sas_are_deleted() {
     // From now on B hears nothing.
     let mut s2 = Sim::new(std::mem::take(&mut s.nodes)).with_faults(Box::new(|_, _| Fate::Drop));
     s2.now = s.now;
-    assert!(s2.nodes[0].endpoint.check_liveness(s2.now, 0).unwrap());
+    assert!(
+        s2.nodes[0]
+            .endpoint
+            .check_liveness(s2.now, PeerId::new(0))
+            .unwrap()
+    );
     s2.run(LONG);
     let a = &s2.nodes[0];
     assert_eq!(
@@ -606,7 +633,12 @@ fn delete_removes_the_sas_on_both_sides_even_if_the_first_request_is_lost() {
         if n == 0 { Fate::Drop } else { Fate::Deliver }
     }));
     s2.now = s.now;
-    assert!(s2.nodes[1].endpoint.delete_ike_sa(s2.now, 0).unwrap());
+    assert!(
+        s2.nodes[1]
+            .endpoint
+            .delete_ike_sa(s2.now, PeerId::new(0))
+            .unwrap()
+    );
     s2.run(LONG);
     for n in &s2.nodes {
         assert_eq!(deleted(n), (1, 1), "{:?}", n.events);
@@ -615,24 +647,26 @@ fn delete_removes_the_sas_on_both_sides_even_if_the_first_request_is_lost() {
     }
     // The DeleteChildSa events name the same pair from both ends.
     let (a, b) = (deleted_pair(&s2.nodes[0]), deleted_pair(&s2.nodes[1]));
-    assert_eq!((a.0, a.1), (b.1, b.0));
+    assert_eq!((a.0, a.1), (b.1.at_peer(), b.0.at_peer()));
 }
 
 #[test]
 fn half_open_sas_expire_and_stateless_replies_are_capped() {
     let mut a = node(A, B, &side(true), 1);
     let mut b = node(B, A, &side(false), 2);
-    a.endpoint.initiate(Duration::ZERO, 0).unwrap();
+    a.endpoint
+        .initiate(Timestamp::ZERO, PeerId::new(0))
+        .unwrap();
     let request = a.endpoint.poll_transmit().unwrap().payload;
     b.endpoint
-        .handle_datagram(Duration::ZERO, addr(A), addr(B), &request);
+        .handle_datagram(Timestamp::ZERO, addr(A), addr(B), &request);
     assert!(
         b.endpoint.poll_transmit().is_some(),
         "the IKE_SA_INIT response"
     );
     assert_eq!(b.endpoint.half_open_count(), 1);
     let expiry = b.endpoint.poll_timeout().unwrap();
-    assert_eq!(expiry, Duration::from_secs(30));
+    assert_eq!(expiry, Timestamp::from_secs(30));
     b.endpoint.handle_timeout(expiry);
     assert_eq!(b.endpoint.ike_sa_count(), 0);
     // A source that keeps sending unacceptable proposals gets at most 20 answers a second.
@@ -645,7 +679,9 @@ fn half_open_sas_expire_and_stateless_replies_are_capped() {
         },
         3,
     );
-    bad.endpoint.initiate(Duration::ZERO, 0).unwrap();
+    bad.endpoint
+        .initiate(Timestamp::ZERO, PeerId::new(0))
+        .unwrap();
     let request = bad.endpoint.poll_transmit().unwrap().payload;
     let mut answers = 0;
     for i in 0..100u64 {
@@ -653,7 +689,7 @@ fn half_open_sas_expire_and_stateless_replies_are_capped() {
         r[..8].copy_from_slice(&(i + 1).to_be_bytes());
         // 100 requests, 20 ms apart: seconds 0 and 1.
         b.endpoint
-            .handle_datagram(Duration::from_millis(i * 20), addr(A), addr(B), &r);
+            .handle_datagram(Timestamp::from_millis(i * 20), addr(A), addr(B), &r);
         while b.endpoint.poll_transmit().is_some() {
             answers += 1;
         }
@@ -720,14 +756,24 @@ fn big_messages_travel_as_fragments_and_are_reassembled() {
 fn deleting_the_child_sa_keeps_the_ike_sa() {
     let mut s = run(sim(side(true), side(false)));
     let t = s.now;
-    assert!(s.nodes[0].endpoint.delete_child_sa(t, 0).unwrap());
+    assert!(
+        s.nodes[0]
+            .endpoint
+            .delete_child_sa(t, PeerId::new(0))
+            .unwrap()
+    );
     s.run(LONG);
     let (a, b) = (deleted_pair(&s.nodes[0]), deleted_pair(&s.nodes[1]));
-    assert_eq!((a.0, a.1), (b.1, b.0));
+    assert_eq!((a.0, a.1), (b.1.at_peer(), b.0.at_peer()));
     for n in &s.nodes {
         assert_eq!(deleted(n), (0, 1));
-        assert_eq!(n.endpoint.established_with(0), 1);
+        assert_eq!(n.endpoint.established_with(PeerId::new(0)), 1);
     }
     // Nothing left to delete.
-    assert!(!s.nodes[0].endpoint.delete_child_sa(s.now, 0).unwrap());
+    assert!(
+        !s.nodes[0]
+            .endpoint
+            .delete_child_sa(s.now, PeerId::new(0))
+            .unwrap()
+    );
 }

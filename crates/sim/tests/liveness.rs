@@ -28,7 +28,10 @@ fn deleted_reasons(n: &meshsec_sim::Node) -> Vec<&'static str> {
 fn initial_contact_from_a_restarted_peer_replaces_the_stale_sas_at_once() {
     {
         let mut s = sim(side(true), side(false));
-        s.nodes[0].endpoint.initiate(Duration::ZERO, 0).unwrap();
+        s.nodes[0]
+            .endpoint
+            .initiate(Timestamp::ZERO, PeerId::new(0))
+            .unwrap();
         s.run(LONG);
         let old_child = children(&s.nodes[0])[0].inbound.spi;
         // B restarts: a fresh endpoint with no memory of the SA; it initiates, with
@@ -36,7 +39,7 @@ fn initial_contact_from_a_restarted_peer_replaces_the_stale_sas_at_once() {
         s.nodes[1] = node(B, A, &side(false), 77);
         let t = s.now + Duration::from_secs(1);
         s.run(t);
-        s.nodes[1].endpoint.initiate(t, 0).unwrap();
+        s.nodes[1].endpoint.initiate(t, PeerId::new(0)).unwrap();
         s.run(t + Duration::from_millis(200));
         let a = &s.nodes[0];
         let ike = a.endpoint.ike_sas();
@@ -56,7 +59,10 @@ fn initial_contact_from_a_restarted_peer_replaces_the_stale_sas_at_once() {
         let b_child = children(&s.nodes[1])[0].clone();
         assert_eq!(
             ike[0].children,
-            vec![(b_child.outbound.spi, b_child.inbound.spi)]
+            vec![(
+                b_child.outbound.spi.at_peer(),
+                b_child.inbound.spi.at_peer()
+            )]
         );
     }
 }
@@ -64,7 +70,10 @@ fn initial_contact_from_a_restarted_peer_replaces_the_stale_sas_at_once() {
 #[test]
 fn invalid_spi_from_the_side_that_lost_a_half_makes_the_other_replace_the_child_sa() {
     let mut s = sim(side(true), side(false));
-    s.nodes[0].endpoint.initiate(Duration::ZERO, 0).unwrap();
+    s.nodes[0]
+        .endpoint
+        .initiate(Timestamp::ZERO, PeerId::new(0))
+        .unwrap();
     s.run(LONG);
     let old = children(&s.nodes[0])[0].clone();
     // A's data plane lost its inbound SA (the engine does not know): ESP from B with that SPI
@@ -73,20 +82,20 @@ fn invalid_spi_from_the_side_that_lost_a_half_makes_the_other_replace_the_child_
     assert!(
         s.nodes[0]
             .endpoint
-            .notify_invalid_spi(t, 0, old.inbound.spi)
+            .notify_invalid_spi(t, PeerId::new(0), old.inbound.spi)
             .unwrap()
     );
     // Rate-limited: a flood of such packets sends one notification per second.
     assert!(
         !s.nodes[0]
             .endpoint
-            .notify_invalid_spi(t, 0, old.inbound.spi)
+            .notify_invalid_spi(t, PeerId::new(0), old.inbound.spi)
             .unwrap()
     );
     s.run(t + Duration::from_secs(5));
     let b = &s.nodes[1];
     let healing = b.events.iter().any(|e| {
-        matches!(e, Event::HealingChildSa { outbound_spi, .. } if *outbound_spi == old.inbound.spi)
+        matches!(e, Event::HealingChildSa { outbound_spi, .. } if *outbound_spi == old.inbound.spi.at_peer())
     });
     assert!(healing, "B did not start healing");
     // Both sides: the broken pair deleted, one new pair installed, matching.
@@ -100,13 +109,13 @@ fn invalid_spi_from_the_side_that_lost_a_half_makes_the_other_replace_the_child_
         s.nodes[1].endpoint.ike_sas()[0].children[0],
     );
     assert_ne!(a_new.0, old.inbound.spi);
-    assert_eq!((a_new.0, a_new.1), (b_new.1, b_new.0));
+    assert_eq!((a_new.0, a_new.1), (b_new.1.at_peer(), b_new.0.at_peer()));
     assert!(failures(&s.nodes[0]).is_empty() && failures(&s.nodes[1]).is_empty());
     // An unknown SPI that is not the peer's is ignored (nothing to heal).
     let t2 = s.now + Duration::from_secs(2);
     s.nodes[0]
         .endpoint
-        .notify_invalid_spi(t2, 0, 0xdead_beef)
+        .notify_invalid_spi(t2, PeerId::new(0), InboundSpi::new(0xdead_beef))
         .unwrap();
     s.run(t2 + Duration::from_secs(5));
     assert_eq!(s.nodes[1].endpoint.ike_sas()[0].children, vec![b_new]);

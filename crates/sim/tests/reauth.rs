@@ -43,9 +43,19 @@ fn reauth_by(side_index: usize, ctx: &str) {
     let ike_before = assert_one_ike_sa(&r.s, ctx);
     let child_before = assert_one_pair(&r.planes, ctx);
     let t = r.s.now;
-    assert!(r.s.nodes[side_index].endpoint.reauthenticate(t, 0).unwrap());
+    assert!(
+        r.s.nodes[side_index]
+            .endpoint
+            .reauthenticate(t, PeerId::new(0))
+            .unwrap()
+    );
     // A second request while one is under way is refused.
-    assert!(!r.s.nodes[side_index].endpoint.reauthenticate(t, 0).unwrap());
+    assert!(
+        !r.s.nodes[side_index]
+            .endpoint
+            .reauthenticate(t, PeerId::new(0))
+            .unwrap()
+    );
     r.until(t + Duration::from_secs(30), ctx);
     assert!(
         failures_of(&r.s).is_empty(),
@@ -104,7 +114,7 @@ fn reauth_lifetime_reauthenticates_again_and_again_keeping_one_sa_pair() {
         s.ike_lifetime = Some(Duration::from_secs(8));
     }
     let mut r = Run::established(sim(a, b));
-    r.until(Duration::from_secs(61), "reauth lifetime");
+    r.until(Timestamp::from_secs(61), "reauth lifetime");
     assert!(failures_of(&r.s).is_empty(), "{:?}", failures_of(&r.s));
     assert_one_pair(&r.planes, "reauth lifetime");
     assert_one_ike_sa(&r.s, "reauth lifetime");
@@ -120,10 +130,16 @@ fn reauth_collision_at_every_offset_leaves_one_ike_sa_and_one_pair() {
         let ctx = format!("B reauthenticates {offset_ms} ms after A");
         let mut r = Run::established(sim(side(true), side(false)));
         let t = r.s.now;
-        r.s.nodes[0].endpoint.reauthenticate(t, 0).unwrap();
+        r.s.nodes[0]
+            .endpoint
+            .reauthenticate(t, PeerId::new(0))
+            .unwrap();
         let tb = t + Duration::from_millis(offset_ms);
         r.until(tb, &ctx);
-        r.s.nodes[1].endpoint.reauthenticate(tb, 0).unwrap();
+        r.s.nodes[1]
+            .endpoint
+            .reauthenticate(tb, PeerId::new(0))
+            .unwrap();
         r.until(tb + Duration::from_secs(30), &ctx);
         dump_unless(&r, |r| failures_of(&r.s).is_empty());
         assert!(
@@ -150,15 +166,15 @@ fn reauth_against_ike_and_child_rekeys_at_every_offset() {
                 let t = r.s.now;
                 r.s.nodes[reauth_side]
                     .endpoint
-                    .reauthenticate(t, 0)
+                    .reauthenticate(t, PeerId::new(0))
                     .unwrap();
                 let tb = t + Duration::from_millis(offset_ms);
                 r.until(tb, &ctx);
                 let other = &mut r.s.nodes[1 - reauth_side].endpoint;
                 if ike {
-                    other.rekey_ike_sa(tb, 0).unwrap();
+                    other.rekey_ike_sa(tb, PeerId::new(0)).unwrap();
                 } else {
-                    other.rekey_child_sa(tb, 0).unwrap();
+                    other.rekey_child_sa(tb, PeerId::new(0)).unwrap();
                 }
                 r.until(tb + Duration::from_secs(30), &ctx);
                 dump_unless(&r, |r| failures_of(&r.s).is_empty());
@@ -192,9 +208,12 @@ fn failed_reauth_keeps_the_old_sa_and_deletes_it_when_the_authentication_expires
     // A's reauthentication at 32-36 s is refused by B; the old SAs keep carrying traffic...
     r.s.nodes[1]
         .endpoint
-        .replace_peer(0, b_with_psk("another pre-shared key, also 32 bytes"))
+        .replace_peer(
+            PeerId::new(0),
+            b_with_psk("another pre-shared key, also 32 bytes"),
+        )
         .unwrap();
-    r.until(Duration::from_secs(39), "reauth refused");
+    r.until(Timestamp::from_secs(39), "reauth refused");
     assert_eq!(assert_one_pair(&r.planes, "reauth refused"), child);
     let refused = failures(&r.s.nodes[0])
         .iter()
@@ -204,7 +223,7 @@ fn failed_reauth_keeps_the_old_sa_and_deletes_it_when_the_authentication_expires
     assert_eq!(r.s.nodes[0].endpoint.ike_sa_count(), 1);
     // ... until the authentication ends at 40 s: then the old IKE SA is deleted, B is told
     // (a teardown, not a switch: no data plane check from here).
-    r.s.run(Duration::from_secs(45));
+    r.s.run(Timestamp::from_secs(45));
     for (i, n) in r.s.nodes.iter().enumerate() {
         assert_eq!(n.endpoint.ike_sa_count(), 0, "side {i}");
         assert_eq!(deleted_reasons(n).len(), 1, "side {i}");
@@ -218,17 +237,20 @@ fn failed_reauth_is_retried_ten_seconds_later() {
     let mut r = Run::established(sim(a, side(false)));
     r.s.nodes[1]
         .endpoint
-        .replace_peer(0, b_with_psk("another pre-shared key, also 32 bytes"))
+        .replace_peer(
+            PeerId::new(0),
+            b_with_psk("another pre-shared key, also 32 bytes"),
+        )
         .unwrap();
     // The first attempt (80-90 s) fails; B's PSK is back before the retry (10 s later).
-    r.until(Duration::from_secs(91), "first attempt");
+    r.until(Timestamp::from_secs(91), "first attempt");
     assert_eq!(reauths(&r.s.nodes[0]), 0);
     assert_eq!(failures(&r.s.nodes[0]).len(), 1);
     r.s.nodes[1]
         .endpoint
-        .replace_peer(0, peer_config(A, &side(false)))
+        .replace_peer(PeerId::new(0), peer_config(A, &side(false)))
         .unwrap();
-    r.until(Duration::from_secs(100), "retry");
+    r.until(Timestamp::from_secs(100), "retry");
     assert_eq!(reauths(&r.s.nodes[0]), 1);
     assert_one_ike_sa(&r.s, "retried");
     assert_one_pair(&r.planes, "retried");
@@ -250,7 +272,7 @@ fn reauth_survives_loss_of_its_messages() {
         let t = r.s.now;
         r.s.nodes[drop_nth as usize % 2]
             .endpoint
-            .reauthenticate(t, 0)
+            .reauthenticate(t, PeerId::new(0))
             .unwrap();
         r.until(t + Duration::from_secs(30), &ctx);
         assert!(
@@ -269,9 +291,15 @@ fn simultaneous_initiation_is_not_mistaken_for_a_reauthentication() {
     // Both start at once: two IKE SAs, neither older; the lowest-nonce one goes (no
     // reauthentication reported). Two tunnels exist for a moment: no data plane check.
     let mut s = sim(side(true), side(false));
-    s.nodes[0].endpoint.initiate(Duration::ZERO, 0).unwrap();
-    s.nodes[1].endpoint.initiate(Duration::ZERO, 0).unwrap();
-    s.run(Duration::from_secs(20));
+    s.nodes[0]
+        .endpoint
+        .initiate(Timestamp::ZERO, PeerId::new(0))
+        .unwrap();
+    s.nodes[1]
+        .endpoint
+        .initiate(Timestamp::ZERO, PeerId::new(0))
+        .unwrap();
+    s.run(Timestamp::from_secs(20));
     assert_one_ike_sa(&s, "simultaneous start");
     assert_eq!(reauths(&s.nodes[0]) + reauths(&s.nodes[1]), 0);
     for n in &s.nodes {
@@ -299,11 +327,14 @@ fn reauth_collision_seen_differently_by_the_two_ends_still_converges() {
         }
     }));
     let t = r.s.now;
-    r.s.nodes[0].endpoint.reauthenticate(t, 0).unwrap();
+    r.s.nodes[0]
+        .endpoint
+        .reauthenticate(t, PeerId::new(0))
+        .unwrap();
     r.until(t + Duration::from_millis(10), "A's INIT lost");
     r.s.nodes[1]
         .endpoint
-        .reauthenticate(t + Duration::from_millis(10), 0)
+        .reauthenticate(t + Duration::from_millis(10), PeerId::new(0))
         .unwrap();
     r.until(t + Duration::from_secs(40), "views differ");
     assert!(failures_of(&r.s).is_empty(), "{:?}", failures_of(&r.s));

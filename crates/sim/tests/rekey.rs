@@ -23,7 +23,7 @@ use common::*;
 use meshsec_sim::{Fate, SeededRandom, Sim};
 
 /// A and B with these lifetimes, A initiating at 0, run (checked) until `until`.
-fn lifetime_run(child: Duration, ike: Option<Duration>, until: Duration) -> Run {
+fn lifetime_run(child: Duration, ike: Option<Duration>, until: Timestamp) -> Run {
     let mut a = side(true);
     let mut b = side(false);
     for s in [&mut a, &mut b] {
@@ -35,7 +35,10 @@ fn lifetime_run(child: Duration, ike: Option<Duration>, until: Duration) -> Run 
         planes: Default::default(),
         seen: [0, 0],
     };
-    r.s.nodes[0].endpoint.initiate(Duration::ZERO, 0).unwrap();
+    r.s.nodes[0]
+        .endpoint
+        .initiate(Timestamp::ZERO, PeerId::new(0))
+        .unwrap();
     r.until(until, "lifetimes");
     assert!(failures_of(&r.s).is_empty(), "{:?}", failures_of(&r.s));
     assert_one_pair(&r.planes, "lifetimes");
@@ -51,7 +54,12 @@ fn rekey_by(side_index: usize, a: Side, b: Side, ctx: &str) {
     let mut r = Run::established(sim(a, b));
     let before = assert_one_pair(&r.planes, ctx);
     let t = r.s.now;
-    assert!(r.s.nodes[side_index].endpoint.rekey_child_sa(t, 0).unwrap());
+    assert!(
+        r.s.nodes[side_index]
+            .endpoint
+            .rekey_child_sa(t, PeerId::new(0))
+            .unwrap()
+    );
     r.until(t + Duration::from_secs(30), ctx);
     assert!(
         failures_of(&r.s).is_empty(),
@@ -65,7 +73,8 @@ fn rekey_by(side_index: usize, a: Side, b: Side, ctx: &str) {
     );
     assert_eq!(r.planes[0].installs, 2, "{ctx}");
     // The new CHILD SA says which one it replaced.
-    let replaced: Vec<Option<u32>> = children(&r.s.nodes[0]).iter().map(|c| c.rekey_of).collect();
+    let replaced: Vec<Option<InboundSpi>> =
+        children(&r.s.nodes[0]).iter().map(|c| c.rekey_of).collect();
     assert_eq!(replaced, vec![None, Some(before.0)], "{ctx}");
     assert_eq!(r.s.nodes[0].endpoint.ike_sa_count(), 1);
 }
@@ -86,7 +95,10 @@ fn child_rekey_with_pfs_derives_fresh_keys_from_a_new_key_exchange() {
     // The two CHILD SAs' keys differ, and the peers agree on the new ones.
     let mut r = Run::established(sim(pfs(side(true)), pfs(side(false))));
     let t = r.s.now;
-    r.s.nodes[1].endpoint.rekey_child_sa(t, 0).unwrap();
+    r.s.nodes[1]
+        .endpoint
+        .rekey_child_sa(t, PeerId::new(0))
+        .unwrap();
     r.until(t + Duration::from_secs(30), "PFS");
     let (ca, cb) = (children(&r.s.nodes[0]), children(&r.s.nodes[1]));
     assert_eq!(
@@ -107,10 +119,16 @@ fn child_rekey_collision_at_every_offset_leaves_one_pair() {
         let ctx = format!("B rekeys {offset_ms} ms after A");
         let mut r = Run::established(sim(side(true), side(false)));
         let t = r.s.now;
-        r.s.nodes[0].endpoint.rekey_child_sa(t, 0).unwrap();
+        r.s.nodes[0]
+            .endpoint
+            .rekey_child_sa(t, PeerId::new(0))
+            .unwrap();
         let tb = t + Duration::from_millis(offset_ms);
         r.until(tb, &ctx);
-        r.s.nodes[1].endpoint.rekey_child_sa(tb, 0).unwrap();
+        r.s.nodes[1]
+            .endpoint
+            .rekey_child_sa(tb, PeerId::new(0))
+            .unwrap();
         r.until(tb + Duration::from_secs(30), &ctx);
         assert!(
             failures_of(&r.s).is_empty(),
@@ -125,8 +143,18 @@ fn child_rekey_collision_at_every_offset_leaves_one_pair() {
 fn child_rekey_against_delete_ends_without_the_sa_and_without_errors() {
     let mut r = Run::established(sim(side(true), side(false)));
     let t = r.s.now;
-    assert!(r.s.nodes[0].endpoint.delete_child_sa(t, 0).unwrap());
-    assert!(r.s.nodes[1].endpoint.rekey_child_sa(t, 0).unwrap());
+    assert!(
+        r.s.nodes[0]
+            .endpoint
+            .delete_child_sa(t, PeerId::new(0))
+            .unwrap()
+    );
+    assert!(
+        r.s.nodes[1]
+            .endpoint
+            .rekey_child_sa(t, PeerId::new(0))
+            .unwrap()
+    );
     r.until(t + Duration::from_secs(30), "rekey vs delete");
     assert!(failures_of(&r.s).is_empty(), "{:?}", failures_of(&r.s));
     // The delete wins: nobody keeps a CHILD SA; the IKE SA stays.
@@ -139,7 +167,7 @@ fn child_rekey_against_delete_ends_without_the_sa_and_without_errors() {
 
 #[test]
 fn lifetimes_rekey_with_jitter_and_keep_one_pair() {
-    let r = lifetime_run(Duration::from_secs(10), None, Duration::from_secs(65));
+    let r = lifetime_run(Duration::from_secs(10), None, Timestamp::from_secs(65));
     let planes = r.planes;
     // Rekeyed at 80-90 % of 10 s for 65 s: 7 to 8 generations (whoever's timer fires first).
     let gens = planes[0].installs;
@@ -179,12 +207,12 @@ fn collision_matrix_with_loss_for_1000_seeds() {
         }));
         // Each side rekeys its CHILD SA (half the time), rekeys the IKE SA or reauthenticates.
         let action = [rnd.next_u64() % 4, rnd.next_u64() % 4];
-        let rekey = |r: &mut Run, i: usize, at: Duration| {
+        let rekey = |r: &mut Run, i: usize, at: Timestamp| {
             let e = &mut r.s.nodes[i].endpoint;
             match action[i] {
-                2 => e.rekey_ike_sa(at, 0),
-                3 => e.reauthenticate(at, 0),
-                _ => e.rekey_child_sa(at, 0),
+                2 => e.rekey_ike_sa(at, PeerId::new(0)),
+                3 => e.reauthenticate(at, PeerId::new(0)),
+                _ => e.rekey_child_sa(at, PeerId::new(0)),
             }
             .unwrap();
         };
@@ -220,7 +248,12 @@ fn ike_rekey_by(side_index: usize, ctx: &str) {
     let spis_before = assert_one_ike_sa(&r.s, ctx);
     let child_before = assert_one_pair(&r.planes, ctx);
     let t = r.s.now;
-    assert!(r.s.nodes[side_index].endpoint.rekey_ike_sa(t, 0).unwrap());
+    assert!(
+        r.s.nodes[side_index]
+            .endpoint
+            .rekey_ike_sa(t, PeerId::new(0))
+            .unwrap()
+    );
     r.until(t + Duration::from_secs(30), ctx);
     assert!(
         failures_of(&r.s).is_empty(),
@@ -257,10 +290,16 @@ fn ike_rekey_collision_at_every_offset_leaves_one_ike_sa_with_the_child_sas() {
         let mut r = Run::established(sim(side(true), side(false)));
         let child_before = assert_one_pair(&r.planes, &ctx);
         let t = r.s.now;
-        r.s.nodes[0].endpoint.rekey_ike_sa(t, 0).unwrap();
+        r.s.nodes[0]
+            .endpoint
+            .rekey_ike_sa(t, PeerId::new(0))
+            .unwrap();
         let tb = t + Duration::from_millis(offset_ms);
         r.until(tb, &ctx);
-        r.s.nodes[1].endpoint.rekey_ike_sa(tb, 0).unwrap();
+        r.s.nodes[1]
+            .endpoint
+            .rekey_ike_sa(tb, PeerId::new(0))
+            .unwrap();
         r.until(tb + Duration::from_secs(30), &ctx);
         assert!(
             failures_of(&r.s).is_empty(),
@@ -282,12 +321,15 @@ fn ike_rekey_against_child_rekey_at_every_offset() {
             );
             let mut r = Run::established(sim(side(true), side(false)));
             let t = r.s.now;
-            r.s.nodes[ike_first].endpoint.rekey_ike_sa(t, 0).unwrap();
+            r.s.nodes[ike_first]
+                .endpoint
+                .rekey_ike_sa(t, PeerId::new(0))
+                .unwrap();
             let tb = t + Duration::from_millis(offset_ms);
             r.until(tb, &ctx);
             r.s.nodes[1 - ike_first]
                 .endpoint
-                .rekey_child_sa(tb, 0)
+                .rekey_child_sa(tb, PeerId::new(0))
                 .unwrap();
             r.until(tb + Duration::from_secs(30), &ctx);
             assert!(
@@ -308,7 +350,7 @@ fn ike_and_child_lifetimes_keep_one_sa_of_each_for_a_minute() {
     let r = lifetime_run(
         Duration::from_secs(6),
         Some(Duration::from_secs(10)),
-        Duration::from_secs(61),
+        Timestamp::from_secs(61),
     );
     let (s, planes) = (&r.s, &r.planes);
     assert_one_ike_sa(s, "lifetimes");
@@ -336,11 +378,14 @@ fn ike_rekey_refused_after_we_answered_the_peers_moves_the_child_sas_there() {
         }
     }));
     let t = r.s.now;
-    r.s.nodes[0].endpoint.rekey_ike_sa(t, 0).unwrap();
+    r.s.nodes[0]
+        .endpoint
+        .rekey_ike_sa(t, PeerId::new(0))
+        .unwrap();
     r.until(t + Duration::from_millis(10), "A's request lost");
     r.s.nodes[1]
         .endpoint
-        .rekey_ike_sa(t + Duration::from_millis(10), 0)
+        .rekey_ike_sa(t + Duration::from_millis(10), PeerId::new(0))
         .unwrap();
     r.until(t + Duration::from_secs(30), "refused after answering");
     assert!(failures_of(&r.s).is_empty(), "{:?}", failures_of(&r.s));

@@ -12,13 +12,12 @@
 
 use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
 
 use meshsec_crypto::ke::KeyExchange;
 use meshsec_crypto::{Provider, Secret};
 use meshsec_ike::proposal::ProposalSpec;
 use meshsec_ike::{ChildMode, ChildSa, Endpoint, EndpointConfig, Event, PeerConfig};
-use meshsec_sim::ScriptedRandom;
+use meshsec_sim::{PeerId, ScriptedRandom, Timestamp};
 use meshsec_vectors::{Value, strongswan_scenarios, unhex};
 use meshsec_wire::payload::{AddrSelector, Identity};
 use meshsec_wire::registry::{KeMethod, ProtocolId};
@@ -105,8 +104,8 @@ fn check_child(doc: &Value, child: &ChildSa, left: bool, scenario: &str) {
     // directions[0] is initiator->responder, [1] responder->initiator.
     let (inbound, outbound) = if left { (&d[1], &d[0]) } else { (&d[0], &d[1]) };
     let spi = |v: &Value| u32::from_str_radix(v["spi"].as_str().unwrap(), 16).unwrap();
-    assert_eq!(child.inbound.spi, spi(inbound), "{scenario}");
-    assert_eq!(child.outbound.spi, spi(outbound), "{scenario}");
+    assert_eq!(child.inbound.spi.get(), spi(inbound), "{scenario}");
+    assert_eq!(child.outbound.spi.get(), spi(outbound), "{scenario}");
     assert_eq!(
         child.inbound.encr_key.expose(),
         unhex(&inbound["enc_key_with_salt"]),
@@ -163,11 +162,11 @@ fn our_responder_accepts_strongswans_initiator() {
             Secret::new(unhex(&ike_sa["g_ir"])),
         ));
         let (from, to) = (LEFT.parse().unwrap(), RIGHT.parse().unwrap());
-        ep.handle_datagram(Duration::ZERO, from, to, &ike_of(&frames[0]));
+        ep.handle_datagram(Timestamp::ZERO, from, to, &ike_of(&frames[0]));
         assert!(events(&mut ep).is_empty(), "{scenario}: IKE_SA_INIT");
         // strongSwan floats to port 4500 (it fakes a NAT to get UDP encapsulation).
         let (from, to) = (port(LEFT, 4500), port(RIGHT, 4500));
-        ep.handle_datagram(Duration::from_millis(3), from, to, &ike_of(&frames[2]));
+        ep.handle_datagram(Timestamp::from_millis(3), from, to, &ike_of(&frames[2]));
         let ev = events(&mut ep);
         assert!(
             ev.iter().all(|e| !matches!(e, Event::Failed { .. })),
@@ -217,9 +216,9 @@ fn our_initiator_accepts_strongswans_responder() {
             unhex(&ike_sa["ke_i"]["data"]),
             Secret::new(unhex(&ike_sa["g_ir"])),
         ));
-        ep.initiate(Duration::ZERO, 0).unwrap();
+        ep.initiate(Timestamp::ZERO, PeerId::new(0)).unwrap();
         let (from, to) = (RIGHT.parse().unwrap(), LEFT.parse().unwrap());
-        ep.handle_datagram(Duration::from_millis(2), from, to, &ike_of(&frames[1]));
+        ep.handle_datagram(Timestamp::from_millis(2), from, to, &ike_of(&frames[1]));
         // strongSwan's fake NAT makes us float: our IKE_AUTH goes to port 4500.
         let sent: Vec<_> = std::iter::from_fn(|| ep.poll_transmit()).collect();
         assert_eq!(
@@ -232,7 +231,7 @@ fn our_initiator_accepts_strongswans_responder() {
             "{scenario}: IKE_SA_INIT response"
         );
         ep.handle_datagram(
-            Duration::from_millis(5),
+            Timestamp::from_millis(5),
             port(RIGHT, 4500),
             port(LEFT, 4500),
             &ike_of(&frames[3]),
@@ -265,9 +264,9 @@ fn strongswans_auth_is_really_checked() {
         Secret::new(unhex(&ike_sa["g_ir"])),
     ));
     let (from, to) = (LEFT.parse().unwrap(), RIGHT.parse().unwrap());
-    ep.handle_datagram(Duration::ZERO, from, to, &ike_of(&frames[0]));
+    ep.handle_datagram(Timestamp::ZERO, from, to, &ike_of(&frames[0]));
     ep.handle_datagram(
-        Duration::from_millis(3),
+        Timestamp::from_millis(3),
         port(LEFT, 4500),
         port(RIGHT, 4500),
         &ike_of(&frames[2]),

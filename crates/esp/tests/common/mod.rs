@@ -1,5 +1,5 @@
 //! Builders shared by the ESP integration tests.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::net::IpAddr;
 
@@ -10,6 +10,10 @@ use meshsec_esp::lifetime::Lifetime;
 use meshsec_esp::selector::{AddrRange, Selector};
 use meshsec_esp::spd::{Action, Policy};
 use meshsec_esp::{DataPlane, Encap, Mode, SaParams};
+pub use meshsec_esp::{InboundSpi, OutboundSpi, PeerId, SaRef, Timestamp};
+
+/// The peer every test SA belongs to.
+pub const P: PeerId = PeerId::new(1);
 
 pub fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -35,7 +39,7 @@ pub fn params(
 ) -> SaParams {
     SaParams {
         spi,
-        peer: 1,
+        peer: P,
         mode: Mode::Tunnel,
         encap: Encap::Udp {
             local_port: 4500,
@@ -66,7 +70,7 @@ pub fn dataplane() -> DataPlane {
     DataPlane::new(Box::new(SystemRandom::new()))
 }
 
-pub fn protect(sel: Selector, slot: u32) -> Policy {
+pub fn protect(sel: Selector, slot: PeerId) -> Policy {
     Policy {
         selector: sel,
         action: Action::Protect(slot),

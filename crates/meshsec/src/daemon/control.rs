@@ -1,6 +1,7 @@
 //! The control socket server (protocol in `docs/control-protocol.md`) and what each command
 //! does to the daemon.
 
+use meshsec_types::PeerId;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::Path;
 
@@ -93,10 +94,11 @@ fn same(a: &Peer, b: &Peer) -> bool {
 }
 
 impl Daemon {
-    fn find_peer(&self, name: &str) -> Result<usize, Response> {
+    fn find_peer(&self, name: &str) -> Result<PeerId, Response> {
         self.peers
             .iter()
             .position(|p| p.as_ref().is_some_and(|p| p.cfg.name == name))
+            .and_then(PeerId::from_index)
             .ok_or_else(|| {
                 let known: Vec<&str> = self
                     .peers
@@ -173,21 +175,24 @@ impl Daemon {
         }
     }
 
-    fn debug_drop_sa(&mut self, id: usize, peer: &str, direction: &str) -> Response {
+    fn debug_drop_sa(&mut self, id: PeerId, peer: &str, direction: &str) -> Response {
         let Some(child) = self
             .peers
-            .get(id)
+            .get(id.index())
             .and_then(Option::as_ref)
             .and_then(|p| p.children.last())
             .map(|c| (c.spi_in, c.spi_out))
         else {
             return Response::err(format!("peer {peer} has no CHILD SA"));
         };
-        let slot = u32::try_from(id).unwrap_or(u32::MAX);
+        let slot = id;
         let mut plane = self.path.plane();
         let (removed, spi) = match direction {
-            "inbound" => (plane.remove_inbound(child.0), child.0),
-            "outbound" => (plane.remove_outbound_spi(slot, child.1), child.1),
+            "inbound" => (plane.remove_inbound(child.0), child.0.to_string()),
+            "outbound" => (
+                plane.remove_outbound_spi(slot, child.1),
+                child.1.to_string(),
+            ),
             other => {
                 return Response::err(format!(
                     "direction {other:?}: expected \"inbound\" or \"outbound\""
@@ -196,10 +201,10 @@ impl Daemon {
         };
         drop(plane);
         tracing::warn!(
-            "debug: dropped the {direction} SA {spi:08x} of peer {peer} from the data plane"
+            "debug: dropped the {direction} SA {spi} of peer {peer} from the data plane"
         );
         Response::ok(serde_json::json!({
-            "peer": peer, "direction": direction, "spi": format!("{spi:08x}"), "removed": removed,
+            "peer": peer, "direction": direction, "spi": format!("{spi}"), "removed": removed,
         }))
     }
 
@@ -218,8 +223,8 @@ impl Daemon {
         }
         let now = self.now();
         // Removed and changed peers.
-        for id in 0..self.peers.len() {
-            let Some(old) = self.peers.get(id).and_then(Option::as_ref) else {
+        for id in (0..self.peers.len()).filter_map(PeerId::from_index) {
+            let Some(old) = self.peers.get(id.index()).and_then(Option::as_ref) else {
                 continue;
             };
             let name = old.cfg.name.clone();
@@ -230,10 +235,8 @@ impl Daemon {
                     self.drain();
                     // Its SAs' Deletes may still be in flight; nothing routes to the slot
                     // any more, so its outbound SA goes now.
-                    self.path
-                        .plane()
-                        .remove_outbound(u32::try_from(id).unwrap_or(u32::MAX));
-                    if let Some(slot) = self.peers.get_mut(id) {
+                    self.path.plane().remove_outbound(id);
+                    if let Some(slot) = self.peers.get_mut(id.index()) {
                         *slot = None;
                     }
                     report.removed.push(name);
@@ -249,7 +252,7 @@ impl Daemon {
                     if let Some(pc) = index.and_then(|i| new.peer_config(i)) {
                         let _ = self.ike.replace_peer(id, pc);
                     }
-                    if let Some(slot) = self.peers.get_mut(id) {
+                    if let Some(slot) = self.peers.get_mut(id.index()) {
                         let mut rt = PeerRuntime::new(p);
                         // The old CHILD SAs stay known until the peer acknowledges their
                         // deletion, so that their removal finds them.
@@ -269,11 +272,13 @@ impl Daemon {
             let Some(pc) = new.peer_config(i) else {
                 continue;
             };
-            let id = self.ike.add_peer(pc);
+            let Ok(id) = self.ike.add_peer(pc) else {
+                continue;
+            };
             // The engine's ids grow with ours: a new peer's id is the next index.
             self.peers
-                .resize_with(self.peers.len().max(id + 1), || None);
-            if let Some(slot) = self.peers.get_mut(id) {
+                .resize_with(self.peers.len().max(id.index() + 1), || None);
+            if let Some(slot) = self.peers.get_mut(id.index()) {
                 *slot = Some(PeerRuntime::new(p.clone()));
             }
             self.configure_peer(id).await;

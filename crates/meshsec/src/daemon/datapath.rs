@@ -42,7 +42,7 @@ pub enum ToIke {
         /// The sender's address.
         from: IpAddr,
         /// The SPI.
-        spi: u32,
+        spi: meshsec_types::InboundSpi,
     },
 }
 
@@ -130,8 +130,8 @@ impl DataPath {
     }
 
     /// The engines' clock.
-    pub fn now(&self) -> Duration {
-        self.epoch.elapsed()
+    pub fn now(&self) -> meshsec_types::Timestamp {
+        meshsec_types::Timestamp::from_duration(self.epoch.elapsed())
     }
 
     /// The data plane, even if a thread panicked while holding it (the plane's state is
@@ -150,14 +150,14 @@ impl DataPath {
 
     /// Tells the IKE loop about ESP that found no SA (parked in vain, see
     /// `meshsec_esp::DataPlane::unknown_spis`), within the rate limit.
-    fn report_unknown_spis(&self, plane: &mut DataPlane, now: Duration) {
+    fn report_unknown_spis(&self, plane: &mut DataPlane, now: meshsec_types::Timestamp) {
         for (from, spi) in plane.unknown_spis(now) {
             self.report_unknown_spi(from, spi);
         }
     }
 
-    fn report_unknown_spi(&self, from: IpAddr, spi: u32) {
-        let second = self.now().as_secs();
+    fn report_unknown_spi(&self, from: IpAddr, spi: meshsec_types::InboundSpi) {
+        let second = self.now().since_epoch().as_secs();
         let mut r = self
             .unknown_spi_reports
             .lock()

@@ -9,6 +9,7 @@
 //!   the IKE SA (the peer replaces that CHILD SA); traffic to a peer whose IKE SA is up but
 //!   whose outbound SA is missing here → a new CHILD SA, and the broken one deleted.
 
+use meshsec_types::{InboundSpi, PeerId, Timestamp};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -18,12 +19,13 @@ use super::Daemon;
 
 impl Daemon {
     /// Runs the DPD state of every peer with an established IKE SA.
-    pub(super) fn dpd_tick(&mut self, now: Duration) {
-        let counters: Vec<(usize, u64, u64)> = {
+    pub(super) fn dpd_tick(&mut self, now: Timestamp) {
+        let counters: Vec<(PeerId, u64, u64)> = {
             let plane = self.path.plane();
             (0..self.peers.len())
+                .filter_map(PeerId::from_index)
                 .map(|id| {
-                    let slot = u32::try_from(id).unwrap_or(u32::MAX);
+                    let slot = id;
                     let (i, o) = plane.peer_counters(slot);
                     (id, i.packets, o.packets)
                 })
@@ -50,14 +52,14 @@ impl Daemon {
                 continue;
             };
             match p.dpd_sent {
-                None if now.saturating_sub(p.last_heard) >= delay => {
+                None if now.duration_since(p.last_heard) >= delay => {
                     p.dpd_sent = Some(now);
                     p.dpd_checks += 1;
                     let name = p.cfg.name.clone();
                     tracing::debug!("peer {name}: nothing heard for {delay:?}: DPD check");
                     let _ = self.ike.check_liveness(now, id);
                 }
-                Some(sent) if now.saturating_sub(sent) >= p.cfg.dpd_timeout => {
+                Some(sent) if now.duration_since(sent) >= p.cfg.dpd_timeout => {
                     p.dpd_sent = None;
                     p.deaths += 1;
                     p.dead = true;
@@ -81,9 +83,9 @@ impl Daemon {
     /// Behind a NAT (detected in IKE_SA_INIT), a one-octet keepalive to the peer's port 4500
     /// every `node.nat_keepalive`, so that the NAT does not drop the mapping of an idle
     /// tunnel (RFC 3948 §2.3).
-    pub(super) fn nat_keepalive_tick(&mut self, now: Duration) {
+    pub(super) fn nat_keepalive_tick(&mut self, now: Timestamp) {
         let interval = self.cfg.node.nat_keepalive;
-        let due: Vec<(usize, std::net::SocketAddr)> = self
+        let due: Vec<(PeerId, std::net::SocketAddr)> = self
             .ike
             .ike_sas()
             .iter()
@@ -92,7 +94,7 @@ impl Daemon {
             .collect();
         for (id, remote) in due {
             let Some(p) = self.peer(id) else { continue };
-            if now.saturating_sub(p.last_keepalive) < interval {
+            if now.duration_since(p.last_keepalive) < interval {
                 continue;
             }
             p.last_keepalive = now;
@@ -110,14 +112,14 @@ impl Daemon {
     /// Through-tunnel check: our ESP keeps going out but nothing comes back for
     /// `tunnel_check`. If IKE still answers (a probe), the CHILD SA itself is broken (e.g.
     /// a peer that lost it without telling us): it is recreated.
-    fn tunnel_check(&mut self, id: usize, now: Duration) {
+    fn tunnel_check(&mut self, id: PeerId, now: Timestamp) {
         let Some(p) = self.peer(id) else { return };
         let Some(limit) = p.cfg.tunnel_check else {
             return;
         };
-        let sending = now.saturating_sub(p.last_esp_out) < Duration::from_secs(2);
+        let sending = now.duration_since(p.last_esp_out) < Duration::from_secs(2);
         // Silence counts from the later of the last ESP in and the last time we acted.
-        let silent = now.saturating_sub(p.last_esp_in) >= limit;
+        let silent = now.duration_since(p.last_esp_in) >= limit;
         match p.tunnel_probe {
             None if sending && silent && !p.children.is_empty() => {
                 p.tunnel_probe = Some(now);
@@ -131,7 +133,7 @@ impl Daemon {
                 // IKE answers, ESP does not: recreate the CHILD SA.
                 p.last_esp_in = now;
                 p.heals += 1;
-                let broken: Vec<u32> = p.children.iter().map(|c| c.spi_in).collect();
+                let broken: Vec<InboundSpi> = p.children.iter().map(|c| c.spi_in).collect();
                 let name = p.cfg.name.clone();
                 tracing::warn!(
                     "peer {name}: no ESP from it for {}s while we send, although IKE answers: recreating the CHILD SA",
@@ -143,14 +145,14 @@ impl Daemon {
                 }
             }
             // Unanswered: DPD takes it from here.
-            Some(sent) if now.saturating_sub(sent) >= p.cfg.dpd_timeout => p.tunnel_probe = None,
+            Some(sent) if now.duration_since(sent) >= p.cfg.dpd_timeout => p.tunnel_probe = None,
             _ => {}
         }
     }
 
     /// ESP with an unknown SPI arrived from `from`: if it is a peer we share an IKE SA with,
     /// tell it (the engine rate-limits); strangers get nothing.
-    pub(super) fn on_unknown_spi(&mut self, from: IpAddr, spi: u32) {
+    pub(super) fn on_unknown_spi(&mut self, from: IpAddr, spi: InboundSpi) {
         let peer = self
             .ike
             .ike_sas()
@@ -161,7 +163,7 @@ impl Daemon {
         let now = self.now();
         if self.ike.notify_invalid_spi(now, id, spi).unwrap_or(false) {
             let name = self.peer_name(id);
-            tracing::warn!("peer {name}: ESP with unknown SPI {spi:08x}: told it (INVALID_SPI)");
+            tracing::warn!("peer {name}: ESP with unknown SPI {spi}: told it (INVALID_SPI)");
             if let Some(p) = self.peer(id) {
                 p.invalid_spi_sent += 1;
             }
@@ -170,13 +172,13 @@ impl Daemon {
 
     /// The IKE SA with `id` is up but no outbound SA is in the data plane: create a new
     /// CHILD SA and delete the ones whose outbound half is gone.
-    pub(super) fn heal_missing_outbound(&mut self, id: usize) {
+    pub(super) fn heal_missing_outbound(&mut self, id: PeerId) {
         let now = self.now();
-        let slot = u32::try_from(id).unwrap_or(u32::MAX);
-        let broken: Vec<u32> = {
+        let slot = id;
+        let broken: Vec<InboundSpi> = {
             let plane = self.path.plane();
             self.peers
-                .get(id)
+                .get(id.index())
                 .and_then(Option::as_ref)
                 .map(|p| {
                     p.children
@@ -190,7 +192,7 @@ impl Daemon {
         if broken.is_empty()
             && self
                 .peers
-                .get(id)
+                .get(id.index())
                 .and_then(Option::as_ref)
                 .is_some_and(|p| !p.children.is_empty())
         {

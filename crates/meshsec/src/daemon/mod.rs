@@ -17,6 +17,7 @@ mod os;
 mod peers;
 mod status;
 
+use meshsec_types::{InboundSpi, OutboundSpi, PeerId, Timestamp};
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
@@ -87,7 +88,7 @@ pub struct Daemon {
     control: mpsc::Receiver<ControlMsg>,
     rng: SystemRandom,
     /// Inbound SAs of deleted CHILD SAs, removed from the data plane at the given time.
-    retiring: Vec<(Duration, u32)>,
+    retiring: Vec<(Timestamp, InboundSpi)>,
 }
 
 /// One input of the loop.
@@ -195,7 +196,7 @@ impl Daemon {
             rng: SystemRandom::new(),
             retiring: Vec::new(),
         };
-        for id in 0..d.peers.len() {
+        for id in (0..d.peers.len()).filter_map(PeerId::from_index) {
             d.configure_peer(id).await;
         }
         tracing::info!(
@@ -211,26 +212,26 @@ impl Daemon {
         Ok(d)
     }
 
-    fn now(&self) -> Duration {
+    fn now(&self) -> Timestamp {
         self.path.now()
     }
 
-    fn peer(&mut self, id: usize) -> Option<&mut PeerRuntime> {
-        self.peers.get_mut(id).and_then(Option::as_mut)
+    fn peer(&mut self, id: PeerId) -> Option<&mut PeerRuntime> {
+        self.peers.get_mut(id.index()).and_then(Option::as_mut)
     }
 
-    fn peer_name(&self, id: usize) -> String {
+    fn peer_name(&self, id: PeerId) -> String {
         self.peers
-            .get(id)
+            .get(id.index())
             .and_then(Option::as_ref)
             .map_or_else(|| format!("#{id}"), |p| p.cfg.name.clone())
     }
 
     /// Installs policies and routes for peer `id` and starts it as configured.
-    async fn configure_peer(&mut self, id: usize) {
+    async fn configure_peer(&mut self, id: PeerId) {
         let host = self.netlink.host_addresses().await.unwrap_or_default();
-        let slot = u32::try_from(id).unwrap_or(u32::MAX);
-        let Some(p) = self.peers.get(id).and_then(Option::as_ref) else {
+        let slot = id;
+        let Some(p) = self.peers.get(id.index()).and_then(Option::as_ref) else {
             return;
         };
         let policies = peers::policies(&p.cfg, slot);
@@ -266,8 +267,8 @@ impl Daemon {
     }
 
     /// Removes peer `id`'s policies and routes (its SAs go with the engine's events).
-    async fn unconfigure_peer(&mut self, id: usize) {
-        let Some(p) = self.peers.get(id).and_then(Option::as_ref) else {
+    async fn unconfigure_peer(&mut self, id: PeerId) {
+        let Some(p) = self.peers.get(id.index()).and_then(Option::as_ref) else {
             return;
         };
         let (policies, routes) = (p.policies.clone(), p.routes.clone());
@@ -283,7 +284,7 @@ impl Daemon {
     }
 
     /// Starts an IKE SA with `id` unless one exists or is being set up.
-    fn try_initiate(&mut self, id: usize) {
+    fn try_initiate(&mut self, id: PeerId) {
         let busy = self.ike.ike_sas().iter().any(|s| s.peer == Some(id));
         let now = self.now();
         let Some(p) = self.peer(id) else { return };
@@ -312,7 +313,7 @@ impl Daemon {
         loop {
             self.on_timers();
             self.drain();
-            let sleep = self.next_deadline().saturating_sub(self.now());
+            let sleep = self.next_deadline().duration_since(self.now());
             let input = tokio::select! {
                 r = recv_opt(&self.ike4, &mut buf4) => Input::Udp(r, true),
                 r = recv_opt(&self.ike6, &mut buf6) => Input::Udp(r, false),
@@ -368,7 +369,7 @@ impl Daemon {
         )
     }
 
-    fn next_deadline(&self) -> Duration {
+    fn next_deadline(&self) -> Timestamp {
         let now = self.now();
         let mut t = now + TICK;
         if let Some(x) = self.ike.poll_timeout() {
@@ -407,7 +408,7 @@ impl Daemon {
                 plane = self.path.plane();
             }
         }
-        let due: Vec<usize> = self
+        let due: Vec<PeerId> = self
             .peers
             .iter()
             .enumerate()
@@ -416,6 +417,7 @@ impl Daemon {
                     .and_then(|p| p.next_attempt)
                     .is_some_and(|t| t <= now)
                     .then_some(i)
+                    .and_then(PeerId::from_index)
             })
             .collect();
         for id in due {
@@ -425,9 +427,8 @@ impl Daemon {
 
     fn on_esp_event(&mut self, e: EspEvent) {
         match e {
-            EspEvent::Acquire { slot, packet } => {
-                let id = slot as usize;
-                let Some(p) = self.peers.get(id).and_then(Option::as_ref) else {
+            EspEvent::Acquire { peer: id, packet } => {
+                let Some(p) = self.peers.get(id.index()).and_then(Option::as_ref) else {
                     return;
                 };
                 tracing::info!(
@@ -443,20 +444,20 @@ impl Daemon {
                     self.try_initiate(id);
                 }
             }
-            EspEvent::SoftExpired { spi, peer, .. } => {
+            EspEvent::SoftExpired { sa, peer, .. } => {
                 // A byte, packet or AEAD usage limit: time to rekey (time limits are the
                 // engine's own).
                 tracing::info!(
-                    "peer {}: SA {spi:08x} reached its soft limit ({e:?}): rekeying",
-                    self.peer_name(peer as usize)
+                    "peer {}: SA {sa:?} reached its soft limit ({e:?}): rekeying",
+                    self.peer_name(peer)
                 );
                 let now = self.now();
-                let _ = self.ike.rekey_child_sa(now, peer as usize);
+                let _ = self.ike.rekey_child_sa(now, peer);
             }
-            EspEvent::HardExpired { spi, peer, .. } => {
+            EspEvent::HardExpired { sa, peer, .. } => {
                 tracing::warn!(
-                    "peer {}: SA {spi:08x} reached a hard limit ({e:?}) before it was rekeyed",
-                    self.peer_name(peer as usize)
+                    "peer {}: SA {sa:?} reached a hard limit ({e:?}) before it was rekeyed",
+                    self.peer_name(peer)
                 );
             }
         }
@@ -528,14 +529,14 @@ impl Daemon {
                     p.dead = false;
                     // A collision brings up two SAs; the first one ends our attempt.
                     if let Some(s) = p.attempt_started.take() {
-                        p.handshake_time = Some(now.saturating_sub(s));
+                        p.handshake_time = Some(now.duration_since(s));
                     }
                     p.backoff = peers::FIRST_BACKOFF;
                     p.next_attempt = None;
                     p.last_failure = None;
                 }
                 tracing::info!(
-                    "peer {name}: IKE SA {local_spi:016x} established{}",
+                    "peer {name}: IKE SA {local_spi} established{}",
                     if nat_detected {
                         " (NAT detected: ESP in UDP)"
                     } else {
@@ -555,7 +556,7 @@ impl Daemon {
                 reason,
             } => {
                 tracing::info!(
-                    "peer {}: IKE SA {local_spi:016x} deleted: {reason}",
+                    "peer {}: IKE SA {local_spi} deleted: {reason}",
                     self.peer_name(peer)
                 );
                 self.maybe_restart(peer);
@@ -579,7 +580,7 @@ impl Daemon {
                 new_spi,
             } => {
                 tracing::info!(
-                    "peer {}: IKE SA {old_spi:016x} rekeyed, now {new_spi:016x}",
+                    "peer {}: IKE SA {old_spi} rekeyed, now {new_spi}",
                     self.peer_name(peer)
                 );
                 if let Some(p) = self.peer(peer) {
@@ -592,7 +593,7 @@ impl Daemon {
                 new_spi,
             } => {
                 tracing::info!(
-                    "peer {}: IKE SA {old_spi:016x} reauthenticated, replaced by {new_spi:016x}",
+                    "peer {}: IKE SA {old_spi} reauthenticated, replaced by {new_spi}",
                     self.peer_name(peer)
                 );
                 if let Some(p) = self.peer(peer) {
@@ -620,8 +621,8 @@ impl Daemon {
                 outbound_spi,
             } => {
                 tracing::warn!(
-                    "peer {}: it lost the inbound half of CHILD SA out {outbound_spi:08x} \
-                     (INVALID_SPI): replacing in {inbound_spi:08x}",
+                    "peer {}: it lost the inbound half of CHILD SA out {outbound_spi} \
+                     (INVALID_SPI): replacing in {inbound_spi}",
                     self.peer_name(peer)
                 );
                 if let Some(p) = self.peer(peer) {
@@ -630,9 +631,7 @@ impl Daemon {
                 }
             }
             Event::OutboundRetired { peer, outbound_spi } => {
-                self.path
-                    .plane()
-                    .remove_outbound_spi(u32::try_from(peer).unwrap_or(u32::MAX), outbound_spi);
+                self.path.plane().remove_outbound_spi(peer, outbound_spi);
             }
             Event::PeerAlive { peer } => {
                 if let Some(p) = self.peer(peer) {
@@ -646,11 +645,11 @@ impl Daemon {
 
     /// After an SA went away: `always` peers are re-initiated (with backoff) unless another
     /// IKE SA with them is up or being set up; after a death, `dpd_action` decides.
-    fn maybe_restart(&mut self, id: usize) {
+    fn maybe_restart(&mut self, id: PeerId) {
         self.maybe_restart_after(id, false);
     }
 
-    fn maybe_restart_after(&mut self, id: usize, unanswered: bool) {
+    fn maybe_restart_after(&mut self, id: PeerId, unanswered: bool) {
         let now = self.now();
         let other = self
             .ike
@@ -683,13 +682,13 @@ impl Daemon {
         let _ = self.rng.fill(&mut jitter);
         let lifetime = self
             .peers
-            .get(c.peer)
+            .get(c.peer.index())
             .and_then(Option::as_ref)
             .map(|p| peers::volume_lifetime(&p.cfg, jitter[0]))
             .unwrap_or_default();
         let (inbound, outbound) = peers::sa_params(c, u64::from_ne_bytes(mask), lifetime);
         let now = self.now();
-        let slot = u32::try_from(c.peer).unwrap_or(u32::MAX);
+        let slot = c.peer;
         let mut early = Vec::new();
         let result = {
             let mut plane = self.path.plane();
@@ -706,7 +705,7 @@ impl Daemon {
         };
         if !early.is_empty() {
             tracing::debug!(
-                "peer {}: {} packets that arrived before CHILD SA in {:08x} delivered",
+                "peer {}: {} packets that arrived before CHILD SA in {} delivered",
                 self.peer_name(c.peer),
                 early.len(),
                 c.inbound.spi
@@ -720,10 +719,10 @@ impl Daemon {
         }
         let rekey = c
             .rekey_of
-            .map(|old| format!(", replaces in {old:08x}"))
+            .map(|old| format!(", replaces in {old}"))
             .unwrap_or_default();
         tracing::info!(
-            "peer {name}: CHILD SA in {:08x} out {:08x} installed ({}, {}{rekey})",
+            "peer {name}: CHILD SA in {} out {} installed ({}, {}{rekey})",
             c.inbound.spi,
             c.outbound.spi,
             c.proposal,
@@ -748,15 +747,13 @@ impl Daemon {
         }
     }
 
-    fn remove_child(&mut self, peer: usize, spi_in: u32, spi_out: u32) {
+    fn remove_child(&mut self, peer: PeerId, spi_in: InboundSpi, spi_out: OutboundSpi) {
         // If it was sealing, the pair installed before it (still alive) takes over; its
         // inbound half keeps accepting for a moment.
-        self.path
-            .plane()
-            .remove_outbound_spi(u32::try_from(peer).unwrap_or(u32::MAX), spi_out);
+        self.path.plane().remove_outbound_spi(peer, spi_out);
         self.retiring.push((self.now() + INBOUND_GRACE, spi_in));
         tracing::info!(
-            "peer {}: CHILD SA in {spi_in:08x} out {spi_out:08x} removed",
+            "peer {}: CHILD SA in {spi_in} out {spi_out} removed",
             self.peer_name(peer)
         );
         if let Some(p) = self.peer(peer) {
@@ -768,7 +765,7 @@ impl Daemon {
     /// data path.
     async fn shutdown(&mut self) {
         let now = self.now();
-        for id in 0..self.peers.len() {
+        for id in (0..self.peers.len()).filter_map(PeerId::from_index) {
             let _ = self.ike.delete_ike_sa(now, id);
         }
         self.drain();

@@ -2,6 +2,7 @@
 //! operator asked (`down`), policies and routes installed for it, its CHILD SAs as installed
 //! in the data plane, and the last failure to show in `meshsec status`.
 
+use meshsec_types::{InboundSpi, OutboundSpi, PeerId, Timestamp};
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -27,9 +28,9 @@ const REPLAY_WINDOW: u32 = 1024;
 #[derive(Debug, Clone)]
 pub struct InstalledChild {
     /// Our inbound SPI.
-    pub spi_in: u32,
+    pub spi_in: InboundSpi,
     /// The outbound SPI.
-    pub spi_out: u32,
+    pub spi_out: OutboundSpi,
     /// Negotiated proposal.
     pub proposal: String,
     /// Tunnel or transport.
@@ -41,7 +42,7 @@ pub struct InstalledChild {
     /// Negotiated selectors, peer side.
     pub remote_ts: Vec<AddrSelector>,
     /// When (engine clock).
-    pub installed: Duration,
+    pub installed: Timestamp,
 }
 
 /// The daemon's view of one configured peer.
@@ -52,13 +53,13 @@ pub struct PeerRuntime {
     /// `meshsec down` was asked: no automatic (re)starts until `up`.
     pub admin_down: bool,
     /// When to try to initiate next (engine clock).
-    pub next_attempt: Option<Duration>,
+    pub next_attempt: Option<Timestamp>,
     /// Current retry delay.
     pub backoff: Duration,
     /// When our current initiation started (for handshake latency).
-    pub attempt_started: Option<Duration>,
+    pub attempt_started: Option<Timestamp>,
     /// When the last IKE SA came up.
-    pub last_handshake: Option<Duration>,
+    pub last_handshake: Option<Timestamp>,
     /// How long our last initiated handshake took.
     pub handshake_time: Option<Duration>,
     /// The last failure, explained.
@@ -78,11 +79,11 @@ pub struct PeerRuntime {
     /// Rekey collisions (both ends rekeyed the same SA at once).
     pub rekey_collisions: u64,
     /// Last time anything authenticated came from the peer (IKE or ESP).
-    pub last_heard: Duration,
+    pub last_heard: Timestamp,
     /// Inbound packets at the last look (ESP arriving counts as a sign of life).
     pub last_in_packets: u64,
     /// Our unanswered DPD check, since when.
-    pub dpd_sent: Option<Duration>,
+    pub dpd_sent: Option<Timestamp>,
     /// DPD checks sent.
     pub dpd_checks: u64,
     /// Times the peer was declared dead.
@@ -96,17 +97,17 @@ pub struct PeerRuntime {
     /// CHILD SAs replaced because one half was lost (on either side).
     pub heals: u64,
     /// When we last sent a NAT keepalive.
-    pub last_keepalive: Duration,
+    pub last_keepalive: Timestamp,
     /// Last time ESP from the peer arrived (inbound packet counters moved).
-    pub last_esp_in: Duration,
+    pub last_esp_in: Timestamp,
     /// Last time we sent ESP to the peer (outbound packet counters moved).
-    pub last_esp_out: Duration,
+    pub last_esp_out: Timestamp,
     /// Outbound packets at the last look.
     pub last_out_packets: u64,
     /// Last time an authenticated IKE message came from the peer.
-    pub last_ike_alive: Duration,
+    pub last_ike_alive: Timestamp,
     /// The through-tunnel check's IKE probe, since when.
-    pub tunnel_probe: Option<Duration>,
+    pub tunnel_probe: Option<Timestamp>,
 }
 
 impl PeerRuntime {
@@ -128,7 +129,7 @@ impl PeerRuntime {
             ike_rekeys: 0,
             reauths: 0,
             rekey_collisions: 0,
-            last_heard: Duration::ZERO,
+            last_heard: Timestamp::ZERO,
             last_in_packets: 0,
             dpd_sent: None,
             dpd_checks: 0,
@@ -137,25 +138,25 @@ impl PeerRuntime {
             invalid_spi_sent: 0,
             invalid_spi_received: 0,
             heals: 0,
-            last_keepalive: Duration::ZERO,
-            last_esp_in: Duration::ZERO,
-            last_esp_out: Duration::ZERO,
+            last_keepalive: Timestamp::ZERO,
+            last_esp_in: Timestamp::ZERO,
+            last_esp_out: Timestamp::ZERO,
             last_out_packets: 0,
-            last_ike_alive: Duration::ZERO,
+            last_ike_alive: Timestamp::ZERO,
             tunnel_probe: None,
         }
     }
 
     /// Schedules the next attempt after the current backoff, and doubles it: for a peer
     /// that refused us (a configuration mismatch will not fix itself every second).
-    pub fn schedule_retry(&mut self, now: Duration) {
+    pub fn schedule_retry(&mut self, now: Timestamp) {
         self.next_attempt = Some(now + self.backoff);
         self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
     }
 
     /// Schedules the next attempt soon, without growing the backoff: for a peer that did
     /// not answer (an outage), so that the tunnel is back within seconds of the path.
-    pub fn schedule_soon(&mut self, now: Duration) {
+    pub fn schedule_soon(&mut self, now: Timestamp) {
         self.next_attempt = Some(now + FIRST_BACKOFF);
     }
 }
@@ -194,7 +195,7 @@ pub fn selectors(local: &[AddrSelector], remote: &[AddrSelector]) -> Vec<Selecto
 }
 
 /// PROTECT policies for a peer's configured selectors, all using `slot`.
-pub fn policies(cfg: &Peer, slot: u32) -> Vec<Policy> {
+pub fn policies(cfg: &Peer, slot: PeerId) -> Vec<Policy> {
     selectors(&cfg.local_ts, &cfg.remote_ts)
         .into_iter()
         .map(|selector| Policy {
@@ -243,7 +244,7 @@ pub fn sa_params(c: &ChildSa, iv_mask: u64, lifetime: Lifetime) -> (SaParams, Sa
     };
     let base = |spi: u32, encr_key, integ_key, iv_mask| SaParams {
         spi,
-        peer: u32::try_from(c.peer).unwrap_or(u32::MAX),
+        peer: c.peer,
         mode,
         encap,
         local: c.local.ip(),
@@ -264,13 +265,13 @@ pub fn sa_params(c: &ChildSa, iv_mask: u64, lifetime: Lifetime) -> (SaParams, Sa
     // Only the outbound half seals, so only it needs an IV mask.
     (
         base(
-            c.inbound.spi,
+            c.inbound.spi.get(),
             c.inbound.encr_key.clone(),
             c.inbound.integ_key.clone(),
             0,
         ),
         base(
-            c.outbound.spi,
+            c.outbound.spi.get(),
             c.outbound.encr_key.clone(),
             c.outbound.integ_key.clone(),
             iv_mask,

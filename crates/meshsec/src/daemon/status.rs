@@ -1,6 +1,7 @@
 //! The daemon's answer to `status`: engines' SAs, the data plane's counters and the
 //! daemon's own bookkeeping, in the control protocol's types.
 
+use meshsec_types::PeerId;
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -31,7 +32,9 @@ impl Daemon {
         let plane = self.path.plane();
         let mut peers = Vec::new();
         for (id, p) in self.peers.iter().enumerate() {
-            let Some(p) = p else { continue };
+            let (Some(p), Some(id)) = (p, PeerId::from_index(id)) else {
+                continue;
+            };
             let mine: Vec<_> = sas.iter().filter(|s| s.peer == Some(id)).collect();
             let established = mine.iter().any(|s| s.state == State::Established);
             let state = if p.admin_down {
@@ -45,14 +48,14 @@ impl Daemon {
             } else {
                 "idle"
             };
-            let (cin, cout) = plane.peer_counters(u32::try_from(id).unwrap_or(u32::MAX));
+            let (cin, cout) = plane.peer_counters(id);
             let mut all_drops = cin;
             all_drops.add(&cout);
             let ike_sas = mine
                 .iter()
                 .map(|s| IkeSaStatus {
-                    spi_i: format!("{:016x}", s.spi_i),
-                    spi_r: format!("{:016x}", s.spi_r),
+                    spi_i: format!("{}", s.spi_i),
+                    spi_r: format!("{}", s.spi_r),
                     role: match s.role {
                         Role::Initiator => "initiator",
                         Role::Responder => "responder",
@@ -62,7 +65,7 @@ impl Daemon {
                     local: s.local.to_string(),
                     remote: s.remote.to_string(),
                     proposal: s.proposal.clone(),
-                    age_secs: secs(now.saturating_sub(s.created)),
+                    age_secs: secs(now.duration_since(s.created)),
                     nat: s.nat_detected,
                 })
                 .collect();
@@ -75,12 +78,12 @@ impl Daemon {
                         .cloned()
                         .unwrap_or_default();
                     let o = plane
-                        .outbound_counters_spi(u32::try_from(id).unwrap_or(u32::MAX), c.spi_out)
+                        .outbound_counters_spi(id, c.spi_out)
                         .cloned()
                         .unwrap_or_default();
                     ChildSaStatus {
-                        spi_in: format!("{:08x}", c.spi_in),
-                        spi_out: format!("{:08x}", c.spi_out),
+                        spi_in: format!("{}", c.spi_in),
+                        spi_out: format!("{}", c.spi_out),
                         proposal: c.proposal.clone(),
                         mode: match c.mode {
                             ChildMode::Tunnel => "tunnel",
@@ -90,7 +93,7 @@ impl Daemon {
                         encap: if c.udp_encap { "ESP-in-UDP" } else { "ESP" }.into(),
                         local_ts: c.local_ts.iter().map(meshsec_ike::ts::describe).collect(),
                         remote_ts: c.remote_ts.iter().map(meshsec_ike::ts::describe).collect(),
-                        age_secs: secs(now.saturating_sub(c.installed)),
+                        age_secs: secs(now.duration_since(c.installed)),
                         bytes_in: i.bytes,
                         bytes_out: o.bytes,
                         packets_in: i.packets,
@@ -109,7 +112,7 @@ impl Daemon {
                 }
                 .into(),
                 state: state.into(),
-                last_handshake_secs_ago: p.last_handshake.map(|t| secs(now.saturating_sub(t))),
+                last_handshake_secs_ago: p.last_handshake.map(|t| secs(now.duration_since(t))),
                 handshake_ms: p
                     .handshake_time
                     .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
@@ -124,7 +127,7 @@ impl Daemon {
                 reauths: p.reauths,
                 rekey_collisions: p.rekey_collisions,
                 last_heard_secs_ago: (!mine.is_empty())
-                    .then(|| secs(now.saturating_sub(p.last_heard))),
+                    .then(|| secs(now.duration_since(p.last_heard))),
                 dpd_checks: p.dpd_checks,
                 deaths: p.deaths,
                 invalid_spi_sent: p.invalid_spi_sent,
@@ -156,7 +159,7 @@ impl Daemon {
             version: env!("CARGO_PKG_VERSION").into(),
             aead_backend: crate::aead_backend_name().into(),
             tun: self.cfg.node.tun.clone(),
-            uptime_secs: secs(now),
+            uptime_secs: secs(now.since_epoch()),
             config: self.cfg.path.display().to_string(),
             peers,
             unattributed_drops: drops(plane.unattributed_counters()),

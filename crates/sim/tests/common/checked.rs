@@ -7,7 +7,8 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use meshsec_ike::{Event, Failure};
-use meshsec_sim::Sim;
+use meshsec_sim::{PeerId, Sim, Timestamp};
+use meshsec_types::{IkeSpi, InboundSpi, OutboundSpi};
 
 use super::failures;
 
@@ -18,16 +19,16 @@ pub const INBOUND_GRACE: Duration = Duration::from_secs(2);
 /// One side's data plane, as far as SPIs go.
 #[derive(Debug, Default, Clone)]
 pub struct Plane {
-    pub inbound: BTreeSet<u32>,
+    pub inbound: BTreeSet<InboundSpi>,
     /// Deleted inbound SAs still opening until then.
-    pub grace: Vec<(Duration, u32)>,
+    pub grace: Vec<(Timestamp, InboundSpi)>,
     /// Outbound SAs, the sealing one last (standbys before it).
-    pub outbound: Vec<u32>,
+    pub outbound: Vec<OutboundSpi>,
     pub installs: usize,
 }
 
 impl Plane {
-    pub fn apply(&mut self, e: &Event, now: Duration) {
+    pub fn apply(&mut self, e: &Event, now: Timestamp) {
         match e {
             Event::InstallChildSa(c) => {
                 self.installs += 1;
@@ -56,12 +57,13 @@ impl Plane {
         }
     }
 
-    pub fn sealing(&self) -> Option<u32> {
+    pub fn sealing(&self) -> Option<OutboundSpi> {
         self.outbound.last().copied()
     }
 
-    /// Whether it opens ESP on `spi` at `now`.
-    pub fn opens(&self, spi: u32, now: Duration) -> bool {
+    /// Whether it opens ESP the peer sealed with `spi` at `now`.
+    pub fn opens(&self, spi: OutboundSpi, now: Timestamp) -> bool {
+        let spi = spi.at_peer();
         self.inbound.contains(&spi) || self.grace.iter().any(|(t, s)| *s == spi && now < *t)
     }
 }
@@ -72,7 +74,7 @@ pub fn run_checked(
     s: &mut Sim,
     planes: &mut [Plane; 2],
     seen: &mut [usize; 2],
-    until: Duration,
+    until: Timestamp,
     ctx: &str,
 ) {
     let mut steps = 0;
@@ -105,7 +107,7 @@ pub fn run_checked(
                 }
                 assert!(
                     planes[to].opens(spi, s.now),
-                    "{ctx}: at {:?} side {from} seals with {spi:08x}, which side {to} cannot open ({:?})",
+                    "{ctx}: at {:?} side {from} seals with {spi}, which side {to} cannot open ({:?})",
                     s.now,
                     planes[to]
                 );
@@ -127,14 +129,22 @@ pub fn failures_of(s: &Sim) -> Vec<Failure> {
 
 /// The end state every scenario must reach: exactly one CHILD SA pair, the same on both
 /// sides, sealing on it.
-pub fn assert_one_pair(planes: &[Plane; 2], ctx: &str) -> (u32, u32) {
+pub fn assert_one_pair(planes: &[Plane; 2], ctx: &str) -> (InboundSpi, InboundSpi) {
     let [a, b] = planes;
     assert_eq!(a.inbound.len(), 1, "{ctx}: {a:?}");
     assert_eq!(b.inbound.len(), 1, "{ctx}: {b:?}");
     assert_eq!(a.outbound.len(), 1, "{ctx}: {a:?}");
     assert_eq!(b.outbound.len(), 1, "{ctx}: {b:?}");
-    assert_eq!(a.sealing(), b.inbound.first().copied(), "{ctx}");
-    assert_eq!(b.sealing(), a.inbound.first().copied(), "{ctx}");
+    assert_eq!(
+        a.sealing().map(OutboundSpi::at_peer),
+        b.inbound.first().copied(),
+        "{ctx}"
+    );
+    assert_eq!(
+        b.sealing().map(OutboundSpi::at_peer),
+        a.inbound.first().copied(),
+        "{ctx}"
+    );
     (
         a.inbound.first().copied().unwrap(),
         b.inbound.first().copied().unwrap(),
@@ -154,10 +164,13 @@ impl Run {
             planes: Default::default(),
             seen: [0, 0],
         };
-        r.s.nodes[0].endpoint.initiate(Duration::ZERO, 0).unwrap();
-        r.until(Duration::from_secs(5), "handshake");
+        r.s.nodes[0]
+            .endpoint
+            .initiate(Timestamp::ZERO, PeerId::new(0))
+            .unwrap();
+        r.until(Timestamp::from_secs(5), "handshake");
         // Quiet until then: what the tests do next happens on an SA some seconds old.
-        r.s.now = r.s.now.max(Duration::from_secs(5));
+        r.s.now = r.s.now.max(Timestamp::from_secs(5));
         assert_one_pair(&r.planes, "after the handshake");
         r
     }
@@ -167,7 +180,7 @@ impl Run {
         self.s = std::mem::replace(&mut self.s, Sim::new(Vec::new())).with_faults(hook);
     }
 
-    pub fn until(&mut self, t: Duration, ctx: &str) {
+    pub fn until(&mut self, t: Timestamp, ctx: &str) {
         run_checked(&mut self.s, &mut self.planes, &mut self.seen, t, ctx);
     }
 }
@@ -181,7 +194,7 @@ pub fn dump_unless(r: &Run, ok: impl Fn(&Run) -> bool) {
 pub fn short(e: &Event) -> String {
     match e {
         Event::InstallChildSa(c) => format!(
-            "install in {:08x} out {:08x} rekey_of {:?} standby {}",
+            "install in {} out {} rekey_of {:?} standby {}",
             c.inbound.spi, c.outbound.spi, c.rekey_of, c.outbound_standby
         ),
         Event::DeleteChildSa {
@@ -189,9 +202,9 @@ pub fn short(e: &Event) -> String {
             outbound_spi,
             ..
         } => {
-            format!("delete in {inbound_spi:08x} out {outbound_spi:08x}")
+            format!("delete in {inbound_spi} out {outbound_spi}")
         }
-        Event::OutboundRetired { outbound_spi, .. } => format!("retire out {outbound_spi:08x}"),
+        Event::OutboundRetired { outbound_spi, .. } => format!("retire out {outbound_spi}"),
         other => format!("{other:?}").chars().take(100).collect(),
     }
 }
@@ -221,7 +234,7 @@ pub fn dump(s: &Sim) {
 }
 
 /// After everything settled: one IKE SA per side, the same one (SPIs), not marked rekeyed.
-pub fn assert_one_ike_sa(s: &Sim, ctx: &str) -> (u64, u64) {
+pub fn assert_one_ike_sa(s: &Sim, ctx: &str) -> (IkeSpi, IkeSpi) {
     let (a, b) = (s.nodes[0].endpoint.ike_sas(), s.nodes[1].endpoint.ike_sas());
     assert_eq!((a.len(), b.len()), (1, 1), "{ctx}: {a:?}\n{b:?}");
     assert_eq!((a[0].spi_i, a[0].spi_r), (b[0].spi_i, b[0].spi_r), "{ctx}");
@@ -240,7 +253,13 @@ pub fn ike_rekeys(n: &meshsec_sim::Node) -> usize {
 pub fn assert_ike_sa_works(r: &mut Run, ctx: &str) {
     let t = r.s.now + Duration::from_secs(1);
     r.until(t, ctx);
-    assert!(r.s.nodes[1].endpoint.rekey_child_sa(t, 0).unwrap(), "{ctx}");
+    assert!(
+        r.s.nodes[1]
+            .endpoint
+            .rekey_child_sa(t, PeerId::new(0))
+            .unwrap(),
+        "{ctx}"
+    );
     let before = r.planes[0].installs;
     r.until(t + Duration::from_secs(30), ctx);
     assert_eq!(

@@ -1,6 +1,6 @@
 //! Helpers shared by the engine tests: two endpoints (A and B) configured for each other,
 //! and what their events say.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 pub mod checked;
 
@@ -11,13 +11,14 @@ use std::time::Duration;
 use meshsec_crypto::{Provider, Secret};
 use meshsec_ike::proposal::ProposalSpec;
 use meshsec_ike::{ChildMode, ChildSa, Endpoint, EndpointConfig, Event, Failure, PeerConfig};
-use meshsec_sim::{Node, SeededRandom, Sim};
+pub use meshsec_sim::{Node, PeerId, SeededRandom, Sim, Timestamp};
+pub use meshsec_types::{IkeSpi, InboundSpi, OutboundSpi};
 use meshsec_wire::payload::{AddrSelector, Identity};
 use meshsec_wire::registry::ProtocolId;
 
 pub const A: &str = "192.0.2.1:500";
 pub const B: &str = "192.0.2.2:500";
-pub const LONG: Duration = Duration::from_secs(120);
+pub const LONG: Timestamp = Timestamp::from_secs(120);
 
 pub fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap()
