@@ -2,6 +2,8 @@
 
 use core::fmt;
 
+use meshsec_types::Timestamp;
+
 /// Why the data plane dropped a packet. `Copy`, no allocation: it is also a metric label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DropReason {
@@ -82,6 +84,9 @@ pub struct Counters {
     pub dummies: u64,
     /// Drops, indexed by [`DropReason::index`].
     pub drops: [u64; DropReason::ALL.len()],
+    /// When the last of those packets was sealed or opened (dummies included: they prove
+    /// the peer alive too). Liveness checks read it instead of watching the packet count.
+    pub last_packet: Option<Timestamp>,
 }
 
 impl Counters {
@@ -104,5 +109,6 @@ impl Counters {
         for (a, b) in self.drops.iter_mut().zip(other.drops.iter()) {
             *a += b;
         }
+        self.last_packet = self.last_packet.max(other.last_packet);
     }
 }

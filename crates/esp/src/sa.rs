@@ -277,6 +277,7 @@ impl OutboundSa {
             .seal(packet, seq_hi, seq ^ self.params.iv_mask, rng)?;
         self.next_seq = seq + 1;
         self.counters.packets += 1;
+        self.counters.last_packet = Some(now);
         self.counters.bytes += inner_len as u64;
         pkt.start = esp_start;
         pkt.end = esp_end;
@@ -393,6 +394,7 @@ impl InboundSa {
         self.replay.commit(seq);
         let plain = packet.get(body.clone()).ok_or(DropReason::Malformed)?;
         let (payload_len, trailer) = parse_trailer(plain).map_err(|_| DropReason::Malformed)?;
+        self.counters.last_packet = Some(now);
         if trailer.next_header == NEXT_HEADER_NO_NEXT {
             self.counters.dummies += 1;
             return Ok(Opened::Dummy {

@@ -210,7 +210,12 @@ impl Endpoint {
     }
 
     pub(crate) fn transmit_from(&mut self, src: SocketAddr, dst: SocketAddr, payload: Vec<u8>) {
-        self.transmits.push_back(Transmit { src, dst, payload });
+        self.transmits.push_back(Transmit {
+            src,
+            dst,
+            payload,
+            kind: crate::event::TransmitKind::Ike,
+        });
     }
 
     pub(crate) fn transmit_all(

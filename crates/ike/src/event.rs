@@ -22,8 +22,19 @@ pub struct Transmit {
     pub src: SocketAddr,
     /// To.
     pub dst: SocketAddr,
-    /// The IKE message.
+    /// The IKE message (or the keepalive octet).
     pub payload: Vec<u8>,
+    /// What it is: it decides the framing on port 4500.
+    pub kind: TransmitKind,
+}
+
+/// What a [`Transmit`] carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransmitKind {
+    /// An IKE message: on port 4500 it goes behind the non-ESP marker (RFC 3948 §2.2).
+    Ike,
+    /// A NAT keepalive (RFC 3948 §2.3): the one octet 0xFF, sent as it is.
+    NatKeepalive,
 }
 
 /// One direction of a CHILD SA, for the data plane; `S` says which ([`InboundSpi`] or

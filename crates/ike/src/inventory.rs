@@ -104,6 +104,30 @@ impl Endpoint {
             .collect()
     }
 
+    /// The IKE SAs with `peer` (any state), in no particular order.
+    pub fn peer_sas(&self, peer: PeerId) -> Vec<IkeSaInfo> {
+        self.ike_sas()
+            .into_iter()
+            .filter(|s| s.peer == Some(peer))
+            .collect()
+    }
+
+    /// The states of the IKE SAs with `peer`.
+    pub fn peer_sa_states(&self, peer: PeerId) -> impl Iterator<Item = State> + '_ {
+        self.sas
+            .values()
+            .filter(move |sa| sa.peer == Some(peer))
+            .map(|sa| sa.state)
+    }
+
+    /// The peer we have an established IKE SA with at address `ip`.
+    pub fn established_peer_at(&self, ip: std::net::IpAddr) -> Option<PeerId> {
+        self.sas
+            .values()
+            .find(|sa| sa.state == State::Established && sa.remote.ip() == ip)
+            .and_then(|sa| sa.peer)
+    }
+
     /// Adds a peer; returns its id.
     pub fn add_peer(&mut self, cfg: PeerConfig) -> Result<PeerId, ApiMisuse> {
         let id = PeerId::from_index(self.peers.slots.len()).ok_or(ApiMisuse::TooManyPeers)?;

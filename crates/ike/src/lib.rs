@@ -37,6 +37,6 @@ pub mod ts;
 
 pub use config::{ChildMode, EndpointConfig, PeerConfig};
 pub use endpoint::{ApiMisuse, Endpoint};
-pub use event::{ChildSa, ChildSaHalf, Event, Failure, PeerId, Side, Transmit};
+pub use event::{ChildSa, ChildSaHalf, Event, Failure, PeerId, Side, Transmit, TransmitKind};
 pub use inventory::IkeSaInfo;
 pub use sa::{Role, State, Timestamp};

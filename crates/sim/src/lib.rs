@@ -1,14 +1,24 @@
-//! `meshsec-sim` (dev-only): a deterministic network simulator that runs meshsec IKE endpoints
-//! on virtual time, with a hook that decides the fate of every datagram (deliver, drop,
-//! duplicate, delay), and a seeded random source, so every run is reproducible (DESIGN §2, §7).
+//! `meshsec-sim` (dev-only): a deterministic network simulator (DESIGN §2, §7). Each host is
+//! what the daemon runs — a [`meshsec_node::Node`] over a real [`DataPlane`] — on virtual
+//! time; the network carries its IKE datagrams and the ESP its data plane seals, with a hook
+//! that decides the fate of every datagram (deliver, drop, duplicate, delay), an optional
+//! NAT, and a seeded random source, so every run is reproducible.
+//!
+//! The simulator plays the daemon's I/O: it hands datagrams between hosts, calls
+//! `handle_timeout` when a host's deadline is due, seals the packets a test sends through a
+//! host's data plane and opens what arrives (the daemon's data-path threads), and records
+//! what each host's node reports.
 #![forbid(unsafe_code)]
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use meshsec_crypto::rng::Random;
-use meshsec_ike::{Endpoint, Event, Transmit};
-pub use meshsec_types::{PeerId, Timestamp};
+use meshsec_esp::{DataPlane, Encap, HEADROOM, Opened, PacketBuf, SealOutcome, TAILROOM};
+use meshsec_ike::{Endpoint, Event, Transmit, TransmitKind};
+use meshsec_node::{Node as HostNode, NodeEvent, OsAction};
+pub use meshsec_types::{InboundSpi, OutboundSpi, PeerId, Timestamp};
+use meshsec_wire::udp_encap::{NON_ESP_MARKER, Udp4500, classify};
 
 /// A reproducible random source (SplitMix64). Not for production: simulation only.
 #[derive(Debug, Clone)]
@@ -53,19 +63,95 @@ pub enum Fate {
     Delay(Duration),
 }
 
-/// One simulated host.
-#[derive(Debug)]
+/// One simulated host: its node (IKE engine, node layer, data plane) and what it reported.
 pub struct Node {
-    /// Its address.
+    /// Its address (IKE port included).
     pub addr: SocketAddr,
-    /// Its IKE endpoint.
-    pub endpoint: Endpoint,
-    /// Every event it raised, in order.
+    /// The host as the daemon runs it.
+    pub host: HostNode<DataPlane>,
+    /// Every IKE event its engine raised, in order (after the node acted on it).
     pub events: Vec<Event>,
+    /// Every other lifecycle transition of its node (DPD deaths, restarts, healing).
+    pub node_events: Vec<NodeEvent>,
+    /// Inner packets its data plane opened (what its applications received), in order.
+    pub received: Vec<Vec<u8>>,
+    /// NAT keepalives it received.
+    pub keepalives: u64,
+    /// Times its deadline came and `handle_timeout` ran (its wakeups).
+    pub wakeups: u64,
 }
 
-/// Decides the fate of the `n`-th datagram sent in the run.
+impl core::fmt::Debug for Node {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Node")
+            .field("addr", &self.addr)
+            .field("host", &self.host)
+            .finish()
+    }
+}
+
+impl Node {
+    /// A host at `addr` running `host`.
+    pub fn new(addr: SocketAddr, host: HostNode<DataPlane>) -> Node {
+        Node {
+            addr,
+            host,
+            events: Vec::new(),
+            node_events: Vec::new(),
+            received: Vec::new(),
+            keepalives: 0,
+            wakeups: 0,
+        }
+    }
+
+    /// Its IKE engine.
+    pub fn ike(&self) -> &Endpoint {
+        self.host.ike()
+    }
+
+    /// Its IKE engine, to drive directly (the node applies what follows at its next call).
+    pub fn ike_mut(&mut self) -> &mut Endpoint {
+        self.host.ike_mut()
+    }
+
+    /// Its data plane.
+    pub fn plane(&self) -> &DataPlane {
+        self.host.backend()
+    }
+}
+
+/// Decides the fate of the `n`-th IKE datagram sent in the run.
 pub type FaultHook = Box<dyn FnMut(u64, &Transmit) -> Fate>;
+
+/// An ESP datagram on the wire (plain ESP, or ESP in UDP).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EspDatagram {
+    /// From (port 0 for plain ESP).
+    pub src: SocketAddr,
+    /// To (port 0 for plain ESP).
+    pub dst: SocketAddr,
+    /// The ESP packet.
+    pub esp: Vec<u8>,
+}
+
+/// Decides the fate of the `n`-th ESP datagram sent in the run.
+pub type EspFaultHook = Box<dyn FnMut(u64, &EspDatagram) -> Fate>;
+
+/// Something on the wire.
+#[derive(Debug, Clone)]
+enum Wire {
+    Ike(Transmit),
+    Esp(EspDatagram),
+}
+
+impl Wire {
+    fn src_dst(&mut self) -> (&mut SocketAddr, &mut SocketAddr) {
+        match self {
+            Wire::Ike(t) => (&mut t.src, &mut t.dst),
+            Wire::Esp(e) => (&mut e.src, &mut e.dst),
+        }
+    }
+}
 
 /// The network and the virtual clock.
 pub struct Sim {
@@ -75,14 +161,18 @@ pub struct Sim {
     pub nodes: Vec<Node>,
     /// One-way delay of every datagram.
     pub latency: Duration,
-    in_flight: Vec<(Timestamp, u64, Transmit)>,
+    in_flight: Vec<(Timestamp, u64, Wire)>,
     sent: u64,
+    esp_sent: u64,
     fault: FaultHook,
-    /// Every datagram sent, in order, with its fate.
+    esp_fault: EspFaultHook,
+    /// Every IKE datagram sent, in order, with its fate.
     pub log: Vec<(Timestamp, Transmit, Fate)>,
     /// A NAPT in front of one host: (inside address, public address). Ports are mapped to
     /// port + 10000 on the public side.
-    pub nat: Option<(std::net::IpAddr, std::net::IpAddr)>,
+    pub nat: Option<(IpAddr, IpAddr)>,
+    /// While set, every datagram between any two hosts is lost (a netsplit).
+    pub partitioned: bool,
 }
 
 /// The port a NAT maps an inside port to.
@@ -108,44 +198,163 @@ impl Sim {
             latency: Duration::from_millis(10),
             in_flight: Vec::new(),
             sent: 0,
+            esp_sent: 0,
             fault: Box::new(|_, _| Fate::Deliver),
+            esp_fault: Box::new(|_, _| Fate::Deliver),
             log: Vec::new(),
             nat: None,
+            partitioned: false,
         }
     }
 
-    /// Sets the fault hook.
+    /// Sets the fault hook of IKE datagrams.
     pub fn with_faults(mut self, hook: FaultHook) -> Sim {
         self.fault = hook;
         self
     }
 
-    /// Moves transmissions and events out of every endpoint.
-    fn collect(&mut self) {
-        for node in &mut self.nodes {
-            while let Some(e) = node.endpoint.poll_event() {
-                node.events.push(e);
+    /// Sets the fault hook of ESP datagrams.
+    pub fn set_esp_faults(&mut self, hook: EspFaultHook) {
+        self.esp_fault = hook;
+    }
+
+    fn send(&mut self, mut w: Wire, fate: Fate) {
+        if let Some((inside, public)) = self.nat {
+            let (src, _) = w.src_dst();
+            if src.ip() == inside {
+                *src = SocketAddr::new(public, nat_port(src.port()));
             }
-            while let Some(mut t) = node.endpoint.poll_transmit() {
-                if let Some((inside, public)) = self.nat
-                    && t.src.ip() == inside
-                {
-                    t.src = std::net::SocketAddr::new(public, nat_port(t.src.port()));
+        }
+        let fate = if self.partitioned { Fate::Drop } else { fate };
+        let n = self.sent + self.esp_sent;
+        let at = self.now + self.latency;
+        match fate {
+            Fate::Drop => {}
+            Fate::Deliver => self.in_flight.push((at, n, w)),
+            Fate::Duplicate => {
+                self.in_flight.push((at, n, w.clone()));
+                self.in_flight.push((at, n, w));
+            }
+            Fate::Delay(d) => self.in_flight.push((at + d, n, w)),
+        }
+    }
+
+    /// Moves transmissions and reports out of every host.
+    fn collect(&mut self) {
+        for i in 0..self.nodes.len() {
+            let mut out = Vec::new();
+            if let Some(node) = self.nodes.get_mut(i) {
+                while let Some(t) = node.host.poll_transmit() {
+                    out.push(t);
+                }
+                while let Some(a) = node.host.poll_os() {
+                    if let OsAction::Deliver(packets) = a {
+                        node.received.extend(packets);
+                    }
+                }
+                while let Some(e) = node.host.poll_event() {
+                    match e {
+                        NodeEvent::Ike(e) => node.events.push(*e),
+                        other => node.node_events.push(other),
+                    }
+                }
+            }
+            for t in out {
+                if t.kind == TransmitKind::NatKeepalive {
+                    self.send(Wire::Ike(t), Fate::Deliver);
+                    continue;
                 }
                 let n = self.sent;
                 self.sent += 1;
                 let fate = (self.fault)(n, &t);
                 self.log.push((self.now, t.clone(), fate));
-                let at = self.now + self.latency;
-                match fate {
-                    Fate::Drop => {}
-                    Fate::Deliver => self.in_flight.push((at, n, t)),
-                    Fate::Duplicate => {
-                        self.in_flight.push((at, n, t.clone()));
-                        self.in_flight.push((at, n, t));
+                self.send(Wire::Ike(t), fate);
+            }
+        }
+    }
+
+    /// Host `i` sends the inner IP packet `inner` through its data plane (as the daemon's
+    /// TUN thread does); returns what sealing it gave.
+    pub fn send_inner(
+        &mut self,
+        i: usize,
+        inner: &[u8],
+    ) -> Result<SealOutcome, meshsec_esp::DropReason> {
+        let now = self.now;
+        let Some(node) = self.nodes.get_mut(i) else {
+            return Err(meshsec_esp::DropReason::NoPolicy);
+        };
+        let mut buf = vec![0u8; HEADROOM + inner.len() + TAILROOM];
+        if let Some(b) = buf.get_mut(HEADROOM..HEADROOM + inner.len()) {
+            b.copy_from_slice(inner);
+        }
+        let mut pkt = PacketBuf::new(&mut buf, HEADROOM, HEADROOM + inner.len());
+        let outcome = node.host.backend_mut().seal(now, &mut pkt);
+        node.host.handle_backend_reports(now);
+        if let Ok(SealOutcome::Sealed(s)) = outcome {
+            let (lport, rport) = match s.encap {
+                Encap::Udp {
+                    local_port,
+                    remote_port,
+                } => (local_port, remote_port),
+                Encap::None => (0, 0),
+            };
+            let d = EspDatagram {
+                src: SocketAddr::new(s.local, lport),
+                dst: SocketAddr::new(s.remote, rport),
+                esp: pkt.data().to_vec(),
+            };
+            let n = self.esp_sent;
+            self.esp_sent += 1;
+            let fate = (self.esp_fault)(n, &d);
+            self.send(Wire::Esp(d), fate);
+        }
+        self.collect();
+        outcome
+    }
+
+    fn deliver(&mut self, mut w: Wire) {
+        let now = self.now;
+        if let Some((inside, public)) = self.nat {
+            let (_, dst) = w.src_dst();
+            if dst.ip() == public {
+                *dst = SocketAddr::new(inside, dst.port().wrapping_sub(10_000));
+            }
+        }
+        let dst_ip = w.src_dst().1.ip();
+        // Hosts are found by IP: the port says which socket (500, or 4500 after NAT-T).
+        let Some(node) = self.nodes.iter_mut().find(|x| x.addr.ip() == dst_ip) else {
+            return;
+        };
+        match w {
+            Wire::Ike(t) if t.kind == TransmitKind::NatKeepalive => node.keepalives += 1,
+            Wire::Ike(t) => {
+                // On port 4500 IKE travels behind the non-ESP marker (RFC 3948): frame it
+                // and take it apart again as the daemon's port-4500 socket does.
+                if t.dst.port() == meshsec_types::ports::NAT_T_PORT {
+                    let mut framed = NON_ESP_MARKER.to_vec();
+                    framed.extend_from_slice(&t.payload);
+                    if let Ok(Udp4500::Ike(msg)) = classify(&framed) {
+                        node.host.handle_ike_datagram(now, t.src, t.dst, msg);
                     }
-                    Fate::Delay(d) => self.in_flight.push((at + d, n, t)),
+                } else {
+                    node.host.handle_ike_datagram(now, t.src, t.dst, &t.payload);
                 }
+            }
+            Wire::Esp(mut d) => {
+                let len = d.esp.len();
+                let mut buf = vec![0u8; HEADROOM];
+                buf.append(&mut d.esp);
+                buf.resize(HEADROOM + len + TAILROOM, 0);
+                let mut pkt = PacketBuf::new(&mut buf, HEADROOM, HEADROOM + len);
+                let opened = node
+                    .host
+                    .backend_mut()
+                    .open(now, &mut pkt, d.src.ip(), d.dst.ip());
+                if let Ok(Opened::Packet { .. }) = opened {
+                    node.received.push(pkt.data().to_vec());
+                }
+                node.host.handle_backend_reports(now);
             }
         }
     }
@@ -159,41 +368,33 @@ impl Sim {
             .nodes
             .iter()
             .enumerate()
-            .filter_map(|(i, n)| n.endpoint.poll_timeout().map(|t| (t, i)))
+            .filter_map(|(i, n)| n.host.poll_timeout().map(|t| (t, i)))
             .min();
-        match (next_delivery, next_timeout) {
+        let stepped = match (next_delivery, next_timeout) {
             (Some((at, n)), t) if t.is_none_or(|(tt, _)| at <= tt) && at <= deadline => {
                 let i = self
                     .in_flight
                     .iter()
                     .position(|(a, m, _)| *a == at && *m == n)
                     .unwrap_or(0);
-                let (_, _, mut t) = self.in_flight.swap_remove(i);
+                let (_, _, w) = self.in_flight.swap_remove(i);
                 self.now = self.now.max(at);
-                if let Some((inside, public)) = self.nat
-                    && t.dst.ip() == public
-                {
-                    t.dst = std::net::SocketAddr::new(inside, t.dst.port().wrapping_sub(10_000));
-                }
-                // Hosts are found by IP: the port says which socket (500, or 4500 after NAT-T).
-                if let Some(node) = self.nodes.iter_mut().find(|x| x.addr.ip() == t.dst.ip()) {
-                    node.endpoint
-                        .handle_datagram(self.now, t.src, t.dst, &t.payload);
-                }
+                self.deliver(w);
                 true
             }
             (_, Some((at, i))) if at <= deadline => {
                 self.now = self.now.max(at);
+                let now = self.now;
                 if let Some(node) = self.nodes.get_mut(i) {
-                    node.endpoint.handle_timeout(self.now);
+                    node.wakeups += 1;
+                    node.host.handle_timeout(now);
                 }
                 true
             }
-            _ => {
-                self.collect();
-                false
-            }
-        }
+            _ => false,
+        };
+        self.collect();
+        stepped
     }
 
     /// Runs until nothing is pending or `deadline` (virtual) is reached.

@@ -29,8 +29,8 @@ fn initial_contact_from_a_restarted_peer_replaces_the_stale_sas_at_once() {
     {
         let mut s = sim(side(true), side(false));
         s.nodes[0]
-            .endpoint
-            .initiate(Timestamp::ZERO, PeerId::new(0))
+            .ike_mut()
+            .initiate(Timestamp::ZERO, PEER)
             .unwrap();
         s.run(LONG);
         let old_child = children(&s.nodes[0])[0].inbound.spi;
@@ -39,10 +39,10 @@ fn initial_contact_from_a_restarted_peer_replaces_the_stale_sas_at_once() {
         s.nodes[1] = node(B, A, &side(false), 77);
         let t = s.now + Duration::from_secs(1);
         s.run(t);
-        s.nodes[1].endpoint.initiate(t, PeerId::new(0)).unwrap();
+        s.nodes[1].ike_mut().initiate(t, PEER).unwrap();
         s.run(t + Duration::from_millis(200));
         let a = &s.nodes[0];
-        let ike = a.endpoint.ike_sas();
+        let ike = a.ike().ike_sas();
         // Within one round trip of the new SA, the stale one is gone: no DPD wait.
         assert_eq!(ike.len(), 1, "{ike:?}");
         let reason = "the peer restarted (INITIAL_CONTACT)";
@@ -71,8 +71,8 @@ fn initial_contact_from_a_restarted_peer_replaces_the_stale_sas_at_once() {
 fn invalid_spi_from_the_side_that_lost_a_half_makes_the_other_replace_the_child_sa() {
     let mut s = sim(side(true), side(false));
     s.nodes[0]
-        .endpoint
-        .initiate(Timestamp::ZERO, PeerId::new(0))
+        .ike_mut()
+        .initiate(Timestamp::ZERO, PEER)
         .unwrap();
     s.run(LONG);
     let old = children(&s.nodes[0])[0].clone();
@@ -81,15 +81,15 @@ fn invalid_spi_from_the_side_that_lost_a_half_makes_the_other_replace_the_child_
     let t = s.now + Duration::from_secs(1);
     assert!(
         s.nodes[0]
-            .endpoint
-            .notify_invalid_spi(t, PeerId::new(0), old.inbound.spi)
+            .ike_mut()
+            .notify_invalid_spi(t, PEER, old.inbound.spi)
             .unwrap()
     );
     // Rate-limited: a flood of such packets sends one notification per second.
     assert!(
         !s.nodes[0]
-            .endpoint
-            .notify_invalid_spi(t, PeerId::new(0), old.inbound.spi)
+            .ike_mut()
+            .notify_invalid_spi(t, PEER, old.inbound.spi)
             .unwrap()
     );
     s.run(t + Duration::from_secs(5));
@@ -100,13 +100,13 @@ fn invalid_spi_from_the_side_that_lost_a_half_makes_the_other_replace_the_child_
     assert!(healing, "B did not start healing");
     // Both sides: the broken pair deleted, one new pair installed, matching.
     for (i, n) in s.nodes.iter().enumerate() {
-        let ike = n.endpoint.ike_sas();
+        let ike = n.ike().ike_sas();
         assert_eq!(ike.len(), 1);
         assert_eq!(ike[0].children.len(), 1, "node {i}: {:?}", ike[0].children);
     }
     let (a_new, b_new) = (
-        s.nodes[0].endpoint.ike_sas()[0].children[0],
-        s.nodes[1].endpoint.ike_sas()[0].children[0],
+        s.nodes[0].ike().ike_sas()[0].children[0],
+        s.nodes[1].ike().ike_sas()[0].children[0],
     );
     assert_ne!(a_new.0, old.inbound.spi);
     assert_eq!((a_new.0, a_new.1), (b_new.1.at_peer(), b_new.0.at_peer()));
@@ -114,9 +114,9 @@ fn invalid_spi_from_the_side_that_lost_a_half_makes_the_other_replace_the_child_
     // An unknown SPI that is not the peer's is ignored (nothing to heal).
     let t2 = s.now + Duration::from_secs(2);
     s.nodes[0]
-        .endpoint
-        .notify_invalid_spi(t2, PeerId::new(0), InboundSpi::new(0xdead_beef))
+        .ike_mut()
+        .notify_invalid_spi(t2, PEER, InboundSpi::new(0xdead_beef))
         .unwrap();
     s.run(t2 + Duration::from_secs(5));
-    assert_eq!(s.nodes[1].endpoint.ike_sas()[0].children, vec![b_new]);
+    assert_eq!(s.nodes[1].ike().ike_sas()[0].children, vec![b_new]);
 }

@@ -41,19 +41,19 @@ fn deleted_reasons(n: &meshsec_sim::Node) -> Vec<&'static str> {
 fn reauth_by(side_index: usize, ctx: &str) {
     let mut r = Run::established(sim(side(true), side(false)));
     let ike_before = assert_one_ike_sa(&r.s, ctx);
-    let child_before = assert_one_pair(&r.planes, ctx);
+    let child_before = assert_one_pair(&r.s, ctx);
     let t = r.s.now;
     assert!(
         r.s.nodes[side_index]
-            .endpoint
-            .reauthenticate(t, PeerId::new(0))
+            .ike_mut()
+            .reauthenticate(t, PEER)
             .unwrap()
     );
     // A second request while one is under way is refused.
     assert!(
         !r.s.nodes[side_index]
-            .endpoint
-            .reauthenticate(t, PeerId::new(0))
+            .ike_mut()
+            .reauthenticate(t, PEER)
             .unwrap()
     );
     r.until(t + Duration::from_secs(30), ctx);
@@ -65,12 +65,12 @@ fn reauth_by(side_index: usize, ctx: &str) {
     // A new IKE SA (new SPIs, set up from scratch) and a new CHILD SA; the old ones gone.
     let ike_after = assert_one_ike_sa(&r.s, ctx);
     assert_ne!(ike_before, ike_after, "{ctx}");
-    let child_after = assert_one_pair(&r.planes, ctx);
+    let child_after = assert_one_pair(&r.s, ctx);
     assert!(
         child_after.0 != child_before.0 && child_after.1 != child_before.1,
         "{ctx}"
     );
-    assert_eq!(r.planes[0].installs, 2, "{ctx}");
+    assert_eq!(installs(&r.s.nodes[0]), 2, "{ctx}");
     assert_eq!(
         (reauths(&r.s.nodes[0]), reauths(&r.s.nodes[1])),
         (1, 1),
@@ -116,7 +116,7 @@ fn reauth_lifetime_reauthenticates_again_and_again_keeping_one_sa_pair() {
     let mut r = Run::established(sim(a, b));
     r.until(Timestamp::from_secs(61), "reauth lifetime");
     assert!(failures_of(&r.s).is_empty(), "{:?}", failures_of(&r.s));
-    assert_one_pair(&r.planes, "reauth lifetime");
+    assert_one_pair(&r.s, "reauth lifetime");
     assert_one_ike_sa(&r.s, "reauth lifetime");
     // 80-90 % of 10 s, by whichever side's timer fires first; rekeys do not restart it.
     let n = reauths(&r.s.nodes[0]);
@@ -130,16 +130,10 @@ fn reauth_collision_at_every_offset_leaves_one_ike_sa_and_one_pair() {
         let ctx = format!("B reauthenticates {offset_ms} ms after A");
         let mut r = Run::established(sim(side(true), side(false)));
         let t = r.s.now;
-        r.s.nodes[0]
-            .endpoint
-            .reauthenticate(t, PeerId::new(0))
-            .unwrap();
+        r.s.nodes[0].ike_mut().reauthenticate(t, PEER).unwrap();
         let tb = t + Duration::from_millis(offset_ms);
         r.until(tb, &ctx);
-        r.s.nodes[1]
-            .endpoint
-            .reauthenticate(tb, PeerId::new(0))
-            .unwrap();
+        r.s.nodes[1].ike_mut().reauthenticate(tb, PEER).unwrap();
         r.until(tb + Duration::from_secs(30), &ctx);
         dump_unless(&r, |r| failures_of(&r.s).is_empty());
         assert!(
@@ -148,7 +142,7 @@ fn reauth_collision_at_every_offset_leaves_one_ike_sa_and_one_pair() {
             failures_of(&r.s)
         );
         assert_one_ike_sa(&r.s, &ctx);
-        assert_one_pair(&r.planes, &ctx);
+        assert_one_pair(&r.s, &ctx);
         assert_ike_sa_works(&mut r, &ctx);
     }
 }
@@ -165,16 +159,16 @@ fn reauth_against_ike_and_child_rekeys_at_every_offset() {
                 let mut r = Run::established(sim(side(true), side(false)));
                 let t = r.s.now;
                 r.s.nodes[reauth_side]
-                    .endpoint
-                    .reauthenticate(t, PeerId::new(0))
+                    .ike_mut()
+                    .reauthenticate(t, PEER)
                     .unwrap();
                 let tb = t + Duration::from_millis(offset_ms);
                 r.until(tb, &ctx);
-                let other = &mut r.s.nodes[1 - reauth_side].endpoint;
+                let other = &mut r.s.nodes[1 - reauth_side].ike_mut();
                 if ike {
-                    other.rekey_ike_sa(tb, PeerId::new(0)).unwrap();
+                    other.rekey_ike_sa(tb, PEER).unwrap();
                 } else {
-                    other.rekey_child_sa(tb, PeerId::new(0)).unwrap();
+                    other.rekey_child_sa(tb, PEER).unwrap();
                 }
                 r.until(tb + Duration::from_secs(30), &ctx);
                 dump_unless(&r, |r| failures_of(&r.s).is_empty());
@@ -184,7 +178,7 @@ fn reauth_against_ike_and_child_rekeys_at_every_offset() {
                     failures_of(&r.s)
                 );
                 assert_one_ike_sa(&r.s, &ctx);
-                assert_one_pair(&r.planes, &ctx);
+                assert_one_pair(&r.s, &ctx);
                 assert_ike_sa_works(&mut r, &ctx);
             }
         }
@@ -204,28 +198,25 @@ fn failed_reauth_keeps_the_old_sa_and_deletes_it_when_the_authentication_expires
     let mut a = side(true);
     a.reauth_lifetime = Some(Duration::from_secs(40));
     let mut r = Run::established(sim(a, side(false)));
-    let child = assert_one_pair(&r.planes, "before");
+    let child = assert_one_pair(&r.s, "before");
     // A's reauthentication at 32-36 s is refused by B; the old SAs keep carrying traffic...
     r.s.nodes[1]
-        .endpoint
-        .replace_peer(
-            PeerId::new(0),
-            b_with_psk("another pre-shared key, also 32 bytes"),
-        )
+        .ike_mut()
+        .replace_peer(PEER, b_with_psk("another pre-shared key, also 32 bytes"))
         .unwrap();
     r.until(Timestamp::from_secs(39), "reauth refused");
-    assert_eq!(assert_one_pair(&r.planes, "reauth refused"), child);
+    assert_eq!(assert_one_pair(&r.s, "reauth refused"), child);
     let refused = failures(&r.s.nodes[0])
         .iter()
         .filter(|f| matches!(f, Failure::AuthenticationFailed { .. }))
         .count();
     assert_eq!(refused, 1, "{:?}", failures_of(&r.s));
-    assert_eq!(r.s.nodes[0].endpoint.ike_sa_count(), 1);
+    assert_eq!(r.s.nodes[0].ike().ike_sa_count(), 1);
     // ... until the authentication ends at 40 s: then the old IKE SA is deleted, B is told
     // (a teardown, not a switch: no data plane check from here).
     r.s.run(Timestamp::from_secs(45));
     for (i, n) in r.s.nodes.iter().enumerate() {
-        assert_eq!(n.endpoint.ike_sa_count(), 0, "side {i}");
+        assert_eq!(n.ike().ike_sa_count(), 0, "side {i}");
         assert_eq!(deleted_reasons(n).len(), 1, "side {i}");
     }
 }
@@ -236,24 +227,21 @@ fn failed_reauth_is_retried_ten_seconds_later() {
     a.reauth_lifetime = Some(Duration::from_secs(100));
     let mut r = Run::established(sim(a, side(false)));
     r.s.nodes[1]
-        .endpoint
-        .replace_peer(
-            PeerId::new(0),
-            b_with_psk("another pre-shared key, also 32 bytes"),
-        )
+        .ike_mut()
+        .replace_peer(PEER, b_with_psk("another pre-shared key, also 32 bytes"))
         .unwrap();
     // The first attempt (80-90 s) fails; B's PSK is back before the retry (10 s later).
     r.until(Timestamp::from_secs(91), "first attempt");
     assert_eq!(reauths(&r.s.nodes[0]), 0);
     assert_eq!(failures(&r.s.nodes[0]).len(), 1);
     r.s.nodes[1]
-        .endpoint
-        .replace_peer(PeerId::new(0), peer_config(A, &side(false)))
+        .ike_mut()
+        .replace_peer(PEER, peer_config(A, &side(false)))
         .unwrap();
     r.until(Timestamp::from_secs(100), "retry");
     assert_eq!(reauths(&r.s.nodes[0]), 1);
     assert_one_ike_sa(&r.s, "retried");
-    assert_one_pair(&r.planes, "retried");
+    assert_one_pair(&r.s, "retried");
 }
 
 #[test]
@@ -271,8 +259,8 @@ fn reauth_survives_loss_of_its_messages() {
         }));
         let t = r.s.now;
         r.s.nodes[drop_nth as usize % 2]
-            .endpoint
-            .reauthenticate(t, PeerId::new(0))
+            .ike_mut()
+            .reauthenticate(t, PEER)
             .unwrap();
         r.until(t + Duration::from_secs(30), &ctx);
         assert!(
@@ -281,7 +269,7 @@ fn reauth_survives_loss_of_its_messages() {
             failures_of(&r.s)
         );
         assert_one_ike_sa(&r.s, &ctx);
-        assert_one_pair(&r.planes, &ctx);
+        assert_one_pair(&r.s, &ctx);
         assert_eq!(reauths(&r.s.nodes[0]), 1, "{ctx}");
     }
 }
@@ -292,12 +280,12 @@ fn simultaneous_initiation_is_not_mistaken_for_a_reauthentication() {
     // reauthentication reported). Two tunnels exist for a moment: no data plane check.
     let mut s = sim(side(true), side(false));
     s.nodes[0]
-        .endpoint
-        .initiate(Timestamp::ZERO, PeerId::new(0))
+        .ike_mut()
+        .initiate(Timestamp::ZERO, PEER)
         .unwrap();
     s.nodes[1]
-        .endpoint
-        .initiate(Timestamp::ZERO, PeerId::new(0))
+        .ike_mut()
+        .initiate(Timestamp::ZERO, PEER)
         .unwrap();
     s.run(Timestamp::from_secs(20));
     assert_one_ike_sa(&s, "simultaneous start");
@@ -307,7 +295,7 @@ fn simultaneous_initiation_is_not_mistaken_for_a_reauthentication() {
             deleted_reasons(n),
             vec!["duplicate from simultaneous initiation (lowest nonce loses)"]
         );
-        assert_eq!(n.endpoint.ike_sas()[0].children.len(), 1);
+        assert_eq!(n.ike().ike_sas()[0].children.len(), 1);
     }
 }
 
@@ -327,18 +315,15 @@ fn reauth_collision_seen_differently_by_the_two_ends_still_converges() {
         }
     }));
     let t = r.s.now;
-    r.s.nodes[0]
-        .endpoint
-        .reauthenticate(t, PeerId::new(0))
-        .unwrap();
+    r.s.nodes[0].ike_mut().reauthenticate(t, PEER).unwrap();
     r.until(t + Duration::from_millis(10), "A's INIT lost");
     r.s.nodes[1]
-        .endpoint
-        .reauthenticate(t + Duration::from_millis(10), PeerId::new(0))
+        .ike_mut()
+        .reauthenticate(t + Duration::from_millis(10), PEER)
         .unwrap();
     r.until(t + Duration::from_secs(40), "views differ");
     assert!(failures_of(&r.s).is_empty(), "{:?}", failures_of(&r.s));
     assert_one_ike_sa(&r.s, "views differ");
-    assert_one_pair(&r.planes, "views differ");
+    assert_one_pair(&r.s, "views differ");
     assert_ike_sa_works(&mut r, "views differ");
 }

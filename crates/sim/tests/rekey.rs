@@ -30,18 +30,14 @@ fn lifetime_run(child: Duration, ike: Option<Duration>, until: Timestamp) -> Run
         s.child_lifetime = Some(child);
         s.ike_lifetime = ike;
     }
-    let mut r = Run {
-        s: sim(a, b),
-        planes: Default::default(),
-        seen: [0, 0],
-    };
+    let mut r = Run::new(sim(a, b));
     r.s.nodes[0]
-        .endpoint
-        .initiate(Timestamp::ZERO, PeerId::new(0))
+        .ike_mut()
+        .initiate(Timestamp::ZERO, PEER)
         .unwrap();
     r.until(until, "lifetimes");
     assert!(failures_of(&r.s).is_empty(), "{:?}", failures_of(&r.s));
-    assert_one_pair(&r.planes, "lifetimes");
+    assert_one_pair(&r.s, "lifetimes");
     r
 }
 
@@ -52,12 +48,12 @@ fn pfs(mut s: Side) -> Side {
 
 fn rekey_by(side_index: usize, a: Side, b: Side, ctx: &str) {
     let mut r = Run::established(sim(a, b));
-    let before = assert_one_pair(&r.planes, ctx);
+    let before = assert_one_pair(&r.s, ctx);
     let t = r.s.now;
     assert!(
         r.s.nodes[side_index]
-            .endpoint
-            .rekey_child_sa(t, PeerId::new(0))
+            .ike_mut()
+            .rekey_child_sa(t, PEER)
             .unwrap()
     );
     r.until(t + Duration::from_secs(30), ctx);
@@ -66,17 +62,17 @@ fn rekey_by(side_index: usize, a: Side, b: Side, ctx: &str) {
         "{ctx}: {:?}",
         failures_of(&r.s)
     );
-    let after = assert_one_pair(&r.planes, ctx);
+    let after = assert_one_pair(&r.s, ctx);
     assert!(
         after.0 != before.0 && after.1 != before.1,
         "{ctx}: SPIs unchanged"
     );
-    assert_eq!(r.planes[0].installs, 2, "{ctx}");
+    assert_eq!(installs(&r.s.nodes[0]), 2, "{ctx}");
     // The new CHILD SA says which one it replaced.
     let replaced: Vec<Option<InboundSpi>> =
         children(&r.s.nodes[0]).iter().map(|c| c.rekey_of).collect();
     assert_eq!(replaced, vec![None, Some(before.0)], "{ctx}");
-    assert_eq!(r.s.nodes[0].endpoint.ike_sa_count(), 1);
+    assert_eq!(r.s.nodes[0].ike().ike_sa_count(), 1);
 }
 
 #[test]
@@ -95,10 +91,7 @@ fn child_rekey_with_pfs_derives_fresh_keys_from_a_new_key_exchange() {
     // The two CHILD SAs' keys differ, and the peers agree on the new ones.
     let mut r = Run::established(sim(pfs(side(true)), pfs(side(false))));
     let t = r.s.now;
-    r.s.nodes[1]
-        .endpoint
-        .rekey_child_sa(t, PeerId::new(0))
-        .unwrap();
+    r.s.nodes[1].ike_mut().rekey_child_sa(t, PEER).unwrap();
     r.until(t + Duration::from_secs(30), "PFS");
     let (ca, cb) = (children(&r.s.nodes[0]), children(&r.s.nodes[1]));
     assert_eq!(
@@ -119,23 +112,17 @@ fn child_rekey_collision_at_every_offset_leaves_one_pair() {
         let ctx = format!("B rekeys {offset_ms} ms after A");
         let mut r = Run::established(sim(side(true), side(false)));
         let t = r.s.now;
-        r.s.nodes[0]
-            .endpoint
-            .rekey_child_sa(t, PeerId::new(0))
-            .unwrap();
+        r.s.nodes[0].ike_mut().rekey_child_sa(t, PEER).unwrap();
         let tb = t + Duration::from_millis(offset_ms);
         r.until(tb, &ctx);
-        r.s.nodes[1]
-            .endpoint
-            .rekey_child_sa(tb, PeerId::new(0))
-            .unwrap();
+        r.s.nodes[1].ike_mut().rekey_child_sa(tb, PEER).unwrap();
         r.until(tb + Duration::from_secs(30), &ctx);
         assert!(
             failures_of(&r.s).is_empty(),
             "{ctx}: {:?}",
             failures_of(&r.s)
         );
-        assert_one_pair(&r.planes, &ctx);
+        assert_one_pair(&r.s, &ctx);
     }
 }
 
@@ -143,34 +130,24 @@ fn child_rekey_collision_at_every_offset_leaves_one_pair() {
 fn child_rekey_against_delete_ends_without_the_sa_and_without_errors() {
     let mut r = Run::established(sim(side(true), side(false)));
     let t = r.s.now;
-    assert!(
-        r.s.nodes[0]
-            .endpoint
-            .delete_child_sa(t, PeerId::new(0))
-            .unwrap()
-    );
-    assert!(
-        r.s.nodes[1]
-            .endpoint
-            .rekey_child_sa(t, PeerId::new(0))
-            .unwrap()
-    );
+    assert!(r.s.nodes[0].ike_mut().delete_child_sa(t, PEER).unwrap());
+    assert!(r.s.nodes[1].ike_mut().rekey_child_sa(t, PEER).unwrap());
     r.until(t + Duration::from_secs(30), "rekey vs delete");
     assert!(failures_of(&r.s).is_empty(), "{:?}", failures_of(&r.s));
     // The delete wins: nobody keeps a CHILD SA; the IKE SA stays.
-    for p in &r.planes {
-        assert!(p.inbound.is_empty() && p.outbound.is_empty(), "{p:?}");
+    for n in &r.s.nodes {
+        let (i, o) = (n.plane().inbound_spis(PEER), n.plane().outbound_spis(PEER));
+        assert!(i.is_empty() && o.is_empty(), "{i:?} {o:?}");
     }
-    assert_eq!(r.s.nodes[0].endpoint.ike_sa_count(), 1);
-    assert_eq!(r.s.nodes[1].endpoint.ike_sa_count(), 1);
+    assert_eq!(r.s.nodes[0].ike().ike_sa_count(), 1);
+    assert_eq!(r.s.nodes[1].ike().ike_sa_count(), 1);
 }
 
 #[test]
 fn lifetimes_rekey_with_jitter_and_keep_one_pair() {
     let r = lifetime_run(Duration::from_secs(10), None, Timestamp::from_secs(65));
-    let planes = r.planes;
     // Rekeyed at 80-90 % of 10 s for 65 s: 7 to 8 generations (whoever's timer fires first).
-    let gens = planes[0].installs;
+    let gens = installs(&r.s.nodes[0]);
     assert!((7..=9).contains(&gens), "{gens} CHILD SAs in 65 s");
 }
 
@@ -208,11 +185,11 @@ fn collision_matrix_with_loss_for_1000_seeds() {
         // Each side rekeys its CHILD SA (half the time), rekeys the IKE SA or reauthenticates.
         let action = [rnd.next_u64() % 4, rnd.next_u64() % 4];
         let rekey = |r: &mut Run, i: usize, at: Timestamp| {
-            let e = &mut r.s.nodes[i].endpoint;
+            let e = &mut r.s.nodes[i].ike_mut();
             match action[i] {
-                2 => e.rekey_ike_sa(at, PeerId::new(0)),
-                3 => e.reauthenticate(at, PeerId::new(0)),
-                _ => e.rekey_child_sa(at, PeerId::new(0)),
+                2 => e.rekey_ike_sa(at, PEER),
+                3 => e.reauthenticate(at, PEER),
+                _ => e.rekey_child_sa(at, PEER),
             }
             .unwrap();
         };
@@ -229,16 +206,16 @@ fn collision_matrix_with_loss_for_1000_seeds() {
         r.until(t + Duration::from_secs(120), &ctx);
         dump_unless(&r, |r| {
             failures_of(&r.s).is_empty()
-                && r.planes[0].inbound.len() == 1
-                && r.s.nodes[1].endpoint.ike_sa_count() == 1
-                && r.s.nodes[0].endpoint.ike_sa_count() == 1
+                && r.s.nodes[0].plane().inbound_spis(PEER).len() == 1
+                && r.s.nodes[1].ike().ike_sa_count() == 1
+                && r.s.nodes[0].ike().ike_sa_count() == 1
         });
         assert!(
             failures_of(&r.s).is_empty(),
             "{ctx}: {:?}",
             failures_of(&r.s)
         );
-        assert_one_pair(&r.planes, &ctx);
+        assert_one_pair(&r.s, &ctx);
         assert_one_ike_sa(&r.s, &ctx);
     }
 }
@@ -246,12 +223,12 @@ fn collision_matrix_with_loss_for_1000_seeds() {
 fn ike_rekey_by(side_index: usize, ctx: &str) {
     let mut r = Run::established(sim(side(true), side(false)));
     let spis_before = assert_one_ike_sa(&r.s, ctx);
-    let child_before = assert_one_pair(&r.planes, ctx);
+    let child_before = assert_one_pair(&r.s, ctx);
     let t = r.s.now;
     assert!(
         r.s.nodes[side_index]
-            .endpoint
-            .rekey_ike_sa(t, PeerId::new(0))
+            .ike_mut()
+            .rekey_ike_sa(t, PEER)
             .unwrap()
     );
     r.until(t + Duration::from_secs(30), ctx);
@@ -263,8 +240,8 @@ fn ike_rekey_by(side_index: usize, ctx: &str) {
     let spis_after = assert_one_ike_sa(&r.s, ctx);
     assert_ne!(spis_before, spis_after, "{ctx}");
     // The CHILD SAs moved untouched: the data plane saw nothing.
-    assert_eq!(assert_one_pair(&r.planes, ctx), child_before, "{ctx}");
-    assert_eq!(r.planes[0].installs, 1, "{ctx}");
+    assert_eq!(assert_one_pair(&r.s, ctx), child_before, "{ctx}");
+    assert_eq!(installs(&r.s.nodes[0]), 1, "{ctx}");
     assert_eq!(
         (ike_rekeys(&r.s.nodes[0]), ike_rekeys(&r.s.nodes[1])),
         (1, 1),
@@ -288,18 +265,12 @@ fn ike_rekey_collision_at_every_offset_leaves_one_ike_sa_with_the_child_sas() {
     for offset_ms in 0..25 {
         let ctx = format!("B rekeys the IKE SA {offset_ms} ms after A");
         let mut r = Run::established(sim(side(true), side(false)));
-        let child_before = assert_one_pair(&r.planes, &ctx);
+        let child_before = assert_one_pair(&r.s, &ctx);
         let t = r.s.now;
-        r.s.nodes[0]
-            .endpoint
-            .rekey_ike_sa(t, PeerId::new(0))
-            .unwrap();
+        r.s.nodes[0].ike_mut().rekey_ike_sa(t, PEER).unwrap();
         let tb = t + Duration::from_millis(offset_ms);
         r.until(tb, &ctx);
-        r.s.nodes[1]
-            .endpoint
-            .rekey_ike_sa(tb, PeerId::new(0))
-            .unwrap();
+        r.s.nodes[1].ike_mut().rekey_ike_sa(tb, PEER).unwrap();
         r.until(tb + Duration::from_secs(30), &ctx);
         assert!(
             failures_of(&r.s).is_empty(),
@@ -307,7 +278,7 @@ fn ike_rekey_collision_at_every_offset_leaves_one_ike_sa_with_the_child_sas() {
             failures_of(&r.s)
         );
         assert_one_ike_sa(&r.s, &ctx);
-        assert_eq!(assert_one_pair(&r.planes, &ctx), child_before, "{ctx}");
+        assert_eq!(assert_one_pair(&r.s, &ctx), child_before, "{ctx}");
         assert_ike_sa_works(&mut r, &ctx);
     }
 }
@@ -322,14 +293,14 @@ fn ike_rekey_against_child_rekey_at_every_offset() {
             let mut r = Run::established(sim(side(true), side(false)));
             let t = r.s.now;
             r.s.nodes[ike_first]
-                .endpoint
-                .rekey_ike_sa(t, PeerId::new(0))
+                .ike_mut()
+                .rekey_ike_sa(t, PEER)
                 .unwrap();
             let tb = t + Duration::from_millis(offset_ms);
             r.until(tb, &ctx);
             r.s.nodes[1 - ike_first]
-                .endpoint
-                .rekey_child_sa(tb, PeerId::new(0))
+                .ike_mut()
+                .rekey_child_sa(tb, PEER)
                 .unwrap();
             r.until(tb + Duration::from_secs(30), &ctx);
             assert!(
@@ -338,8 +309,12 @@ fn ike_rekey_against_child_rekey_at_every_offset() {
                 failures_of(&r.s)
             );
             assert_one_ike_sa(&r.s, &ctx);
-            assert_one_pair(&r.planes, &ctx);
-            assert_eq!(r.planes[0].installs, 2, "{ctx}: the CHILD rekey happened");
+            assert_one_pair(&r.s, &ctx);
+            assert_eq!(
+                installs(&r.s.nodes[0]),
+                2,
+                "{ctx}: the CHILD rekey happened"
+            );
             assert_ike_sa_works(&mut r, &ctx);
         }
     }
@@ -352,9 +327,9 @@ fn ike_and_child_lifetimes_keep_one_sa_of_each_for_a_minute() {
         Some(Duration::from_secs(10)),
         Timestamp::from_secs(61),
     );
-    let (s, planes) = (&r.s, &r.planes);
+    let s = &r.s;
     assert_one_ike_sa(s, "lifetimes");
-    let (ike, child) = (ike_rekeys(&s.nodes[0]), planes[0].installs - 1);
+    let (ike, child) = (ike_rekeys(&s.nodes[0]), installs(&s.nodes[0]) - 1);
     assert!((5..=8).contains(&ike), "{ike} IKE rekeys in 61 s");
     assert!((10..=13).contains(&child), "{child} CHILD rekeys in 61 s");
 }
@@ -366,7 +341,7 @@ fn ike_rekey_refused_after_we_answered_the_peers_moves_the_child_sas_there() {
     // refused by B (TEMPORARY_FAILURE: that SA is replaced). B's rekey stands: the CHILD SA
     // must live on it at A, not die with the old SA when B's Delete finally arrives.
     let mut r = Run::established(sim(side(true), side(false)));
-    let child = assert_one_pair(&r.planes, "before");
+    let child = assert_one_pair(&r.s, "before");
     let first = r.s.log.len() as u64;
     r.faults(Box::new(move |n, tr| {
         // A's first request, and B's first INFORMATIONAL (its Delete).
@@ -378,18 +353,15 @@ fn ike_rekey_refused_after_we_answered_the_peers_moves_the_child_sas_there() {
         }
     }));
     let t = r.s.now;
-    r.s.nodes[0]
-        .endpoint
-        .rekey_ike_sa(t, PeerId::new(0))
-        .unwrap();
+    r.s.nodes[0].ike_mut().rekey_ike_sa(t, PEER).unwrap();
     r.until(t + Duration::from_millis(10), "A's request lost");
     r.s.nodes[1]
-        .endpoint
-        .rekey_ike_sa(t + Duration::from_millis(10), PeerId::new(0))
+        .ike_mut()
+        .rekey_ike_sa(t + Duration::from_millis(10), PEER)
         .unwrap();
     r.until(t + Duration::from_secs(30), "refused after answering");
     assert!(failures_of(&r.s).is_empty(), "{:?}", failures_of(&r.s));
     assert_one_ike_sa(&r.s, "refused after answering");
-    assert_eq!(assert_one_pair(&r.planes, "refused after answering"), child);
+    assert_eq!(assert_one_pair(&r.s, "refused after answering"), child);
     assert_ike_sa_works(&mut r, "refused after answering");
 }

@@ -16,29 +16,10 @@ use std::time::Duration;
 use meshsec_crypto::Secret;
 use meshsec_ike::proposal::ProposalSpec;
 use meshsec_ike::{ChildMode, PeerConfig};
+use meshsec_node::PeerPolicy;
 use meshsec_wire::payload::{AddrSelector, Identity};
 
-/// When a peer's tunnel is brought up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Start {
-    /// At daemon start, and again whenever it goes down.
-    Always,
-    /// When traffic for the peer's selectors appears.
-    OnDemand,
-    /// Never by us: we only answer the peer.
-    Passive,
-}
-
-/// What to do when a peer stops answering DPD.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DpdAction {
-    /// Set the tunnel up again (with backoff), as for `start = "always"`.
-    Restart,
-    /// Leave it down until the peer or the operator brings it up.
-    Clear,
-    /// Set it up again when traffic for it appears.
-    Trap,
-}
+pub use meshsec_node::{DpdAction, Start};
 
 /// How ESP travels between us and our peers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -176,6 +157,21 @@ impl Config {
     /// resolved against).
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         validate::validate(path, text)
+    }
+
+    /// How the node runs peer `i`.
+    pub fn peer_policy(&self, i: usize) -> Option<PeerPolicy> {
+        let p = self.peers.get(i)?;
+        Some(PeerPolicy {
+            ike: self.peer_config(i)?,
+            start: p.start,
+            dpd_delay: p.dpd_delay,
+            dpd_timeout: p.dpd_timeout,
+            dpd_action: p.dpd_action,
+            tunnel_check: p.tunnel_check,
+            child_lifetime_bytes: p.child_lifetime_bytes,
+            child_lifetime_packets: p.child_lifetime_packets,
+        })
     }
 
     /// The IKE engine's view of peer `i`.

@@ -1,7 +1,6 @@
 //! The control socket server (protocol in `docs/control-protocol.md`) and what each command
 //! does to the daemon.
 
-use meshsec_types::PeerId;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::Path;
 
@@ -10,8 +9,10 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
 
-use super::peers::PeerRuntime;
 use super::{ControlMsg, Daemon};
+use meshsec_node::{Command as NodeCommand, Done, RekeyKind, SaHalf};
+use meshsec_types::PeerId;
+
 use crate::config::{Config, Peer};
 use crate::control::{Command, PROTOCOL_VERSION, ReloadReport, Request, Response};
 
@@ -95,117 +96,77 @@ fn same(a: &Peer, b: &Peer) -> bool {
 
 impl Daemon {
     fn find_peer(&self, name: &str) -> Result<PeerId, Response> {
-        self.peers
-            .iter()
-            .position(|p| p.as_ref().is_some_and(|p| p.cfg.name == name))
-            .and_then(PeerId::from_index)
-            .ok_or_else(|| {
-                let known: Vec<&str> = self
-                    .peers
-                    .iter()
-                    .flatten()
-                    .map(|p| p.cfg.name.as_str())
-                    .collect();
-                Response::err(format!(
-                    "no peer named {name:?}; configured: {}",
-                    known.join(", ")
-                ))
-            })
+        self.node.peer_by_name(name).ok_or_else(|| {
+            Response::err(format!(
+                "no peer named {name:?}; configured: {}",
+                self.node.peer_names().join(", ")
+            ))
+        })
     }
 
     pub(super) async fn on_control(&mut self, cmd: Command) -> Response {
-        match cmd {
-            Command::Status => Response::ok(self.status()),
-            Command::Up { peer } => match self.find_peer(&peer) {
-                Err(r) => r,
-                Ok(id) => {
-                    if let Some(p) = self.peer(id) {
-                        p.admin_down = false;
-                        p.backoff = super::peers::FIRST_BACKOFF;
+        let now = self.now();
+        let (name, request) = match cmd {
+            Command::Status => return Response::ok(self.status()),
+            Command::Reload => {
+                return match self.reload().await {
+                    Ok(r) => Response::ok(r),
+                    Err(e) => Response::err(format!("{e:#}")),
+                };
+            }
+            Command::Up { peer } => (peer, PeerRequest::Up),
+            Command::Down { peer } => (peer, PeerRequest::Down),
+            Command::Rekey { peer, ike, reauth } => {
+                let kind = if reauth {
+                    RekeyKind::Reauth
+                } else if ike {
+                    RekeyKind::Ike
+                } else {
+                    RekeyKind::Child
+                };
+                (peer, PeerRequest::Rekey(kind, ike, reauth))
+            }
+            Command::DebugDropSa { peer, direction } => {
+                let half = match direction.as_str() {
+                    "inbound" => SaHalf::Inbound,
+                    "outbound" => SaHalf::Outbound,
+                    other => {
+                        return Response::err(format!(
+                            "direction {other:?}: expected \"inbound\" or \"outbound\""
+                        ));
                     }
-                    self.try_initiate(id);
-                    Response::ok(serde_json::json!({ "peer": peer }))
-                }
-            },
-            Command::Down { peer } => match self.find_peer(&peer) {
-                Err(r) => r,
-                Ok(id) => {
-                    if let Some(p) = self.peer(id) {
-                        p.admin_down = true;
-                        p.next_attempt = None;
-                    }
-                    let now = self.now();
-                    let deleting = self.ike.delete_ike_sa(now, id).unwrap_or(false);
-                    Response::ok(serde_json::json!({ "peer": peer, "deleting": deleting }))
-                }
-            },
-            Command::DebugDropSa { peer, direction } => match self.find_peer(&peer) {
-                Err(r) => r,
-                Ok(id) => self.debug_drop_sa(id, &peer, &direction),
-            },
-            Command::Rekey { peer, ike, reauth } => match self.find_peer(&peer) {
-                Err(r) => r,
-                Ok(id) => {
-                    let now = self.now();
-                    let queued = if reauth {
-                        self.ike.reauthenticate(now, id)
-                    } else if ike {
-                        self.ike.rekey_ike_sa(now, id)
-                    } else {
-                        self.ike.rekey_child_sa(now, id)
-                    }
-                    .unwrap_or(false);
-                    if queued {
-                        Response::ok(
-                            serde_json::json!({ "peer": peer, "ike": ike, "reauth": reauth }),
-                        )
-                    } else if reauth {
-                        Response::err(format!(
-                            "peer {peer} has no established IKE SA, or one is being reauthenticated"
-                        ))
-                    } else {
-                        Response::err(format!("peer {peer} has no established SA to rekey"))
-                    }
-                }
-            },
-            Command::Reload => match self.reload().await {
-                Ok(r) => Response::ok(r),
-                Err(e) => Response::err(format!("{e:#}")),
-            },
-        }
-    }
-
-    fn debug_drop_sa(&mut self, id: PeerId, peer: &str, direction: &str) -> Response {
-        let Some(child) = self
-            .peers
-            .get(id.index())
-            .and_then(Option::as_ref)
-            .and_then(|p| p.children.last())
-            .map(|c| (c.spi_in, c.spi_out))
-        else {
-            return Response::err(format!("peer {peer} has no CHILD SA"));
-        };
-        let slot = id;
-        let mut plane = self.path.plane();
-        let (removed, spi) = match direction {
-            "inbound" => (plane.remove_inbound(child.0), child.0.to_string()),
-            "outbound" => (
-                plane.remove_outbound_spi(slot, child.1),
-                child.1.to_string(),
-            ),
-            other => {
-                return Response::err(format!(
-                    "direction {other:?}: expected \"inbound\" or \"outbound\""
-                ));
+                };
+                (peer, PeerRequest::DropSa(half, direction))
             }
         };
-        drop(plane);
-        tracing::warn!(
-            "debug: dropped the {direction} SA {spi} of peer {peer} from the data plane"
-        );
-        Response::ok(serde_json::json!({
-            "peer": peer, "direction": direction, "spi": format!("{spi}"), "removed": removed,
-        }))
+        let id = match self.find_peer(&name) {
+            Ok(id) => id,
+            Err(r) => return r,
+        };
+        let (cmd, answer) = match request {
+            PeerRequest::Up => (
+                NodeCommand::Up { peer: id },
+                serde_json::json!({ "peer": name }),
+            ),
+            PeerRequest::Down => (
+                NodeCommand::Down { peer: id },
+                serde_json::json!({ "peer": name }),
+            ),
+            PeerRequest::Rekey(kind, ike, reauth) => (
+                NodeCommand::Rekey { peer: id, kind },
+                serde_json::json!({ "peer": name, "ike": ike, "reauth": reauth }),
+            ),
+            PeerRequest::DropSa(half, direction) => (
+                NodeCommand::DropSa { peer: id, half },
+                serde_json::json!({ "peer": name, "direction": direction }),
+            ),
+        };
+        let result = self.node.handle_command(now, cmd);
+        self.flush().await;
+        match result {
+            Ok(done) => Response::ok(merge(answer, done)),
+            Err(e) => Response::err(format!("peer {name}: {e}")),
+        }
     }
 
     /// Re-reads the configuration: removed peers are deleted, changed ones restarted, new
@@ -223,68 +184,47 @@ impl Daemon {
         }
         let now = self.now();
         // Removed and changed peers.
-        for id in (0..self.peers.len()).filter_map(PeerId::from_index) {
-            let Some(old) = self.peers.get(id.index()).and_then(Option::as_ref) else {
+        for old in &self.cfg.peers {
+            let Some(id) = self.node.peer_by_name(&old.name) else {
                 continue;
             };
-            let name = old.cfg.name.clone();
-            match new.peers.iter().find(|p| p.name == name) {
+            let position = new.peers.iter().position(|p| p.name == old.name);
+            let cmd = match position {
                 None => {
-                    self.unconfigure_peer(id).await;
-                    let _ = self.ike.remove_peer(now, id);
-                    self.drain();
-                    // Its SAs' Deletes may still be in flight; nothing routes to the slot
-                    // any more, so its outbound SA goes now.
-                    self.path.plane().remove_outbound(id);
-                    if let Some(slot) = self.peers.get_mut(id.index()) {
-                        *slot = None;
-                    }
-                    report.removed.push(name);
+                    report.removed.push(old.name.clone());
+                    NodeCommand::RemovePeer { peer: id }
                 }
-                Some(p) if same(&old.cfg, p) => report.unchanged.push(name),
-                Some(p) => {
-                    let p = p.clone();
-                    let old_children = old.children.clone();
-                    self.unconfigure_peer(id).await;
-                    let _ = self.ike.delete_ike_sa(now, id);
-                    self.drain();
-                    let index = new.peers.iter().position(|q| q.name == name);
-                    if let Some(pc) = index.and_then(|i| new.peer_config(i)) {
-                        let _ = self.ike.replace_peer(id, pc);
-                    }
-                    if let Some(slot) = self.peers.get_mut(id.index()) {
-                        let mut rt = PeerRuntime::new(p);
-                        // The old CHILD SAs stay known until the peer acknowledges their
-                        // deletion, so that their removal finds them.
-                        rt.children = old_children;
-                        *slot = Some(rt);
-                    }
-                    self.configure_peer(id).await;
-                    report.changed.push(name);
+                Some(i) if new.peers.get(i).is_some_and(|p| same(old, p)) => {
+                    report.unchanged.push(old.name.clone());
+                    continue;
                 }
+                Some(i) => {
+                    let Some(policy) = new.peer_policy(i) else {
+                        continue;
+                    };
+                    report.changed.push(old.name.clone());
+                    NodeCommand::ReplacePeer { peer: id, policy }
+                }
+            };
+            if let Err(e) = self.node.handle_command(now, cmd) {
+                report.warnings.push(format!("peer {}: {e}", old.name));
             }
         }
         // New peers.
         for (i, p) in new.peers.iter().enumerate() {
-            if self.peers.iter().flatten().any(|q| q.cfg.name == p.name) {
+            if self.cfg.peers.iter().any(|q| q.name == p.name) {
                 continue;
             }
-            let Some(pc) = new.peer_config(i) else {
+            let Some(policy) = new.peer_policy(i) else {
                 continue;
             };
-            let Ok(id) = self.ike.add_peer(pc) else {
-                continue;
-            };
-            // The engine's ids grow with ours: a new peer's id is the next index.
-            self.peers
-                .resize_with(self.peers.len().max(id.index() + 1), || None);
-            if let Some(slot) = self.peers.get_mut(id.index()) {
-                *slot = Some(PeerRuntime::new(p.clone()));
+            match self.node.handle_command(now, NodeCommand::AddPeer(policy)) {
+                Ok(_) => report.added.push(p.name.clone()),
+                Err(e) => report.warnings.push(format!("peer {}: {e}", p.name)),
             }
-            self.configure_peer(id).await;
-            report.added.push(p.name.clone());
         }
         self.cfg.peers = new.peers;
+        self.flush().await;
         tracing::info!(
             "reloaded {}: added {:?}, removed {:?}, changed {:?}, unchanged {}",
             self.cfg.path.display(),
@@ -295,4 +235,29 @@ impl Daemon {
         );
         Ok(report)
     }
+}
+
+/// A peer command as the control protocol asked it (with what the answer echoes).
+enum PeerRequest {
+    Up,
+    Down,
+    Rekey(RekeyKind, bool, bool),
+    DropSa(SaHalf, String),
+}
+
+/// The answer to a peer command: what was asked, plus what the node did.
+fn merge(mut answer: serde_json::Value, done: Done) -> serde_json::Value {
+    if let serde_json::Value::Object(map) = &mut answer {
+        match done {
+            Done::Deleting(deleting) => {
+                map.insert("deleting".into(), deleting.into());
+            }
+            Done::Dropped { spi, removed } => {
+                map.insert("spi".into(), spi.into());
+                map.insert("removed".into(), removed.into());
+            }
+            Done::Ok | Done::PeerAdded(_) => {}
+        }
+    }
+    answer
 }

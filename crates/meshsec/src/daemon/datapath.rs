@@ -7,8 +7,12 @@
 //!   receives a batch with `recvmmsg`, hands IKE messages (port 4500, non-ESP marker) to the
 //!   IKE loop, opens the ESP packets under one lock and writes the inner packets to TUN.
 //!
-//! Data-plane events (Acquire, lifetimes) go to the IKE loop through the same channel as
-//! the IKE datagrams.
+//! IKE datagrams read on port 4500 go to the IKE loop through a bounded queue (a flood is
+//! dropped and counted, not queued without end). What the data plane has to report (events,
+//! ESP with unknown SPIs) stays in the data plane: the threads only ring the IKE loop,
+//! which takes the reports from there (`Node::handle_backend_reports`).
+//!
+//! The threads block until a socket is readable: an idle data path never wakes up.
 
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, RawFd};
@@ -17,38 +21,24 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use meshsec_esp::{DataPlane, Encap, HEADROOM, Opened, PacketBuf, SealOutcome, TAILROOM};
+use meshsec_types::Timestamp;
 use meshsec_wire::udp_encap::{Udp4500, classify};
-use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::Notify;
+use tokio::sync::mpsc::Sender;
 use tun_rs::{GROTable, IDEAL_BATCH_SIZE, SyncDevice, VIRTIO_NET_HDR_LEN};
 
 use super::os::{self, BATCH, Received};
 
-/// What the data path tells the IKE loop.
+/// An IKE message that arrived on port 4500 (marker removed), for the IKE loop.
 #[derive(Debug)]
-pub enum ToIke {
-    /// An IKE message that arrived on port 4500 (marker removed).
-    Ike {
-        /// Sender.
-        from: SocketAddr,
-        /// Our address and port it arrived at.
-        to: SocketAddr,
-        /// The message.
-        bytes: Vec<u8>,
-    },
-    /// An event of the ESP data plane.
-    Esp(meshsec_esp::EspEvent),
-    /// ESP arrived from `from` with an SPI we have no SA for (rate-limited report).
-    UnknownSpi {
-        /// The sender's address.
-        from: IpAddr,
-        /// The SPI.
-        spi: meshsec_types::InboundSpi,
-    },
+pub struct IkeDatagram {
+    /// Sender.
+    pub from: SocketAddr,
+    /// Our address and port it arrived at.
+    pub to: SocketAddr,
+    /// The message.
+    pub bytes: Vec<u8>,
 }
-
-/// Reports of unknown SPIs to the IKE loop, per second (the rest are only counted): a
-/// flood of garbage must not flood the IKE loop.
-const UNKNOWN_SPI_REPORTS_PER_SECOND: u64 = 20;
 
 /// Counters of the data path itself (the data plane counts per SA and per peer).
 #[derive(Debug, Default)]
@@ -63,6 +53,8 @@ pub struct PathCounters {
     pub malformed: AtomicU64,
     /// NAT keepalives received.
     pub keepalives: AtomicU64,
+    /// IKE datagrams on port 4500 dropped because the IKE loop's queue was full.
+    pub ike_queue_full: AtomicU64,
 }
 
 /// The sockets that carry ESP.
@@ -80,8 +72,8 @@ pub struct EspSockets {
 
 /// Everything the data-path threads share with the IKE loop.
 pub struct DataPath {
-    /// The ESP data plane; locked once per batch.
-    pub plane: Mutex<DataPlane>,
+    /// The ESP data plane, shared with the IKE loop's node; locked once per batch.
+    pub plane: Arc<Mutex<DataPlane>>,
     /// Origin of the engines' clocks.
     pub epoch: Instant,
     /// The TUN device.
@@ -98,24 +90,26 @@ pub struct DataPath {
     pub counters: PathCounters,
     /// Set to stop the threads.
     pub stop: AtomicBool,
-    /// Unknown-SPI reports: (second, count in that second).
-    unknown_spi_reports: Mutex<(u64, u64)>,
-    to_ike: UnboundedSender<ToIke>,
+    to_ike: Sender<IkeDatagram>,
+    /// Rung when the data plane has events or unknown SPIs to report.
+    reports: Arc<Notify>,
 }
 
 impl DataPath {
     /// A data path over these devices; events go to `to_ike`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
-        plane: DataPlane,
+        plane: Arc<Mutex<DataPlane>>,
         epoch: Instant,
         tun: SyncDevice,
         sockets: EspSockets,
         locals: (Option<IpAddr>, Option<IpAddr>),
         mtu: usize,
-        to_ike: UnboundedSender<ToIke>,
+        to_ike: Sender<IkeDatagram>,
+        reports: Arc<Notify>,
     ) -> DataPath {
         DataPath {
-            plane: Mutex::new(plane),
+            plane,
             epoch,
             tun,
             sockets,
@@ -124,14 +118,14 @@ impl DataPath {
             mtu,
             counters: PathCounters::default(),
             stop: AtomicBool::new(false),
-            unknown_spi_reports: Mutex::new((0, 0)),
             to_ike,
+            reports,
         }
     }
 
     /// The engines' clock.
-    pub fn now(&self) -> meshsec_types::Timestamp {
-        meshsec_types::Timestamp::from_duration(self.epoch.elapsed())
+    pub fn now(&self) -> Timestamp {
+        Timestamp::from_duration(self.epoch.elapsed())
     }
 
     /// The data plane, even if a thread panicked while holding it (the plane's state is
@@ -142,32 +136,10 @@ impl DataPath {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn forward_events(&self, plane: &mut DataPlane) {
-        while let Some(e) = plane.poll_event() {
-            let _ = self.to_ike.send(ToIke::Esp(e));
-        }
-    }
-
-    /// Tells the IKE loop about ESP that found no SA (parked in vain, see
-    /// `meshsec_esp::DataPlane::unknown_spis`), within the rate limit.
-    fn report_unknown_spis(&self, plane: &mut DataPlane, now: meshsec_types::Timestamp) {
-        for (from, spi) in plane.unknown_spis(now) {
-            self.report_unknown_spi(from, spi);
-        }
-    }
-
-    fn report_unknown_spi(&self, from: IpAddr, spi: meshsec_types::InboundSpi) {
-        let second = self.now().since_epoch().as_secs();
-        let mut r = self
-            .unknown_spi_reports
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if r.0 != second {
-            *r = (second, 0);
-        }
-        if r.1 < UNKNOWN_SPI_REPORTS_PER_SECOND {
-            r.1 += 1;
-            let _ = self.to_ike.send(ToIke::UnknownSpi { from, spi });
+    /// Rings the IKE loop if the data plane has something to report.
+    fn signal_reports(&self, plane: &DataPlane) {
+        if plane.has_reports() {
+            self.reports.notify_one();
         }
     }
 
@@ -263,7 +235,7 @@ impl DataPath {
             {
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    let _ = os::wait_readable(&[tun_fd], 500, &mut ready);
+                    let _ = os::wait_readable(&[tun_fd], -1, &mut ready);
                     continue;
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -296,7 +268,7 @@ impl DataPath {
                     }
                     // Bypass has nowhere to go from TUN, drops are counted by the plane.
                 }
-                self.forward_events(&mut plane);
+                self.signal_reports(&plane);
             }
             self.send_sealed(&bufs, &sealed);
         }
@@ -376,9 +348,7 @@ impl DataPath {
             let n = match os::recv_batch(fd, &mut bufs, &mut got) {
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    let _ = os::wait_readable(&[fd], 500, &mut ready);
-                    // Parked ESP whose SA never came is reported even when nothing arrives.
-                    self.report_unknown_spis(&mut self.plane(), self.now());
+                    let _ = os::wait_readable(&[fd], -1, &mut ready);
                     continue;
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -429,9 +399,8 @@ impl DataPath {
                     off = end;
                 }
             }
-            if let Some(mut plane) = plane {
-                self.forward_events(&mut plane);
-                self.report_unknown_spis(&mut plane, now);
+            if let Some(plane) = plane {
+                self.signal_reports(&plane);
             }
             // Into TUN in one go: tun-rs coalesces TCP segments (GRO) into few writes.
             if to_tun.len() < opened.len() {
@@ -482,12 +451,15 @@ impl DataPath {
                     } else {
                         self.local6
                     };
-                    if let Some(local) = local {
-                        let _ = self.to_ike.send(ToIke::Ike {
+                    let sent = local.map(|local| {
+                        self.to_ike.try_send(IkeDatagram {
                             from: r.from,
                             to: SocketAddr::new(local, super::NAT_T_PORT),
                             bytes: msg.to_vec(),
-                        });
+                        })
+                    });
+                    if let Some(Err(_)) = sent {
+                        self.counters.ike_queue_full.fetch_add(1, Ordering::Relaxed);
                     }
                     None
                 }

@@ -12,7 +12,8 @@ use std::os::fd::RawFd;
 /// Most datagrams moved by one `recvmmsg`/`sendmmsg`.
 pub const BATCH: usize = 64;
 
-/// Waits until one of `fds` is readable or `timeout_ms` passes; returns which are readable.
+/// Waits until one of `fds` is readable or `timeout_ms` passes (negative: no limit); returns
+/// which are readable.
 pub fn wait_readable(fds: &[RawFd], timeout_ms: i32, ready: &mut [bool]) -> io::Result<()> {
     let mut pfds = [libc::pollfd {
         fd: -1,

@@ -9,8 +9,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use meshsec_crypto::{Provider, Secret};
+use meshsec_esp::DataPlane;
 use meshsec_ike::proposal::ProposalSpec;
 use meshsec_ike::{ChildMode, ChildSa, Endpoint, EndpointConfig, Event, Failure, PeerConfig};
+use meshsec_node::{Command, NodeConfig, PeerPolicy};
 pub use meshsec_sim::{Node, PeerId, SeededRandom, Sim, Timestamp};
 pub use meshsec_types::{IkeSpi, InboundSpi, OutboundSpi};
 use meshsec_wire::payload::{AddrSelector, Identity};
@@ -81,8 +83,39 @@ pub fn side(a: bool) -> Side {
     }
 }
 
+/// The one peer every test node has.
+pub const PEER: PeerId = PeerId::new(0);
+
 pub fn node(me: &str, peer: &str, s: &Side, seed: u64) -> Node {
     node_with(me, peer, s, seed, |_| {})
+}
+
+/// A host at `me` running `ike` with `policy` as its one peer (passive: tests start it).
+pub fn host(me: &str, ike: Endpoint, policy: PeerPolicy, seed: u64) -> Node {
+    let mut host = meshsec_node::Node::new(
+        NodeConfig::default(),
+        ike,
+        DataPlane::new(Box::new(SeededRandom::new(seed ^ 0xe5))),
+        Box::new(SeededRandom::new(seed ^ 0x0de)),
+    );
+    host.handle_command(Timestamp::ZERO, Command::AddPeer(policy))
+        .unwrap();
+    Node::new(addr(me), host)
+}
+
+/// The test endpoint at `me` (first retransmission after 500 ms, 3 retries), settings
+/// adjusted by `tweak`.
+pub fn endpoint(me: &str, seed: u64, tweak: impl Fn(&mut EndpointConfig)) -> Endpoint {
+    let mut ec = EndpointConfig::new(addr(me));
+    ec.retransmit_timeout = Duration::from_millis(500);
+    ec.retransmit_tries = 3;
+    tweak(&mut ec);
+    Endpoint::new(
+        ec,
+        Vec::new(),
+        Box::new(SeededRandom::new(seed)),
+        Provider::Real,
+    )
 }
 
 /// A node whose endpoint settings `tweak` adjusts.
@@ -94,20 +127,54 @@ pub fn node_with(
     tweak: impl Fn(&mut EndpointConfig),
 ) -> Node {
     let cfg = peer_config(peer, s);
-    let mut ec = EndpointConfig::new(addr(me));
-    ec.retransmit_timeout = Duration::from_millis(500);
-    ec.retransmit_tries = 3;
-    tweak(&mut ec);
-    Node {
-        addr: addr(me),
-        endpoint: Endpoint::new(
-            ec,
-            vec![cfg],
-            Box::new(SeededRandom::new(seed)),
-            Provider::Real,
-        ),
-        events: Vec::new(),
-    }
+    host(
+        me,
+        endpoint(me, seed, tweak),
+        PeerPolicy::passive(cfg),
+        seed,
+    )
+}
+
+/// A node whose peer policy (start, DPD, through-tunnel check) `policy` adjusts.
+pub fn node_policy(
+    me: &str,
+    peer: &str,
+    s: &Side,
+    seed: u64,
+    policy: impl Fn(&mut PeerPolicy),
+) -> Node {
+    let mut p = PeerPolicy::passive(peer_config(peer, s));
+    policy(&mut p);
+    host(me, endpoint(me, seed, |_| {}), p, seed)
+}
+
+/// A minimal IPv4/UDP packet from `src` to `dst` carrying `seq` (the data plane needs no
+/// checksums).
+pub fn udp4(src: &str, dst: &str, seq: u32) -> Vec<u8> {
+    let (IpAddr::V4(s), IpAddr::V4(d)) = (src.parse().unwrap(), dst.parse().unwrap()) else {
+        panic!("IPv4 only")
+    };
+    let mut p = vec![0u8; 20 + 8 + 4];
+    p[0] = 0x45;
+    p[2..4].copy_from_slice(&32u16.to_be_bytes());
+    p[8] = 64;
+    p[9] = 17;
+    p[12..16].copy_from_slice(&s.octets());
+    p[16..20].copy_from_slice(&d.octets());
+    p[20..22].copy_from_slice(&4000u16.to_be_bytes());
+    p[22..24].copy_from_slice(&4000u16.to_be_bytes());
+    p[24..26].copy_from_slice(&12u16.to_be_bytes());
+    p[28..32].copy_from_slice(&seq.to_be_bytes());
+    p
+}
+
+/// The sequence numbers in the packets a node received.
+pub fn received_seqs(n: &Node) -> Vec<u32> {
+    n.received
+        .iter()
+        .filter_map(|p| p.get(28..32))
+        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
 }
 
 /// The configuration of the peer at `peer` as `s` describes it.

@@ -1,0 +1,320 @@
+//! Liveness and self-healing, and the data plane's reports:
+//!
+//! * Dead peer detection (RFC 7296 §2.4): a liveness check (empty INFORMATIONAL) only after
+//!   `dpd_delay` without anything authenticated from the peer — IKE messages or ESP
+//!   packets, so a busy tunnel costs no checks — and the peer declared dead when the check
+//!   stays unanswered for `dpd_timeout`. Its SAs are then dropped without a message (it
+//!   would not answer one) and `dpd_action` says what follows.
+//! * Through-tunnel check: our ESP keeps going out but nothing comes back for
+//!   `tunnel_check`; if IKE still answers a probe, the CHILD SA itself is broken (a peer
+//!   that lost it without telling us) and is recreated.
+//! * Half SAs: ESP from a peer with an SPI we do not know → INVALID_SPI to the peer, inside
+//!   the IKE SA (the peer replaces that CHILD SA); traffic to a peer whose IKE SA is up but
+//!   whose outbound SA is missing here → a new CHILD SA, and the broken one deleted.
+//! * NAT keepalives (RFC 3948 §2.3) so that a NAT keeps the mapping of an idle tunnel.
+//!
+//! All of it runs on deadlines ("looks" at a peer), never on a sweep: a look reads the
+//! peer's packet counters, acts, and sets the next look. Looks and keepalives are rounded up
+//! to [`LIVENESS_GRANULARITY`] so that a node with many idle peers wakes up at most once per
+//! granule for all of them.
+
+use std::net::IpAddr;
+
+use meshsec_esp::EspEvent;
+use meshsec_ike::{State, Transmit, TransmitKind};
+use meshsec_types::timing::{LIVENESS_GRANULARITY, SENDING_WINDOW};
+use meshsec_types::{InboundSpi, PeerId, Timestamp};
+
+use crate::backend::SaBackend;
+use crate::node::{Node, NodeEvent, PeerTimer};
+use crate::peer::{Dpd, TunnelProbe};
+use crate::policy::Start;
+
+/// `t` rounded up to the next multiple of [`LIVENESS_GRANULARITY`], and later than `now`.
+fn on_grid(t: Timestamp, now: Timestamp) -> Timestamp {
+    let g = LIVENESS_GRANULARITY.as_millis().max(1);
+    let t = t.max(now + std::time::Duration::from_millis(1));
+    let ms = t.since_epoch().as_millis();
+    let rounded = ms.div_ceil(g).saturating_mul(g);
+    Timestamp::from_millis(u64::try_from(rounded).unwrap_or(u64::MAX))
+}
+
+impl<B: SaBackend> Node<B> {
+    /// A look at peer `id`: what its counters say, then DPD and the through-tunnel check.
+    pub(crate) fn look(&mut self, now: Timestamp, id: PeerId) {
+        if self.ike.established_with(id) == 0 {
+            return; // the next IKE SA sets the next look
+        }
+        let (cin, cout) = self.backend.peer_counters(id);
+        let Some(p) = self.peer(id) else { return };
+        if let Some(t) = cin.last_packet {
+            p.esp_arrived(t);
+        }
+        if let Some(t) = cout.last_packet {
+            p.last_esp_out = p.last_esp_out.max(t);
+        }
+        self.tunnel_check(now, id);
+        self.dpd(now, id);
+        self.schedule_look(now, id);
+    }
+
+    fn dpd(&mut self, now: Timestamp, id: PeerId) {
+        let Some(p) = self.peer(id) else { return };
+        let Some(delay) = p.policy.dpd_delay else {
+            return;
+        };
+        match p.dpd {
+            Dpd::Quiet if now.duration_since(p.last_heard) >= delay => {
+                p.dpd = Dpd::Checking(now);
+                p.counters.dpd_checks += 1;
+                let name = p.policy.name().to_string();
+                tracing::debug!("peer {name}: nothing heard for {delay:?}: DPD check");
+                let _ = self.ike.check_liveness(now, id);
+            }
+            Dpd::Checking(sent) if now.duration_since(sent) >= p.policy.dpd_timeout => {
+                p.dpd = Dpd::Quiet;
+                p.counters.deaths += 1;
+                p.dead = true;
+                let (name, timeout, action) = (
+                    p.policy.name().to_string(),
+                    p.policy.dpd_timeout,
+                    p.policy.dpd_action,
+                );
+                tracing::warn!(
+                    "peer {name}: declared dead (DPD unanswered for {}s); dpd_action = {action:?}",
+                    timeout.as_secs()
+                );
+                self.record(NodeEvent::PeerDead { peer: id });
+                let _ = self
+                    .ike
+                    .drop_ike_sa(id, "the peer is dead (DPD unanswered)");
+            }
+            _ => {}
+        }
+    }
+
+    /// Our ESP keeps going out but nothing comes back for `tunnel_check`: probe IKE.
+    fn tunnel_check(&mut self, now: Timestamp, id: PeerId) {
+        let Some(p) = self.peer(id) else { return };
+        let Some(limit) = p.policy.tunnel_check else {
+            return;
+        };
+        let sending = now.duration_since(p.last_esp_out) < SENDING_WINDOW;
+        // Silence counts from the later of the last ESP in and the last time we acted.
+        let silent = now.duration_since(p.last_esp_in) >= limit;
+        match p.probe {
+            TunnelProbe::Idle if sending && silent && !p.children.is_empty() => {
+                p.probe = TunnelProbe::Probing(now);
+                let _ = self.ike.check_liveness(now, id);
+            }
+            // Unanswered: DPD takes it from here.
+            TunnelProbe::Probing(sent) if now.duration_since(sent) >= p.policy.dpd_timeout => {
+                p.probe = TunnelProbe::Idle;
+            }
+            _ => {}
+        }
+    }
+
+    /// IKE answered (or spoke): if the through-tunnel probe was waiting for that and ESP is
+    /// still silent, the CHILD SA is broken: it is recreated.
+    pub(crate) fn on_ike_alive(&mut self, now: Timestamp, id: PeerId) {
+        let Some(p) = self.peer(id) else { return };
+        let (TunnelProbe::Probing(sent), Some(limit)) = (p.probe, p.policy.tunnel_check) else {
+            return;
+        };
+        if p.last_ike_alive <= sent {
+            return;
+        }
+        p.probe = TunnelProbe::Idle;
+        if now.duration_since(p.last_esp_in) < limit {
+            return;
+        }
+        // IKE answers, ESP does not: recreate the CHILD SA.
+        p.last_esp_in = now;
+        p.counters.heals += 1;
+        let broken: Vec<InboundSpi> = p.children.iter().map(|c| c.spi_in).collect();
+        let name = p.policy.name().to_string();
+        tracing::warn!(
+            "peer {name}: no ESP from it for {}s while we send, although IKE answers: recreating the CHILD SA",
+            limit.as_secs()
+        );
+        self.record(NodeEvent::TunnelBroken { peer: id });
+        let _ = self.ike.create_child_sa(now, id);
+        for inbound in broken {
+            let _ = self.ike.delete_child_sa_spi(now, id, inbound);
+        }
+    }
+
+    /// Sets the next look at peer `id` from its state: when DPD is due or overdue, when an
+    /// unanswered probe times out, every granule while we send (the through-tunnel check
+    /// watches the inbound counters), every `tunnel_check` while idle (to see sending start).
+    pub(crate) fn schedule_look(&mut self, now: Timestamp, id: PeerId) {
+        let Some(p) = self.peer_ref(id) else { return };
+        let dpd = match p.dpd {
+            Dpd::Checking(sent) => Some(sent + p.policy.dpd_timeout),
+            Dpd::Quiet => p.policy.dpd_delay.map(|d| p.last_heard + d),
+        };
+        let tunnel = match (p.probe, p.policy.tunnel_check) {
+            (TunnelProbe::Probing(sent), _) => Some(sent + p.policy.dpd_timeout),
+            (TunnelProbe::Idle, Some(_)) if now.duration_since(p.last_esp_out) < SENDING_WINDOW => {
+                Some(now + LIVENESS_GRANULARITY)
+            }
+            (TunnelProbe::Idle, Some(limit)) => Some(now + limit),
+            (TunnelProbe::Idle, None) => None,
+        };
+        let next = [dpd, tunnel].into_iter().flatten().min();
+        self.timers
+            .set((id, PeerTimer::Look), next.map(|t| on_grid(t, now)));
+    }
+
+    /// Sets the next NAT keepalive of peer `id`.
+    pub(crate) fn schedule_keepalive(&mut self, now: Timestamp, id: PeerId) {
+        let behind_nat = self
+            .ike
+            .peer_sas(id)
+            .iter()
+            .any(|s| s.state == State::Established && s.nat_detected && !s.rekeyed);
+        let at = behind_nat.then(|| on_grid(now + self.config.nat_keepalive, now));
+        self.timers.set((id, PeerTimer::Keepalive), at);
+    }
+
+    /// Behind a NAT (detected in IKE_SA_INIT), a one-octet keepalive to the peer's port 4500
+    /// (RFC 3948 §2.3).
+    pub(crate) fn keepalive(&mut self, now: Timestamp, id: PeerId) {
+        let mut targets: Vec<_> = self
+            .ike
+            .peer_sas(id)
+            .into_iter()
+            .filter(|s| s.state == State::Established && s.nat_detected && !s.rekeyed)
+            .map(|s| (s.local, s.remote))
+            .collect();
+        targets.dedup_by_key(|t| t.1);
+        for (src, dst) in targets {
+            self.transmits.push_back(Transmit {
+                src,
+                dst,
+                payload: vec![0xff],
+                kind: TransmitKind::NatKeepalive,
+            });
+        }
+        self.schedule_keepalive(now, id);
+    }
+
+    /// Events and unknown SPIs the data plane holds for us.
+    pub(crate) fn backend_reports(&mut self, now: Timestamp) {
+        while let Some(e) = self.backend.poll_event() {
+            self.on_esp_event(now, e);
+        }
+        for (from, spi) in self.backend.unknown_spis(now) {
+            self.on_unknown_spi(now, from, spi);
+        }
+    }
+
+    /// ESP with an unknown SPI arrived from `from`: if it is a peer we share an IKE SA with,
+    /// tell it (the engine rate-limits); strangers get nothing.
+    pub(crate) fn on_unknown_spi(&mut self, now: Timestamp, from: IpAddr, spi: InboundSpi) {
+        let Some(id) = self.ike.established_peer_at(from) else {
+            return;
+        };
+        if self.ike.notify_invalid_spi(now, id, spi).unwrap_or(false) {
+            let name = self.peer_name(id);
+            tracing::warn!("peer {name}: ESP with unknown SPI {spi}: told it (INVALID_SPI)");
+            if let Some(p) = self.peer(id) {
+                p.counters.invalid_spi_sent += 1;
+            }
+            self.record(NodeEvent::InvalidSpiSent { peer: id, spi });
+        }
+    }
+
+    /// An event of the data plane.
+    pub(crate) fn on_esp_event(&mut self, now: Timestamp, e: EspEvent) {
+        match e {
+            EspEvent::Acquire { peer: id, packet } => {
+                let Some(p) = self.peer_ref(id) else { return };
+                let start = p.policy.start;
+                tracing::info!(
+                    "peer {}: traffic to {} needs an SA (acquire)",
+                    p.policy.name(),
+                    packet.dst
+                );
+                if self.ike.established_with(id) > 0 {
+                    // The IKE SA is up but the data plane has no outbound SA: a half was
+                    // lost here.
+                    self.heal_missing_outbound(now, id);
+                } else if start != Start::Passive {
+                    self.try_initiate(now, id);
+                }
+            }
+            EspEvent::SoftExpired { sa, peer, .. } => {
+                // A byte, packet or AEAD usage limit: time to rekey (time limits are the
+                // engine's own).
+                tracing::info!(
+                    "peer {}: SA {sa:?} reached its soft limit ({e:?}): rekeying",
+                    self.peer_name(peer)
+                );
+                let _ = self.ike.rekey_child_sa(now, peer);
+            }
+            EspEvent::HardExpired { sa, peer, .. } => {
+                tracing::warn!(
+                    "peer {}: SA {sa:?} reached a hard limit ({e:?}) before it was rekeyed",
+                    self.peer_name(peer)
+                );
+            }
+        }
+    }
+
+    /// The IKE SA with `id` is up but no outbound SA is in the data plane: create a new
+    /// CHILD SA and delete the ones whose outbound half is gone.
+    fn heal_missing_outbound(&mut self, now: Timestamp, id: PeerId) {
+        let Some(p) = self.peer_ref(id) else { return };
+        let broken: Vec<InboundSpi> = p
+            .children
+            .iter()
+            .filter(|c| self.backend.outbound_counters(id, c.spi_out).is_none())
+            .map(|c| c.spi_in)
+            .collect();
+        if broken.is_empty() && !p.children.is_empty() {
+            return;
+        }
+        tracing::warn!(
+            "peer {}: no outbound SA although the IKE SA is up: creating a CHILD SA{}",
+            p.policy.name(),
+            if broken.is_empty() {
+                String::new()
+            } else {
+                format!(", deleting {} broken", broken.len())
+            }
+        );
+        self.record(NodeEvent::OutboundLost { peer: id });
+        let _ = self.ike.create_child_sa(now, id);
+        for inbound in broken {
+            let _ = self.ike.delete_child_sa_spi(now, id, inbound);
+        }
+        if let Some(p) = self.peer(id) {
+            p.counters.heals += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn looks_land_on_whole_granules_after_now() {
+        let now = Timestamp::from_millis(10_250);
+        assert_eq!(
+            on_grid(Timestamp::from_millis(12_001), now),
+            Timestamp::from_secs(13)
+        );
+        assert_eq!(
+            on_grid(Timestamp::from_secs(12), now),
+            Timestamp::from_secs(12)
+        );
+        // Overdue: the next granule, never now (that would spin).
+        assert_eq!(
+            on_grid(Timestamp::from_secs(3), now),
+            Timestamp::from_secs(11)
+        );
+    }
+}
