@@ -65,6 +65,15 @@ pub enum EspEvent {
         /// Which limit.
         reason: Expiry,
     },
+    /// A peer's outbound SA sealed a packet after at least
+    /// [`SENDING_WINDOW`](meshsec_types::timing::SENDING_WINDOW) without one: traffic to the
+    /// peer (re)started. The control plane watches the answers from then on (the
+    /// through-tunnel check) and need not poll an idle peer. Raised at most once per idle
+    /// spell.
+    OutboundResumed {
+        /// The peer.
+        peer: PeerId,
+    },
     /// Outbound traffic matched a PROTECT policy whose slot has no SA: negotiate one
     /// (on-demand tunnels). Raised once until an SA is installed in the slot.
     Acquire {
@@ -417,11 +426,18 @@ impl DataPlane {
             return Err(DropReason::NoSa);
         };
         let mut ev = (None, None);
+        let resumed = sa
+            .counters
+            .last_packet
+            .is_none_or(|t| now.duration_since(t) >= meshsec_types::timing::SENDING_WINDOW);
         let result = sa.seal(now, pkt, self.rng.as_mut(), &mut ev);
         if let Err(reason) = result {
             sa.counters.count_drop(reason);
         }
         let (spi, peer) = (sa.params.spi, sa.params.peer);
+        if resumed && result.is_ok() {
+            self.events.push_back(EspEvent::OutboundResumed { peer });
+        }
         self.push_life_events(spi, peer, Direction::Out, ev);
         result.map(SealOutcome::Sealed)
     }

@@ -23,6 +23,13 @@ use meshsec_esp::{
 
 const T0: Timestamp = Timestamp::ZERO;
 
+/// The events of a data plane but OutboundResumed (which has its own test).
+fn events_of(dp: &mut DataPlane) -> Vec<EspEvent> {
+    std::iter::from_fn(|| dp.poll_event())
+        .filter(|e| !matches!(e, EspEvent::OutboundResumed { .. }))
+        .collect()
+}
+
 /// Two data planes, "a" (10.1.0.0/24) and "b" (10.2.0.0/24), with one SA pair.
 struct Pair {
     a: DataPlane,
@@ -324,7 +331,7 @@ fn lifetimes_raise_soft_then_hard_and_stop_the_sa() {
     for _ in 0..5 {
         assert!(send(&mut p, T0, &inner).0.is_ok());
     }
-    let events: Vec<_> = std::iter::from_fn(|| p.a.poll_event()).collect();
+    let events: Vec<_> = events_of(&mut p.a);
     assert_eq!(
         events,
         vec![
@@ -341,7 +348,7 @@ fn lifetimes_raise_soft_then_hard_and_stop_the_sa() {
         ]
     );
     assert_eq!(send(&mut p, T0, &inner).0, Err(DropReason::Expired));
-    let ev: Vec<_> = std::iter::from_fn(|| p.b.poll_event()).collect();
+    let ev: Vec<_> = events_of(&mut p.b);
     assert!(
         ev.contains(&EspEvent::HardExpired {
             sa: SaRef::Inbound(InboundSpi::new(0x1111)),
@@ -359,7 +366,7 @@ fn lifetimes_raise_soft_then_hard_and_stop_the_sa() {
     p.b.handle_timeout(Timestamp::from_secs(55));
     assert_eq!(p.b.poll_timeout(), Some(Timestamp::from_secs(60)));
     p.b.handle_timeout(Timestamp::from_secs(61));
-    let ev: Vec<_> = std::iter::from_fn(|| p.b.poll_event()).collect();
+    let ev: Vec<_> = events_of(&mut p.b);
     assert_eq!(
         ev,
         vec![
@@ -390,7 +397,7 @@ fn sequence_space_is_never_wrapped() {
     assert!(send(&mut p, T0, &inner).0.is_ok());
     assert!(send(&mut p, T0, &inner).0.is_ok()); // seq 2^32-1, the last one
     assert_eq!(send(&mut p, T0, &inner).0, Err(DropReason::SeqExhausted));
-    let events: Vec<_> = std::iter::from_fn(|| p.a.poll_event()).collect();
+    let events: Vec<_> = events_of(&mut p.a);
     assert!(
         events.iter().any(|e| matches!(
             e,
@@ -427,7 +434,7 @@ fn sequence_space_is_never_wrapped() {
         assert!(send(&mut p, T0, &inner).0.is_ok());
     }
     assert_eq!(send(&mut p, T0, &inner).0, Err(DropReason::Expired));
-    let events: Vec<_> = std::iter::from_fn(|| p.a.poll_event()).collect();
+    let events: Vec<_> = events_of(&mut p.a);
     assert!(
         events.iter().any(|e| matches!(
             e,
@@ -455,7 +462,7 @@ fn acquire_is_raised_once_for_a_policy_without_sa() {
         let mut pkt = PacketBuf::new(&mut buf, s, e);
         assert_eq!(dp.seal(T0, &mut pkt), Err(DropReason::NoSa));
     }
-    let events: Vec<_> = std::iter::from_fn(|| dp.poll_event()).collect();
+    let events: Vec<_> = events_of(&mut dp);
     assert_eq!(events.len(), 1);
     let EspEvent::Acquire { peer: slot, packet } = events[0] else {
         panic!("{events:?}")
@@ -545,7 +552,7 @@ fn standby_and_removed_outbound_sas_hand_over_without_a_gap() {
     let mut pkt = PacketBuf::new(&mut buf, s, e);
     assert_eq!(p.a.seal(T0, &mut pkt), Err(DropReason::NoSa));
     assert!(matches!(
-        p.a.poll_event(),
+        events_of(&mut p.a).first(),
         Some(EspEvent::Acquire { peer: P, .. })
     ));
 }
@@ -658,4 +665,37 @@ fn esp_arriving_before_its_inbound_sa_is_opened_when_the_sa_is_installed() {
     );
     // Nothing is left to report as unknown.
     assert!(p.b.unknown_spis(T0 + Duration::from_secs(1)).is_empty());
+}
+
+#[test]
+fn sending_after_an_idle_spell_is_reported_once_per_spell() {
+    let mut p = pair_with(|_| {});
+    let inner = icmp4("10.1.0.1", "10.2.0.1", 8);
+    let resumed = |dp: &mut DataPlane| {
+        std::iter::from_fn(|| dp.poll_event())
+            .filter(|e| matches!(e, EspEvent::OutboundResumed { peer: P }))
+            .count()
+    };
+    for ms in [0, 100, 1900] {
+        assert!(
+            send(&mut p, T0 + Duration::from_millis(ms), &inner)
+                .0
+                .is_ok()
+        );
+    }
+    assert_eq!(resumed(&mut p.a), 1, "the first packet, then a steady flow");
+    assert!(
+        send(&mut p, T0 + Duration::from_millis(3800), &inner)
+            .0
+            .is_ok()
+    );
+    assert_eq!(resumed(&mut p.a), 0, "1.9 s later: still the same flow");
+    assert!(
+        send(&mut p, T0 + Duration::from_millis(5900), &inner)
+            .0
+            .is_ok()
+    );
+    assert_eq!(resumed(&mut p.a), 1, "2 s of silence: a new spell");
+    // Receiving raises nothing of the kind.
+    assert_eq!(resumed(&mut p.b), 0);
 }

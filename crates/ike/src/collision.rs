@@ -13,7 +13,7 @@
 
 use crate::endpoint::Endpoint;
 use crate::event::{ChildSa, Event, PeerId};
-use crate::sa::{Role, State, Task, Timestamp};
+use crate::sa::{Replacement, Role, State, Task, Timestamp};
 use meshsec_types::IkeSpi;
 
 impl Endpoint {
@@ -94,7 +94,7 @@ impl Endpoint {
                 .sas
                 .iter()
                 .filter(|(_, sa)| {
-                    sa.peer == Some(peer) && sa.state == State::Established && !sa.rekeyed
+                    sa.peer == Some(peer) && sa.state == State::Established && !sa.is_replaced()
                 })
                 .map(|(spi, sa)| (*spi, sa.ni.clone().min(sa.nr.clone())))
                 .collect();
@@ -113,10 +113,7 @@ impl Endpoint {
             let Some(sa) = self.sas.get_mut(&loser) else {
                 return;
             };
-            sa.rekeyed = true;
-            sa.rekeyed_at = now;
-            sa.duplicate = true;
-            sa.reauth.by = Some(survivor);
+            sa.replace(now, Replacement::Duplicate { survivor });
             sa.tasks.clear();
             sa.tasks_after = Timestamp::ZERO;
             if we_delete {

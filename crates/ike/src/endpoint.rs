@@ -13,30 +13,15 @@ use std::net::SocketAddr;
 use meshsec_crypto::Provider;
 use meshsec_crypto::ke::KeyExchange;
 use meshsec_crypto::rng::Random;
-use meshsec_crypto::sk::Opened;
-use meshsec_wire::payload::{Notify, Payload, PayloadBody, emit_payloads};
-use meshsec_wire::registry::{ExchangeType, KeMethod, NotifyType, PayloadType};
+use meshsec_wire::payload::{Notify, Payload, PayloadBody};
+use meshsec_wire::registry::{ExchangeType, KeMethod};
 use meshsec_wire::{Flags, Header, Message};
 
 use crate::config::{EndpointConfig, PeerConfig};
 use crate::cookie::CookieJar;
+use crate::error::{ErrorCounters, ErrorKind, IkeError};
 use crate::event::{Event, Failure, PeerId, Transmit};
-use crate::sa::{IkeSa, Reassembly, Role, State, Timestamp};
-
-/// Most fragments of one message we send or accept.
-const MAX_FRAGMENTS: u16 = 32;
-/// Most octets of one reassembled message.
-const MAX_REASSEMBLED: usize = 64 * 1024;
-
-/// The Fragment Number of an SKF message, if it is one.
-fn fragment_number(bytes: &[u8]) -> Option<u16> {
-    let info = Header::parse(bytes).ok()?;
-    if info.first_payload != PayloadType::SKF {
-        return None;
-    }
-    let b = bytes.get(32..34)?;
-    Some(u16::from_be_bytes([*b.first()?, *b.get(1)?]))
-}
+use crate::sa::{IkeSa, Role, State, Timestamp};
 
 /// Length of the nonces we send (RFC 7296 §2.10: at least half the PRF key size; 32 covers
 /// every PRF we offer).
@@ -74,7 +59,7 @@ pub struct Endpoint {
     /// Responder: (peer address, peer's SPIi) → our SPIr, to answer retransmitted
     /// IKE_SA_INIT requests from the cache.
     pub(crate) init_index: HashMap<(SocketAddr, IkeSpi), IkeSpi>,
-    transmits: VecDeque<Transmit>,
+    pub(crate) transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     pub(crate) rng: Box<dyn Random + Send>,
     pub(crate) provider: Provider,
@@ -85,6 +70,8 @@ pub struct Endpoint {
     /// Stateless replies (COOKIE, INVALID_KE_PAYLOAD, NO_PROPOSAL_CHOSEN) sent per source
     /// address in the current second: they go to unverified addresses, so they are capped.
     stateless_replies: HashMap<std::net::IpAddr, (u64, u32)>,
+    /// How often each kind of error happened.
+    pub(crate) errors: ErrorCounters,
     /// The time of the datagram being handled.
     pub(crate) now_hint: Timestamp,
     /// Peers we have had an IKE SA with since start (INITIAL_CONTACT goes only in the first).
@@ -95,6 +82,9 @@ pub struct Endpoint {
 
 /// Stateless replies per source address per second.
 const STATELESS_REPLIES_PER_SECOND: u32 = 20;
+/// Sources whose stateless-reply budget is tracked at once: a flood from many (spoofed)
+/// sources gets no answers beyond it, and the table no memory.
+const MAX_STATELESS_SOURCES: usize = 4096;
 
 impl core::fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -126,6 +116,7 @@ impl Endpoint {
             scripted_kx: VecDeque::new(),
             cookies: None,
             stateless_replies: HashMap::new(),
+            errors: ErrorCounters::default(),
             now_hint: Timestamp::ZERO,
             contacted: std::collections::HashSet::new(),
             invalid_spi_sent: HashMap::new(),
@@ -167,7 +158,7 @@ impl Endpoint {
     pub fn poll_timeout(&self) -> Option<Timestamp> {
         self.sas
             .values()
-            .filter_map(|sa| match (&sa.pending, sa.state) {
+            .filter_map(|sa| match (&sa.outstanding, sa.state) {
                 (Some(p), _) => Some(p.next_at),
                 (None, State::ExpectAuthRequest) => {
                     Some(sa.created + self.config.half_open_timeout)
@@ -204,81 +195,13 @@ impl Endpoint {
             .count()
     }
 
-    pub(crate) fn transmit(&mut self, dst: SocketAddr, payload: Vec<u8>) {
-        let src = self.config.local_addr;
-        self.transmit_from(src, dst, payload);
-    }
-
-    pub(crate) fn transmit_from(&mut self, src: SocketAddr, dst: SocketAddr, payload: Vec<u8>) {
-        self.transmits.push_back(Transmit {
-            src,
-            dst,
-            payload,
-            kind: crate::event::TransmitKind::Ike,
-        });
-    }
-
-    pub(crate) fn transmit_all(
-        &mut self,
-        src: SocketAddr,
-        dst: SocketAddr,
-        datagrams: Vec<Vec<u8>>,
-    ) {
-        for d in datagrams {
-            self.transmit_from(src, dst, d);
-        }
-    }
-
-    /// Authenticates and decrypts an SK message, or one SKF fragment of it (RFC 7383 §2.6);
-    /// returns the whole inner payload chain once everything is in.
-    pub(crate) fn open_message(
-        &mut self,
-        spi: IkeSpi,
-        message_id: u32,
-        bytes: &[u8],
-    ) -> Option<Opened> {
-        let sa = self.sas.get_mut(&spi)?;
-        let opened = sa.crypto.as_ref()?.sk_in.open(bytes).ok()?;
-        let Some((number, total)) = opened.fragment else {
-            return Some(opened);
-        };
-        if total > MAX_FRAGMENTS {
-            return None;
-        }
-        let r = sa.reassembly.get_or_insert_with(Default::default);
-        if r.message_id != message_id || r.total != total {
-            *r = Reassembly {
-                message_id,
-                total,
-                ..Default::default()
-            };
-        }
-        if number == 1 {
-            r.first_inner = Some(opened.first_inner);
-        }
-        r.parts.insert(number, opened.plaintext);
-        let size: usize = r.parts.values().map(Vec::len).sum();
-        if size > MAX_REASSEMBLED {
-            sa.reassembly = None;
-            return None;
-        }
-        if r.parts.len() < usize::from(total) {
-            return None;
-        }
-        let r = sa.reassembly.take()?;
-        Some(Opened {
-            first_inner: r.first_inner?,
-            plaintext: r.parts.into_values().flatten().collect(),
-            fragment: None,
-        })
-    }
-
     pub(crate) fn event(&mut self, e: Event) {
         self.events.push_back(e);
     }
 
+    /// A negotiation with `peer` failed: counted and reported.
     pub(crate) fn fail(&mut self, peer: Option<PeerId>, failure: Failure) {
-        self.events.push_back(Event::Failed { peer, failure });
+        self.on_error(IkeError::failed(peer, failure));
     }
 
     pub(crate) fn random_bytes(&mut self, n: usize) -> Result<Vec<u8>, ApiMisuse> {
@@ -311,112 +234,33 @@ impl Endpoint {
         }
     }
 
-    /// Sends `inner` as our next request on IKE SA `spi` (its message ID, retransmission
-    /// armed); false if the SA is gone or the message cannot be sealed.
-    pub(crate) fn send_request_message(
-        &mut self,
-        now: Timestamp,
-        spi: IkeSpi,
-        exchange: ExchangeType,
-        inner: &[Payload<'_>],
-    ) -> bool {
-        let Some(message_id) = self.sas.get(&spi).map(|sa| sa.next_request_id) else {
-            return false;
-        };
-        let Some(bytes) = self.seal_message(spi, exchange, false, message_id, inner) else {
-            return false;
-        };
-        let timeout = self.config.retransmit_timeout;
-        let Some(sa) = self.sas.get_mut(&spi) else {
-            return false;
-        };
-        sa.send_request(now, exchange, bytes.clone(), timeout);
-        let (local, remote) = (sa.local, sa.remote);
-        self.transmit_all(local, remote, bytes);
-        true
-    }
-
-    /// Encrypts `inner` into a message of this SA: one datagram, or SKF fragments of about
-    /// `fragment_size` octets when it is bigger and the peer supports fragmentation.
-    pub(crate) fn seal_message(
-        &mut self,
-        spi: IkeSpi,
-        exchange: ExchangeType,
-        response: bool,
-        message_id: u32,
-        inner: &[Payload<'_>],
-    ) -> Option<Vec<Vec<u8>>> {
-        let sa = self.sas.get(&spi)?;
-        let crypto = sa.crypto.as_ref()?;
-        let mut chain = Vec::new();
-        let first = emit_payloads(inner, &mut chain).ok()?;
-        let header = Header {
-            spi_i: sa.spi_i.get(),
-            spi_r: sa.spi_r.get(),
-            minor_version: 0,
-            exchange,
-            flags: Flags::new(sa.role == Role::Initiator, response),
-            message_id,
-        };
-        let whole = crypto
-            .sk_out
-            .seal(&header, first, &chain, self.rng.as_mut())
-            .ok()?;
-        if !sa.fragmentation || whole.len() <= self.config.fragment_size {
-            return Some(vec![whole]);
-        }
-        // IKE header, SKF header, the largest IV, ICV and padding.
-        let chunk = self
-            .config
-            .fragment_size
-            .saturating_sub(28 + 8 + 16 + 32 + 17)
-            .max(64);
-        let pieces: Vec<&[u8]> = chain.chunks(chunk).collect();
-        let total = u16::try_from(pieces.len())
-            .ok()
-            .filter(|t| *t <= MAX_FRAGMENTS)?;
-        let mut out = Vec::with_capacity(pieces.len());
-        for (piece, number) in pieces.into_iter().zip(1u16..) {
-            let first_inner = if number == 1 {
-                first
-            } else {
-                PayloadType::NONE
-            };
-            out.push(
-                crypto
-                    .sk_out
-                    .seal_fragment(
-                        &header,
-                        (number, total),
-                        first_inner,
-                        piece,
-                        self.rng.as_mut(),
-                    )
-                    .ok()?,
-            );
-        }
-        Some(out)
-    }
-
     /// An unencrypted one-Notify answer to an IKE_SA_INIT request (no state is kept), within
-    /// the per-source budget for stateless replies.
+    /// the per-source budget for stateless replies; false (and counted) if over it.
     pub(crate) fn answer_init_with_notify(
         &mut self,
         request: &Header,
         to: SocketAddr,
-        ty: NotifyType,
-        data: Vec<u8>,
-    ) {
+        notify: Notify<'static>,
+    ) -> bool {
         let second = self.now_hint.since_epoch().as_secs();
-        if self.stateless_replies.len() > 4096 {
+        if self.stateless_replies.len() >= MAX_STATELESS_SOURCES {
             self.stateless_replies.retain(|_, (s, _)| *s == second);
         }
-        let entry = self.stateless_replies.entry(to.ip()).or_insert((second, 0));
+        let full = self.stateless_replies.len() >= MAX_STATELESS_SOURCES;
+        let entry = match self.stateless_replies.get_mut(&to.ip()) {
+            Some(e) => e,
+            None if full => {
+                self.errors.count(ErrorKind::RateLimited);
+                return false;
+            }
+            None => self.stateless_replies.entry(to.ip()).or_insert((second, 0)),
+        };
         if entry.0 != second {
             *entry = (second, 0);
         }
         if entry.1 >= STATELESS_REPLIES_PER_SECOND {
-            return;
+            self.errors.count(ErrorKind::RateLimited);
+            return false;
         }
         entry.1 += 1;
         let m = Message {
@@ -428,11 +272,12 @@ impl Endpoint {
                 flags: Flags::new(false, true),
                 message_id: 0,
             },
-            payloads: vec![Payload::new(PayloadBody::Notify(Notify::new(ty, data)))],
+            payloads: vec![Payload::new(PayloadBody::Notify(notify))],
         };
         if let Ok(bytes) = m.to_bytes() {
             self.transmit(to, bytes);
         }
+        true
     }
 
     /// Feeds one received datagram (an IKE message without the port-4500 marker) that came
@@ -445,99 +290,25 @@ impl Endpoint {
         bytes: &[u8],
     ) {
         self.now_hint = now;
-        // Unparseable headers are unauthenticated garbage: dropped without an answer.
-        let Ok(info) = Header::parse(bytes) else {
-            return;
-        };
-        let h = info.header;
-        let (spi_i, spi_r) = (IkeSpi::new(h.spi_i), IkeSpi::new(h.spi_r));
-        if h.exchange == ExchangeType::IKE_SA_INIT && !h.flags.response() {
-            if let Some(spi) = self.init_index.get(&(from, spi_i)).copied() {
-                // A retransmitted IKE_SA_INIT request: answer from the cache.
-                if let Some((_, cached)) =
-                    self.sas.get(&spi).and_then(|sa| sa.last_response.clone())
-                {
-                    self.transmit_all(to, from, cached);
-                }
-                return;
-            }
-            self.respond_sa_init(now, from, to, bytes);
-            return;
+        if let Err(e) = self.receive(now, from, to, bytes) {
+            self.on_error(e);
         }
-        // The sender's Initiator flag says which SPI is ours.
-        let our_spi = if h.flags.initiator() { spi_r } else { spi_i };
-        let Some(sa) = self.sas.get_mut(&our_spi) else {
-            return;
-        };
-        if h.flags.response() {
-            let expected = sa
-                .pending
-                .as_ref()
-                .is_some_and(|p| p.message_id == h.message_id && p.exchange == h.exchange);
-            if !expected {
-                return; // late duplicate or unsolicited
-            }
-            if let (State::ExpectSaInitResponse, ExchangeType::IKE_SA_INIT) = (sa.state, h.exchange)
-            {
-                self.handle_sa_init_response(now, our_spi, bytes);
-                return;
-            }
-            let state = sa.state;
-            let Some(opened) = self.open_message(our_spi, h.message_id, bytes) else {
-                return;
-            };
-            match (state, h.exchange) {
-                (State::ExpectAuthResponse, ExchangeType::IKE_AUTH) => {
-                    self.handle_auth_response(now, our_spi, opened)
-                }
-                (State::Established, ExchangeType::INFORMATIONAL) => {
-                    self.handle_informational_response(now, our_spi)
-                }
-                (State::Established, ExchangeType::CREATE_CHILD_SA) => {
-                    let ike_rekey = self
-                        .sas
-                        .get(&our_spi)
-                        .is_some_and(|sa| sa.ike_exchange.is_some());
-                    if ike_rekey {
-                        self.handle_ike_rekey_response(now, our_spi, opened)
-                    } else {
-                        self.handle_create_child_response(now, our_spi, opened)
-                    }
-                }
-                _ => {}
-            }
-        } else {
-            if let Some((id, cached)) = &sa.last_response
-                && *id == h.message_id
-            {
-                // A retransmitted request: answer from the cache (once per fragmented
-                // request, on its first fragment).
-                if fragment_number(bytes).is_none_or(|n| n == 1) {
-                    let cached = cached.clone();
-                    self.transmit_all(to, from, cached);
-                }
-                return;
-            }
-            if h.message_id != sa.expected_request_id {
-                return;
-            }
-            let state = sa.state;
-            let Some(opened) = self.open_message(our_spi, h.message_id, bytes) else {
-                return;
-            };
-            match (state, h.exchange) {
-                (State::ExpectAuthRequest, ExchangeType::IKE_AUTH) => {
-                    self.handle_auth_request(now, our_spi, from, to, opened)
-                }
-                (State::Established, ExchangeType::INFORMATIONAL) => {
-                    self.handle_informational_request(now, our_spi, opened)
-                }
-                (State::Established, ExchangeType::CREATE_CHILD_SA) => {
-                    self.handle_create_child_request(now, our_spi, opened)
-                }
-                _ => {}
-            }
+    }
+
+    /// The one place errors end up: counted by kind, and reported when they end a
+    /// negotiation ([`Event::Failed`]). (Answers were sent where the error happened, as
+    /// [`IkeError::answer`] says.)
+    pub(crate) fn on_error(&mut self, e: IkeError) {
+        self.errors.count(e.kind);
+        if let Some(f) = e.failure {
+            let (peer, failure) = *f;
+            self.events.push_back(Event::Failed { peer, failure });
         }
+    }
+
+    /// How often each kind of error happened.
+    pub fn error_counters(&self) -> &ErrorCounters {
+        &self.errors
     }
 
     /// Retransmits what is due, gives up on exchanges past their last retry, and expires
@@ -550,7 +321,7 @@ impl Endpoint {
         let cap = self.config.retransmit_max_timeout;
         let max = self.config.retransmit_tries;
         for (spi, sa) in self.sas.iter_mut() {
-            if let Some(p) = sa.pending.as_mut()
+            if let Some(p) = sa.outstanding.as_mut()
                 && p.next_at <= now
             {
                 if p.tries > max {
@@ -575,9 +346,7 @@ impl Endpoint {
                 .sas
                 .get(&spi)
                 .is_some_and(|sa| sa.state == State::Established);
-            let deleting = self.sas.get(&spi).is_some_and(|sa| {
-                sa.info_purpose == Some(crate::informational::InfoPurpose::DeleteIkeSa)
-            });
+            let deleting = self.sas.get(&spi).is_some_and(IkeSa::deleting);
             if deleting {
                 // A Delete whose answer was lost is still a delete: the peer removed the SA
                 // when it answered, and cannot answer the retransmissions.
@@ -589,8 +358,10 @@ impl Endpoint {
             } else {
                 self.remove_sa(spi);
             }
-            if let Some((exchange, tries)) = timeout {
-                self.fail(peer, Failure::Timeout { exchange, tries });
+            match timeout {
+                Some((exchange, tries)) => self.fail(peer, Failure::Timeout { exchange, tries }),
+                // A half-open SA whose IKE_AUTH never came.
+                None => self.errors.count(ErrorKind::Timeout),
             }
         }
         self.child_timers(now);

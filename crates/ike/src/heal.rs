@@ -11,7 +11,7 @@ use meshsec_wire::registry::{NotifyType, ProtocolId};
 
 use crate::endpoint::{ApiMisuse, Endpoint};
 use crate::event::{Event, PeerId};
-use crate::informational::InfoPurpose;
+use crate::request::InfoPurpose;
 use crate::sa::{ChildState, Task, Timestamp};
 
 use meshsec_types::timing::INVALID_SPI_INTERVAL;
@@ -56,6 +56,8 @@ impl Endpoint {
     pub(crate) fn peer_reported_invalid_spi(&mut self, now: Timestamp, spi: IkeSpi, data: &[u8]) {
         let Ok(esp) = <[u8; 4]>::try_from(data).map(|b| OutboundSpi::new(u32::from_be_bytes(b)))
         else {
+            // Not four octets: an INVALID_SPI that names nothing.
+            self.errors.count(crate::error::ErrorKind::InvalidSyntax);
             return;
         };
         let Some(sa) = self.sas.get_mut(&spi) else {

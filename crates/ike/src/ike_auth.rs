@@ -3,11 +3,9 @@
 
 use meshsec_types::{IkeSpi, InboundSpi, OutboundSpi};
 use std::borrow::Cow;
-use std::net::SocketAddr;
 
 use meshsec_crypto::auth;
 use meshsec_crypto::keys::child_keys;
-use meshsec_crypto::sk::Opened;
 use meshsec_crypto::{Integ, Prf};
 use meshsec_wire::codec::Writer;
 use meshsec_wire::payload::{
@@ -15,12 +13,13 @@ use meshsec_wire::payload::{
     TsPayload, find_notify,
 };
 use meshsec_wire::registry::{AuthMethod, EsnId, ExchangeType, NotifyType, ProtocolId};
-use meshsec_wire::{parse_payloads, rules};
 
 use crate::config::ChildMode;
 use crate::endpoint::Endpoint;
+use crate::error::{ErrorKind, IkeError};
 use crate::event::{ChildSa, ChildSaHalf, Failure, PeerId, Side};
 use crate::proposal::{self, Chosen, ProposalSpec};
+use crate::request::RequestKind;
 use crate::sa::{IkeSa, Role, State, Timestamp};
 use crate::ts;
 
@@ -248,7 +247,13 @@ impl Endpoint {
         let timeout = self.config.retransmit_timeout;
         if let Some(sa) = self.sas.get_mut(&spi) {
             sa.state = State::ExpectAuthResponse;
-            sa.send_request(now, ExchangeType::IKE_AUTH, bytes.clone(), timeout);
+            sa.send_request(
+                now,
+                ExchangeType::IKE_AUTH,
+                bytes.clone(),
+                timeout,
+                RequestKind::Auth,
+            );
         }
         self.transmit_all(local, remote, bytes);
     }
@@ -258,44 +263,12 @@ impl Endpoint {
         &mut self,
         now: Timestamp,
         spi: IkeSpi,
-        from: SocketAddr,
-        to: SocketAddr,
-        opened: Opened,
-    ) {
-        let Some(sa) = self.sas.get_mut(&spi) else {
-            return;
-        };
-        // Authentic: the peer may have floated to port 4500 or been re-mapped by a NAT.
-        sa.remote = from;
-        sa.local = to;
-        let sa = &*sa;
+        payloads: &[Payload<'_>],
+    ) -> Result<(), IkeError> {
+        let sa = self.sas.get(&spi).ok_or(ErrorKind::Internal)?;
         let (remote, message_id) = (sa.remote, sa.expected_request_id);
-        let Ok(payloads) = parse_payloads(opened.first_inner, &opened.plaintext) else {
-            self.reject_auth(
-                spi,
-                message_id,
-                NotifyType::INVALID_SYNTAX,
-                None,
-                Failure::Protocol {
-                    detail: "IKE_AUTH request does not parse".into(),
-                },
-            );
-            return;
-        };
-        if let Err(e) = rules::check_inner(ExchangeType::IKE_AUTH, false, &payloads) {
-            self.reject_auth(
-                spi,
-                message_id,
-                NotifyType::INVALID_SYNTAX,
-                None,
-                Failure::Protocol {
-                    detail: e.to_string(),
-                },
-            );
-            return;
-        }
-        let c = auth_content(&payloads);
-        let Some(id_i) = c.id_i else { return };
+        let c = auth_content(payloads);
+        let id_i = c.id_i.ok_or(ErrorKind::InvalidSyntax)?;
         // Which peer is this? The one whose configured identity matches, preferring address.
         let matching: Vec<PeerId> = self
             .peers
@@ -319,37 +292,27 @@ impl Endpoint {
                 .map(|(_, p)| p.remote_id.to_string())
                 .collect::<Vec<_>>()
                 .join(" or ");
-            self.reject_auth(
-                spi,
-                message_id,
-                NotifyType::AUTHENTICATION_FAILED,
+            return Err(IkeError::failed(
                 None,
                 Failure::IdentityMismatch {
                     expected,
                     presented: id_i.to_string(),
                 },
-            );
-            return;
+            ));
         };
-        let Some(cfg) = self.peers.get(peer).cloned() else {
-            return;
-        };
+        let cfg = self.peers.get(peer).cloned().ok_or(ErrorKind::Internal)?;
         if let Some(id_r) = c.id_r
             && id_r != &cfg.local_id
         {
-            self.reject_auth(
-                spi,
-                message_id,
-                NotifyType::AUTHENTICATION_FAILED,
+            return Err(IkeError::failed(
                 Some(peer),
                 Failure::IdentityMismatch {
                     expected: format!("{} (our identity)", cfg.local_id),
                     presented: format!("{id_r} (the identity the peer expects of us)"),
                 },
-            );
-            return;
+            ));
         }
-        let Some(sa) = self.sas.get(&spi) else { return };
+        let sa = self.sas.get(&spi).ok_or(ErrorKind::Internal)?;
         let authentic = match c.auth {
             Some(a) if a.method == AuthMethod::SHARED_KEY_MIC => {
                 self.verify_peer_auth(sa, id_i, cfg.psk.expose(), &a.data)
@@ -357,18 +320,14 @@ impl Endpoint {
             _ => false,
         };
         if !authentic {
-            self.reject_auth(
-                spi,
-                message_id,
-                NotifyType::AUTHENTICATION_FAILED,
+            return Err(IkeError::failed(
                 Some(peer),
                 Failure::AuthenticationFailed { side: Side::Local },
-            );
-            return;
+            ));
         }
-        let Some(auth) = self.our_auth(sa, &cfg.local_id, cfg.psk.expose()) else {
-            return;
-        };
+        let auth = self
+            .our_auth(sa, &cfg.local_id, cfg.psk.expose())
+            .ok_or(ErrorKind::Internal)?;
         let mut inner = vec![
             Payload::new(PayloadBody::IdR(cfg.local_id.clone())),
             Payload::new(PayloadBody::Auth(AuthPayload {
@@ -380,7 +339,7 @@ impl Endpoint {
         let mut child = None;
         let mut child_failure = None;
         if let Some(offer) = c.sa {
-            let wants_transport = find_notify(&payloads, NotifyType::USE_TRANSPORT_MODE).is_some();
+            let wants_transport = find_notify(payloads, NotifyType::USE_TRANSPORT_MODE).is_some();
             let mode = if wants_transport {
                 ChildMode::Transport
             } else {
@@ -405,7 +364,7 @@ impl Endpoint {
                     Ok((ts_i, ts_r)) => {
                         let peer_spi = <[u8; 4]>::try_from(chosen.spi.as_slice())
                             .map(|b| OutboundSpi::new(u32::from_be_bytes(b)));
-                        let tfc = find_notify(&payloads, NotifyType::ESP_TFC_PADDING_NOT_SUPPORTED)
+                        let tfc = find_notify(payloads, NotifyType::ESP_TFC_PADDING_NOT_SUPPORTED)
                             .is_none();
                         if let Ok(peer_spi) = peer_spi
                             && let Some(ch) = self.child_sa(
@@ -444,63 +403,45 @@ impl Endpoint {
         if let Some((ty, _)) = &child_failure {
             inner.push(notify(*ty));
         }
-        let Some(bytes) = self.seal_auth(spi, true, message_id, &inner) else {
-            return;
-        };
-        let nat_detected;
-        {
-            let Some(sa) = self.sas.get_mut(&spi) else {
-                return;
-            };
-            sa.peer = Some(peer);
-            sa.state = State::Established;
-            sa.expected_request_id = message_id + 1;
-            sa.last_response = Some((message_id, bytes.clone()));
-            nat_detected = sa.nat_detected;
-        }
+        let bytes = self
+            .seal_auth(spi, true, message_id, &inner)
+            .ok_or(ErrorKind::Internal)?;
+        let sa = self.sas.get_mut(&spi).ok_or(ErrorKind::Internal)?;
+        sa.peer = Some(peer);
+        sa.state = State::Established;
+        sa.expected_request_id = message_id + 1;
+        sa.last_response = Some((message_id, bytes.clone()));
+        let (nat_detected, local, remote) = (sa.nat_detected, sa.local, sa.remote);
         self.init_index.retain(|_, v| *v != spi);
-        self.transmit_all(to, from, bytes);
-        let initial_contact = find_notify(&payloads, NotifyType::INITIAL_CONTACT).is_some();
+        self.transmit_all(local, remote, bytes);
+        let initial_contact = find_notify(payloads, NotifyType::INITIAL_CONTACT).is_some();
         self.established(now, peer, spi, nat_detected, initial_contact, child);
         if let Some((_, failure)) = child_failure {
             self.fail(Some(peer), failure);
         }
-    }
-
-    /// Responder: answers the IKE_AUTH request with an error Notify, reports why, and drops
-    /// the IKE SA.
-    fn reject_auth(
-        &mut self,
-        spi: IkeSpi,
-        message_id: u32,
-        ty: NotifyType,
-        peer: Option<PeerId>,
-        failure: Failure,
-    ) {
-        if let Some(bytes) = self.seal_auth(spi, true, message_id, &[notify(ty)])
-            && let Some(sa) = self.remove_sa(spi)
-        {
-            self.transmit_all(sa.local, sa.remote, bytes);
-        }
-        self.fail(peer, failure);
+        Ok(())
     }
 
     /// Initiator: the IKE_AUTH response.
-    pub(crate) fn handle_auth_response(&mut self, now: Timestamp, spi: IkeSpi, opened: Opened) {
-        let Some(sa) = self.sas.get(&spi) else { return };
-        let Some(peer) = sa.peer else { return };
-        let Some(cfg) = self.peers.get(peer).cloned() else {
-            return;
-        };
-        let Ok(payloads) = parse_payloads(opened.first_inner, &opened.plaintext) else {
-            self.remove_sa(spi);
-            self.fail(
-                Some(peer),
-                Failure::Protocol {
-                    detail: "IKE_AUTH response does not parse".into(),
-                },
-            );
-            return;
+    pub(crate) fn handle_auth_response(
+        &mut self,
+        now: Timestamp,
+        spi: IkeSpi,
+        payloads: Result<Vec<Payload<'_>>, IkeError>,
+    ) -> Result<(), IkeError> {
+        let sa = self.sas.get(&spi).ok_or(ErrorKind::Internal)?;
+        let peer = sa.peer.ok_or(ErrorKind::Internal)?;
+        let cfg = self.peers.get(peer).cloned().ok_or(ErrorKind::Internal)?;
+        let payloads = match payloads {
+            Ok(p) => p,
+            Err(e) => {
+                self.remove_sa(spi);
+                return Err(IkeError::protocol(
+                    e.kind,
+                    Some(peer),
+                    "the IKE_AUTH response does not parse or breaks the placement rules",
+                ));
+            }
         };
         let c = auth_content(&payloads);
         let errors: Vec<NotifyType> = payloads
@@ -525,29 +466,26 @@ impl Endpoint {
                     detail: "IKE_AUTH response without IDr/AUTH".into(),
                 },
             };
-            self.fail(Some(peer), failure);
-            return;
+            return Err(IkeError::failed(Some(peer), failure));
         };
         if id_r != &cfg.remote_id {
             self.remove_sa(spi);
-            self.fail(
+            return Err(IkeError::failed(
                 Some(peer),
                 Failure::IdentityMismatch {
                     expected: cfg.remote_id.to_string(),
                     presented: id_r.to_string(),
                 },
-            );
-            return;
+            ));
         }
         let authentic = auth.method == AuthMethod::SHARED_KEY_MIC
             && self.verify_peer_auth(sa, id_r, cfg.psk.expose(), &auth.data);
         if !authentic {
             self.remove_sa(spi);
-            self.fail(
+            return Err(IkeError::failed(
                 Some(peer),
                 Failure::AuthenticationFailed { side: Side::Local },
-            );
-            return;
+            ));
         }
         let nat_detected = sa.nat_detected;
         // The CHILD SA.
@@ -634,8 +572,7 @@ impl Endpoint {
         }
         if let Some(sa) = self.sas.get_mut(&spi) {
             sa.state = State::Established;
-            sa.pending = None;
-            sa.next_request_id += 1;
+            sa.take_request();
         }
         let initial_contact = find_notify(&payloads, NotifyType::INITIAL_CONTACT).is_some();
         self.established(now, peer, spi, nat_detected, initial_contact, child);
@@ -643,5 +580,6 @@ impl Endpoint {
         if let Some(f) = child_failure {
             self.fail(Some(peer), f);
         }
+        Ok(())
     }
 }

@@ -15,8 +15,10 @@ use meshsec_wire::{Flags, Header, Message, rules};
 
 use crate::cookie::CookieJar;
 use crate::endpoint::{ApiMisuse, Endpoint, NONCE_LEN};
+use crate::error::{ErrorKind, IkeError};
 use crate::event::{Failure, PeerId};
 use crate::proposal::{self, Chosen, ProposalSpec};
+use crate::request::RequestKind;
 use crate::sa::{Crypto, IkeSa, Role, State, Timestamp};
 use meshsec_types::ports::{IKE_PORT, NAT_T_PORT};
 
@@ -272,7 +274,13 @@ impl Endpoint {
             sa.ni = ni;
             sa.kx = Some(kx);
             sa.our_init = bytes.clone();
-            sa.send_request(now, ExchangeType::IKE_SA_INIT, vec![bytes.clone()], timeout);
+            sa.send_request(
+                now,
+                ExchangeType::IKE_SA_INIT,
+                vec![bytes.clone()],
+                timeout,
+                RequestKind::SaInit,
+            );
         }
         self.transmit(remote, bytes);
         Ok(())
@@ -294,39 +302,34 @@ impl Endpoint {
         }
     }
 
-    /// Responder: a new IKE_SA_INIT request.
+    /// Responder: a new IKE_SA_INIT request. Its errors are answered (statelessly, rate
+    /// limited) by the caller, as [`IkeError::answer`] says.
     pub(crate) fn respond_sa_init(
         &mut self,
         now: Timestamp,
         from: SocketAddr,
         to: SocketAddr,
         bytes: &[u8],
-    ) {
+    ) -> Result<(), IkeError> {
         if bytes.len() > MAX_INIT_REQUEST {
-            return;
+            return Err(ErrorKind::TooLarge.into());
         }
-        let Ok(msg) = Message::parse(bytes) else {
-            return;
-        };
+        let msg = Message::parse(bytes).map_err(|_| ErrorKind::InvalidCleartext)?;
         let h = msg.header;
         let spi_i = IkeSpi::new(h.spi_i);
         if h.spi_r != 0
             || h.message_id != 0
             || rules::check_outer(h.exchange, false, &msg.payloads).is_err()
         {
-            return; // malformed and unauthenticated: no answer
+            return Err(ErrorKind::InvalidCleartext.into()); // unauthenticated: no answer
         }
         let half_open = self.half_open_count();
         if half_open >= self.config.max_half_open {
-            return;
+            return Err(ErrorKind::HalfOpenLimit.into());
         }
-        let Some(content) = init_content(&msg.payloads) else {
-            return;
-        };
-        if half_open >= self.config.cookie_threshold
-            && !self.cookie_ok(now, &msg.payloads, content.nonce, from, spi_i)
-        {
-            return;
+        let content = init_content(&msg.payloads).ok_or(ErrorKind::InvalidCleartext)?;
+        if half_open >= self.config.cookie_threshold {
+            self.cookie_ok(now, &msg.payloads, content.nonce, from, spi_i)?;
         }
         let candidates = self.candidates(from);
         let ours: Vec<ProposalSpec> = candidates
@@ -334,54 +337,29 @@ impl Endpoint {
             .filter_map(|p| self.peers.get(*p))
             .flat_map(|p| p.ike_proposals.iter().cloned())
             .collect();
-        let chosen = match proposal::select(&ours, &content.sa.proposals) {
-            Ok(c) => c,
-            Err(e) => {
-                self.answer_init_with_notify(&h, from, NotifyType::NO_PROPOSAL_CHOSEN, Vec::new());
-                let peer = (candidates.len() == 1)
-                    .then(|| candidates.first().copied())
-                    .flatten();
-                self.fail(peer, Failure::NoProposalChosen(e));
-                return;
-            }
-        };
-        let Some(method) = chosen.ke else { return };
+        let chosen = proposal::select(&ours, &content.sa.proposals).map_err(|e| {
+            let peer = (candidates.len() == 1)
+                .then(|| candidates.first().copied())
+                .flatten();
+            IkeError::failed(peer, Failure::NoProposalChosen(e))
+        })?;
+        let method = chosen.ke.ok_or(ErrorKind::Internal)?;
         if content.ke.method != method {
             // RFC 7296 §1.2: tell the initiator which group we want; keep no state.
-            self.answer_init_with_notify(
-                &h,
-                from,
-                NotifyType::INVALID_KE_PAYLOAD,
-                method.0.to_be_bytes().to_vec(),
-            );
-            return;
+            return Err(IkeError::invalid_ke(method));
         }
         let provider = self.provider;
-        let Ok(suite) = suite_of(provider, &chosen) else {
-            return;
-        };
-        let Ok(kx) = self.key_exchange(method) else {
-            return;
-        };
-        let shared = match kx.agree(&content.ke.data) {
-            Ok(s) => s,
-            Err(e) => {
-                self.answer_init_with_notify(&h, from, NotifyType::INVALID_SYNTAX, Vec::new());
-                self.fail(
-                    None,
-                    Failure::Protocol {
-                        detail: e.to_string(),
-                    },
-                );
-                return;
-            }
-        };
+        let suite = suite_of(provider, &chosen).map_err(|_| ErrorKind::Internal)?;
+        let kx = self.key_exchange(method).map_err(|_| ErrorKind::Internal)?;
+        let shared = kx
+            .agree(&content.ke.data)
+            .map_err(|e| IkeError::protocol(ErrorKind::InvalidSyntax, None, e.to_string()))?;
         let (Ok(spi_r), Ok(nr), Ok(child_spi)) = (
             self.new_ike_spi(),
             self.random_bytes(NONCE_LEN),
             self.new_esp_spi(),
         ) else {
-            return;
+            return Err(ErrorKind::Internal.into());
         };
         let mut sa = IkeSa::new(
             Role::Responder,
@@ -401,10 +379,7 @@ impl Endpoint {
         sa.fragmentation =
             find_notify(&msg.payloads, NotifyType::IKEV2_FRAGMENTATION_SUPPORTED).is_some();
         sa.proposal = chosen.describe(ProtocolId::IKE);
-        let Ok(crypto) = derive(suite, &shared, &sa) else {
-            return;
-        };
-        sa.crypto = Some(crypto);
+        sa.crypto = Some(derive(suite, &shared, &sa).map_err(|_| ErrorKind::Internal)?);
         let mut payloads = vec![
             Payload::new(PayloadBody::Sa(SaPayload {
                 proposals: vec![chosen.to_proposal(ProtocolId::IKE, Vec::new())],
@@ -431,16 +406,17 @@ impl Endpoint {
             },
             payloads,
         };
-        let Ok(out) = response.to_bytes() else { return };
+        let out = response.to_bytes().map_err(|_| ErrorKind::Internal)?;
         sa.our_init = out.clone();
         sa.last_response = Some((0, vec![out.clone()]));
         self.init_index.insert((from, spi_i), spi_r);
         self.sas.insert(spi_r, sa);
         self.transmit_from(to, from, out);
+        Ok(())
     }
 
-    /// Cookie mode: true if the request carries a valid cookie; otherwise answers with a fresh
-    /// one, statelessly, and returns false.
+    /// Cookie mode: Ok if the request carries a valid cookie; otherwise answers with a fresh
+    /// one, statelessly (RFC 7296 §2.6).
     fn cookie_ok(
         &mut self,
         now: Timestamp,
@@ -448,21 +424,19 @@ impl Endpoint {
         ni: &[u8],
         from: SocketAddr,
         spi_i: IkeSpi,
-    ) -> bool {
+    ) -> Result<(), IkeError> {
         if self.cookies.is_none() {
             self.cookies = CookieJar::new(self.rng.as_mut(), now);
         }
         let lifetime = self.config.cookie_secret_lifetime;
-        let Some(jar) = self.cookies.as_mut() else {
-            return false;
-        };
+        let jar = self.cookies.as_mut().ok_or(ErrorKind::Internal)?;
         jar.rotate(self.rng.as_mut(), now, lifetime);
         let presented = payloads
             .first()
             .and_then(Payload::as_notify)
             .filter(|n| n.ty == NotifyType::COOKIE);
         if presented.is_some_and(|n| jar.check(&n.data, ni, from, spi_i)) {
-            return true;
+            return Ok(());
         }
         let cookie = jar.make(ni, from, spi_i);
         let header = Header {
@@ -473,8 +447,8 @@ impl Endpoint {
             flags: Flags::new(true, false),
             message_id: 0,
         };
-        self.answer_init_with_notify(&header, from, NotifyType::COOKIE, cookie);
-        false
+        self.answer_init_with_notify(&header, from, Notify::new(NotifyType::COOKIE, cookie));
+        Err(ErrorKind::CookieRequired.into())
     }
 
     /// Initiator: resends the IKE_SA_INIT request unchanged but for the COOKIE in front
@@ -502,25 +476,33 @@ impl Endpoint {
         let (remote, timeout) = (sa.remote, self.config.retransmit_timeout);
         if let Some(sa) = self.sas.get_mut(&spi_i) {
             sa.our_init = bytes.clone();
-            sa.send_request(now, ExchangeType::IKE_SA_INIT, vec![bytes.clone()], timeout);
+            sa.send_request(
+                now,
+                ExchangeType::IKE_SA_INIT,
+                vec![bytes.clone()],
+                timeout,
+                RequestKind::SaInit,
+            );
         }
         self.transmit(remote, bytes);
     }
 
     /// Initiator: the IKE_SA_INIT response (or an error / retry notify).
-    pub(crate) fn handle_sa_init_response(&mut self, now: Timestamp, spi_i: IkeSpi, bytes: &[u8]) {
-        let Ok(msg) = Message::parse(bytes) else {
-            return;
-        };
-        let Some(sa) = self.sas.get(&spi_i) else {
-            return;
-        };
+    pub(crate) fn handle_sa_init_response(
+        &mut self,
+        now: Timestamp,
+        spi_i: IkeSpi,
+        bytes: &[u8],
+    ) -> Result<(), IkeError> {
+        // Not authenticated: a broken answer is dropped and the request retransmitted.
+        let msg = Message::parse(bytes).map_err(|_| ErrorKind::InvalidCleartext)?;
+        let sa = self.sas.get(&spi_i).ok_or(ErrorKind::Internal)?;
         let peer = sa.peer;
-        let Some(cfg) = peer.and_then(|p| self.peers.get(p)) else {
-            return;
-        };
+        let cfg = peer
+            .and_then(|p| self.peers.get(p))
+            .ok_or(ErrorKind::Internal)?;
         if rules::check_outer(ExchangeType::IKE_SA_INIT, true, &msg.payloads).is_err() {
-            return;
+            return Err(ErrorKind::InvalidCleartext.into());
         }
         let offered = cfg
             .ike_proposals
@@ -542,19 +524,24 @@ impl Endpoint {
                 }
                 _ => {
                     self.remove_sa(spi_i);
-                    self.fail(peer, Failure::PeerRefused {
-                        notify: NotifyType::INVALID_KE_PAYLOAD,
-                        exchange: ExchangeType::IKE_SA_INIT,
-                        we_offered: format!("[{offered}]; the peer wants group {wanted:?}, which we do not allow"),
-                    });
+                    return Err(IkeError::failed(
+                        peer,
+                        Failure::PeerRefused {
+                            notify: NotifyType::INVALID_KE_PAYLOAD,
+                            exchange: ExchangeType::IKE_SA_INIT,
+                            we_offered: format!(
+                                "[{offered}]; the peer wants group {wanted:?}, which we do not allow"
+                            ),
+                        },
+                    ));
                 }
             }
-            return;
+            return Ok(());
         }
         if let Some(n) = find_notify(&msg.payloads, NotifyType::COOKIE) {
             let cookie = n.data.to_vec();
             self.resend_with_cookie(now, spi_i, cookie);
-            return;
+            return Ok(());
         }
         if let Some(n) = msg
             .payloads
@@ -564,26 +551,23 @@ impl Endpoint {
         {
             let notify = n.ty;
             self.remove_sa(spi_i);
-            self.fail(
+            return Err(IkeError::failed(
                 peer,
                 Failure::PeerRefused {
                     notify,
                     exchange: ExchangeType::IKE_SA_INIT,
                     we_offered: format!("[{offered}]"),
                 },
-            );
-            return;
+            ));
         }
-        let Some(content) = init_content(&msg.payloads) else {
-            return;
-        };
+        let content = init_content(&msg.payloads).ok_or(ErrorKind::InvalidCleartext)?;
         let protocol_error = |detail: String| Failure::Protocol { detail };
         // The answer must be one of our proposals, cut down to single transforms.
         let chosen = match proposal::select(&cfg.ike_proposals, &content.sa.proposals) {
             Ok(c) if content.sa.proposals.len() == 1 => c,
             _ => {
                 self.remove_sa(spi_i);
-                self.fail(
+                return Err(IkeError::failed(
                     peer,
                     protocol_error(format!(
                         "the responder chose a proposal we did not offer: {}",
@@ -595,31 +579,26 @@ impl Endpoint {
                             .collect::<Vec<_>>()
                             .join(", ")
                     )),
-                );
-                return;
+                ));
             }
         };
         let provider = self.provider;
-        let Some(sa) = self.sas.get_mut(&spi_i) else {
-            return;
-        };
+        let sa = self.sas.get_mut(&spi_i).ok_or(ErrorKind::Internal)?;
         let our_method = sa.kx.as_ref().map(|k| k.method());
         if chosen.ke != our_method || Some(content.ke.method) != our_method {
             self.remove_sa(spi_i);
-            self.fail(
+            return Err(IkeError::failed(
                 peer,
                 protocol_error("the responder's KE does not match its chosen group".into()),
-            );
-            return;
+            ));
         }
         let shared = match sa.kx.take().map(|kx| kx.agree(&content.ke.data)) {
             Some(Ok(s)) => s,
             Some(Err(e)) => {
                 self.remove_sa(spi_i);
-                self.fail(peer, protocol_error(e.to_string()));
-                return;
+                return Err(IkeError::failed(peer, protocol_error(e.to_string())));
             }
-            None => return,
+            None => return Err(ErrorKind::Internal.into()),
         };
         sa.spi_r = IkeSpi::new(msg.header.spi_r);
         sa.fragmentation =
@@ -640,12 +619,10 @@ impl Endpoint {
             Ok(c) => sa.crypto = Some(c),
             Err(e) => {
                 self.remove_sa(spi_i);
-                self.fail(peer, protocol_error(e.to_string()));
-                return;
+                return Err(IkeError::failed(peer, protocol_error(e.to_string())));
             }
         }
-        sa.next_request_id = 1;
-        sa.pending = None;
+        sa.take_request(); // IKE_SA_INIT was message 0: IKE_AUTH is 1
         // RFC 7296 §2.23 (and RFC 3948): behind a NAT — or when the peer asks for UDP
         // encapsulation by faking one — everything after IKE_SA_INIT goes to and from port
         // 4500, with the non-ESP marker (added by the daemon's port-4500 socket).
@@ -654,5 +631,6 @@ impl Endpoint {
             sa.local.set_port(NAT_T_PORT);
         }
         self.send_auth_request(now, spi_i);
+        Ok(())
     }
 }

@@ -4,24 +4,12 @@
 use meshsec_types::{IkeSpi, InboundSpi, OutboundSpi};
 use meshsec_wire::payload::{Delete, Payload, PayloadBody};
 use meshsec_wire::registry::{ExchangeType, NotifyType, ProtocolId};
-use meshsec_wire::{parse_payloads, rules};
-
-use meshsec_crypto::sk::Opened;
 
 use crate::endpoint::{ApiMisuse, Endpoint};
+use crate::error::{ErrorKind, IkeError};
 use crate::event::{Event, Failure, PeerId};
-use crate::sa::{ChildState, Task, Timestamp};
-
-/// What an INFORMATIONAL request of ours was for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum InfoPurpose {
-    /// An empty request: is the peer alive?
-    Liveness,
-    /// Delete of the whole IKE SA.
-    DeleteIkeSa,
-    /// Delete of the CHILD SA with this inbound SPI.
-    DeleteChildSa(InboundSpi),
-}
+use crate::request::{InfoPurpose, RequestKind};
+use crate::sa::{ChildState, Life, Task, Timestamp};
 
 impl Endpoint {
     /// Sends an INFORMATIONAL request with `inner` on SA `spi`, unless one of ours is still
@@ -33,16 +21,11 @@ impl Endpoint {
         inner: &[Payload<'_>],
         purpose: InfoPurpose,
     ) -> bool {
-        if self.sas.get(&spi).is_none_or(|sa| sa.pending.is_some()) {
+        if self.sas.get(&spi).is_none_or(|sa| sa.outstanding.is_some()) {
             return false;
         }
-        if !self.send_request_message(now, spi, ExchangeType::INFORMATIONAL, inner) {
-            return false;
-        }
-        if let Some(sa) = self.sas.get_mut(&spi) {
-            sa.info_purpose = Some(purpose);
-        }
-        true
+        let kind = RequestKind::Informational(purpose);
+        self.send_request_message(now, spi, ExchangeType::INFORMATIONAL, inner, kind)
     }
 
     pub(crate) fn start_liveness(&mut self, now: Timestamp, spi: IkeSpi) -> bool {
@@ -56,7 +39,7 @@ impl Endpoint {
         // their replacements take over, and the peer drops whatever arrives on the old ones
         // after our Delete.
         let retired: Vec<(PeerId, OutboundSpi)> = match self.sas.get(&spi) {
-            Some(sa) if sent && sa.rekeyed => sa
+            Some(sa) if sent && sa.is_replaced() => sa
                 .peer
                 .map(|p| {
                     sa.children
@@ -121,7 +104,13 @@ impl Endpoint {
         let reauth = self.sas.get_mut(&spi).and_then(|sa| {
             sa.tasks.clear();
             sa.tasks_after = Timestamp::ZERO;
-            sa.reauth.by.take()
+            match sa.life {
+                Life::Reauthenticating { by } => {
+                    sa.life = Life::Active;
+                    Some(by)
+                }
+                _ => None,
+            }
         });
         // A reauthentication under way is deleted too, as soon as it is up (the peer may
         // already have it).
@@ -193,13 +182,13 @@ impl Endpoint {
     /// `otherwise`.
     fn deleted_reason(&self, spi: IkeSpi, otherwise: &'static str) -> &'static str {
         match self.sas.get(&spi) {
-            Some(sa) if sa.duplicate => {
+            Some(sa) if sa.is_duplicate() => {
                 "duplicate from simultaneous initiation (lowest nonce loses)"
             }
-            Some(sa) if sa.rekeyed && sa.reauth.by.is_some() => {
+            Some(sa) if sa.is_replaced() && sa.replaced_by().is_some() => {
                 "replaced by a reauthenticated IKE SA"
             }
-            Some(sa) if sa.rekeyed => "replaced by a rekeyed IKE SA",
+            Some(sa) if sa.is_replaced() => "replaced by a rekeyed IKE SA",
             _ => otherwise,
         }
     }
@@ -209,25 +198,19 @@ impl Endpoint {
         &mut self,
         now: Timestamp,
         spi: IkeSpi,
-        opened: Opened,
-    ) {
-        let Some(sa) = self.sas.get(&spi) else { return };
+        payloads: &[Payload<'_>],
+    ) -> Result<(), IkeError> {
+        let sa = self.sas.get(&spi).ok_or(ErrorKind::Internal)?;
         let (message_id, peer) = (sa.expected_request_id, sa.peer);
         let children: Vec<(OutboundSpi, InboundSpi)> = sa
             .children
             .iter()
             .map(|c| (c.outbound, c.inbound))
             .collect();
-        let Ok(payloads) = parse_payloads(opened.first_inner, &opened.plaintext) else {
-            return;
-        };
-        if rules::check_inner(ExchangeType::INFORMATIONAL, false, &payloads).is_err() {
-            return;
-        }
         let mut delete_ike = false;
         let mut deleted = Vec::new();
         let mut invalid_spi = Vec::new();
-        for p in &payloads {
+        for p in payloads {
             match &p.body {
                 PayloadBody::Delete(d) if d.protocol == ProtocolId::IKE => delete_ike = true,
                 PayloadBody::Delete(d) if d.protocol == ProtocolId::ESP => {
@@ -272,15 +255,11 @@ impl Endpoint {
             let theirs = self
                 .sas
                 .get(&spi)
-                .and_then(|sa| sa.ike_exchange.as_ref())
+                .and_then(|sa| sa.ike_exchange())
                 .and_then(|ex| ex.peer_rekey.as_ref())
                 .map(|p| p.0);
             if let Some(theirs) = theirs {
-                self.move_children(spi, theirs);
-                if let Some(sa) = self.sas.get_mut(&spi) {
-                    sa.rekeyed = true;
-                    sa.rekeyed_at = now;
-                }
+                self.move_children(now, spi, theirs);
             }
             let reason = self.deleted_reason(spi, "deleted by the peer");
             self.close_sa(spi, reason);
@@ -293,6 +272,7 @@ impl Endpoint {
             }
             self.run_tasks(now, spi);
         }
+        Ok(())
     }
 
     /// The (already authenticated) answer to our INFORMATIONAL request.
@@ -300,9 +280,11 @@ impl Endpoint {
         let Some(sa) = self.sas.get_mut(&spi) else {
             return;
         };
-        sa.pending = None;
-        sa.next_request_id = sa.next_request_id.wrapping_add(1);
-        let (peer, purpose) = (sa.peer, sa.info_purpose.take());
+        let purpose = match sa.take_request() {
+            Some(RequestKind::Informational(p)) => Some(p),
+            _ => None,
+        };
+        let peer = sa.peer;
         if let Some(peer) = peer {
             self.event(Event::PeerAlive { peer });
         }

@@ -98,8 +98,8 @@ impl Endpoint {
                     .map(|c| (c.inbound, c.outbound))
                     .collect(),
                 nat_detected: sa.nat_detected,
-                rekeyed: sa.rekeyed,
-                reauthenticating: sa.reauth.by.is_some() && !sa.rekeyed,
+                rekeyed: sa.is_replaced(),
+                reauthenticating: matches!(sa.life, crate::sa::Life::Reauthenticating { .. }),
             })
             .collect()
     }

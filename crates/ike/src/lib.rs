@@ -18,25 +18,32 @@
 //! * Every failure is an [`Event::Failed`] whose [`Failure`] names the cause.
 #![forbid(unsafe_code)]
 
+mod children;
 mod collision;
 mod config;
 mod cookie;
 mod create_child;
+mod dispatch;
 mod endpoint;
+mod error;
 mod event;
 mod heal;
 mod ike_auth;
 mod ike_sa_init;
 mod informational;
 mod inventory;
+mod messages;
 pub mod proposal;
 mod reauth;
 mod rekey_ike;
+mod request;
 mod sa;
+mod tasks;
 pub mod ts;
 
 pub use config::{ChildMode, EndpointConfig, PeerConfig};
 pub use endpoint::{ApiMisuse, Endpoint};
+pub use error::{ErrorCounters, ErrorKind};
 pub use event::{ChildSa, ChildSaHalf, Event, Failure, PeerId, Side, Transmit, TransmitKind};
 pub use inventory::IkeSaInfo;
 pub use sa::{Role, State, Timestamp};

@@ -28,10 +28,10 @@ use std::time::Duration;
 use meshsec_wire::payload::{Payload, find_notify};
 use meshsec_wire::registry::NotifyType;
 
-use crate::create_child::child_times;
+use crate::children::child_times;
 use crate::endpoint::{ApiMisuse, Endpoint};
 use crate::event::{Event, PeerId};
-use crate::sa::{ChildState, Role, State, Task, Timestamp};
+use crate::sa::{ChildState, Life, Replacement, Role, State, Task, Timestamp};
 
 use meshsec_types::timing::{DRAIN, REAUTH_RETRY, REPLACEABLE_AGE};
 
@@ -56,8 +56,8 @@ impl Endpoint {
     fn replacement_under_way(&self, peer: PeerId) -> bool {
         self.sas.values().any(|sa| {
             sa.peer == Some(peer)
-                && sa.successor.is_none()
-                && (sa.reauth.by.is_some()
+                && sa.successor().is_none()
+                && (sa.replaced_by().is_some()
                     || sa.reauth.of.is_some() && sa.state != State::Established)
         })
     }
@@ -82,7 +82,7 @@ impl Endpoint {
         let Some(sa) = self.sas.get(&old) else {
             return false;
         };
-        if sa.rekeyed || sa.reauth.by.is_some() || sa.state != State::Established {
+        if sa.life != Life::Active || sa.state != State::Established {
             return false;
         }
         let Some(peer) = sa.peer else { return false };
@@ -95,7 +95,7 @@ impl Endpoint {
                     n.reauth.of = Some(old);
                 }
                 if let Some(o) = self.sas.get_mut(&old) {
-                    o.reauth.by = Some(new);
+                    o.life = Life::Reauthenticating { by: new };
                 }
             }
             Err(_) => {
@@ -133,7 +133,7 @@ impl Endpoint {
                     **s != new
                         && sa.peer == Some(peer)
                         && sa.state == State::Established
-                        && !sa.rekeyed
+                        && !sa.is_replaced()
                         && sa
                             .reauth
                             .since
@@ -146,11 +146,8 @@ impl Endpoint {
             let Some(o) = self.sas.get_mut(&spi) else {
                 continue;
             };
-            let deleting = o.pending.is_some() && o.tasks.is_empty() && o.rekeyed;
-            o.rekeyed = true;
-            o.rekeyed_at = now;
-            o.duplicate = false;
-            o.reauth.by = Some(new);
+            let deleting = o.deleting();
+            o.replace(now, Replacement::Reauth { by: new });
             let mut retired = Vec::new();
             if reauth_of == Some(spi) && !deleting {
                 o.tasks.clear();
@@ -197,14 +194,13 @@ impl Endpoint {
     pub(crate) fn successor_gone(&mut self, gone: IkeSpi, ours: bool) {
         let retry = self.now_hint + REAUTH_RETRY;
         for sa in self.sas.values_mut() {
-            if sa.reauth.by != Some(gone) {
+            if sa.replaced_by() != Some(gone) {
                 continue;
             }
-            sa.reauth.by = None;
-            if sa.rekeyed && sa.successor.is_none() {
-                sa.rekeyed = false;
+            if sa.is_replaced() {
                 sa.tasks.retain(|t| *t != Task::DeleteIke);
             }
+            sa.life = Life::Active;
             if ours && sa.reauth.expires.is_some() {
                 sa.reauth.at = Some(retry);
             }
@@ -221,25 +217,20 @@ impl Endpoint {
         let Some(old) = self.sas.get(&stale) else {
             return stale;
         };
-        let Some(new) = old.reauth.by.filter(|_| old.successor.is_none()) else {
+        let Some(new) = old.replaced_by() else {
             return stale;
         };
         let swap = self.sas.get(&new).is_some_and(|n| {
-            n.state == State::Established && !n.rekeyed && lowest(n) < lowest(old)
+            n.state == State::Established && !n.is_replaced() && lowest(n) < lowest(old)
         });
         if !swap {
             return stale;
         }
         if let Some(o) = self.sas.get_mut(&stale) {
-            o.rekeyed = false;
-            o.duplicate = false;
-            o.reauth.by = None;
+            o.life = Life::Active;
         }
         if let Some(n) = self.sas.get_mut(&new) {
-            n.rekeyed = true;
-            n.rekeyed_at = now;
-            n.duplicate = true;
-            n.reauth.by = Some(stale);
+            n.replace(now, Replacement::Duplicate { survivor: stale });
             n.tasks.clear();
         }
         new
@@ -271,7 +262,7 @@ impl Endpoint {
         let mut due = Vec::new();
         let mut expired = Vec::new();
         for (spi, sa) in &self.sas {
-            if sa.state != State::Established || sa.rekeyed || sa.reauth.by.is_some() {
+            if sa.state != State::Established || sa.life != Life::Active {
                 continue;
             }
             if sa.reauth.expires.is_some_and(|t| t <= now) {
@@ -298,7 +289,7 @@ impl Endpoint {
 
     /// The reauthentication deadline of an IKE SA, if `reauth_timers` acts on it.
     pub(crate) fn reauth_deadline(sa: &crate::sa::IkeSa) -> Option<Timestamp> {
-        if sa.state != State::Established || sa.rekeyed || sa.reauth.by.is_some() {
+        if sa.state != State::Established || sa.life != Life::Active {
             return None;
         }
         [sa.reauth.at, sa.reauth.expires]

@@ -12,31 +12,18 @@ use meshsec_types::{IkeSpi, InboundSpi};
 use std::borrow::Cow;
 
 use meshsec_crypto::Secret;
-use meshsec_crypto::ke::KeyExchange;
 use meshsec_crypto::keys;
-use meshsec_crypto::sk::Opened;
-use meshsec_wire::parse_payloads;
-use meshsec_wire::payload::{KePayload, Notify, Payload, PayloadBody, SaPayload};
+use meshsec_wire::payload::{KePayload, Payload, PayloadBody, SaPayload};
 use meshsec_wire::registry::{ExchangeType, KeMethod, NotifyType, ProtocolId};
 
-use crate::create_child::child_times;
+use crate::children::child_times;
 use crate::endpoint::{ApiMisuse, Endpoint, NONCE_LEN};
+use crate::error::{ErrorKind, IkeError};
 use crate::event::{Event, Failure, PeerId};
 use crate::ike_sa_init::{crypto_from, suite_of};
 use crate::proposal::{self, Chosen, ProposalSpec};
-use crate::sa::{ChildState, IkeSa, Role, State, Task, Timestamp};
-
-/// Our IKE SA rekey in flight.
-pub(crate) struct IkeRekeyExchange {
-    /// Our SPI of the new IKE SA (its SPIi).
-    pub(crate) spi: IkeSpi,
-    pub(crate) ni: Vec<u8>,
-    pub(crate) kx: KeyExchange,
-    pub(crate) proposals: Vec<ProposalSpec>,
-    /// The peer rekeyed the same IKE SA meanwhile (a collision): the new IKE SA that made
-    /// (our SPI) and that exchange's smallest nonce.
-    pub(crate) peer_rekey: Option<(IkeSpi, Vec<u8>)>,
-}
+use crate::request::{IkeRekeyExchange, RequestKind};
+use crate::sa::{ChildState, IkeSa, Life, Replacement, Role, State, Task, Timestamp};
 
 pub(crate) use meshsec_types::timing::REPLACED_GRACE;
 use meshsec_types::timing::TEMPORARY_FAILURE_RETRY;
@@ -74,7 +61,7 @@ impl Endpoint {
         let Some(sa) = self.sas.get(&spi) else {
             return false;
         };
-        if sa.rekeyed || sa.reauth.by.is_some() {
+        if sa.life != Life::Active {
             // Replaced, or about to be by a reauthentication (which makes new keys anyway).
             return false;
         }
@@ -122,20 +109,14 @@ impl Endpoint {
                 data: Cow::Owned(kx.public_value().to_vec()),
             })),
         ];
-        if !self.send_request_message(now, spi, ExchangeType::CREATE_CHILD_SA, &inner) {
-            return false;
-        }
-        let Some(sa) = self.sas.get_mut(&spi) else {
-            return false;
-        };
-        sa.ike_exchange = Some(IkeRekeyExchange {
+        let kind = RequestKind::RekeyIke(IkeRekeyExchange {
             spi: new_spi,
             ni,
             kx,
             proposals,
             peer_rekey: None,
         });
-        true
+        self.send_request_message(now, spi, ExchangeType::CREATE_CHILD_SA, &inner, kind)
     }
 
     /// Builds the new IKE SA that replaces `old` (not inserted yet).
@@ -185,14 +166,13 @@ impl Endpoint {
         Some(new)
     }
 
-    /// Moves the CHILD SAs and queued work of `from` to `to`.
-    pub(crate) fn move_children(&mut self, from: IkeSpi, to: IkeSpi) {
+    /// IKE SA `from` was rekeyed into `to` now: its CHILD SAs and queued work move there, and
+    /// it waits for its Delete.
+    pub(crate) fn move_children(&mut self, now: Timestamp, from: IkeSpi, to: IkeSpi) {
         // An SA waiting to be replaced by `from` (a reauthentication) is replaced by `to`,
         // and a reauthentication of `from` under way is one of `to`.
         for sa in self.sas.values_mut() {
-            if sa.reauth.by == Some(from) {
-                sa.reauth.by = Some(to);
-            }
+            sa.retarget(from, to);
             if sa.reauth.of == Some(from) {
                 sa.reauth.of = Some(to);
             }
@@ -200,7 +180,7 @@ impl Endpoint {
         let Some(old) = self.sas.get_mut(&from) else {
             return;
         };
-        old.successor = Some(to);
+        old.replace(now, Replacement::Rekey { successor: to });
         let children = std::mem::take(&mut old.children);
         let tasks: Vec<Task> = old
             .tasks
@@ -226,26 +206,15 @@ impl Endpoint {
         spi: IkeSpi,
         message_id: u32,
         payloads: &[Payload<'_>],
-    ) {
-        let Some(sa) = self.sas.get(&spi) else { return };
-        let Some(peer) = sa.peer else { return };
-        let Some(cfg) = self.peers.get(peer).cloned() else {
-            return;
-        };
-        let busy = sa.rekeyed || sa.child_exchange.is_some() || sa.reauth.by.is_some();
-        let refuse = |this: &mut Endpoint, n: Notify<'static>| {
-            this.respond(
-                spi,
-                message_id,
-                ExchangeType::CREATE_CHILD_SA,
-                &[Payload::new(PayloadBody::Notify(n))],
-            );
-        };
+    ) -> Result<(), IkeError> {
+        let sa = self.sas.get(&spi).ok_or(ErrorKind::Internal)?;
+        let peer = sa.peer.ok_or(ErrorKind::Internal)?;
+        let cfg = self.peers.get(peer).cloned().ok_or(ErrorKind::Internal)?;
+        let busy = sa.life != Life::Active || sa.child_exchange().is_some();
         if busy {
             // Already replaced (or being replaced by our reauthentication), or a CHILD SA of
             // ours is being made on it: later (§2.25).
-            refuse(self, Notify::new(NotifyType::TEMPORARY_FAILURE, Vec::new()));
-            return;
+            return Err(ErrorKind::TemporaryFailure.into());
         }
         let (mut offer, mut ni, mut ke) = (None, None, None);
         for p in payloads {
@@ -257,57 +226,36 @@ impl Endpoint {
             }
         }
         let (Some(offer), Some(ni), Some(ke)) = (offer, ni, ke) else {
-            refuse(self, Notify::new(NotifyType::INVALID_SYNTAX, Vec::new()));
-            return;
+            return Err(ErrorKind::InvalidSyntax.into());
         };
-        let chosen = match proposal::select(&cfg.ike_proposals, &offer.proposals) {
-            Ok(c) => c,
-            Err(e) => {
-                refuse(
-                    self,
-                    Notify::new(NotifyType::NO_PROPOSAL_CHOSEN, Vec::new()),
-                );
-                self.fail(Some(peer), Failure::NoProposalChosen(e));
-                return;
-            }
-        };
+        let chosen = proposal::select(&cfg.ike_proposals, &offer.proposals)
+            .map_err(|e| IkeError::failed(Some(peer), Failure::NoProposalChosen(e)))?;
         let (Some(method), Some(peer_spi)) = (chosen.ke, ike_spi(&chosen)) else {
-            refuse(self, Notify::new(NotifyType::INVALID_SYNTAX, Vec::new()));
-            return;
+            return Err(ErrorKind::InvalidSyntax.into());
         };
         if ke.method != method {
-            refuse(
-                self,
-                Notify::new(
-                    NotifyType::INVALID_KE_PAYLOAD,
-                    method.0.to_be_bytes().to_vec(),
-                ),
-            );
-            return;
+            return Err(IkeError::invalid_ke(method));
         }
         let (Ok(our_spi), Ok(nr), Ok(kx)) = (
             self.new_ike_spi(),
             self.random_bytes(NONCE_LEN),
             self.key_exchange(method),
         ) else {
-            return;
+            return Err(ErrorKind::Internal.into());
         };
-        let Ok(shared) = kx.agree(&ke.data) else {
-            refuse(self, Notify::new(NotifyType::INVALID_SYNTAX, Vec::new()));
-            return;
-        };
+        let shared = kx.agree(&ke.data).map_err(|_| ErrorKind::InvalidSyntax)?;
         let nonces = (ni.clone(), nr.clone());
-        let Some(new) = self.successor(
-            now,
-            spi,
-            Role::Responder,
-            (peer_spi, our_spi),
-            nonces,
-            &chosen,
-            &shared,
-        ) else {
-            return;
-        };
+        let new = self
+            .successor(
+                now,
+                spi,
+                Role::Responder,
+                (peer_spi, our_spi),
+                nonces,
+                &chosen,
+                &shared,
+            )
+            .ok_or(ErrorKind::Internal)?;
         let inner = [
             Payload::new(PayloadBody::Sa(SaPayload {
                 proposals: vec![
@@ -325,16 +273,12 @@ impl Endpoint {
         let collision = self
             .sas
             .get_mut(&spi)
-            .and_then(|sa| sa.ike_exchange.as_mut())
+            .and_then(|sa| sa.ike_exchange_mut())
             .map(|ex| ex.peer_rekey = Some((our_spi, min_nonce)))
             .is_some();
         if !collision {
             // The peer deletes the old SA; everything lives on the new one from now on.
-            self.move_children(spi, our_spi);
-            if let Some(sa) = self.sas.get_mut(&spi) {
-                sa.rekeyed = true;
-                sa.rekeyed_at = now;
-            }
+            self.move_children(now, spi, our_spi);
         }
         self.respond(spi, message_id, ExchangeType::CREATE_CHILD_SA, &inner);
         self.event(Event::IkeSaRekeyed {
@@ -343,6 +287,7 @@ impl Endpoint {
             new_spi: our_spi,
         });
         self.event(Event::PeerAlive { peer });
+        Ok(())
     }
 
     /// The answer to our IKE SA rekey.
@@ -350,20 +295,19 @@ impl Endpoint {
         &mut self,
         now: Timestamp,
         spi: IkeSpi,
-        opened: Opened,
-    ) {
-        let Some(sa) = self.sas.get_mut(&spi) else {
-            return;
+        payloads: Result<Vec<Payload<'_>>, IkeError>,
+    ) -> Result<(), IkeError> {
+        let sa = self.sas.get_mut(&spi).ok_or(ErrorKind::Internal)?;
+        let Some(RequestKind::RekeyIke(ex)) = sa.take_request() else {
+            return Err(ErrorKind::Internal.into());
         };
-        sa.pending = None;
-        sa.next_request_id = sa.next_request_id.wrapping_add(1);
-        let Some(ex) = sa.ike_exchange.take() else {
-            return;
-        };
-        let Some(peer) = sa.peer else { return };
-        let Ok(payloads) = parse_payloads(opened.first_inner, &opened.plaintext) else {
-            self.run_tasks(now, spi);
-            return;
+        let peer = sa.peer.ok_or(ErrorKind::Internal)?;
+        let payloads = match payloads {
+            Ok(p) => p,
+            Err(e) => {
+                self.run_tasks(now, spi);
+                return Err(e);
+            }
         };
         self.event(Event::PeerAlive { peer });
         let error = payloads
@@ -376,17 +320,13 @@ impl Endpoint {
                 // Ours was refused (the peer had finished its own rekey when ours arrived),
                 // but we answered the peer's: that one is the new IKE SA, without a contest.
                 // The CHILD SAs move there; the peer deletes the old SA.
-                self.move_children(spi, theirs);
-                if let Some(sa) = self.sas.get_mut(&spi) {
-                    sa.rekeyed = true;
-                    sa.rekeyed_at = now;
-                }
+                self.move_children(now, spi, theirs);
                 self.run_tasks(now, theirs);
-                return;
+                return Ok(());
             }
             self.ike_rekey_refused(now, spi, peer, &ex, ty, &data);
             self.run_tasks(now, spi);
-            return;
+            return Ok(());
         }
         let (mut answer, mut nr, mut ke) = (None, None, None);
         for p in &payloads {
@@ -404,18 +344,16 @@ impl Endpoint {
             .filter(|k| k.method == ex.kx.method())
             .and_then(|k| ex.kx.agree(&k.data).ok());
         let (Some(chosen), Some(nr), Some(shared)) = (chosen, nr, shared) else {
-            self.fail(
-                Some(peer),
-                Failure::Protocol {
-                    detail: "IKE SA rekey: the answer lacks a valid SA, nonce or KE".into(),
-                },
-            );
             self.run_tasks(now, spi);
-            return;
+            return Err(IkeError::protocol(
+                ErrorKind::PeerMisbehaved,
+                Some(peer),
+                "IKE SA rekey: the answer lacks a valid SA, nonce or KE",
+            ));
         };
         let Some(peer_spi) = ike_spi(&chosen) else {
             self.run_tasks(now, spi);
-            return;
+            return Err(ErrorKind::InvalidSyntax.into());
         };
         let min_nonce = ex.ni.clone().min(nr.clone());
         let Some(new) = self.successor(
@@ -428,7 +366,7 @@ impl Endpoint {
             &shared,
         ) else {
             self.run_tasks(now, spi);
-            return;
+            return Err(ErrorKind::Internal.into());
         };
         self.sas.insert(ex.spi, new);
         self.event(Event::IkeSaRekeyed {
@@ -449,11 +387,7 @@ impl Endpoint {
             // peer's, and the peer deletes the old one.
             Some((theirs, peer_min)) if min_nonce < *peer_min => {
                 let theirs = *theirs;
-                self.move_children(spi, theirs);
-                if let Some(sa) = self.sas.get_mut(&spi) {
-                    sa.rekeyed = true;
-                    sa.rekeyed_at = now;
-                }
+                self.move_children(now, spi, theirs);
                 self.queue_task(now, ex.spi, Task::DeleteIke);
                 self.run_tasks(now, theirs);
             }
@@ -461,26 +395,21 @@ impl Endpoint {
             // after a collision, the peer's new one are deleted by their creators.
             Some((theirs, _)) => {
                 let theirs = *theirs;
-                self.move_children(spi, ex.spi);
-                self.move_children(theirs, ex.spi);
-                if let Some(sa) = self.sas.get_mut(&theirs) {
-                    sa.rekeyed = true;
-                    sa.rekeyed_at = now;
-                }
+                self.move_children(now, spi, ex.spi);
+                self.move_children(now, theirs, ex.spi);
                 self.finish_old(now, spi, ex.spi);
             }
             None => {
-                self.move_children(spi, ex.spi);
+                self.move_children(now, spi, ex.spi);
                 self.finish_old(now, spi, ex.spi);
             }
         }
+        Ok(())
     }
 
-    /// Deletes the old IKE SA after our rekey won; new work goes to `new`.
+    /// Deletes the old IKE SA (rekeyed into `new`) after our rekey won.
     fn finish_old(&mut self, now: Timestamp, old: IkeSpi, new: IkeSpi) {
         if let Some(sa) = self.sas.get_mut(&old) {
-            sa.rekeyed = true;
-            sa.rekeyed_at = now;
             sa.tasks.clear();
             sa.tasks.push_back(Task::DeleteIke);
         }
@@ -551,9 +480,9 @@ impl Endpoint {
             .sas
             .iter()
             .filter(|(_, sa)| {
-                sa.rekeyed
-                    && now >= sa.rekeyed_at + REPLACED_GRACE
-                    && sa.pending.is_none()
+                sa.replaced_since()
+                    .is_some_and(|since| now >= since + REPLACED_GRACE)
+                    && sa.outstanding.is_none()
                     && !sa.tasks.contains(&Task::DeleteIke)
             })
             .map(|(s, _)| *s)
@@ -570,7 +499,7 @@ impl Endpoint {
             .iter()
             .filter(|(_, sa)| {
                 sa.state == State::Established
-                    && !sa.rekeyed
+                    && !sa.is_replaced()
                     && sa.rekey_at.is_some_and(|t| t <= now)
             })
             .map(|(s, _)| *s)

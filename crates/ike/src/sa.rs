@@ -12,6 +12,7 @@ use meshsec_crypto::sk::SkKey;
 use meshsec_wire::registry::ExchangeType;
 
 use crate::event::PeerId;
+use crate::request::{ChildExchange, IkeRekeyExchange, InfoPurpose, Outstanding, RequestKind};
 
 pub use meshsec_types::Timestamp;
 
@@ -35,18 +36,6 @@ pub enum State {
     ExpectAuthResponse,
     /// Both sides authenticated.
     Established,
-}
-
-/// Our outstanding request.
-#[derive(Debug, Clone)]
-pub(crate) struct Pending {
-    pub(crate) exchange: ExchangeType,
-    pub(crate) message_id: u32,
-    /// The datagrams of the request (several when fragmented, RFC 7383).
-    pub(crate) datagrams: Vec<Vec<u8>>,
-    /// Transmissions so far.
-    pub(crate) tries: u32,
-    pub(crate) next_at: Timestamp,
 }
 
 /// Keys and transforms once IKE_SA_INIT is done.
@@ -85,7 +74,8 @@ pub(crate) struct IkeSa {
     pub(crate) next_request_id: u32,
     /// Message ID we expect in the peer's next request.
     pub(crate) expected_request_id: u32,
-    pub(crate) pending: Option<Pending>,
+    /// Our request in flight, and what it is for.
+    pub(crate) outstanding: Option<Outstanding>,
     /// The last response we sent, for retransmitted requests.
     pub(crate) last_response: Option<(u32, Vec<Vec<u8>>)>,
     /// The ESP SPI we offered for our inbound CHILD SA in IKE_AUTH.
@@ -94,27 +84,14 @@ pub(crate) struct IkeSa {
     pub(crate) children: Vec<Child>,
     /// Exchanges waiting for our request window (one request at a time, RFC 7296 §2.3).
     pub(crate) tasks: std::collections::VecDeque<Task>,
-    /// Our CREATE_CHILD_SA request in flight, if any.
-    pub(crate) child_exchange: Option<crate::create_child::ChildExchange>,
     /// Our queued tasks wait until then (after a TEMPORARY_FAILURE).
     pub(crate) tasks_after: Timestamp,
     /// When it became established.
     pub(crate) established_at: Option<Timestamp>,
     /// When to rekey it (soft lifetime with jitter), if it has a lifetime.
     pub(crate) rekey_at: Option<Timestamp>,
-    /// Our IKE SA rekey in flight, if any.
-    pub(crate) ike_exchange: Option<crate::rekey_ike::IkeRekeyExchange>,
-    /// Replaced (since `rekeyed_at`) by a rekey — its CHILD SAs moved to the new IKE SA — or
-    /// by a reauthentication (`reauth.by`) — its CHILD SAs stay and go with it: it waits for
-    /// its Delete, and is deleted by us if none comes.
-    pub(crate) rekeyed: bool,
-    pub(crate) rekeyed_at: Timestamp,
-    /// It lost the resolution of duplicate IKE SAs (simultaneous initiation): replaced too.
-    pub(crate) duplicate: bool,
-    /// The IKE SA that replaced it (where late CHILD SAs go).
-    pub(crate) successor: Option<IkeSpi>,
-    /// What our outstanding INFORMATIONAL request is for.
-    pub(crate) info_purpose: Option<crate::informational::InfoPurpose>,
+    /// Whether it carries the peer's work, is being replaced, or was replaced.
+    pub(crate) life: Life,
     pub(crate) nat_detected: bool,
     /// Both sides announced IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383).
     pub(crate) fragmentation: bool,
@@ -137,10 +114,50 @@ pub(crate) struct Reauth {
     pub(crate) at: Option<Timestamp>,
     /// When the authentication ends: an IKE SA not replaced by then is deleted.
     pub(crate) expires: Option<Timestamp>,
-    /// (Old SA) the IKE SA that replaces it: ours being set up, or the peer's, up.
-    pub(crate) by: Option<IkeSpi>,
     /// (New SA) we set it up to replace this IKE SA.
     pub(crate) of: Option<IkeSpi>,
+}
+
+/// Where an IKE SA is in its life once up: carrying the peer's work, or replaced and waiting
+/// for its Delete (RFC 7296 §2.8 — from the peer, or from us if none comes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Life {
+    /// It carries the peer's work.
+    Active,
+    /// It carries the peer's work, and our reauthentication of it is being set up: the new
+    /// IKE SA `by` will replace it.
+    Reauthenticating {
+        /// The IKE SA being set up.
+        by: IkeSpi,
+    },
+    /// Replaced since `since`: it takes no new work and waits for its Delete.
+    Replaced {
+        /// Since when.
+        since: Timestamp,
+        /// By what.
+        by: Replacement,
+    },
+}
+
+/// What replaced an IKE SA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Replacement {
+    /// An IKE SA rekey (§2.18): its CHILD SAs moved to `successor` (where late ones go too).
+    Rekey {
+        /// The new IKE SA.
+        successor: IkeSpi,
+    },
+    /// A reauthentication (§2.8.3): `by` came up with CHILD SAs of its own; this one's go
+    /// with it.
+    Reauth {
+        /// The new IKE SA.
+        by: IkeSpi,
+    },
+    /// It lost the resolution of duplicate IKE SAs (simultaneous initiation) to `survivor`.
+    Duplicate {
+        /// The IKE SA that stays.
+        survivor: IkeSpi,
+    },
 }
 
 /// Where a CHILD SA is in its life.
@@ -234,21 +251,15 @@ impl IkeSa {
             peer_init: Vec::new(),
             next_request_id: 0,
             expected_request_id: 0,
-            pending: None,
+            outstanding: None,
             last_response: None,
             child_spi,
             children: Vec::new(),
             tasks: std::collections::VecDeque::new(),
-            child_exchange: None,
             tasks_after: Timestamp::ZERO,
             established_at: None,
             rekey_at: None,
-            ike_exchange: None,
-            rekeyed: false,
-            rekeyed_at: Timestamp::ZERO,
-            duplicate: false,
-            successor: None,
-            info_purpose: None,
+            life: Life::Active,
             nat_detected: false,
             fragmentation: false,
             reassembly: None,
@@ -257,20 +268,135 @@ impl IkeSa {
         }
     }
 
-    /// Records a request we are sending now and arms its retransmission.
+    /// Records a request (for `kind`) we are sending now and arms its retransmission.
     pub(crate) fn send_request(
         &mut self,
         now: Timestamp,
         exchange: ExchangeType,
         datagrams: Vec<Vec<u8>>,
         first_timeout: Duration,
+        kind: RequestKind,
     ) {
-        self.pending = Some(Pending {
+        self.outstanding = Some(Outstanding {
             exchange,
             message_id: self.next_request_id,
             datagrams,
             tries: 1,
             next_at: now + first_timeout,
+            kind,
         });
+    }
+
+    /// Our request was answered: the window moves on. Returns what it was for.
+    pub(crate) fn take_request(&mut self) -> Option<RequestKind> {
+        let o = self.outstanding.take()?;
+        self.next_request_id = self.next_request_id.wrapping_add(1);
+        Some(o.kind)
+    }
+
+    /// Our CREATE_CHILD_SA request for a CHILD SA in flight, if any.
+    pub(crate) fn child_exchange(&self) -> Option<&ChildExchange> {
+        match self.outstanding.as_ref().map(|o| &o.kind) {
+            Some(RequestKind::CreateChild(ex)) => Some(ex),
+            _ => None,
+        }
+    }
+
+    /// The same, to note a collision in it.
+    pub(crate) fn child_exchange_mut(&mut self) -> Option<&mut ChildExchange> {
+        match self.outstanding.as_mut().map(|o| &mut o.kind) {
+            Some(RequestKind::CreateChild(ex)) => Some(ex),
+            _ => None,
+        }
+    }
+
+    /// Our rekey of this IKE SA in flight, if any.
+    pub(crate) fn ike_exchange(&self) -> Option<&IkeRekeyExchange> {
+        match self.outstanding.as_ref().map(|o| &o.kind) {
+            Some(RequestKind::RekeyIke(ex)) => Some(ex),
+            _ => None,
+        }
+    }
+
+    /// The same, to note a collision in it.
+    pub(crate) fn ike_exchange_mut(&mut self) -> Option<&mut IkeRekeyExchange> {
+        match self.outstanding.as_mut().map(|o| &mut o.kind) {
+            Some(RequestKind::RekeyIke(ex)) => Some(ex),
+            _ => None,
+        }
+    }
+
+    /// Replaced (by a rekey, a reauthentication or as a duplicate): no new work.
+    pub(crate) fn is_replaced(&self) -> bool {
+        matches!(self.life, Life::Replaced { .. })
+    }
+
+    /// Since when it is replaced.
+    pub(crate) fn replaced_since(&self) -> Option<Timestamp> {
+        match self.life {
+            Life::Replaced { since, .. } => Some(since),
+            _ => None,
+        }
+    }
+
+    /// The IKE SA its CHILD SAs moved to (an IKE SA rekey).
+    pub(crate) fn successor(&self) -> Option<IkeSpi> {
+        match self.life {
+            Life::Replaced {
+                by: Replacement::Rekey { successor },
+                ..
+            } => Some(successor),
+            _ => None,
+        }
+    }
+
+    /// The IKE SA that replaces it without taking its CHILD SAs: our reauthentication being
+    /// set up, the peer's (or ours) up, or the survivor of duplicates.
+    pub(crate) fn replaced_by(&self) -> Option<IkeSpi> {
+        match self.life {
+            Life::Reauthenticating { by }
+            | Life::Replaced {
+                by: Replacement::Reauth { by } | Replacement::Duplicate { survivor: by },
+                ..
+            } => Some(by),
+            _ => None,
+        }
+    }
+
+    /// It lost the resolution of duplicates.
+    pub(crate) fn is_duplicate(&self) -> bool {
+        matches!(
+            self.life,
+            Life::Replaced {
+                by: Replacement::Duplicate { .. },
+                ..
+            }
+        )
+    }
+
+    /// Replaced now by `by`.
+    pub(crate) fn replace(&mut self, now: Timestamp, by: Replacement) {
+        self.life = Life::Replaced { since: now, by };
+    }
+
+    /// Whatever points at IKE SA `from` (a replacement, the successor) points at `to`: `from`
+    /// was rekeyed into `to`.
+    pub(crate) fn retarget(&mut self, from: IkeSpi, to: IkeSpi) {
+        match &mut self.life {
+            Life::Reauthenticating { by }
+            | Life::Replaced {
+                by: Replacement::Reauth { by } | Replacement::Duplicate { survivor: by },
+                ..
+            } if *by == from => *by = to,
+            _ => {}
+        }
+    }
+
+    /// Our Delete of this IKE SA is in flight.
+    pub(crate) fn deleting(&self) -> bool {
+        matches!(
+            self.outstanding.as_ref().map(|o| &o.kind),
+            Some(RequestKind::Informational(InfoPurpose::DeleteIkeSa))
+        )
     }
 }

@@ -187,6 +187,8 @@ impl<B: SaBackend> Node<B> {
                 if let Some(slot) = self.peers.get_mut(peer.index()) {
                     *slot = None;
                 }
+                // (What the drain above scheduled for it has nobody to act on any more.)
+                self.timers.retain(|(p, _)| p != peer);
                 Ok(Done::Ok)
             }
             Command::Up { peer } => {

@@ -19,6 +19,7 @@
 //! granule for all of them.
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 use meshsec_esp::EspEvent;
 use meshsec_ike::{State, Transmit, TransmitKind};
@@ -30,13 +31,27 @@ use crate::node::{Node, NodeEvent, PeerTimer};
 use crate::peer::{Dpd, TunnelProbe};
 use crate::policy::Start;
 
-/// `t` rounded up to the next multiple of [`LIVENESS_GRANULARITY`], and later than `now`.
+/// ESP with unknown SPIs looked into per second (the rest are counted).
+const UNKNOWN_SPI_REPORTS_PER_SECOND: u32 = 20;
+
+/// How late a wakeup may be and still count as on time: a timer fires a little after its
+/// deadline, and `now + period` rounded up from there would otherwise slip a whole granule.
+const GRID_TOLERANCE: Duration = Duration::from_millis(50);
+
+/// `t` rounded up to a multiple of [`LIVENESS_GRANULARITY`] (within [`GRID_TOLERANCE`]), and
+/// later than `now`.
 fn on_grid(t: Timestamp, now: Timestamp) -> Timestamp {
     let g = LIVENESS_GRANULARITY.as_millis().max(1);
-    let t = t.max(now + std::time::Duration::from_millis(1));
-    let ms = t.since_epoch().as_millis();
+    let ms = (t - GRID_TOLERANCE).since_epoch().as_millis();
     let rounded = ms.div_ceil(g).saturating_mul(g);
-    Timestamp::from_millis(u64::try_from(rounded).unwrap_or(u64::MAX))
+    let at = Timestamp::from_millis(u64::try_from(rounded).unwrap_or(u64::MAX));
+    if at > now {
+        return at;
+    }
+    // Overdue: the first granule at least a tolerance from now (never now itself: a
+    // deadline that stays due would make the caller spin).
+    let ms = (now + GRID_TOLERANCE).since_epoch().as_millis();
+    Timestamp::from_millis(u64::try_from(ms.div_ceil(g).saturating_mul(g)).unwrap_or(u64::MAX))
 }
 
 impl<B: SaBackend> Node<B> {
@@ -118,12 +133,16 @@ impl<B: SaBackend> Node<B> {
     /// IKE answered (or spoke): if the through-tunnel probe was waiting for that and ESP is
     /// still silent, the CHILD SA is broken: it is recreated.
     pub(crate) fn on_ike_alive(&mut self, now: Timestamp, id: PeerId) {
+        let (cin, _) = self.backend.peer_counters(id);
         let Some(p) = self.peer(id) else { return };
         let (TunnelProbe::Probing(sent), Some(limit)) = (p.probe, p.policy.tunnel_check) else {
             return;
         };
         if p.last_ike_alive <= sent {
             return;
+        }
+        if let Some(t) = cin.last_packet {
+            p.esp_arrived(t);
         }
         p.probe = TunnelProbe::Idle;
         if now.duration_since(p.last_esp_in) < limit {
@@ -147,7 +166,8 @@ impl<B: SaBackend> Node<B> {
 
     /// Sets the next look at peer `id` from its state: when DPD is due or overdue, when an
     /// unanswered probe times out, every granule while we send (the through-tunnel check
-    /// watches the inbound counters), every `tunnel_check` while idle (to see sending start).
+    /// watches what comes back). An idle peer costs nothing: the data plane reports when
+    /// sending starts again.
     pub(crate) fn schedule_look(&mut self, now: Timestamp, id: PeerId) {
         let Some(p) = self.peer_ref(id) else { return };
         let dpd = match p.dpd {
@@ -159,8 +179,8 @@ impl<B: SaBackend> Node<B> {
             (TunnelProbe::Idle, Some(_)) if now.duration_since(p.last_esp_out) < SENDING_WINDOW => {
                 Some(now + LIVENESS_GRANULARITY)
             }
-            (TunnelProbe::Idle, Some(limit)) => Some(now + limit),
-            (TunnelProbe::Idle, None) => None,
+            // Idle: the data plane tells us when sending starts (OutboundResumed).
+            (TunnelProbe::Idle, _) => None,
         };
         let next = [dpd, tunnel].into_iter().flatten().min();
         self.timers
@@ -186,10 +206,11 @@ impl<B: SaBackend> Node<B> {
             .peer_sas(id)
             .into_iter()
             .filter(|s| s.state == State::Established && s.nat_detected && !s.rekeyed)
-            .map(|s| (s.local, s.remote))
+            .map(|s| (s.remote, s.local))
             .collect();
-        targets.dedup_by_key(|t| t.1);
-        for (src, dst) in targets {
+        targets.sort();
+        targets.dedup_by_key(|t| t.0);
+        for (dst, src) in targets {
             self.transmits.push_back(Transmit {
                 src,
                 dst,
@@ -213,6 +234,17 @@ impl<B: SaBackend> Node<B> {
     /// ESP with an unknown SPI arrived from `from`: if it is a peer we share an IKE SA with,
     /// tell it (the engine rate-limits); strangers get nothing.
     pub(crate) fn on_unknown_spi(&mut self, now: Timestamp, from: IpAddr, spi: InboundSpi) {
+        // A flood of ESP with random SPIs (and spoofed sources) costs a bounded amount of
+        // work here; the engine rate-limits the notifications per peer on top.
+        let second = now.since_epoch().as_secs();
+        if self.unknown_spi_budget.0 != second {
+            self.unknown_spi_budget = (second, 0);
+        }
+        if self.unknown_spi_budget.1 >= UNKNOWN_SPI_REPORTS_PER_SECOND {
+            self.unknown_spi_suppressed += 1;
+            return;
+        }
+        self.unknown_spi_budget.1 += 1;
         let Some(id) = self.ike.established_peer_at(from) else {
             return;
         };
@@ -253,6 +285,17 @@ impl<B: SaBackend> Node<B> {
                     self.peer_name(peer)
                 );
                 let _ = self.ike.rekey_child_sa(now, peer);
+            }
+            EspEvent::OutboundResumed { peer } => {
+                // Traffic to the peer (re)started: the through-tunnel check watches it.
+                if let Some(p) = self.peer(peer)
+                    && p.policy.tunnel_check.is_some()
+                {
+                    p.last_esp_out = now;
+                    if self.ike.established_with(peer) > 0 {
+                        self.schedule_look(now, peer);
+                    }
+                }
             }
             EspEvent::HardExpired { sa, peer, .. } => {
                 tracing::warn!(
@@ -304,8 +347,13 @@ mod tests {
     fn looks_land_on_whole_granules_after_now() {
         let now = Timestamp::from_millis(10_250);
         assert_eq!(
-            on_grid(Timestamp::from_millis(12_001), now),
+            on_grid(Timestamp::from_millis(12_100), now),
             Timestamp::from_secs(13)
+        );
+        // A wakeup a few milliseconds late does not slip a whole granule.
+        assert_eq!(
+            on_grid(Timestamp::from_millis(12_003), now),
+            Timestamp::from_secs(12)
         );
         assert_eq!(
             on_grid(Timestamp::from_secs(12), now),

@@ -15,6 +15,9 @@ use meshsec_wire::payload::AddrSelector;
 use crate::backend::SaBackend;
 use crate::peer::PeerState;
 
+/// Lifecycle events kept for [`Node::poll_event`].
+const MAX_EVENTS: usize = 4096;
+
 /// Node-wide settings.
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
@@ -116,6 +119,12 @@ pub struct Node<B: SaBackend> {
     pub(crate) events: VecDeque<NodeEvent>,
     /// The latest time seen in an input.
     pub(crate) now: Timestamp,
+    /// Unknown-SPI reports looked into this second: (second, count).
+    pub(crate) unknown_spi_budget: (u64, u32),
+    /// Unknown-SPI reports not looked into (over the budget).
+    pub(crate) unknown_spi_suppressed: u64,
+    /// Lifecycle events not polled and dropped (the queue is bounded).
+    pub(crate) events_dropped: u64,
 }
 
 impl<B: SaBackend> core::fmt::Debug for Node<B> {
@@ -143,6 +152,9 @@ impl<B: SaBackend> Node<B> {
             os: VecDeque::new(),
             events: VecDeque::new(),
             now: Timestamp::ZERO,
+            unknown_spi_budget: (0, 0),
+            unknown_spi_suppressed: 0,
+            events_dropped: 0,
         }
     }
 
@@ -299,7 +311,13 @@ impl<B: SaBackend> Node<B> {
             .map_or_else(|| id.to_string(), |p| p.policy.name().to_string())
     }
 
+    /// Keeps a lifecycle event for [`Node::poll_event`]; the oldest is dropped (and counted)
+    /// when nobody polls.
     pub(crate) fn record(&mut self, e: NodeEvent) {
+        if self.events.len() >= MAX_EVENTS {
+            self.events.pop_front();
+            self.events_dropped += 1;
+        }
         self.events.push_back(e);
     }
 

@@ -91,6 +91,10 @@ pub struct NodeReport {
     pub peers: Vec<PeerReport>,
     /// Drops that belong to no SA.
     pub unattributed: Counters,
+    /// The IKE engine's errors by kind (dropped or refused messages, failed exchanges).
+    pub ike_errors: Vec<(meshsec_ike::ErrorKind, u64)>,
+    /// Reports of ESP with unknown SPIs beyond the per-second budget, not looked into.
+    pub unknown_spi_suppressed: u64,
 }
 
 impl<B: SaBackend> Node<B> {
@@ -115,6 +119,7 @@ impl<B: SaBackend> Node<B> {
             } else {
                 LinkState::Idle
             };
+            let traffic = self.backend.peer_counters(id);
             let children = p
                 .children
                 .iter()
@@ -136,10 +141,13 @@ impl<B: SaBackend> Node<B> {
                 state,
                 last_handshake_ago: p.last_handshake.map(|t| now.duration_since(t)),
                 handshake_time: p.handshake_time,
-                traffic: self.backend.peer_counters(id),
+                traffic,
                 last_failure: p.last_failure.clone(),
                 counters: p.counters,
-                last_heard_ago: (!mine.is_empty()).then(|| now.duration_since(p.last_heard)),
+                last_heard_ago: (!mine.is_empty()).then(|| {
+                    let esp = traffic.0.last_packet.unwrap_or(Timestamp::ZERO);
+                    now.duration_since(p.last_heard.max(esp))
+                }),
                 ike_sas: mine,
                 children,
             });
@@ -147,6 +155,8 @@ impl<B: SaBackend> Node<B> {
         NodeReport {
             peers,
             unattributed: self.backend.unattributed_counters(),
+            ike_errors: self.ike.error_counters().nonzero().collect(),
+            unknown_spi_suppressed: self.unknown_spi_suppressed,
         }
     }
 }

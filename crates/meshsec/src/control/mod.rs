@@ -124,6 +124,11 @@ pub struct Status {
     pub unattributed_drops: BTreeMap<String, u64>,
     /// Counters of the data path (socket and TUN errors, keepalives).
     pub data_path: BTreeMap<String, u64>,
+    /// IKE messages the engine dropped or refused, and exchanges that failed, by kind
+    /// (`unparseable`, `unknown_spi`, `undecryptable`, `invalid_syntax`,
+    /// `no_proposal_chosen`, `timeout`...).
+    #[serde(default)]
+    pub ike_errors: BTreeMap<String, u64>,
 }
 
 /// One peer.

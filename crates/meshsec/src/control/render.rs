@@ -160,6 +160,9 @@ pub fn status(s: &Status) -> String {
     if !dp.is_empty() {
         let _ = writeln!(out, "data path: {}", dp.join(", "));
     }
+    if let Some(e) = drops(&s.ike_errors) {
+        let _ = writeln!(out, "IKE messages dropped or refused: {e}");
+    }
     out
 }
 

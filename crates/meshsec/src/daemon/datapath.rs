@@ -360,6 +360,7 @@ impl DataPath {
             };
             opened.clear();
             let now = self.now();
+            let mut parked = false;
             let mut plane: Option<MutexGuard<'_, DataPlane>> = None;
             for (i, (buf, r)) in bufs.iter_mut().zip(got.iter()).take(n).enumerate() {
                 let local = if r.from.is_ipv4() {
@@ -389,11 +390,13 @@ impl DataPath {
                         let esp_start = off + rel;
                         let plane = plane.get_or_insert_with(|| self.plane());
                         let mut pkt = PacketBuf::new(buf, esp_start, end);
-                        // (Other outcomes are counted by the plane; an unknown SPI is parked.)
-                        if let Ok(Opened::Packet { .. }) =
-                            plane.open(now, &mut pkt, r.from.ip(), local)
-                        {
-                            opened.push((i, pkt.start, pkt.end));
+                        // (Other outcomes are counted by the plane.)
+                        match plane.open(now, &mut pkt, r.from.ip(), local) {
+                            Ok(Opened::Packet { .. }) => opened.push((i, pkt.start, pkt.end)),
+                            // Parked until its SA comes: the IKE loop must learn the new
+                            // deadline (when it stops waiting).
+                            Ok(Opened::Parked { .. }) => parked = true,
+                            _ => {}
                         }
                     }
                     off = end;
@@ -401,6 +404,9 @@ impl DataPath {
             }
             if let Some(plane) = plane {
                 self.signal_reports(&plane);
+            }
+            if parked {
+                self.reports.notify_one();
             }
             // Into TUN in one go: tun-rs coalesces TCP segments (GRO) into few writes.
             if to_tun.len() < opened.len() {

@@ -137,6 +137,10 @@ impl Daemon {
                 c.keepalives.load(Ordering::Relaxed),
             ),
             ("ike_queue_full", c.ike_queue_full.load(Ordering::Relaxed)),
+            (
+                "unknown_spi_reports_suppressed",
+                report.unknown_spi_suppressed,
+            ),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -156,6 +160,11 @@ impl Daemon {
                 .collect(),
             unattributed_drops: drops(&report.unattributed),
             data_path,
+            ike_errors: report
+                .ike_errors
+                .iter()
+                .map(|(k, n)| (k.as_str().to_string(), *n))
+                .collect(),
         }
     }
 }

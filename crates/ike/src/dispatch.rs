@@ -1,0 +1,200 @@
+//! One path for every message that arrives (RFC 7296 §2.1–§2.3, §3.14): the header; for a new
+//! IKE_SA_INIT request the responder (answered statelessly when it fails); otherwise our IKE
+//! SA by SPI, the Message ID (a retransmitted request is answered from the cache, a late or
+//! unsolicited response dropped), decryption and reassembly, the inner payloads parsed and
+//! checked against the placement rules — for requests and responses alike — and then the
+//! exchange's handler. Every way out that is not success is an [`IkeError`]: counted by
+//! [`Endpoint::on_error`], and, for a request inside an IKE SA, answered with the Notify
+//! [`IkeError::answer`] gives (or nothing).
+
+use std::net::SocketAddr;
+
+use meshsec_crypto::sk::Opened;
+use meshsec_types::IkeSpi;
+use meshsec_wire::payload::{Payload, PayloadBody};
+use meshsec_wire::registry::ExchangeType;
+use meshsec_wire::{Header, parse_payloads, rules};
+
+use crate::endpoint::Endpoint;
+use crate::error::{ErrorKind, IkeError};
+use crate::sa::{State, Timestamp};
+
+impl Endpoint {
+    /// A received datagram, through the whole path.
+    pub(crate) fn receive(
+        &mut self,
+        now: Timestamp,
+        from: SocketAddr,
+        to: SocketAddr,
+        bytes: &[u8],
+    ) -> Result<(), IkeError> {
+        let info = Header::parse(bytes).map_err(|_| ErrorKind::Unparseable)?;
+        let h = info.header;
+        let (spi_i, spi_r) = (IkeSpi::new(h.spi_i), IkeSpi::new(h.spi_r));
+        if h.exchange == ExchangeType::IKE_SA_INIT && !h.flags.response() {
+            if let Some(spi) = self.init_index.get(&(from, spi_i)).copied() {
+                // A retransmitted IKE_SA_INIT request: answer from the cache.
+                if let Some((_, cached)) =
+                    self.sas.get(&spi).and_then(|sa| sa.last_response.clone())
+                {
+                    self.transmit_all(to, from, cached);
+                }
+                return Err(ErrorKind::Retransmission.into());
+            }
+            let result = self.respond_sa_init(now, from, to, bytes);
+            if let Err(e) = &result
+                && let Some(n) = e.answer()
+            {
+                self.answer_init_with_notify(&h, from, n);
+            }
+            return result;
+        }
+        // The sender's Initiator flag says which SPI is ours.
+        let our_spi = if h.flags.initiator() { spi_r } else { spi_i };
+        if !self.sas.contains_key(&our_spi) {
+            return Err(ErrorKind::UnknownSpi.into());
+        }
+        if h.flags.response() {
+            self.receive_response(now, our_spi, &h, bytes)
+        } else {
+            self.receive_request(now, our_spi, &h, (from, to), bytes)
+        }
+    }
+
+    /// The inner payloads of a message, parsed and checked against the placement rules.
+    fn inner_payloads<'a>(
+        exchange: ExchangeType,
+        response: bool,
+        opened: &'a Opened,
+    ) -> Result<Vec<Payload<'a>>, IkeError> {
+        let payloads = parse_payloads(opened.first_inner, &opened.plaintext)
+            .map_err(|_| ErrorKind::InvalidSyntax)?;
+        rules::check_inner(exchange, response, &payloads).map_err(|_| ErrorKind::InvalidSyntax)?;
+        Ok(payloads)
+    }
+
+    /// A response: only to our outstanding request; it ends our exchange whatever it says.
+    fn receive_response(
+        &mut self,
+        now: Timestamp,
+        spi: IkeSpi,
+        h: &Header,
+        bytes: &[u8],
+    ) -> Result<(), IkeError> {
+        let sa = self.sas.get(&spi).ok_or(ErrorKind::UnknownSpi)?;
+        let expected = sa
+            .outstanding
+            .as_ref()
+            .is_some_and(|p| p.message_id == h.message_id && p.exchange == h.exchange);
+        if !expected {
+            return Err(ErrorKind::UnexpectedResponse.into()); // late duplicate or unsolicited
+        }
+        let (state, ike_rekey) = (sa.state, sa.ike_exchange().is_some());
+        if let (State::ExpectSaInitResponse, ExchangeType::IKE_SA_INIT) = (state, h.exchange) {
+            return self.handle_sa_init_response(now, spi, bytes);
+        }
+        let Some(opened) = self.open_message(spi, h.message_id, bytes)? else {
+            return Ok(()); // a fragment; the rest is coming
+        };
+        let payloads = Self::inner_payloads(h.exchange, true, &opened);
+        match (state, h.exchange) {
+            (State::ExpectAuthResponse, ExchangeType::IKE_AUTH) => {
+                self.handle_auth_response(now, spi, payloads)
+            }
+            (State::Established, ExchangeType::INFORMATIONAL) => {
+                // Authenticated: it answers our request whatever is inside (a liveness check
+                // answered with something odd is still answered).
+                self.handle_informational_response(now, spi);
+                payloads.map(|_| ())
+            }
+            (State::Established, ExchangeType::CREATE_CHILD_SA) if ike_rekey => {
+                self.handle_ike_rekey_response(now, spi, payloads)
+            }
+            (State::Established, ExchangeType::CREATE_CHILD_SA) => {
+                self.handle_create_child_response(now, spi, payloads)
+            }
+            _ => {
+                // It answers our request all the same: the exchange is over.
+                if let Some(sa) = self.sas.get_mut(&spi) {
+                    sa.take_request();
+                }
+                self.run_tasks(now, spi);
+                Err(ErrorKind::WrongState.into())
+            }
+        }
+    }
+
+    /// A request of the peer: the next in its window, or a retransmission of the last.
+    fn receive_request(
+        &mut self,
+        now: Timestamp,
+        spi: IkeSpi,
+        h: &Header,
+        (from, to): (SocketAddr, SocketAddr),
+        bytes: &[u8],
+    ) -> Result<(), IkeError> {
+        let sa = self.sas.get(&spi).ok_or(ErrorKind::UnknownSpi)?;
+        if let Some((id, cached)) = &sa.last_response
+            && *id == h.message_id
+        {
+            // A retransmitted request: answer from the cache (once per fragmented request,
+            // on its first fragment).
+            if crate::messages::fragment_number(bytes).is_none_or(|n| n == 1) {
+                let cached = cached.clone();
+                self.transmit_all(to, from, cached);
+            }
+            return Err(ErrorKind::Retransmission.into());
+        }
+        if h.message_id != sa.expected_request_id {
+            return Err(ErrorKind::UnexpectedMessageId.into());
+        }
+        let (state, exchange, message_id) = (sa.state, h.exchange, h.message_id);
+        let Some(opened) = self.open_message(spi, message_id, bytes)? else {
+            return Ok(()); // a fragment; the rest is coming
+        };
+        let first_auth = (state, exchange) == (State::ExpectAuthRequest, ExchangeType::IKE_AUTH);
+        if first_auth && let Some(sa) = self.sas.get_mut(&spi) {
+            // Authentic: the peer may have floated to port 4500 or been re-mapped by a NAT.
+            sa.remote = from;
+            sa.local = to;
+        }
+        let payloads = Self::inner_payloads(exchange, false, &opened).map_err(|e| {
+            if first_auth {
+                IkeError::protocol(
+                    e.kind,
+                    None,
+                    "the IKE_AUTH request does not parse or breaks the placement rules",
+                )
+            } else {
+                e
+            }
+        });
+        let result = payloads.and_then(|payloads| match (state, exchange) {
+            (State::ExpectAuthRequest, ExchangeType::IKE_AUTH) => {
+                self.handle_auth_request(now, spi, &payloads)
+            }
+            (State::Established, ExchangeType::INFORMATIONAL) => {
+                self.handle_informational_request(now, spi, &payloads)
+            }
+            (State::Established, ExchangeType::CREATE_CHILD_SA) => {
+                self.handle_create_child_request(now, spi, &payloads)
+            }
+            _ => Err(ErrorKind::WrongState.into()),
+        });
+        if let Err(e) = &result {
+            // A request that comes before we are ready for it (the peer has our IKE_AUTH
+            // answer, we do not have its own yet) is not refused: the peer retransmits it,
+            // and by then we take it.
+            let premature = e.kind == ErrorKind::WrongState && state != State::Established;
+            if let Some(n) = e.answer().filter(|_| !premature) {
+                let notify = [Payload::new(PayloadBody::Notify(n))];
+                self.respond(spi, message_id, exchange, &notify);
+            }
+            if first_auth {
+                // No IKE SA came of it: the half-open SA goes.
+                self.remove_sa(spi);
+            }
+        }
+        result
+    }
+}
