@@ -2,6 +2,7 @@
 //! lifetimes (RFC 7296 §2.8) — rekeyed at 80-90 % of their lifetime (at random, so that
 //! peers do not rekey in lockstep), deleted when it ends without a successor.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use meshsec_types::{IkeSpi, InboundSpi};
@@ -88,9 +89,9 @@ impl Endpoint {
 
     /// Lifetimes of the CHILD SAs of every established IKE SA: rekeys due, and SAs past
     /// their hard lifetime (rekeying failed) deleted — replaced if it was the last one.
-    pub(crate) fn child_timers(&mut self, now: Timestamp) {
+    pub(crate) fn child_timers(&mut self, now: Timestamp, due: &HashSet<IkeSpi>) {
         let mut work = Vec::new();
-        for (spi, sa) in &self.sas {
+        for (spi, sa) in self.sas.iter().filter(|(s, _)| due.contains(s)) {
             if sa.state != State::Established {
                 continue;
             }
@@ -132,42 +133,8 @@ impl Endpoint {
                 }
             }
         }
-        let spis: Vec<IkeSpi> = self.sas.keys().copied().collect();
-        for spi in spis {
-            self.run_tasks(now, spi);
+        for spi in due {
+            self.run_tasks(now, *spi);
         }
-    }
-
-    /// The earliest CHILD SA lifetime event, IKE SA rekey or reauthentication, or delayed
-    /// task.
-    pub(crate) fn child_deadline(&self) -> Option<Timestamp> {
-        self.sas
-            .values()
-            .filter(|sa| sa.state == State::Established)
-            .flat_map(|sa| {
-                let delayed =
-                    (!sa.tasks.is_empty() && sa.outstanding.is_none()).then_some(sa.tasks_after);
-                // (Only deadlines that handle_timeout acts on: a past one it ignores would
-                // make the caller spin.)
-                let ike_rekey = if let Some(since) = sa.replaced_since() {
-                    (sa.outstanding.is_none() && !sa.tasks.contains(&Task::DeleteIke))
-                        .then(|| since + meshsec_types::timing::REPLACED_GRACE)
-                } else {
-                    sa.rekey_at
-                };
-                sa.children
-                    .iter()
-                    .flat_map(|c| {
-                        [
-                            c.rekey_at
-                                .filter(|_| c.state == ChildState::Installed && !sa.is_replaced()),
-                            c.expire_at,
-                        ]
-                    })
-                    .chain([delayed, ike_rekey, Endpoint::reauth_deadline(sa)])
-                    .flatten()
-                    .collect::<Vec<_>>()
-            })
-            .min()
     }
 }

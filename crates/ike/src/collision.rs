@@ -13,6 +13,7 @@
 
 use crate::endpoint::Endpoint;
 use crate::event::{ChildSa, Event, PeerId};
+use crate::keepalive::KEEPALIVE_GRANULARITY;
 use crate::sa::{Replacement, Role, State, Task, Timestamp};
 use meshsec_types::IkeSpi;
 
@@ -34,6 +35,12 @@ impl Endpoint {
         let created = match self.sas.get_mut(&spi) {
             Some(sa) => {
                 sa.established_at = Some(now);
+                if sa.behind_nat {
+                    sa.keepalive_at = self
+                        .config
+                        .nat_keepalive
+                        .map(|i| (now + i).on_grid(KEEPALIVE_GRANULARITY, now));
+                }
                 sa.rekey_at = rekey_at;
                 sa.reauth.since = Some(now);
                 sa.reauth.at = reauth_at;

@@ -86,6 +86,9 @@ pub struct EndpointConfig {
     /// Largest encrypted IKE message we send whole when the peer supports fragmentation
     /// (RFC 7383); larger ones go out as SKF fragments of about this size.
     pub fragment_size: usize,
+    /// Behind a NAT, how often to send a NAT keepalive on each IKE SA (RFC 3948 §2.3), so
+    /// that the NAT keeps the mapping of an idle tunnel; `None`: never.
+    pub nat_keepalive: Option<Duration>,
 }
 
 impl EndpointConfig {
@@ -102,6 +105,7 @@ impl EndpointConfig {
             cookie_secret_lifetime: Duration::from_secs(120),
             fragment_size: 1280,
             force_udp_encap: false,
+            nat_keepalive: Some(Duration::from_secs(20)),
         }
     }
 }

@@ -393,7 +393,15 @@ impl Endpoint {
                 ChildState::Installed
             };
         }
-        let result = payloads.and_then(|p| self.child_answer(now, spi, peer, &ex, &p));
+        let result = payloads
+            .map_err(|e| {
+                IkeError::protocol(
+                    e.kind,
+                    Some(peer),
+                    "CREATE_CHILD_SA: the answer does not parse or breaks the placement rules",
+                )
+            })
+            .and_then(|p| self.child_answer(now, spi, peer, &ex, &p));
         self.run_tasks(now, spi);
         result
     }

@@ -182,11 +182,12 @@ impl Endpoint {
             _ => Err(ErrorKind::WrongState.into()),
         });
         if let Err(e) = &result {
-            // A request that comes before we are ready for it (the peer has our IKE_AUTH
-            // answer, we do not have its own yet) is not refused: the peer retransmits it,
+            // Only an authenticated peer is answered: on an established IKE SA, or in the
+            // IKE_AUTH that authenticates it. Before that, a request is not refused either
+            // (the peer has our IKE_AUTH answer, we do not have its own yet): it retransmits,
             // and by then we take it.
-            let premature = e.kind == ErrorKind::WrongState && state != State::Established;
-            if let Some(n) = e.answer().filter(|_| !premature) {
+            let answerable = state == State::Established || first_auth;
+            if let Some(n) = e.answer().filter(|_| answerable) {
                 let notify = [Payload::new(PayloadBody::Notify(n))];
                 self.respond(spi, message_id, exchange, &notify);
             }

@@ -7,7 +7,7 @@
 //! [`Endpoint::poll_event`]. Nothing here touches a socket or a clock.
 
 use meshsec_types::{IkeSpi, InboundSpi};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 
 use meshsec_crypto::Provider;
@@ -22,6 +22,7 @@ use crate::cookie::CookieJar;
 use crate::error::{ErrorCounters, ErrorKind, IkeError};
 use crate::event::{Event, Failure, PeerId, Transmit};
 use crate::sa::{IkeSa, Role, State, Timestamp};
+use crate::table::SaTable;
 
 /// Length of the nonces we send (RFC 7296 §2.10: at least half the PRF key size; 32 covers
 /// every PRF we offer).
@@ -55,7 +56,7 @@ pub struct Endpoint {
     pub(crate) config: EndpointConfig,
     pub(crate) peers: crate::inventory::PeerTable,
     /// By our SPI.
-    pub(crate) sas: HashMap<IkeSpi, IkeSa>,
+    pub(crate) sas: SaTable,
     /// Responder: (peer address, peer's SPIi) → our SPIr, to answer retransmitted
     /// IKE_SA_INIT requests from the cache.
     pub(crate) init_index: HashMap<(SocketAddr, IkeSpi), IkeSpi>,
@@ -70,6 +71,8 @@ pub struct Endpoint {
     /// Stateless replies (COOKIE, INVALID_KE_PAYLOAD, NO_PROPOSAL_CHOSEN) sent per source
     /// address in the current second: they go to unverified addresses, so they are capped.
     stateless_replies: HashMap<std::net::IpAddr, (u64, u32)>,
+    /// The shared budget of stateless replies to untracked sources: (second, replies).
+    stateless_overflow: (u64, u32),
     /// How often each kind of error happened.
     pub(crate) errors: ErrorCounters,
     /// The time of the datagram being handled.
@@ -85,6 +88,9 @@ const STATELESS_REPLIES_PER_SECOND: u32 = 20;
 /// Sources whose stateless-reply budget is tracked at once: a flood from many (spoofed)
 /// sources gets no answers beyond it, and the table no memory.
 const MAX_STATELESS_SOURCES: usize = 4096;
+/// Stateless replies per second to all the sources beyond [`MAX_STATELESS_SOURCES`]
+/// together.
+const STATELESS_OVERFLOW_PER_SECOND: u32 = 1000;
 
 impl core::fmt::Debug for Endpoint {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -107,7 +113,7 @@ impl Endpoint {
         Endpoint {
             config,
             peers: crate::inventory::PeerTable::new(peers),
-            sas: HashMap::new(),
+            sas: SaTable::default(),
             init_index: HashMap::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -116,6 +122,7 @@ impl Endpoint {
             scripted_kx: VecDeque::new(),
             cookies: None,
             stateless_replies: HashMap::new(),
+            stateless_overflow: (0, 0),
             errors: ErrorCounters::default(),
             now_hint: Timestamp::ZERO,
             contacted: std::collections::HashSet::new(),
@@ -156,17 +163,7 @@ impl Endpoint {
 
     /// When [`Endpoint::handle_timeout`] should next be called.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        self.sas
-            .values()
-            .filter_map(|sa| match (&sa.outstanding, sa.state) {
-                (Some(p), _) => Some(p.next_at),
-                (None, State::ExpectAuthRequest) => {
-                    Some(sa.created + self.config.half_open_timeout)
-                }
-                _ => None,
-            })
-            .chain(self.child_deadline())
-            .min()
+        self.sas.next_deadline(&self.config)
     }
 
     /// Changes the size above which encrypted messages are fragmented (RFC 7383).
@@ -247,18 +244,24 @@ impl Endpoint {
             self.stateless_replies.retain(|_, (s, _)| *s == second);
         }
         let full = self.stateless_replies.len() >= MAX_STATELESS_SOURCES;
+        let tracked = self.stateless_replies.contains_key(&to.ip());
+        let limit = if full && !tracked {
+            STATELESS_OVERFLOW_PER_SECOND
+        } else {
+            STATELESS_REPLIES_PER_SECOND
+        };
         let entry = match self.stateless_replies.get_mut(&to.ip()) {
             Some(e) => e,
-            None if full => {
-                self.errors.count(ErrorKind::RateLimited);
-                return false;
-            }
+            // Too many sources to track one by one this second (a flood from spoofed
+            // addresses): the ones beyond share one budget, so that a real initiator still
+            // gets its COOKIE.
+            None if full => &mut self.stateless_overflow,
             None => self.stateless_replies.entry(to.ip()).or_insert((second, 0)),
         };
         if entry.0 != second {
             *entry = (second, 0);
         }
-        if entry.1 >= STATELESS_REPLIES_PER_SECOND {
+        if entry.1 >= limit {
             self.errors.count(ErrorKind::RateLimited);
             return false;
         }
@@ -311,16 +314,21 @@ impl Endpoint {
         &self.errors
     }
 
-    /// Retransmits what is due, gives up on exchanges past their last retry, and expires
-    /// half-open SAs.
+    /// Acts on what is due on the IKE SAs whose deadlines came (and only those): retransmits,
+    /// gives up on exchanges past their last retry, expires half-open SAs, rekeys,
+    /// reauthenticates, deletes what is past its lifetime, sends NAT keepalives.
     pub fn handle_timeout(&mut self, now: Timestamp) {
         self.now_hint = now;
+        let due: HashSet<IkeSpi> = self.sas.due(now, &self.config).into_iter().collect();
         let mut resend = Vec::new();
         let mut dead = Vec::new();
         let base = self.config.retransmit_timeout;
         let cap = self.config.retransmit_max_timeout;
         let max = self.config.retransmit_tries;
-        for (spi, sa) in self.sas.iter_mut() {
+        for spi in &due {
+            let Some(sa) = self.sas.get_mut(spi) else {
+                continue;
+            };
             if let Some(p) = sa.outstanding.as_mut()
                 && p.next_at <= now
             {
@@ -364,15 +372,18 @@ impl Endpoint {
                 None => self.errors.count(ErrorKind::Timeout),
             }
         }
-        self.child_timers(now);
-        self.ike_timers(now);
-        self.reauth_timers(now);
+        self.child_timers(now, &due);
+        self.ike_timers(now, &due);
+        self.reauth_timers(now, &due);
+        self.nat_keepalives(now, &due);
     }
 
     pub(crate) fn remove_sa(&mut self, spi: IkeSpi) -> Option<IkeSa> {
         let sa = self.sas.remove(&spi)?;
-        if sa.role == Role::Responder {
-            self.init_index.remove(&(sa.remote, sa.spi_i));
+        if sa.role == Role::Responder && sa.state == State::ExpectAuthRequest {
+            // By value: the peer's address may have changed since IKE_SA_INIT (floated to
+            // port 4500). At most `max_half_open` entries.
+            self.init_index.retain(|_, v| *v != spi);
         }
         self.successor_gone(spi, sa.reauth.of.is_some());
         Some(sa)

@@ -103,17 +103,18 @@ fn natd_notifies(
     ]
 }
 
-/// True if the peer's NAT-D hashes show an address translation (RFC 7296 §2.23) on either
-/// side — or that the peer pretends one to force UDP encapsulation (strongSwan's userspace
-/// data plane does): its SOURCE_IP hash is not of the address we see, or its DESTINATION_IP
-/// hash is not of ours.
+/// What the peer's NAT-D hashes say (RFC 7296 §2.23): (a translation on either side — or
+/// the peer pretending one to force UDP encapsulation, as strongSwan's userspace data plane
+/// does —, a translation of *our* address: we are behind a NAT). The first is when its
+/// SOURCE_IP hash is not of the address we see or its DESTINATION_IP hash not of ours; the
+/// second only the latter, which no peer can fake.
 fn nat_detected(
     payloads: &[Payload<'_>],
     spi_i: IkeSpi,
     spi_r: IkeSpi,
     local: SocketAddr,
     remote: SocketAddr,
-) -> bool {
+) -> (bool, bool) {
     let differs = |ty, addr| {
         let expected = natd_hash(spi_i.get(), spi_r.get(), addr);
         payloads
@@ -123,8 +124,11 @@ fn nat_detected(
             .all(|n| n.data.as_ref() != expected.as_slice())
             && find_notify(payloads, ty).is_some()
     };
-    differs(NotifyType::NAT_DETECTION_DESTINATION_IP, local)
-        || differs(NotifyType::NAT_DETECTION_SOURCE_IP, remote)
+    let behind = differs(NotifyType::NAT_DETECTION_DESTINATION_IP, local);
+    (
+        behind || differs(NotifyType::NAT_DETECTION_SOURCE_IP, remote),
+        behind,
+    )
 }
 
 /// RFC 7383: we reassemble SKF fragments and send them when a message is too big.
@@ -374,8 +378,9 @@ impl Endpoint {
         sa.nr = nr.clone();
         sa.peer_init = bytes.to_vec();
         sa.expected_request_id = 1;
-        sa.nat_detected = self.config.force_udp_encap
-            || nat_detected(&msg.payloads, spi_i, IkeSpi::ZERO, to, from);
+        let (nat, behind) = nat_detected(&msg.payloads, spi_i, IkeSpi::ZERO, to, from);
+        sa.nat_detected = self.config.force_udp_encap || nat;
+        sa.behind_nat = behind;
         sa.fragmentation =
             find_notify(&msg.payloads, NotifyType::IKEV2_FRAGMENTATION_SUPPORTED).is_some();
         sa.proposal = chosen.describe(ProtocolId::IKE);
@@ -605,14 +610,15 @@ impl Endpoint {
             find_notify(&msg.payloads, NotifyType::IKEV2_FRAGMENTATION_SUPPORTED).is_some();
         sa.nr = content.nonce.to_vec();
         sa.peer_init = bytes.to_vec();
-        sa.nat_detected = self.config.force_udp_encap
-            || nat_detected(
-                &msg.payloads,
-                sa.spi_i,
-                sa.spi_r,
-                self.config.local_addr,
-                sa.remote,
-            );
+        let (nat, behind) = nat_detected(
+            &msg.payloads,
+            sa.spi_i,
+            sa.spi_r,
+            self.config.local_addr,
+            sa.remote,
+        );
+        sa.nat_detected = self.config.force_udp_encap || nat;
+        sa.behind_nat = behind;
         sa.proposal = chosen.describe(ProtocolId::IKE);
         let crypto = suite_of(provider, &chosen).and_then(|suite| derive(suite, &shared, sa));
         match crypto {

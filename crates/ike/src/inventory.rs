@@ -68,8 +68,10 @@ pub struct IkeSaInfo {
     pub proposal: String,
     /// Its CHILD SAs (inbound, outbound SPI), oldest first.
     pub children: Vec<(InboundSpi, OutboundSpi)>,
-    /// A NAT was detected between us.
+    /// ESP travels in UDP: a NAT was detected between us (or one side pretends one).
     pub nat_detected: bool,
+    /// Our own address is translated by a NAT (RFC 3948 §2.3: we send the keepalives).
+    pub behind_nat: bool,
     /// Replaced by a rekey or a reauthentication and about to be deleted.
     pub rekeyed: bool,
     /// A reauthentication of it is under way (our new IKE SA is being set up).
@@ -98,6 +100,7 @@ impl Endpoint {
                     .map(|c| (c.inbound, c.outbound))
                     .collect(),
                 nat_detected: sa.nat_detected,
+                behind_nat: sa.behind_nat,
                 rekeyed: sa.is_replaced(),
                 reauthenticating: matches!(sa.life, crate::sa::Life::Reauthenticating { .. }),
             })

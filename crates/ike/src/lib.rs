@@ -32,13 +32,16 @@ mod ike_auth;
 mod ike_sa_init;
 mod informational;
 mod inventory;
+mod keepalive;
 mod messages;
 pub mod proposal;
 mod reauth;
 mod rekey_ike;
 mod request;
 mod sa;
+mod table;
 mod tasks;
+mod timers;
 pub mod ts;
 
 pub use config::{ChildMode, EndpointConfig, PeerConfig};

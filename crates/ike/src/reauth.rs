@@ -23,6 +23,7 @@
 //!   `REAUTH_RETRY` later, until the authentication expires and the old SA is deleted.
 
 use meshsec_types::IkeSpi;
+use std::collections::HashSet;
 use std::time::Duration;
 
 use meshsec_wire::payload::{Payload, find_notify};
@@ -258,10 +259,10 @@ impl Endpoint {
     }
 
     /// IKE SAs due for reauthentication, and those whose authentication expired.
-    pub(crate) fn reauth_timers(&mut self, now: Timestamp) {
+    pub(crate) fn reauth_timers(&mut self, now: Timestamp, timers_due: &HashSet<IkeSpi>) {
         let mut due = Vec::new();
         let mut expired = Vec::new();
-        for (spi, sa) in &self.sas {
+        for (spi, sa) in self.sas.iter().filter(|(s, _)| timers_due.contains(s)) {
             if sa.state != State::Established || sa.life != Life::Active {
                 continue;
             }
@@ -285,16 +286,5 @@ impl Endpoint {
             }
             self.queue_task(now, spi, Task::Reauthenticate);
         }
-    }
-
-    /// The reauthentication deadline of an IKE SA, if `reauth_timers` acts on it.
-    pub(crate) fn reauth_deadline(sa: &crate::sa::IkeSa) -> Option<Timestamp> {
-        if sa.state != State::Established || sa.life != Life::Active {
-            return None;
-        }
-        [sa.reauth.at, sa.reauth.expires]
-            .into_iter()
-            .flatten()
-            .min()
     }
 }

@@ -10,6 +10,7 @@
 
 use meshsec_types::{IkeSpi, InboundSpi};
 use std::borrow::Cow;
+use std::collections::HashSet;
 
 use meshsec_crypto::Secret;
 use meshsec_crypto::keys;
@@ -155,6 +156,8 @@ impl Endpoint {
         (new.ni, new.nr) = nonces;
         new.established_at = Some(now);
         new.nat_detected = sa.nat_detected;
+        new.behind_nat = sa.behind_nat;
+        new.keepalive_at = sa.keepalive_at;
         new.fragmentation = sa.fragmentation;
         new.proposal = chosen.describe(ProtocolId::IKE);
         new.crypto = Some(crypto_from(suite, &skeyseed, &new).ok()?);
@@ -306,7 +309,11 @@ impl Endpoint {
             Ok(p) => p,
             Err(e) => {
                 self.run_tasks(now, spi);
-                return Err(e);
+                return Err(IkeError::protocol(
+                    e.kind,
+                    Some(peer),
+                    "IKE SA rekey: the answer does not parse or breaks the placement rules",
+                ));
             }
         };
         self.event(Event::PeerAlive { peer });
@@ -471,7 +478,7 @@ impl Endpoint {
     }
 
     /// IKE SAs due for a rekey, and replaced ones whose Delete never came.
-    pub(crate) fn ike_timers(&mut self, now: Timestamp) {
+    pub(crate) fn ike_timers(&mut self, now: Timestamp, timers_due: &HashSet<IkeSpi>) {
         // A replaced IKE SA is deleted by the peer that created its successor; if that Delete
         // was lost with the peer's state (e.g. a collision the peer never saw complete), we
         // delete it ourselves. A peer that has it no longer makes the Delete time out, which
@@ -479,6 +486,7 @@ impl Endpoint {
         let stale: Vec<IkeSpi> = self
             .sas
             .iter()
+            .filter(|(s, _)| timers_due.contains(s))
             .filter(|(_, sa)| {
                 sa.replaced_since()
                     .is_some_and(|since| now >= since + REPLACED_GRACE)
@@ -497,6 +505,7 @@ impl Endpoint {
         let due: Vec<IkeSpi> = self
             .sas
             .iter()
+            .filter(|(s, _)| timers_due.contains(s))
             .filter(|(_, sa)| {
                 sa.state == State::Established
                     && !sa.is_replaced()

@@ -92,7 +92,12 @@ pub(crate) struct IkeSa {
     pub(crate) rekey_at: Option<Timestamp>,
     /// Whether it carries the peer's work, is being replaced, or was replaced.
     pub(crate) life: Life,
+    /// ESP goes in UDP: a NAT was detected (or the peer pretends one, or we do).
     pub(crate) nat_detected: bool,
+    /// Our own address is translated by a NAT: we keep its mapping with keepalives.
+    pub(crate) behind_nat: bool,
+    /// When to send the next NAT keepalive (behind a NAT).
+    pub(crate) keepalive_at: Option<Timestamp>,
     /// Both sides announced IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383).
     pub(crate) fragmentation: bool,
     /// Fragments of an incoming message being reassembled.
@@ -261,6 +266,8 @@ impl IkeSa {
             rekey_at: None,
             life: Life::Active,
             nat_detected: false,
+            behind_nat: false,
+            keepalive_at: None,
             fragmentation: false,
             reassembly: None,
             proposal: String::new(),

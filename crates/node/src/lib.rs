@@ -40,7 +40,7 @@ mod status;
 
 pub use backend::{Placement, SaBackend};
 pub use command::{Command, CommandError, Done, RekeyKind, SaHalf};
-pub use node::{Node, NodeConfig, NodeEvent, OsAction};
+pub use node::{Node, NodeEvent, OsAction};
 pub use peer::{InstalledChild, LifecycleCounters};
 pub use policy::{DpdAction, PeerPolicy, Start};
 pub use sa_params::{policies, selectors};

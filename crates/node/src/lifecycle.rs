@@ -45,7 +45,6 @@ impl<B: SaBackend> Node<B> {
                 }
                 self.timers.set((*peer, PeerTimer::Attempt), None);
                 self.schedule_look(now, *peer);
-                self.schedule_keepalive(now, *peer);
                 tracing::info!(
                     "peer {name}: IKE SA {local_spi} established{}",
                     if *nat_detected {

@@ -11,18 +11,15 @@
 //! * Half SAs: ESP from a peer with an SPI we do not know → INVALID_SPI to the peer, inside
 //!   the IKE SA (the peer replaces that CHILD SA); traffic to a peer whose IKE SA is up but
 //!   whose outbound SA is missing here → a new CHILD SA, and the broken one deleted.
-//! * NAT keepalives (RFC 3948 §2.3) so that a NAT keeps the mapping of an idle tunnel.
 //!
 //! All of it runs on deadlines ("looks" at a peer), never on a sweep: a look reads the
-//! peer's packet counters, acts, and sets the next look. Looks and keepalives are rounded up
-//! to [`LIVENESS_GRANULARITY`] so that a node with many idle peers wakes up at most once per
-//! granule for all of them.
+//! peer's packet counters, acts, and sets the next look. Looks are rounded up to
+//! [`LIVENESS_GRANULARITY`] so that a node with many idle peers wakes up at most once per
+//! granule for all of them. (NAT keepalives are the IKE engine's own timers.)
 
 use std::net::IpAddr;
-use std::time::Duration;
 
 use meshsec_esp::EspEvent;
-use meshsec_ike::{State, Transmit, TransmitKind};
 use meshsec_types::timing::{LIVENESS_GRANULARITY, SENDING_WINDOW};
 use meshsec_types::{InboundSpi, PeerId, Timestamp};
 
@@ -34,24 +31,9 @@ use crate::policy::Start;
 /// ESP with unknown SPIs looked into per second (the rest are counted).
 const UNKNOWN_SPI_REPORTS_PER_SECOND: u32 = 20;
 
-/// How late a wakeup may be and still count as on time: a timer fires a little after its
-/// deadline, and `now + period` rounded up from there would otherwise slip a whole granule.
-const GRID_TOLERANCE: Duration = Duration::from_millis(50);
-
-/// `t` rounded up to a multiple of [`LIVENESS_GRANULARITY`] (within [`GRID_TOLERANCE`]), and
-/// later than `now`.
+/// `t` on the liveness grid (see [`Timestamp::on_grid`]).
 fn on_grid(t: Timestamp, now: Timestamp) -> Timestamp {
-    let g = LIVENESS_GRANULARITY.as_millis().max(1);
-    let ms = (t - GRID_TOLERANCE).since_epoch().as_millis();
-    let rounded = ms.div_ceil(g).saturating_mul(g);
-    let at = Timestamp::from_millis(u64::try_from(rounded).unwrap_or(u64::MAX));
-    if at > now {
-        return at;
-    }
-    // Overdue: the first granule at least a tolerance from now (never now itself: a
-    // deadline that stays due would make the caller spin).
-    let ms = (now + GRID_TOLERANCE).since_epoch().as_millis();
-    Timestamp::from_millis(u64::try_from(ms.div_ceil(g).saturating_mul(g)).unwrap_or(u64::MAX))
+    t.on_grid(LIVENESS_GRANULARITY, now)
 }
 
 impl<B: SaBackend> Node<B> {
@@ -169,10 +151,16 @@ impl<B: SaBackend> Node<B> {
     /// watches what comes back). An idle peer costs nothing: the data plane reports when
     /// sending starts again.
     pub(crate) fn schedule_look(&mut self, now: Timestamp, id: PeerId) {
+        let spread = self.jitter();
         let Some(p) = self.peer_ref(id) else { return };
         let dpd = match p.dpd {
             Dpd::Checking(sent) => Some(sent + p.policy.dpd_timeout),
-            Dpd::Quiet => p.policy.dpd_delay.map(|d| p.last_heard + d),
+            // Up to 10 % later, at random: two ends with the same delay then do not both
+            // check at once (the first check answers the other end's question too).
+            Dpd::Quiet => p
+                .policy
+                .dpd_delay
+                .map(|d| p.last_heard + d + d.mul_f64(0.1 * f64::from(spread) / 255.0)),
         };
         let tunnel = match (p.probe, p.policy.tunnel_check) {
             (TunnelProbe::Probing(sent), _) => Some(sent + p.policy.dpd_timeout),
@@ -185,40 +173,6 @@ impl<B: SaBackend> Node<B> {
         let next = [dpd, tunnel].into_iter().flatten().min();
         self.timers
             .set((id, PeerTimer::Look), next.map(|t| on_grid(t, now)));
-    }
-
-    /// Sets the next NAT keepalive of peer `id`.
-    pub(crate) fn schedule_keepalive(&mut self, now: Timestamp, id: PeerId) {
-        let behind_nat = self
-            .ike
-            .peer_sas(id)
-            .iter()
-            .any(|s| s.state == State::Established && s.nat_detected && !s.rekeyed);
-        let at = behind_nat.then(|| on_grid(now + self.config.nat_keepalive, now));
-        self.timers.set((id, PeerTimer::Keepalive), at);
-    }
-
-    /// Behind a NAT (detected in IKE_SA_INIT), a one-octet keepalive to the peer's port 4500
-    /// (RFC 3948 §2.3).
-    pub(crate) fn keepalive(&mut self, now: Timestamp, id: PeerId) {
-        let mut targets: Vec<_> = self
-            .ike
-            .peer_sas(id)
-            .into_iter()
-            .filter(|s| s.state == State::Established && s.nat_detected && !s.rekeyed)
-            .map(|s| (s.remote, s.local))
-            .collect();
-        targets.sort();
-        targets.dedup_by_key(|t| t.0);
-        for (dst, src) in targets {
-            self.transmits.push_back(Transmit {
-                src,
-                dst,
-                payload: vec![0xff],
-                kind: TransmitKind::NatKeepalive,
-            });
-        }
-        self.schedule_keepalive(now, id);
     }
 
     /// Events and unknown SPIs the data plane holds for us.
@@ -336,33 +290,5 @@ impl<B: SaBackend> Node<B> {
         if let Some(p) = self.peer(id) {
             p.counters.heals += 1;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn looks_land_on_whole_granules_after_now() {
-        let now = Timestamp::from_millis(10_250);
-        assert_eq!(
-            on_grid(Timestamp::from_millis(12_100), now),
-            Timestamp::from_secs(13)
-        );
-        // A wakeup a few milliseconds late does not slip a whole granule.
-        assert_eq!(
-            on_grid(Timestamp::from_millis(12_003), now),
-            Timestamp::from_secs(12)
-        );
-        assert_eq!(
-            on_grid(Timestamp::from_secs(12), now),
-            Timestamp::from_secs(12)
-        );
-        // Overdue: the next granule, never now (that would spin).
-        assert_eq!(
-            on_grid(Timestamp::from_secs(3), now),
-            Timestamp::from_secs(11)
-        );
     }
 }

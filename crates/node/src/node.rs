@@ -4,7 +4,6 @@
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
 
 use meshsec_crypto::rng::Random;
 use meshsec_esp::EspEvent;
@@ -17,21 +16,6 @@ use crate::peer::PeerState;
 
 /// Lifecycle events kept for [`Node::poll_event`].
 const MAX_EVENTS: usize = 4096;
-
-/// Node-wide settings.
-#[derive(Debug, Clone)]
-pub struct NodeConfig {
-    /// Behind a NAT: how often to send a NAT keepalive to each peer (RFC 3948 §2.3).
-    pub nat_keepalive: Duration,
-}
-
-impl Default for NodeConfig {
-    fn default() -> Self {
-        NodeConfig {
-            nat_keepalive: Duration::from_secs(20),
-        }
-    }
-}
 
 /// Something for the operating system to do (the daemon does it; the simulator plays it).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,15 +82,12 @@ pub(crate) enum PeerTimer {
     Attempt,
     /// Look at the peer's liveness: DPD, the through-tunnel check.
     Look,
-    /// Send NAT keepalives.
-    Keepalive,
 }
 
 /// One host: its IKE engine, its data plane and the glue between them.
 pub struct Node<B: SaBackend> {
     pub(crate) ike: Endpoint,
     pub(crate) backend: B,
-    pub(crate) config: NodeConfig,
     /// Indexed by [`PeerId`]; `None` once removed (ids are never reused).
     pub(crate) peers: Vec<Option<PeerState>>,
     pub(crate) rng: Box<dyn Random + Send>,
@@ -139,11 +120,10 @@ impl<B: SaBackend> core::fmt::Debug for Node<B> {
 impl<B: SaBackend> Node<B> {
     /// A node over `ike` (its peers are added with [`crate::Command::AddPeer`]) and
     /// `backend`; `rng` draws the data plane's IV masks and lifetime jitter.
-    pub fn new(config: NodeConfig, ike: Endpoint, backend: B, rng: Box<dyn Random + Send>) -> Self {
+    pub fn new(ike: Endpoint, backend: B, rng: Box<dyn Random + Send>) -> Self {
         Node {
             ike,
             backend,
-            config,
             peers: Vec::new(),
             rng,
             timers: Deadlines::new(),
@@ -207,7 +187,6 @@ impl<B: SaBackend> Node<B> {
             match timer {
                 PeerTimer::Attempt => self.try_initiate(now, id),
                 PeerTimer::Look => self.look(now, id),
-                PeerTimer::Keepalive => self.keepalive(now, id),
             }
         }
         self.drain(now);

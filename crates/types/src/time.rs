@@ -46,6 +46,31 @@ impl Timestamp {
     }
 }
 
+/// How late a timer may fire and still count as on time when deadlines are rounded to a
+/// grid ([`Timestamp::on_grid`]): a wakeup a few milliseconds late must not slip a granule.
+pub const GRID_TOLERANCE: Duration = Duration::from_millis(50);
+
+impl Timestamp {
+    /// This point rounded up to a whole `granule` since the epoch (within
+    /// [`GRID_TOLERANCE`]), and later than `now`: deadlines of many peers or SAs that fall in
+    /// the same granule then wake their owner once.
+    pub fn on_grid(self, granule: Duration, now: Timestamp) -> Timestamp {
+        let g = granule.as_millis().max(1);
+        let round_up = |t: Timestamp| {
+            let ms = t.since_epoch().as_millis().div_ceil(g).saturating_mul(g);
+            Timestamp::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
+        };
+        let at = round_up(self - GRID_TOLERANCE);
+        if at > now {
+            at
+        } else {
+            // Overdue: the first granule at least a tolerance from now (never now itself: a
+            // deadline that stays due would make the caller spin).
+            round_up(now + GRID_TOLERANCE)
+        }
+    }
+}
+
 impl Add<Duration> for Timestamp {
     type Output = Timestamp;
     fn add(self, d: Duration) -> Timestamp {
@@ -76,6 +101,26 @@ impl fmt::Display for Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn grid_deadlines_land_on_whole_granules_after_now() {
+        let g = Duration::from_secs(1);
+        let now = Timestamp::from_millis(10_250);
+        assert_eq!(
+            Timestamp::from_millis(12_100).on_grid(g, now),
+            Timestamp::from_secs(13)
+        );
+        // A wakeup a few milliseconds late does not slip a whole granule.
+        assert_eq!(
+            Timestamp::from_millis(12_003).on_grid(g, now),
+            Timestamp::from_secs(12)
+        );
+        // Overdue: the next granule, never now (that would spin).
+        assert_eq!(
+            Timestamp::from_secs(3).on_grid(g, now),
+            Timestamp::from_secs(11)
+        );
+    }
 
     #[test]
     fn arithmetic_saturates_instead_of_panicking() {

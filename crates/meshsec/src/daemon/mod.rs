@@ -29,7 +29,7 @@ use meshsec_crypto::Provider;
 use meshsec_crypto::rng::SystemRandom;
 use meshsec_esp::DataPlane;
 use meshsec_ike::{ChildMode, Endpoint, EndpointConfig, State, Transmit, TransmitKind};
-use meshsec_node::{Command, Node, NodeConfig, OsAction};
+use meshsec_node::{Command, Node, OsAction};
 use meshsec_types::Timestamp;
 use meshsec_types::ports::{IKE_PORT, NAT_T_PORT};
 use meshsec_wire::udp_encap::NON_ESP_MARKER;
@@ -180,16 +180,14 @@ impl Daemon {
             .context("no node address")?;
         let mut ike_config = EndpointConfig::new(SocketAddr::new(local, IKE_PORT));
         ike_config.force_udp_encap = cfg.node.esp_encap == crate::config::EspEncap::Udp;
+        ike_config.nat_keepalive = Some(cfg.node.nat_keepalive);
         let ike = Endpoint::new(
             ike_config,
             Vec::new(),
             Box::new(SystemRandom::new()),
             Provider::Real,
         );
-        let node_config = NodeConfig {
-            nat_keepalive: cfg.node.nat_keepalive,
-        };
-        let node = Node::new(node_config, ike, plane, Box::new(SystemRandom::new()));
+        let node = Node::new(ike, plane, Box::new(SystemRandom::new()));
         let control = control::listen(&cfg.node.control_socket)?;
         let mut d = Daemon {
             cfg,

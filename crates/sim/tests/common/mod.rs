@@ -12,7 +12,7 @@ use meshsec_crypto::{Provider, Secret};
 use meshsec_esp::DataPlane;
 use meshsec_ike::proposal::ProposalSpec;
 use meshsec_ike::{ChildMode, ChildSa, Endpoint, EndpointConfig, Event, Failure, PeerConfig};
-use meshsec_node::{Command, NodeConfig, PeerPolicy};
+use meshsec_node::{Command, PeerPolicy};
 pub use meshsec_sim::{Node, PeerId, SeededRandom, Sim, Timestamp};
 pub use meshsec_types::{IkeSpi, InboundSpi, OutboundSpi};
 use meshsec_wire::payload::{AddrSelector, Identity};
@@ -93,7 +93,6 @@ pub fn node(me: &str, peer: &str, s: &Side, seed: u64) -> Node {
 /// A host at `me` running `ike` with `policy` as its one peer (passive: tests start it).
 pub fn host(me: &str, ike: Endpoint, policy: PeerPolicy, seed: u64) -> Node {
     let mut host = meshsec_node::Node::new(
-        NodeConfig::default(),
         ike,
         DataPlane::new(Box::new(SeededRandom::new(seed ^ 0xe5))),
         Box::new(SeededRandom::new(seed ^ 0x0de)),
