@@ -500,3 +500,65 @@ fn through_a_nat_esp_goes_in_udp_and_keepalives_keep_the_mapping() {
         lab.status(&sb)["data_path"]
     );
 }
+
+/// A node with two addresses on one link, reached at the second: the daemon listens on the
+/// wildcard address and learns from the kernel (IP_PKTINFO) which of its addresses the peer
+/// used, so NAT detection finds no NAT and ESP travels plain (esp_encap = "auto").
+#[test]
+fn the_address_the_peer_used_is_the_local_address_of_the_ike_sa() {
+    let mut lab = Lab::new("pktinfo");
+    let a = lab.ns("a");
+    let b = lab.ns("b");
+    let (_, vb) = lab.link(&a, "198.51.100.1/24", &b, "198.51.100.2/24");
+    lab.exec_ok(&b, &format!("ip addr add 198.51.100.3/24 dev {vb}"));
+    lab.exec_ok(&a, "ip addr add 10.1.0.1/32 dev lo");
+    lab.exec_ok(&b, "ip addr add 10.2.0.1/32 dev lo");
+    let psk = lab.dir.join("psk");
+    let (sa, sb) = (lab.socket("a"), lab.socket("b"));
+    let ca = config(
+        &NodeCfg {
+            name: "a",
+            addr: "198.51.100.1",
+            socket: &sa,
+            psk: &psk,
+        },
+        &[PeerCfg {
+            name: "b",
+            addr: "198.51.100.3",
+            local_ts: "10.1.0.0/24",
+            remote_ts: "10.2.0.0/24",
+            start: "always",
+            extra: "",
+        }],
+    );
+    let cb = config(
+        &NodeCfg {
+            name: "b",
+            addr: "198.51.100.2\", \"198.51.100.3",
+            socket: &sb,
+            psk: &psk,
+        },
+        &[PeerCfg {
+            name: "a",
+            addr: "198.51.100.1",
+            local_ts: "10.2.0.0/24",
+            remote_ts: "10.1.0.0/24",
+            start: "passive",
+            extra: "",
+        }],
+    );
+    let plain = "[node]\nesp_encap = \"auto\"\n";
+    let (ca, cb) = (
+        ca.replacen("[node]\n", plain, 1),
+        cb.replacen("[node]\n", plain, 1),
+    );
+    lab.meshsec(&b, "b", &cb);
+    lab.meshsec(&a, "a", &ca);
+    lab.wait_established(&sa, "a", "b");
+    let (pa, pb) = (lab.peer(&sa, "b"), lab.peer(&sb, "a"));
+    assert_eq!(pb["ike_sas"][0]["local"], "198.51.100.3:500", "{pb}");
+    assert_eq!(pb["ike_sas"][0]["nat"], false, "{pb}");
+    assert_eq!(pa["ike_sas"][0]["nat"], false, "{pa}");
+    assert_eq!(pa["child_sas"][0]["encap"], "ESP", "{pa}");
+    assert!(lab.ping(&a, "10.1.0.1", "10.2.0.1", 3), "{}", lab.log("a"));
+}

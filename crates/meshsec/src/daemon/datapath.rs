@@ -333,11 +333,7 @@ impl DataPath {
             self.buf_len()
         };
         let mut bufs: Vec<Vec<u8>> = (0..BATCH).map(|_| vec![0u8; len]).collect();
-        let mut got = [Received {
-            len: 0,
-            from: SocketAddr::from(([0, 0, 0, 0], 0)),
-            segment: 0,
-        }; BATCH];
+        let mut got = [Received::EMPTY; BATCH];
         let mut ready = [false];
         let mut opened: Vec<(usize, usize, usize)> = Vec::with_capacity(BATCH);
         let mut to_tun: Vec<Vec<u8>> = (0..BATCH)
@@ -363,12 +359,9 @@ impl DataPath {
             let mut parked = false;
             let mut plane: Option<MutexGuard<'_, DataPlane>> = None;
             for (i, (buf, r)) in bufs.iter_mut().zip(got.iter()).take(n).enumerate() {
-                let local = if r.from.is_ipv4() {
-                    self.local4
-                } else {
-                    self.local6
+                let Some(local) = self.local_of(r) else {
+                    continue;
                 };
-                let Some(local) = local else { continue };
                 // One datagram, or (GRO) several of `segment` octets back to back.
                 let step = if r.segment > 0 {
                     r.segment
@@ -380,8 +373,8 @@ impl DataPath {
                     let end = (off + step).min(r.len);
                     let one = Received {
                         len: end - off,
-                        from: r.from,
                         segment: 0,
+                        ..*r
                     };
                     let rel = buf
                         .get(off..end)
@@ -440,6 +433,16 @@ impl DataPath {
         }
     }
 
+    /// Our address a datagram arrived at: as the kernel reported it (packet info), else our
+    /// first address of its family.
+    fn local_of(&self, r: &Received) -> Option<IpAddr> {
+        r.to.or(if r.from.is_ipv4() {
+            self.local4
+        } else {
+            self.local6
+        })
+    }
+
     /// Where the ESP packet starts in a received datagram, or `None` if it is not ESP (IKE
     /// messages on port 4500 are forwarded to the IKE loop here).
     fn esp_offset(&self, buf: &[u8], r: Received, kind: Kind) -> Option<usize> {
@@ -452,12 +455,7 @@ impl DataPath {
             Kind::Udp => match classify(data) {
                 Ok(Udp4500::Esp(_)) => Some(0),
                 Ok(Udp4500::Ike(msg)) => {
-                    let local = if r.from.is_ipv4() {
-                        self.local4
-                    } else {
-                        self.local6
-                    };
-                    let sent = local.map(|local| {
+                    let sent = self.local_of(&r).map(|local| {
                         self.to_ike.try_send(IkeDatagram {
                             from: r.from,
                             to: SocketAddr::new(local, super::NAT_T_PORT),

@@ -88,7 +88,7 @@ pub struct Daemon {
 
 /// One input of the loop.
 enum Input {
-    Udp(std::io::Result<(usize, SocketAddr)>, bool),
+    Udp(std::io::Result<os::Received>, bool),
     Path(IkeDatagram),
     Reports,
     Control(ControlMsg),
@@ -96,12 +96,17 @@ enum Input {
     Shutdown(&'static str),
 }
 
+/// The next datagram on an IKE socket, with the local address it was sent to.
 async fn recv_opt(
     s: &Option<tokio::net::UdpSocket>,
     buf: &mut [u8],
-) -> std::io::Result<(usize, SocketAddr)> {
+) -> std::io::Result<os::Received> {
     match s {
-        Some(s) => s.recv_from(buf).await,
+        Some(s) => {
+            let fd = std::os::fd::AsRawFd::as_raw_fd(s);
+            s.async_io(tokio::io::Interest::READABLE, || os::recv_one(fd, buf))
+                .await
+        }
         None => std::future::pending().await,
     }
 }
@@ -251,11 +256,11 @@ impl Daemon {
             };
             let now = self.now();
             match input {
-                Input::Udp(Ok((n, from)), v4) => {
+                Input::Udp(Ok(r), v4) => {
                     let buf = if v4 { &buf4 } else { &buf6 };
-                    if let Some(bytes) = buf.get(..n) {
-                        let to = self.local_addr(from.is_ipv4(), IKE_PORT);
-                        self.node.handle_ike_datagram(now, from, to, bytes);
+                    if let Some(bytes) = buf.get(..r.len) {
+                        let to = self.local_addr(&r, IKE_PORT);
+                        self.node.handle_ike_datagram(now, r.from, to, bytes);
                     }
                 }
                 Input::Udp(Err(e), _) => tracing::debug!("IKE receive error: {e}"),
@@ -275,12 +280,15 @@ impl Daemon {
         }
     }
 
-    fn local_addr(&self, v4: bool, port: u16) -> SocketAddr {
-        let ip = if v4 {
+    /// Our address and `port` a datagram arrived at (packet info), else our first address of
+    /// its family.
+    fn local_addr(&self, r: &os::Received, port: u16) -> SocketAddr {
+        let v4 = r.from.is_ipv4();
+        let ip = r.to.or(if v4 {
             self.path.local4
         } else {
             self.path.local6
-        };
+        });
         SocketAddr::new(
             ip.unwrap_or(if v4 {
                 IpAddr::from([0, 0, 0, 0])
@@ -373,11 +381,11 @@ impl Daemon {
             };
             let now = self.now();
             match input {
-                Input::Udp(Ok((n, from)), v4) => {
+                Input::Udp(Ok(r), v4) => {
                     let buf = if v4 { &buf4 } else { &buf6 };
-                    if let Some(bytes) = buf.get(..n) {
-                        let to = self.local_addr(from.is_ipv4(), IKE_PORT);
-                        self.node.handle_ike_datagram(now, from, to, bytes);
+                    if let Some(bytes) = buf.get(..r.len) {
+                        let to = self.local_addr(&r, IKE_PORT);
+                        self.node.handle_ike_datagram(now, r.from, to, bytes);
                     }
                 }
                 Input::Path(m) => self.node.handle_ike_datagram(now, m.from, m.to, &m.bytes),

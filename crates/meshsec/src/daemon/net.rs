@@ -83,6 +83,29 @@ pub fn open(
         raw4: if v4 { Some(raw_esp(true)?) } else { None },
         raw6: if v6 { Some(raw_esp(false)?) } else { None },
     };
+    // Which of our addresses each datagram was sent to (we listen on the wildcard address):
+    // the IKE engine needs it for NAT detection and the answer's source.
+    for (s, v6) in [
+        (
+            ike_sockets.v4.as_ref().map(std::os::fd::AsRawFd::as_raw_fd),
+            false,
+        ),
+        (
+            ike_sockets.v6.as_ref().map(std::os::fd::AsRawFd::as_raw_fd),
+            true,
+        ),
+        (
+            esp.udp4.as_ref().map(std::os::fd::AsRawFd::as_raw_fd),
+            false,
+        ),
+        (esp.udp6.as_ref().map(std::os::fd::AsRawFd::as_raw_fd), true),
+    ] {
+        if let Some(fd) = s
+            && let Err(e) = super::os::enable_pktinfo(fd, v6)
+        {
+            tracing::warn!("no packet info on an IKE socket ({e}): assuming our first address");
+        }
+    }
     // Coalesced receives on the ESP-in-UDP sockets (the data path splits them again).
     for s in [&esp.udp4, &esp.udp6].into_iter().flatten() {
         if let Err(e) = super::os::enable_udp_gro(std::os::fd::AsRawFd::as_raw_fd(s)) {

@@ -6,7 +6,7 @@
 
 use std::io;
 use std::mem::MaybeUninit;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::RawFd;
 
 /// Most datagrams moved by one `recvmmsg`/`sendmmsg`.
@@ -113,23 +113,63 @@ fn from_sockaddr(s: &libc::sockaddr_storage) -> Option<SocketAddr> {
     }
 }
 
-/// One received datagram: its length in its buffer and its source.
+/// One received datagram: its length in its buffer, its source and (with packet info on)
+/// the local address it was sent to.
 #[derive(Debug, Clone, Copy)]
 pub struct Received {
     /// Octets received.
     pub len: usize,
     /// Sender (for raw sockets the port is 0).
     pub from: SocketAddr,
+    /// Our address it arrived at (IP_PKTINFO / IPV6_PKTINFO): a socket bound to the
+    /// wildcard address otherwise cannot tell which of our addresses the peer used.
+    pub to: Option<IpAddr>,
     /// With UDP GRO: the buffer holds consecutive datagrams of this size (the last may be
     /// shorter); 0 when it holds one datagram.
     pub segment: usize,
 }
 
+impl Received {
+    /// Nothing received yet.
+    pub const EMPTY: Received = Received {
+        len: 0,
+        from: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0)),
+        to: None,
+        segment: 0,
+    };
+}
+
 /// `UDP_SEGMENT` / `UDP_GRO` socket options (linux/udp.h).
 const UDP_SEGMENT: libc::c_int = 103;
 const UDP_GRO: libc::c_int = 104;
-/// Room for one control message carrying an `int` (GRO segment size).
-const CMSG_ROOM: usize = 32;
+/// Room for the control messages of one datagram: a GRO segment size (an `int`) and packet
+/// info (`in6_pktinfo`, the larger of the two families').
+const CMSG_ROOM: usize = 96;
+
+/// Asks the kernel for the local address of every datagram received on `fd` (IP_PKTINFO,
+/// or IPV6_RECVPKTINFO for an IPv6 socket).
+pub fn enable_pktinfo(fd: RawFd, v6: bool) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    let (level, name) = if v6 {
+        (libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO)
+    } else {
+        (libc::IPPROTO_IP, libc::IP_PKTINFO)
+    };
+    // SAFETY: `on` is a valid int that outlives the call; its size is passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            name,
+            std::ptr::from_ref(&on).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
 
 /// Lets the kernel coalesce consecutive datagrams of one flow into one receive (UDP GRO).
 pub fn enable_udp_gro(fd: RawFd) -> io::Result<()> {
@@ -190,21 +230,71 @@ pub fn send_gso(fd: RawFd, data: &[u8], segment: u16, dst: &SocketAddr) -> io::R
     Ok(usize::try_from(rc).unwrap_or(0))
 }
 
-/// The GRO segment size in a received message's control data, if any.
-fn gro_segment(msg: &libc::msghdr) -> usize {
+/// The GRO segment size and the local address in a received message's control data.
+fn control_data(msg: &libc::msghdr) -> (usize, Option<IpAddr>) {
+    let (mut segment, mut to) = (0, None);
     // SAFETY: the kernel filled msg_control/msg_controllen; CMSG_FIRSTHDR/NXTHDR stay within
-    // them and return null at the end.
+    // them and return null at the end; each payload is read unaligned, with the type its
+    // level and type announce.
     unsafe {
         let mut cmsg = libc::CMSG_FIRSTHDR(msg);
         while !cmsg.is_null() {
-            if (*cmsg).cmsg_level == libc::SOL_UDP && (*cmsg).cmsg_type == UDP_GRO {
-                let v = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::c_int>());
-                return usize::try_from(v).unwrap_or(0);
+            let (level, ty) = ((*cmsg).cmsg_level, (*cmsg).cmsg_type);
+            let data = libc::CMSG_DATA(cmsg);
+            if level == libc::SOL_UDP && ty == UDP_GRO {
+                let v = std::ptr::read_unaligned(data.cast::<libc::c_int>());
+                segment = usize::try_from(v).unwrap_or(0);
+            } else if level == libc::IPPROTO_IP && ty == libc::IP_PKTINFO {
+                let info = std::ptr::read_unaligned(data.cast::<libc::in_pktinfo>());
+                to = Some(IpAddr::V4(Ipv4Addr::from(
+                    info.ipi_addr.s_addr.to_ne_bytes(),
+                )));
+            } else if level == libc::IPPROTO_IPV6 && ty == libc::IPV6_PKTINFO {
+                let info = std::ptr::read_unaligned(data.cast::<libc::in6_pktinfo>());
+                to = Some(IpAddr::V6(Ipv6Addr::from(info.ipi6_addr.s6_addr)));
             }
             cmsg = libc::CMSG_NXTHDR(msg, cmsg);
         }
     }
-    0
+    (segment, to)
+}
+
+/// Receives one datagram without blocking (for the IKE sockets): its length at the start of
+/// `buf`, its source and the local address it was sent to.
+pub fn recv_one(fd: RawFd, buf: &mut [u8]) -> io::Result<Received> {
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: sockaddr_storage and msghdr are plain old data; all-zero is valid.
+    let mut name: libc::sockaddr_storage = unsafe { MaybeUninit::zeroed().assume_init() };
+    // SAFETY: as above.
+    let mut msg: libc::msghdr = unsafe { MaybeUninit::zeroed().assume_init() };
+    let mut control = [0u64; CMSG_ROOM / 8];
+    msg.msg_name = std::ptr::from_mut(&mut name).cast();
+    msg.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    msg.msg_iov = std::ptr::from_mut(&mut iov);
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = CMSG_ROOM;
+    // SAFETY: every pointer in `msg` refers to locals (`name`, `iov`, `control`) or to `buf`
+    // (exclusively borrowed), all alive for the call; the sizes given are theirs.
+    let rc = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_DONTWAIT) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let truncated = msg.msg_flags & libc::MSG_TRUNC != 0;
+    let (segment, to) = control_data(&msg);
+    Ok(Received {
+        len: if truncated {
+            0
+        } else {
+            usize::try_from(rc).unwrap_or(0)
+        },
+        from: from_sockaddr(&name).ok_or_else(|| io::Error::other("no sender address"))?,
+        to,
+        segment,
+    })
 }
 
 /// Receives up to `bufs.len()` (at most [`BATCH`]) datagrams without blocking; each lands at
@@ -255,10 +345,12 @@ pub fn recv_batch(fd: RawFd, bufs: &mut [Vec<u8>], out: &mut [Received]) -> io::
     let got = usize::try_from(rc).unwrap_or(0);
     for ((o, msg), name) in out.iter_mut().zip(&msgs).zip(&names).take(got) {
         let truncated = msg.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
+        let (segment, to) = control_data(&msg.msg_hdr);
         *o = Received {
             len: if truncated { 0 } else { msg.msg_len as usize },
             from: from_sockaddr(name).unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0))),
-            segment: gro_segment(&msg.msg_hdr),
+            to,
+            segment,
         };
     }
     Ok(got)
