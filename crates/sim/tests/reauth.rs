@@ -3,7 +3,7 @@
 //! failed one (kept old SA, retried, deleted when the authentication expires), and the
 //! difference between a peer's reauthentication and a simultaneous initiation.
 //!
-//! As in the rekey tests, a model of each side's data plane follows the events and after
+//! As in the rekey tests, each host is a node layer over a real ESP data plane, and after
 //! every simulator step the SA each side seals with must be one the other side can open.
 #![allow(
     clippy::unwrap_used,

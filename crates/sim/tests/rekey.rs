@@ -3,10 +3,10 @@
 //! both sides rekeying the same SA at once (at every offset), rekey against delete, and all
 //! of it (with IKE rekeys and reauthentications mixed in) with message loss for 1,000 seeds.
 //!
-//! Every test checks make-before-break as the data plane sees it: a model of each side's
-//! data plane follows the events (inbound SAs; outbound SAs with standbys, as
-//! `meshsec_esp::DataPlane` keeps them), and after every simulator step the SA each side
-//! seals with must be one the other side can open.
+//! Every test checks make-before-break as the data plane sees it: each host is the daemon's
+//! own node layer (`meshsec_node::Node`) over a real `meshsec_esp::DataPlane`, and after
+//! every simulator step the SA each side's data plane seals with must be one the other
+//! side's can open.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
