@@ -17,6 +17,7 @@
 pub mod aead;
 pub mod auth;
 pub mod cbc;
+pub mod digest;
 mod encr;
 mod error;
 #[cfg(feature = "insecure")]

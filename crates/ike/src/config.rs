@@ -72,8 +72,13 @@ pub struct EndpointConfig {
     pub retransmit_tries: u32,
     /// How long a responder keeps a half-open IKE SA (IKE_SA_INIT answered, no IKE_AUTH).
     pub half_open_timeout: Duration,
-    /// Most half-open IKE SAs kept at once; beyond it new IKE_SA_INIT requests are dropped.
+    /// Most half-open IKE SAs kept at once. When full, a request with a valid cookie pushes
+    /// out the oldest one admitted without a cookie (or its own source's oldest); any other
+    /// request is dropped.
     pub max_half_open: usize,
+    /// Most half-open IKE SAs from one source address; a source at its bound pushes out its
+    /// own oldest, so one sender cannot fill the table or lock anyone else out.
+    pub max_half_open_per_source: usize,
     /// From this many half-open IKE SAs on, IKE_SA_INIT requests must carry a valid COOKIE
     /// (RFC 7296 §2.6) before any state is kept; 0 demands cookies always.
     pub cookie_threshold: usize,
@@ -101,6 +106,7 @@ impl EndpointConfig {
             retransmit_tries: 4,
             half_open_timeout: Duration::from_secs(30),
             max_half_open: 1024,
+            max_half_open_per_source: 16,
             cookie_threshold: 64,
             cookie_secret_lifetime: Duration::from_secs(120),
             fragment_size: 1280,

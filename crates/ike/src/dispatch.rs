@@ -17,6 +17,7 @@ use meshsec_wire::{Header, parse_payloads, rules};
 
 use crate::endpoint::Endpoint;
 use crate::error::{ErrorKind, IkeError};
+use crate::request::RequestPrint;
 use crate::sa::{State, Timestamp};
 
 impl Endpoint {
@@ -34,12 +35,7 @@ impl Endpoint {
         if h.exchange == ExchangeType::IKE_SA_INIT && !h.flags.response() {
             if let Some(spi) = self.init_index.get(&(from, spi_i)).copied() {
                 // A retransmitted IKE_SA_INIT request: answer from the cache.
-                if let Some((_, cached)) =
-                    self.sas.get(&spi).and_then(|sa| sa.last_response.clone())
-                {
-                    self.transmit_all(to, from, cached);
-                }
-                return Err(ErrorKind::Retransmission.into());
+                return self.resend_response(now, spi, RequestPrint::of(bytes, from), to);
             }
             let result = self.respond_sa_init(now, from, to, bytes);
             if let Err(e) = &result
@@ -59,6 +55,23 @@ impl Endpoint {
         } else {
             self.receive_request(now, our_spi, &h, (from, to), bytes)
         }
+    }
+
+    /// Our cached response again, if `request` is a copy of the request it answered, from
+    /// where that came (see [`Answered`](crate::request::Answered)).
+    fn resend_response(
+        &mut self,
+        now: Timestamp,
+        spi: IkeSpi,
+        request: RequestPrint,
+        to: SocketAddr,
+    ) -> Result<(), IkeError> {
+        let sa = self.sas.get_mut(&spi).ok_or(ErrorKind::UnknownSpi)?;
+        let cache = sa.last_response.as_mut().ok_or(ErrorKind::Internal)?;
+        let response = cache.resend(now, request)?;
+        let from = request.source();
+        self.transmit_all(to, from, response);
+        Err(ErrorKind::Retransmission.into())
     }
 
     /// The inner payloads of a message, parsed and checked against the placement rules.
@@ -134,22 +147,28 @@ impl Endpoint {
         bytes: &[u8],
     ) -> Result<(), IkeError> {
         let sa = self.sas.get(&spi).ok_or(ErrorKind::UnknownSpi)?;
-        if let Some((id, cached)) = &sa.last_response
-            && *id == h.message_id
+        // A fragmented request is recognised (and answered again) by its first fragment.
+        let first_datagram = crate::messages::fragment_number(bytes).is_none_or(|n| n == 1);
+        if sa
+            .last_response
+            .as_ref()
+            .is_some_and(|a| a.message_id == h.message_id)
         {
-            // A retransmitted request: answer from the cache (once per fragmented request,
-            // on its first fragment).
-            if crate::messages::fragment_number(bytes).is_none_or(|n| n == 1) {
-                let cached = cached.clone();
-                self.transmit_all(to, from, cached);
+            if !first_datagram {
+                return Err(ErrorKind::Retransmission.into());
             }
-            return Err(ErrorKind::Retransmission.into());
+            return self.resend_response(now, spi, RequestPrint::of(bytes, from), to);
         }
         if h.message_id != sa.expected_request_id {
             return Err(ErrorKind::UnexpectedMessageId.into());
         }
         let (state, exchange, message_id) = (sa.state, h.exchange, h.message_id);
-        let Some(opened) = self.open_message(spi, message_id, bytes)? else {
+        let opened = self.open_message(spi, message_id, bytes)?;
+        if first_datagram && let Some(sa) = self.sas.get_mut(&spi) {
+            // Authentic (it decrypted): this is the request a retransmission must copy.
+            sa.request_print = Some((message_id, RequestPrint::of(bytes, from)));
+        }
+        let Some(opened) = opened else {
             return Ok(()); // a fragment; the rest is coming
         };
         let first_auth = (state, exchange) == (State::ExpectAuthRequest, ExchangeType::IKE_AUTH);

@@ -21,7 +21,8 @@ use crate::config::{EndpointConfig, PeerConfig};
 use crate::cookie::CookieJar;
 use crate::error::{ErrorCounters, ErrorKind, IkeError};
 use crate::event::{Event, Failure, PeerId, Transmit};
-use crate::sa::{IkeSa, Role, State, Timestamp};
+use crate::half_open::HalfOpen;
+use crate::sa::{IkeSa, State, Timestamp};
 use crate::table::SaTable;
 
 /// Length of the nonces we send (RFC 7296 §2.10: at least half the PRF key size; 32 covers
@@ -68,6 +69,8 @@ pub struct Endpoint {
     scripted_kx: VecDeque<KeyExchange>,
     /// Cookie secrets, made when first needed.
     pub(crate) cookies: Option<CookieJar>,
+    /// The responder's half-open IKE SAs, bounded per source and in total.
+    pub(crate) half_open: HalfOpen,
     /// Stateless replies (COOKIE, INVALID_KE_PAYLOAD, NO_PROPOSAL_CHOSEN) sent per source
     /// address in the current second: they go to unverified addresses, so they are capped.
     stateless_replies: HashMap<std::net::IpAddr, (u64, u32)>,
@@ -121,6 +124,7 @@ impl Endpoint {
             provider,
             scripted_kx: VecDeque::new(),
             cookies: None,
+            half_open: HalfOpen::default(),
             stateless_replies: HashMap::new(),
             stateless_overflow: (0, 0),
             errors: ErrorCounters::default(),
@@ -173,10 +177,7 @@ impl Endpoint {
 
     /// Number of half-open IKE SAs (answered IKE_SA_INIT, no IKE_AUTH yet).
     pub fn half_open_count(&self) -> usize {
-        self.sas
-            .values()
-            .filter(|s| s.state == State::ExpectAuthRequest)
-            .count()
+        self.half_open.len()
     }
 
     /// Number of IKE SAs (in any state).
@@ -380,7 +381,7 @@ impl Endpoint {
 
     pub(crate) fn remove_sa(&mut self, spi: IkeSpi) -> Option<IkeSa> {
         let sa = self.sas.remove(&spi)?;
-        if sa.role == Role::Responder && sa.state == State::ExpectAuthRequest {
+        if self.half_open.remove(spi) {
             // By value: the peer's address may have changed since IKE_SA_INIT (floated to
             // port 4500). At most `max_half_open` entries.
             self.init_index.retain(|_, v| *v != spi);

@@ -50,9 +50,15 @@ pub enum ErrorKind {
     WrongState,
     /// A request answered again from the response cache.
     Retransmission,
+    /// A datagram with the Message ID of a request we answered that is not a copy of that
+    /// request from where it came (a bare header, a forgery, another address): not answered.
+    NotARetransmission,
     // -- Resource limits (unauthenticated input) --
     /// Too many half-open IKE SAs.
     HalfOpenLimit,
+    /// A half-open IKE SA dropped to make room for a newer one (its source's bound, or a
+    /// full table and a request with a valid cookie).
+    HalfOpenEvicted,
     /// Answered with a COOKIE instead of state (RFC 7296 §2.6).
     CookieRequired,
     /// A stateless answer suppressed by the per-source rate limit.
@@ -89,7 +95,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in a stable order.
-    pub const ALL: [ErrorKind; 25] = [
+    pub const ALL: [ErrorKind; 27] = [
         ErrorKind::Unparseable,
         ErrorKind::TooLarge,
         ErrorKind::InvalidCleartext,
@@ -101,7 +107,9 @@ impl ErrorKind {
         ErrorKind::UnexpectedMessageId,
         ErrorKind::WrongState,
         ErrorKind::Retransmission,
+        ErrorKind::NotARetransmission,
         ErrorKind::HalfOpenLimit,
+        ErrorKind::HalfOpenEvicted,
         ErrorKind::CookieRequired,
         ErrorKind::RateLimited,
         ErrorKind::NoProposalChosen,
@@ -131,7 +139,9 @@ impl ErrorKind {
             ErrorKind::UnexpectedMessageId => "unexpected_message_id",
             ErrorKind::WrongState => "wrong_state",
             ErrorKind::Retransmission => "retransmission",
+            ErrorKind::NotARetransmission => "not_a_retransmission",
             ErrorKind::HalfOpenLimit => "half_open_limit",
+            ErrorKind::HalfOpenEvicted => "half_open_evicted",
             ErrorKind::CookieRequired => "cookie_required",
             ErrorKind::RateLimited => "rate_limited",
             ErrorKind::NoProposalChosen => "no_proposal_chosen",

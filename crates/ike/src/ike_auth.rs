@@ -409,10 +409,10 @@ impl Endpoint {
         let sa = self.sas.get_mut(&spi).ok_or(ErrorKind::Internal)?;
         sa.peer = Some(peer);
         sa.state = State::Established;
-        sa.expected_request_id = message_id + 1;
-        sa.last_response = Some((message_id, bytes.clone()));
+        sa.answered(message_id, bytes.clone(), now);
         let (nat_detected, local, remote) = (sa.nat_detected, sa.local, sa.remote);
         self.init_index.retain(|_, v| *v != spi);
+        self.half_open.remove(spi);
         self.transmit_all(local, remote, bytes);
         let initial_contact = find_notify(payloads, NotifyType::INITIAL_CONTACT).is_some();
         self.established(now, peer, spi, nat_detected, initial_contact, child);

@@ -17,8 +17,9 @@ use crate::cookie::CookieJar;
 use crate::endpoint::{ApiMisuse, Endpoint, NONCE_LEN};
 use crate::error::{ErrorKind, IkeError};
 use crate::event::{Failure, PeerId};
+use crate::half_open::Admission;
 use crate::proposal::{self, Chosen, ProposalSpec};
-use crate::request::RequestKind;
+use crate::request::{Answered, RequestKind, RequestPrint};
 use crate::sa::{Crypto, IkeSa, Role, State, Timestamp};
 use meshsec_types::ports::{IKE_PORT, NAT_T_PORT};
 
@@ -327,13 +328,20 @@ impl Endpoint {
         {
             return Err(ErrorKind::InvalidCleartext.into()); // unauthenticated: no answer
         }
-        let half_open = self.half_open_count();
-        if half_open >= self.config.max_half_open {
-            return Err(ErrorKind::HalfOpenLimit.into());
-        }
         let content = init_content(&msg.payloads).ok_or(ErrorKind::InvalidCleartext)?;
-        if half_open >= self.config.cookie_threshold {
+        // The cookie first: a full table never refuses a request that proved its address.
+        let with_cookie = self.half_open.len() >= self.config.cookie_threshold;
+        if with_cookie {
             self.cookie_ok(now, &msg.payloads, content.nonce, from, spi_i)?;
+        }
+        let admission = self.half_open.admit(
+            from.ip(),
+            with_cookie,
+            self.config.max_half_open_per_source,
+            self.config.max_half_open,
+        );
+        if admission == Admission::Refuse {
+            return Err(ErrorKind::HalfOpenLimit.into());
         }
         let candidates = self.candidates(from);
         let ours: Vec<ProposalSpec> = candidates
@@ -413,8 +421,18 @@ impl Endpoint {
         };
         let out = response.to_bytes().map_err(|_| ErrorKind::Internal)?;
         sa.our_init = out.clone();
-        sa.last_response = Some((0, vec![out.clone()]));
+        sa.last_response = Some(Answered::new(
+            0,
+            vec![out.clone()],
+            Some(RequestPrint::of(bytes, from)),
+            now,
+        ));
+        if let Admission::Evict(old) = admission {
+            self.remove_sa(old);
+            self.errors.count(ErrorKind::HalfOpenEvicted);
+        }
         self.init_index.insert((from, spi_i), spi_r);
+        self.half_open.insert(spi_r, from.ip(), with_cookie);
         self.sas.insert(spi_r, sa);
         self.transmit_from(to, from, out);
         Ok(())

@@ -27,6 +27,7 @@ mod dispatch;
 mod endpoint;
 mod error;
 mod event;
+mod half_open;
 mod heal;
 mod ike_auth;
 mod ike_sa_init;

@@ -210,8 +210,7 @@ impl Endpoint {
         let Some(sa) = self.sas.get_mut(&spi) else {
             return;
         };
-        sa.expected_request_id = message_id.wrapping_add(1);
-        sa.last_response = Some((message_id, bytes.clone()));
+        sa.answered(message_id, bytes.clone(), self.now_hint);
         let (local, remote) = (sa.local, sa.remote);
         self.transmit_all(local, remote, bytes);
     }

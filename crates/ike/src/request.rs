@@ -1,12 +1,17 @@
-//! Our request in flight on an IKE SA (RFC 7296 §2.1–§2.3: one at a time): its message ID,
-//! its datagrams for retransmission, and what it is for — the state its answer needs.
+//! The request window of an IKE SA (RFC 7296 §2.1–§2.3: one request at a time each way):
+//! our request in flight — its message ID, its datagrams for retransmission, and what it is
+//! for, the state its answer needs — and the peer's last request we answered, with our answer.
+
+use std::net::SocketAddr;
 
 use meshsec_crypto::ke::KeyExchange;
+use meshsec_types::timing::RESEND_INTERVAL;
 use meshsec_types::{IkeSpi, InboundSpi};
 use meshsec_wire::payload::AddrSelector;
 use meshsec_wire::registry::ExchangeType;
 
 use crate::config::ChildMode;
+use crate::error::ErrorKind;
 use crate::proposal::ProposalSpec;
 use meshsec_types::Timestamp;
 
@@ -78,4 +83,73 @@ pub(crate) enum InfoPurpose {
     DeleteIkeSa,
     /// Delete of the CHILD SA with this inbound SPI.
     DeleteChildSa(InboundSpi),
+}
+
+/// How the peer's request we answered looked: the fingerprint of its datagram (its first
+/// fragment, if fragmented) and where it came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RequestPrint {
+    fingerprint: [u8; 32],
+    from: SocketAddr,
+}
+
+impl RequestPrint {
+    pub(crate) fn of(bytes: &[u8], from: SocketAddr) -> RequestPrint {
+        RequestPrint {
+            fingerprint: meshsec_crypto::digest::fingerprint(bytes),
+            from,
+        }
+    }
+
+    /// Where the request came from.
+    pub(crate) fn source(&self) -> SocketAddr {
+        self.from
+    }
+}
+
+/// The peer's last request we answered, and our answer (RFC 7296 §2.1: a retransmission of
+/// the request gets the same response again). Only an exact copy of that request, from the
+/// address it came from, is answered again, and at most once per [`RESEND_INTERVAL`]: a bare
+/// header with a known Message ID, a forgery or a copy sent from elsewhere gets nothing, so
+/// the cache reflects nothing to anyone.
+pub(crate) struct Answered {
+    pub(crate) message_id: u32,
+    /// Our response (several datagrams when fragmented).
+    response: Vec<Vec<u8>>,
+    /// The request, if we saw it whole or its first fragment (else nothing is resent).
+    request: Option<RequestPrint>,
+    /// When the response was last sent.
+    sent_at: Timestamp,
+}
+
+impl Answered {
+    pub(crate) fn new(
+        message_id: u32,
+        response: Vec<Vec<u8>>,
+        request: Option<RequestPrint>,
+        now: Timestamp,
+    ) -> Answered {
+        Answered {
+            message_id,
+            response,
+            request,
+            sent_at: now,
+        }
+    }
+
+    /// The response to send again for a datagram that looks like `request`.
+    pub(crate) fn resend(
+        &mut self,
+        now: Timestamp,
+        request: RequestPrint,
+    ) -> Result<Vec<Vec<u8>>, ErrorKind> {
+        if self.request != Some(request) {
+            return Err(ErrorKind::NotARetransmission);
+        }
+        if now < self.sent_at + RESEND_INTERVAL {
+            return Err(ErrorKind::RateLimited);
+        }
+        self.sent_at = now;
+        Ok(self.response.clone())
+    }
 }

@@ -12,7 +12,9 @@ use meshsec_crypto::sk::SkKey;
 use meshsec_wire::registry::ExchangeType;
 
 use crate::event::PeerId;
-use crate::request::{ChildExchange, IkeRekeyExchange, InfoPurpose, Outstanding, RequestKind};
+use crate::request::{
+    Answered, ChildExchange, IkeRekeyExchange, InfoPurpose, Outstanding, RequestKind, RequestPrint,
+};
 
 pub use meshsec_types::Timestamp;
 
@@ -76,8 +78,11 @@ pub(crate) struct IkeSa {
     pub(crate) expected_request_id: u32,
     /// Our request in flight, and what it is for.
     pub(crate) outstanding: Option<Outstanding>,
-    /// The last response we sent, for retransmitted requests.
-    pub(crate) last_response: Option<(u32, Vec<Vec<u8>>)>,
+    /// The peer's last request we answered, and our answer (for its retransmissions).
+    pub(crate) last_response: Option<Answered>,
+    /// How the peer's request being handled looked (its Message ID and print), taken into
+    /// `last_response` when we answer it.
+    pub(crate) request_print: Option<(u32, RequestPrint)>,
     /// The ESP SPI we offered for our inbound CHILD SA in IKE_AUTH.
     pub(crate) child_spi: InboundSpi,
     /// The CHILD SAs of this IKE SA, oldest first.
@@ -258,6 +263,7 @@ impl IkeSa {
             expected_request_id: 0,
             outstanding: None,
             last_response: None,
+            request_print: None,
             child_spi,
             children: Vec::new(),
             tasks: std::collections::VecDeque::new(),
@@ -273,6 +279,18 @@ impl IkeSa {
             proposal: String::new(),
             reauth: Reauth::default(),
         }
+    }
+
+    /// We answer the peer's request `message_id` with `response`: the window moves on, and
+    /// the response is kept for the request's retransmissions.
+    pub(crate) fn answered(&mut self, message_id: u32, response: Vec<Vec<u8>>, now: Timestamp) {
+        let print = self
+            .request_print
+            .take()
+            .filter(|(id, _)| *id == message_id)
+            .map(|(_, p)| p);
+        self.expected_request_id = message_id.wrapping_add(1);
+        self.last_response = Some(Answered::new(message_id, response, print, now));
     }
 
     /// Records a request (for `kind`) we are sending now and arms its retransmission.

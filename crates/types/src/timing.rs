@@ -61,3 +61,8 @@ pub const SENDING_WINDOW: Duration = Duration::from_secs(2);
 /// deadlines are rounded up to it so that an idle node with many peers wakes up at most once
 /// per this long for them, however many peers are due.
 pub const LIVENESS_GRANULARITY: Duration = Duration::from_secs(1);
+
+/// A cached IKE response is sent again for a retransmitted request at most once per this
+/// long: a copy of a request replayed by someone on the path cannot make us a packet pump
+/// towards the peer (honest retransmissions come seconds apart, RFC 7296 §2.1).
+pub const RESEND_INTERVAL: Duration = Duration::from_millis(250);
