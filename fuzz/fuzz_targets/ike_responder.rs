@@ -28,6 +28,7 @@ fn responder() -> Endpoint {
     let peer = PeerConfig {
         name: "fuzz".into(),
         remote_addr: "192.0.2.1:500".parse().unwrap(),
+        accept_from: Vec::new(),
         local_id: Identity::Fqdn(Cow::Borrowed(b"right")),
         remote_id: Identity::Fqdn(Cow::Borrowed(b"left")),
         psk: Secret::from_slice(b"insecure provider: any AUTH passes"),

@@ -29,6 +29,7 @@ fn endpoint(me: &str, peer: &str, local_id: &str, remote_id: &str) -> Endpoint {
     let cfg = PeerConfig {
         name: "peer".into(),
         remote_addr: peer.parse().unwrap(),
+        accept_from: Vec::new(),
         local_id: Identity::Fqdn(Cow::Owned(local_id.as_bytes().to_vec())),
         remote_id: Identity::Fqdn(Cow::Owned(remote_id.as_bytes().to_vec())),
         psk: Secret::from_slice(b"a benchmark pre-shared key, 40 octets ok"),

@@ -1,6 +1,6 @@
 //! What the engine needs to know about us and our peers.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use meshsec_crypto::Secret;
@@ -24,6 +24,12 @@ pub struct PeerConfig {
     pub name: String,
     /// The peer's address (IKE port included).
     pub remote_addr: SocketAddr,
+    /// Where else the peer may initiate from, besides `remote_addr`'s address (road warriors,
+    /// peers behind changing NATs; `0.0.0.0/0` and `::/0` for anywhere). An IKE_SA_INIT from an
+    /// address no peer accepts is dropped unanswered, and an IKE_AUTH must come from an address
+    /// the peer of its identity accepts: with pre-shared keys, the address is what keeps one
+    /// peer from posing as another. Empty: `remote_addr` only.
+    pub accept_from: Vec<AddrSelector>,
     /// Our identity towards this peer (IDi or IDr).
     pub local_id: Identity<'static>,
     /// The identity the peer must present.
@@ -54,6 +60,30 @@ pub struct PeerConfig {
     /// random; rekeys do not restart it. An IKE SA not reauthenticated by its end is
     /// deleted. `None`: only when the peer asks (AUTH_LIFETIME) or on demand.
     pub reauth_lifetime: Option<std::time::Duration>,
+}
+
+impl PeerConfig {
+    /// Whether the peer may initiate from `ip`.
+    pub fn accepts(&self, ip: IpAddr) -> bool {
+        self.remote_addr.ip() == ip
+            || self
+                .accept_from
+                .iter()
+                .any(|s| s.start <= ip && ip <= s.end)
+    }
+
+    /// The addresses the peer may initiate from, for explanations.
+    pub fn accepted_sources(&self) -> String {
+        let mut out = self.remote_addr.ip().to_string();
+        for s in &self.accept_from {
+            if s.start == s.end {
+                out.push_str(&format!(", {}", s.start));
+            } else {
+                out.push_str(&format!(", {}-{}", s.start, s.end));
+            }
+        }
+        out
+    }
 }
 
 /// Engine-wide settings.

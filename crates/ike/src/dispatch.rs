@@ -37,7 +37,9 @@ impl Endpoint {
                 // A retransmitted IKE_SA_INIT request: answer from the cache.
                 return self.resend_response(now, spi, RequestPrint::of(bytes, from), to);
             }
-            let result = self.respond_sa_init(now, from, to, bytes);
+            let result = self
+                .respond_sa_init(now, from, to, bytes)
+                .map_err(IkeError::unauthenticated);
             if let Err(e) = &result
                 && let Some(n) = e.answer()
             {
@@ -214,6 +216,10 @@ impl Endpoint {
                 // No IKE SA came of it: the half-open SA goes.
                 self.remove_sa(spi);
             }
+        }
+        if first_auth {
+            // Whatever failed, the sender had not (yet) authenticated.
+            return result.map_err(IkeError::unauthenticated);
         }
         result
     }

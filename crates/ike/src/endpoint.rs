@@ -295,18 +295,31 @@ impl Endpoint {
     ) {
         self.now_hint = now;
         if let Err(e) = self.receive(now, from, to, bytes) {
-            self.on_error(e);
+            self.report(e, Some(from));
         }
     }
 
-    /// The one place errors end up: counted by kind, and reported when they end a
-    /// negotiation ([`Event::Failed`]). (Answers were sent where the error happened, as
-    /// [`IkeError::answer`] says.)
+    /// An error not caused by a received datagram (a timeout, our own failure).
     pub(crate) fn on_error(&mut self, e: IkeError) {
+        self.report(e, None);
+    }
+
+    /// The one place errors end up: counted by kind, and reported when they end a
+    /// negotiation — as [`Event::Refused`] when the sender (at `from`) had not authenticated,
+    /// else as [`Event::Failed`]. (Answers were sent where the error happened, as
+    /// [`IkeError::answer`] says.)
+    fn report(&mut self, e: IkeError, from: Option<SocketAddr>) {
         self.errors.count(e.kind);
         if let Some(f) = e.failure {
             let (peer, failure) = *f;
-            self.events.push_back(Event::Failed { peer, failure });
+            self.events.push_back(match from {
+                Some(from) if e.unauthenticated => Event::Refused {
+                    from,
+                    claimed: peer,
+                    failure,
+                },
+                _ => Event::Failed { peer, failure },
+            });
         }
     }
 

@@ -54,6 +54,8 @@ pub enum ErrorKind {
     /// request from where it came (a bare header, a forgery, another address): not answered.
     NotARetransmission,
     // -- Resource limits (unauthenticated input) --
+    /// An IKE_SA_INIT from an address no peer is configured at or accepts.
+    UnknownSource,
     /// Too many half-open IKE SAs.
     HalfOpenLimit,
     /// A half-open IKE SA dropped to make room for a newer one (its source's bound, or a
@@ -95,7 +97,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in a stable order.
-    pub const ALL: [ErrorKind; 27] = [
+    pub const ALL: [ErrorKind; 28] = [
         ErrorKind::Unparseable,
         ErrorKind::TooLarge,
         ErrorKind::InvalidCleartext,
@@ -108,6 +110,7 @@ impl ErrorKind {
         ErrorKind::WrongState,
         ErrorKind::Retransmission,
         ErrorKind::NotARetransmission,
+        ErrorKind::UnknownSource,
         ErrorKind::HalfOpenLimit,
         ErrorKind::HalfOpenEvicted,
         ErrorKind::CookieRequired,
@@ -140,6 +143,7 @@ impl ErrorKind {
             ErrorKind::WrongState => "wrong_state",
             ErrorKind::Retransmission => "retransmission",
             ErrorKind::NotARetransmission => "not_a_retransmission",
+            ErrorKind::UnknownSource => "unknown_source",
             ErrorKind::HalfOpenLimit => "half_open_limit",
             ErrorKind::HalfOpenEvicted => "half_open_evicted",
             ErrorKind::CookieRequired => "cookie_required",
@@ -163,9 +167,10 @@ impl ErrorKind {
         match f {
             Failure::NoProposalChosen(_) => ErrorKind::NoProposalChosen,
             Failure::PeerRefused { .. } => ErrorKind::PeerRefused,
-            Failure::IdentityMismatch { .. } | Failure::AuthenticationFailed { .. } => {
-                ErrorKind::AuthenticationFailed
-            }
+            Failure::IdentityMismatch { .. }
+            | Failure::AddressMismatch { .. }
+            | Failure::AuthenticationFailed { .. } => ErrorKind::AuthenticationFailed,
+            Failure::UnknownSource { .. } => ErrorKind::UnknownSource,
             Failure::TsUnacceptable(_) | Failure::NarrowingRefused { .. } => {
                 ErrorKind::TsUnacceptable
             }
@@ -196,6 +201,9 @@ pub(crate) struct IkeError {
     notify: Option<Box<Notify<'static>>>,
     /// The failure to report, and the peer it concerns (when known).
     pub(crate) failure: Option<Box<(Option<PeerId>, Failure)>>,
+    /// The sender had not authenticated: the failure is reported as a refusal that changes
+    /// nothing of the peer's state ([`Event::Refused`](crate::Event::Refused)).
+    pub(crate) unauthenticated: bool,
 }
 
 impl IkeError {
@@ -205,6 +213,7 @@ impl IkeError {
             kind,
             notify: None,
             failure: None,
+            unauthenticated: false,
         }
     }
 
@@ -215,6 +224,7 @@ impl IkeError {
             kind: ErrorKind::of(&failure),
             notify: None,
             failure: Some(Box::new((peer, failure))),
+            unauthenticated: false,
         }
     }
 
@@ -233,6 +243,7 @@ impl IkeError {
                     detail: detail.into(),
                 },
             ))),
+            unauthenticated: false,
         }
     }
 
@@ -245,6 +256,7 @@ impl IkeError {
                 method.0.to_be_bytes().to_vec(),
             ))),
             failure: None,
+            unauthenticated: false,
         }
     }
 
@@ -257,7 +269,14 @@ impl IkeError {
             kind: ErrorKind::ChildSaNotFound,
             notify: Some(Box::new(n)),
             failure: None,
+            unauthenticated: false,
         }
+    }
+
+    /// The same error, from a sender that had not authenticated.
+    pub(crate) fn unauthenticated(mut self) -> IkeError {
+        self.unauthenticated = true;
+        self
     }
 
     /// The Notify a peer's *authenticated request* that failed this way is answered with;

@@ -3,7 +3,7 @@
 
 use core::fmt;
 use meshsec_types::{IkeSpi, InboundSpi, OutboundSpi};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use meshsec_crypto::{Encr, Integ, Secret};
 use meshsec_wire::payload::AddrSelector;
@@ -119,6 +119,22 @@ pub enum Failure {
         /// What the peer presented.
         presented: String,
     },
+    /// An IKE_SA_INIT from an address no peer is configured at or accepts
+    /// (`PeerConfig::accept_from`): dropped unanswered, before any key exchange.
+    UnknownSource {
+        /// Where it came from.
+        from: IpAddr,
+    },
+    /// An IKE_AUTH with a peer's identity from an address that peer is not configured at:
+    /// refused whatever its AUTH, so that one PSK holder cannot pose as another peer.
+    AddressMismatch {
+        /// The identity presented.
+        identity: String,
+        /// The addresses the peer of that identity may initiate from.
+        accepted: String,
+        /// Where the IKE_AUTH came from.
+        from: IpAddr,
+    },
     /// The AUTH payload did not verify: wrong PSK on one side (the key itself is never
     /// shown).
     AuthenticationFailed {
@@ -165,6 +181,20 @@ impl fmt::Display for Failure {
             Failure::IdentityMismatch { expected, presented } => write!(
                 f,
                 "identity mismatch: expected {expected}, the peer presented {presented}"
+            ),
+            Failure::UnknownSource { from } => write!(
+                f,
+                "IKE_SA_INIT from {from}: no peer is configured at this address (set the peer's \
+                 address, or accept_from for peers that move)"
+            ),
+            Failure::AddressMismatch {
+                identity,
+                accepted,
+                from,
+            } => write!(
+                f,
+                "address mismatch: {identity} initiated from {from}, but that peer is configured \
+                 at {accepted} (refused before its AUTH counts)"
             ),
             Failure::AuthenticationFailed { side: Side::Local } => f.write_str(
                 "AUTHENTICATION_FAILED: the peer's AUTH does not verify with our PSK (PSKs differ?)",
@@ -274,6 +304,17 @@ pub enum Event {
     PeerAlive {
         /// The peer.
         peer: PeerId,
+    },
+    /// We refused an initiator that had not authenticated (its IKE_SA_INIT, or its IKE_AUTH
+    /// before the AUTH verified). Anyone can send that, so nothing of any peer's state may
+    /// change for it: it is for the log (rate-limited) and counters only.
+    Refused {
+        /// Where it came from.
+        from: SocketAddr,
+        /// The peer it looked like (by its address or the identity it claimed), if any.
+        claimed: Option<PeerId>,
+        /// Why.
+        failure: Failure,
     },
     /// Negotiation with a peer failed; the SA attempt is gone.
     Failed {

@@ -14,7 +14,7 @@ use meshsec_wire::payload::{
 };
 use meshsec_wire::registry::{AuthMethod, EsnId, ExchangeType, NotifyType, ProtocolId};
 
-use crate::config::ChildMode;
+use crate::config::{ChildMode, PeerConfig};
 use crate::endpoint::Endpoint;
 use crate::error::{ErrorKind, IkeError};
 use crate::event::{ChildSa, ChildSaHalf, Failure, PeerId, Side};
@@ -269,22 +269,39 @@ impl Endpoint {
         let (remote, message_id) = (sa.remote, sa.expected_request_id);
         let c = auth_content(payloads);
         let id_i = c.id_i.ok_or(ErrorKind::InvalidSyntax)?;
-        // Which peer is this? The one whose configured identity matches, preferring address.
+        // Which peer is this? The one whose configured identity matches — and who may
+        // initiate from this address: with pre-shared keys the address is part of who the peer
+        // is, so a holder of one peer's key cannot pose as another from elsewhere.
         let matching: Vec<PeerId> = self
             .peers
             .iter()
             .filter(|(_, cfg)| &cfg.remote_id == id_i)
             .map(|(p, _)| p)
             .collect();
-        let peer = matching
-            .iter()
-            .copied()
-            .find(|p| {
-                self.peers
-                    .get(*p)
-                    .is_some_and(|cfg| cfg.remote_addr.ip() == remote.ip())
-            })
-            .or_else(|| matching.first().copied());
+        let at_address = |p: &PeerId| {
+            self.peers
+                .get(*p)
+                .is_some_and(|cfg| cfg.remote_addr.ip() == remote.ip())
+        };
+        let accepting = |p: &PeerId| self.peers.get(*p).is_some_and(|c| c.accepts(remote.ip()));
+        let peer = (matching.iter().find(|p| at_address(p)))
+            .or_else(|| matching.iter().find(|p| accepting(p)))
+            .copied();
+        if let (None, Some(first)) = (peer, matching.first()) {
+            let accepted = self
+                .peers
+                .get(*first)
+                .map(PeerConfig::accepted_sources)
+                .unwrap_or_default();
+            return Err(IkeError::failed(
+                Some(*first),
+                Failure::AddressMismatch {
+                    identity: id_i.to_string(),
+                    accepted,
+                    from: remote.ip(),
+                },
+            ));
+        }
         let Some(peer) = peer else {
             let expected = self
                 .peers

@@ -3,7 +3,7 @@
 
 use meshsec_types::IkeSpi;
 use std::borrow::Cow;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use meshsec_crypto::keys::{self, IkeSuite};
 use meshsec_crypto::natd::natd_hash;
@@ -292,19 +292,22 @@ impl Endpoint {
     }
 
     /// The peer configurations that may be behind `from`, before identities are known: those
-    /// with its address, or all of them.
-    fn candidates(&self, from: SocketAddr) -> Vec<PeerId> {
-        let by_addr: Vec<PeerId> = self
+    /// at its address, else those that accept it (`accept_from`).
+    fn candidates(&self, from: IpAddr) -> Vec<PeerId> {
+        let at: Vec<PeerId> = self
             .peers
             .iter()
-            .filter(|(_, p)| p.remote_addr.ip() == from.ip())
+            .filter(|(_, p)| p.remote_addr.ip() == from)
             .map(|(i, _)| i)
             .collect();
-        if by_addr.is_empty() {
-            self.peers.iter().map(|(i, _)| i).collect()
-        } else {
-            by_addr
+        if !at.is_empty() {
+            return at;
         }
+        self.peers
+            .iter()
+            .filter(|(_, p)| p.accepts(from))
+            .map(|(i, _)| i)
+            .collect()
     }
 
     /// Responder: a new IKE_SA_INIT request. Its errors are answered (statelessly, rate
@@ -328,6 +331,12 @@ impl Endpoint {
         {
             return Err(ErrorKind::InvalidCleartext.into()); // unauthenticated: no answer
         }
+        // A stranger gets nothing: no answer, no key exchange.
+        let candidates = self.candidates(from.ip());
+        if candidates.is_empty() {
+            let failure = Failure::UnknownSource { from: from.ip() };
+            return Err(IkeError::failed(None, failure));
+        }
         let content = init_content(&msg.payloads).ok_or(ErrorKind::InvalidCleartext)?;
         // The cookie first: a full table never refuses a request that proved its address.
         let with_cookie = self.half_open.len() >= self.config.cookie_threshold;
@@ -343,7 +352,6 @@ impl Endpoint {
         if admission == Admission::Refuse {
             return Err(ErrorKind::HalfOpenLimit.into());
         }
-        let candidates = self.candidates(from);
         let ours: Vec<ProposalSpec> = candidates
             .iter()
             .filter_map(|p| self.peers.get(*p))

@@ -44,7 +44,7 @@ impl PeerTable {
 }
 
 /// A read-only view of one IKE SA.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct IkeSaInfo {
     /// The peer, once known.
     pub peer: Option<PeerId>,

@@ -87,17 +87,20 @@ impl Drop for Teardown {
 
 fn write_configs(n: usize, dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir)?;
-    let mut key = [0u8; 24];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut key))
-        .context("cannot read /dev/urandom")?;
-    let psk: String = key.iter().map(|b| format!("{b:02x}")).collect();
-    let psk_path = dir.join("demo.psk");
-    std::fs::write(&psk_path, format!("{psk}\n"))?;
-    std::fs::set_permissions(
-        &psk_path,
-        std::os::unix::fs::PermissionsExt::from_mode(0o600),
-    )?;
+    // One key per pair, as for any real mesh: a shared key would let each node pose as the
+    // others (the daemon refuses that without allow_shared_psk).
+    let mut urandom = std::fs::File::open("/dev/urandom").context("cannot read /dev/urandom")?;
+    for i in 1..=n {
+        for j in i + 1..=n {
+            let mut key = [0u8; 24];
+            std::io::Read::read_exact(&mut urandom, &mut key)
+                .context("cannot read /dev/urandom")?;
+            let psk: String = key.iter().map(|b| format!("{b:02x}")).collect();
+            let path = dir.join(pair_key(i, j));
+            std::fs::write(&path, format!("{psk}\n"))?;
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+        }
+    }
     for i in 1..=n {
         let mut c = String::new();
         let _ = write!(
@@ -111,9 +114,10 @@ fn write_configs(n: usize, dir: &Path) -> Result<()> {
             let _ = write!(
                 c,
                 "\n[[peer]]\nname = \"n{j}\"\naddress = \"{}\"\nidentity = \"fqdn:n{j}.demo\"\n\
-                 psk_file = \"demo.psk\"\nlocal_ts = [\"{}/32\"]\nremote_ts = [\"{}/32\"]\n\
+                 psk_file = \"{}\"\nlocal_ts = [\"{}/32\"]\nremote_ts = [\"{}/32\"]\n\
                  start = \"always\"\n",
                 underlay(j),
+                pair_key(i, j),
                 inner(i),
                 inner(j)
             );
@@ -121,6 +125,11 @@ fn write_configs(n: usize, dir: &Path) -> Result<()> {
         std::fs::write(dir.join(format!("n{i}.toml")), c)?;
     }
     Ok(())
+}
+
+/// The key file of nodes `i` and `j` (relative to the demo directory).
+fn pair_key(i: usize, j: usize) -> String {
+    format!("n{}-n{}.psk", i.min(j), i.max(j))
 }
 
 fn build_network(n: usize) -> Result<()> {

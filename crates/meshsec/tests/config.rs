@@ -229,3 +229,72 @@ fn lifecycle_settings_parse_and_bad_values_are_explained() {
         assert!(err.contains(want), "for {line}:\n{err}");
     }
 }
+
+#[test]
+fn key_files_are_one_per_peer_root_only_and_not_links() {
+    assert!(root(), "run as root (key files must be root-owned)");
+    let dir = Dir::new("keys");
+    let two_peers = |extra_beta: &str, extra_gamma: &str| {
+        format!(
+            "[node]\nname = \"alpha\"\nidentity = \"fqdn:alpha.example.org\"\naddresses = [\"192.0.2.1\"]\n\n\
+             [[peer]]\nname = \"beta\"\naddress = \"192.0.2.2\"\nidentity = \"fqdn:beta.example.org\"\n\
+             psk_file = \"keys/beta.psk\"\nlocal_ts = [\"10.1.0.0/24\"]\nremote_ts = [\"10.2.0.0/24\"]\n{extra_beta}\n\n\
+             [[peer]]\nname = \"gamma\"\naddress = \"192.0.2.3\"\nidentity = \"fqdn:gamma.example.org\"\n\
+             psk_file = \"keys/gamma.psk\"\nlocal_ts = [\"10.1.0.0/24\"]\nremote_ts = [\"10.3.0.0/24\"]\n{extra_gamma}\n"
+        )
+    };
+    let (ok, _, err) = dir.check(&two_peers("", ""));
+    assert!(ok, "{err}");
+    // The same key for two peers: refused, naming the other peer, unless both allow it.
+    dir.key("gamma", "a long enough pre-shared key for beta", 0o600);
+    let (ok, _, err) = dir.check(&two_peers("", ""));
+    assert!(!ok);
+    assert!(
+        err.contains("meshsec.toml:19: peer.gamma.psk_file: the same pre-shared key as peer beta"),
+        "{err}"
+    );
+    let (ok, _, _) = dir.check(&two_peers("", "allow_shared_psk = true"));
+    assert!(!ok, "one side's permission is not enough");
+    let both = "allow_shared_psk = true";
+    let (ok, _, err) = dir.check(&two_peers(both, both));
+    assert!(ok, "{err}");
+    // A symbolic link is not followed.
+    dir.key("gamma", "another long enough pre-shared key", 0o600);
+    let link = dir.0.join("keys").join("link.psk");
+    std::os::unix::fs::symlink(dir.0.join("keys").join("gamma.psk"), &link).unwrap();
+    let (ok, _, err) = dir.check(&config(TS, ID, "psk_file = \"keys/link.psk\"", "# -"));
+    assert!(!ok);
+    assert!(
+        err.contains("peer.beta.psk_file: keys/link.psk is a symbolic link"),
+        "{err}"
+    );
+    // Nor is a key in a directory others may write to.
+    let keys = dir.0.join("keys");
+    std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let (ok, _, err) = dir.check(&config(TS, ID, PSK, "# -"));
+    std::fs::set_permissions(&keys, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert!(!ok);
+    assert!(
+        err.contains("keys/beta.psk is in keys, which is writable by others than root"),
+        "{err}"
+    );
+}
+
+#[test]
+fn accept_from_takes_selectors_or_any() {
+    assert!(root(), "run as root (key files must be root-owned)");
+    let dir = Dir::new("accept");
+    for good in [
+        "accept_from = [\"198.51.100.0/24\", \"2001:db8::/32\"]",
+        "accept_from = [\"any\"]",
+    ] {
+        let (ok, _, err) = dir.check(&config(TS, ID, PSK, good));
+        assert!(ok, "{good}: {err}");
+    }
+    let (ok, _, err) = dir.check(&config(TS, ID, PSK, "accept_from = [\"anywhere\"]"));
+    assert!(!ok);
+    assert!(
+        err.contains("meshsec.toml:14: peer.beta.accept_from: \"anywhere\" is not a selector"),
+        "{err}"
+    );
+}

@@ -267,7 +267,7 @@ secrets {{
 "#,
         ike = s.ike,
         esp = s.esp,
-        psk = common::PSK,
+        psk = common::pair_psk("m", "s"),
     )
 }
 
@@ -298,7 +298,6 @@ fn interop(
     let setup_pcap = capture_setup.then(|| capture(&mut lab, &m, "setup"));
     let charon = Charon::start(&mut lab, &sw, &swanctl_conf(s, sw_extra));
     let sock = lab.socket("m");
-    let psk = lab.dir.join("psk");
     let extra = format!(
         "ike_proposals = [\"{}\"]\nesp_proposals = [\"{}\"]\n{meshsec_extra}",
         s.ike, s.esp
@@ -308,7 +307,7 @@ fn interop(
             name: "m",
             addr: "192.0.2.1",
             socket: &sock,
-            psk: &psk,
+            keys: &lab.dir,
         },
         &[PeerCfg {
             name: "s",

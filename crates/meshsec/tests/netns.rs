@@ -133,7 +133,7 @@ fn cli_down_up_sas_and_reload() {
     let mut text = std::fs::read_to_string(&cfg).unwrap();
     text.push_str(&format!(
         "\n[[peer]]\nname = \"c\"\naddress = \"192.0.2.3\"\nidentity = \"fqdn:c.test\"\npsk_file = \"{}\"\nlocal_ts = [\"10.1.0.0/24\"]\nremote_ts = [\"10.3.0.0/24\"]\nstart = \"passive\"\n",
-        lab.dir.join("psk").display()
+        common::pair_key(&lab.dir, "a", "c").display()
     ));
     std::fs::write(&cfg, text).unwrap();
     let out = cli("reload", &sa);
@@ -181,7 +181,6 @@ fn three_node_full_mesh_through_a_router() {
         );
         nss.push(ns);
     }
-    let psk = lab.dir.join("psk");
     let mut socks = Vec::new();
     for i in 1..=n {
         let sock = lab.socket(&format!("n{i}"));
@@ -215,7 +214,7 @@ fn three_node_full_mesh_through_a_router() {
                 name: &name,
                 addr: &addr,
                 socket: &sock,
-                psk: &psk,
+                keys: &lab.dir,
             },
             &peers,
         );
@@ -358,14 +357,13 @@ fn ipv6_underlay_and_ipv6_selectors() {
     lab.link(&a, "2001:db8::1/64 nodad", &b, "2001:db8::2/64 nodad");
     lab.exec_ok(&a, "ip addr add fd00:1::1/128 dev lo");
     lab.exec_ok(&b, "ip addr add fd00:2::1/128 dev lo");
-    let psk = lab.dir.join("psk");
     let (sa, sb) = (lab.socket("a"), lab.socket("b"));
     let ca = config(
         &NodeCfg {
             name: "a",
             addr: "2001:db8::1",
             socket: &sa,
-            psk: &psk,
+            keys: &lab.dir,
         },
         &[PeerCfg {
             name: "b",
@@ -381,7 +379,7 @@ fn ipv6_underlay_and_ipv6_selectors() {
             name: "b",
             addr: "2001:db8::2",
             socket: &sb,
-            psk: &psk,
+            keys: &lab.dir,
         },
         &[PeerCfg {
             name: "a",
@@ -438,14 +436,13 @@ fn through_a_nat_esp_goes_in_udp_and_keepalives_keep_the_mapping() {
              nft add rule ip nat post oifname {out} masquerade"
         ),
     );
-    let psk = lab.dir.join("psk");
     let (sa, sb) = (lab.socket("a"), lab.socket("b"));
     let mut ca = config(
         &NodeCfg {
             name: "a",
             addr: "10.0.0.2",
             socket: &sa,
-            psk: &psk,
+            keys: &lab.dir,
         },
         &[PeerCfg {
             name: "b",
@@ -463,7 +460,7 @@ fn through_a_nat_esp_goes_in_udp_and_keepalives_keep_the_mapping() {
             name: "b",
             addr: "198.51.100.2",
             socket: &sb,
-            psk: &psk,
+            keys: &lab.dir,
         },
         &[PeerCfg {
             name: "a",
@@ -513,14 +510,13 @@ fn the_address_the_peer_used_is_the_local_address_of_the_ike_sa() {
     lab.exec_ok(&b, &format!("ip addr add 198.51.100.3/24 dev {vb}"));
     lab.exec_ok(&a, "ip addr add 10.1.0.1/32 dev lo");
     lab.exec_ok(&b, "ip addr add 10.2.0.1/32 dev lo");
-    let psk = lab.dir.join("psk");
     let (sa, sb) = (lab.socket("a"), lab.socket("b"));
     let ca = config(
         &NodeCfg {
             name: "a",
             addr: "198.51.100.1",
             socket: &sa,
-            psk: &psk,
+            keys: &lab.dir,
         },
         &[PeerCfg {
             name: "b",
@@ -536,7 +532,7 @@ fn the_address_the_peer_used_is_the_local_address_of_the_ike_sa() {
             name: "b",
             addr: "198.51.100.2\", \"198.51.100.3",
             socket: &sb,
-            psk: &psk,
+            keys: &lab.dir,
         },
         &[PeerCfg {
             name: "a",

@@ -35,6 +35,7 @@ mod liveness;
 mod node;
 mod peer;
 mod policy;
+mod refusals;
 mod sa_params;
 mod status;
 

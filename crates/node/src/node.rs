@@ -13,6 +13,7 @@ use meshsec_wire::payload::AddrSelector;
 
 use crate::backend::SaBackend;
 use crate::peer::PeerState;
+use crate::refusals::RefusalLog;
 
 /// Lifecycle events kept for [`Node::poll_event`].
 const MAX_EVENTS: usize = 4096;
@@ -106,6 +107,8 @@ pub struct Node<B: SaBackend> {
     pub(crate) unknown_spi_suppressed: u64,
     /// Lifecycle events not polled and dropped (the queue is bounded).
     pub(crate) events_dropped: u64,
+    /// Refused unauthenticated initiators: counted, and logged within bounds.
+    pub(crate) refusals: RefusalLog,
 }
 
 impl<B: SaBackend> core::fmt::Debug for Node<B> {
@@ -135,6 +138,7 @@ impl<B: SaBackend> Node<B> {
             unknown_spi_budget: (0, 0),
             unknown_spi_suppressed: 0,
             events_dropped: 0,
+            refusals: RefusalLog::default(),
         }
     }
 

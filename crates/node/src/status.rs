@@ -95,6 +95,10 @@ pub struct NodeReport {
     pub ike_errors: Vec<(meshsec_ike::ErrorKind, u64)>,
     /// Reports of ESP with unknown SPIs beyond the per-second budget, not looked into.
     pub unknown_spi_suppressed: u64,
+    /// Unauthenticated initiators refused (the reasons are in `ike_errors`).
+    pub refused: u64,
+    /// Of those, refusals not logged (the log is rate-limited).
+    pub refusals_not_logged: u64,
 }
 
 impl<B: SaBackend> Node<B> {
@@ -157,6 +161,8 @@ impl<B: SaBackend> Node<B> {
             unattributed: self.backend.unattributed_counters(),
             ike_errors: self.ike.error_counters().nonzero().collect(),
             unknown_spi_suppressed: self.unknown_spi_suppressed,
+            refused: self.refusals.total,
+            refusals_not_logged: self.refusals.suppressed,
         }
     }
 }

@@ -371,7 +371,13 @@ fn cookies_always_on_cost_one_round_trip_and_still_establish() {
 
 #[test]
 fn a_flood_leaves_no_state_in_cookie_mode_and_the_real_initiator_gets_through() {
-    let mut s = with_cookie_threshold(sim(side(true), side(false)), 10);
+    // B takes A from anywhere (a road-warrior responder: where floods from many sources
+    // reach the key exchange unless cookies stop them).
+    let mut s = sim(side(true), side(false));
+    let mut cfg = peer_config(A, &side(false));
+    cfg.accept_from = anywhere();
+    let ike = endpoint(B, 2, |ec| ec.cookie_threshold = 10);
+    s.nodes[1] = host(B, ike, meshsec_node::PeerPolicy::passive(cfg), 2);
     let mut rng = SeededRandom::new(99);
     // 5,000 IKE_SA_INIT requests from spoofed addresses and random SPIs (a copy of a real
     // request with the SPI changed).

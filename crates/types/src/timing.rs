@@ -66,3 +66,7 @@ pub const LIVENESS_GRANULARITY: Duration = Duration::from_secs(1);
 /// long: a copy of a request replayed by someone on the path cannot make us a packet pump
 /// towards the peer (honest retransmissions come seconds apart, RFC 7296 §2.1).
 pub const RESEND_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Refusals of unauthenticated initiators are logged at most once per source per this long
+/// (and a few lines per this long in all); the rest are counted and summed up in the next line.
+pub const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(10);

@@ -59,6 +59,8 @@ pub struct Peer {
     pub name: String,
     /// Its address and IKE port.
     pub address: SocketAddr,
+    /// Where else it may initiate from (`accept_from`; empty: `address` only).
+    pub accept_from: Vec<AddrSelector>,
     /// The identity it must present.
     pub identity: Identity<'static>,
     /// The pre-shared key (from `psk_file`).
@@ -180,6 +182,7 @@ impl Config {
         Some(PeerConfig {
             name: p.name.clone(),
             remote_addr: p.address,
+            accept_from: p.accept_from.clone(),
             local_id: self.node.identity.clone(),
             remote_id: p.identity.clone(),
             psk: p.psk.clone(),

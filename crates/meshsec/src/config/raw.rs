@@ -51,6 +51,8 @@ pub(crate) struct RawPeerSettings {
     pub(crate) child_lifetime_packets: Option<Spanned<i64>>,
     pub(crate) allow_weak_psk: Option<Spanned<bool>>,
     pub(crate) allow_weak_crypto: Option<Spanned<bool>>,
+    pub(crate) allow_shared_psk: Option<Spanned<bool>>,
+    pub(crate) accept_from: Option<Spanned<Vec<S>>>,
 }
 
 /// `[[peer]]`.
@@ -80,4 +82,6 @@ pub(crate) struct RawPeer {
     pub(crate) child_lifetime_packets: Option<Spanned<i64>>,
     pub(crate) allow_weak_psk: Option<Spanned<bool>>,
     pub(crate) allow_weak_crypto: Option<Spanned<bool>>,
+    pub(crate) allow_shared_psk: Option<Spanned<bool>>,
+    pub(crate) accept_from: Option<Spanned<Vec<S>>>,
 }

@@ -1,9 +1,9 @@
 //! Gives the raw strings their meaning and reports each problem at its line.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
-use std::net::{IpAddr, SocketAddr};
-use std::os::unix::fs::MetadataExt;
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -95,6 +95,13 @@ fn key_on_line(text: &str, offset: usize) -> String {
     }
 }
 
+/// A setting from the peer, else from `[defaults]`.
+macro_rules! setting {
+    ($raw:expr, $peer:expr, $field:ident) => {
+        $peer.$field.as_ref().or($raw.defaults.$field.as_ref())
+    };
+}
+
 pub(super) fn validate(path: &Path, text: &str) -> Result<Config, ConfigError> {
     let ctx = Ctx { path, text };
     let raw: RawConfig = toml::from_str(text).map_err(|e| {
@@ -109,6 +116,7 @@ pub(super) fn validate(path: &Path, text: &str) -> Result<Config, ConfigError> {
     let mut warnings = Vec::new();
     let node = node(&ctx, &raw)?;
     let mut names = HashSet::new();
+    let mut keys: HashMap<[u8; 32], (String, bool)> = HashMap::new();
     let mut peers = Vec::new();
     for p in &raw.peer {
         let key = |k: &str| format!("peer.{}.{k}", p.name.get_ref());
@@ -119,7 +127,29 @@ pub(super) fn validate(path: &Path, text: &str) -> Result<Config, ConfigError> {
                 "a second peer with this name (names must be unique)",
             ));
         }
-        peers.push(peer(&ctx, &raw, p, &mut warnings)?);
+        let parsed = peer(&ctx, &raw, p, &mut warnings)?;
+        // One key per peer: a key shared by peers lets each of them pose as the others (the
+        // address binding is all that is left), and one leak exposes them all.
+        let allow_shared = setting!(raw, p, allow_shared_psk).is_some_and(|b| *b.get_ref());
+        let print = meshsec_crypto::digest::fingerprint(parsed.psk.expose());
+        match keys.get(&print) {
+            Some((other, other_allows)) if !(allow_shared && *other_allows) => {
+                return Err(ctx.at(
+                    &p.psk_file,
+                    &key("psk_file"),
+                    format!(
+                        "the same pre-shared key as peer {other}: each peer needs its own key \
+                         (with a shared key, either peer could pose as the other), or set \
+                         allow_shared_psk = true on both"
+                    ),
+                ));
+            }
+            Some(_) => {}
+            None => {
+                keys.insert(print, (p.name.get_ref().clone(), allow_shared));
+            }
+        }
+        peers.push(parsed);
     }
     Ok(Config {
         path: path.to_path_buf(),
@@ -256,13 +286,6 @@ fn identity(ctx: &Ctx<'_>, s: &S, key: &str) -> Result<Identity<'static>, Config
     }
 }
 
-/// A setting from the peer, else from `[defaults]`.
-macro_rules! setting {
-    ($raw:expr, $peer:expr, $field:ident) => {
-        $peer.$field.as_ref().or($raw.defaults.$field.as_ref())
-    };
-}
-
 fn peer(
     ctx: &Ctx<'_>,
     raw: &RawConfig,
@@ -275,6 +298,17 @@ fn peer(
     let identity = identity(ctx, &p.identity, &key("identity"))?;
     let allow_weak_psk = setting!(raw, p, allow_weak_psk).is_some_and(|b| *b.get_ref());
     let psk = psk(ctx, &p.psk_file, &key("psk_file"), allow_weak_psk, warnings)?;
+    let accept_from = match setting!(raw, p, accept_from) {
+        None => Vec::new(),
+        Some(list) if list.get_ref().iter().any(|s| s.get_ref() == "any") => vec![
+            AddrSelector::range(Ipv4Addr::UNSPECIFIED.into(), Ipv4Addr::BROADCAST.into()),
+            AddrSelector::range(
+                Ipv6Addr::UNSPECIFIED.into(),
+                Ipv6Addr::from(u128::MAX).into(),
+            ),
+        ],
+        Some(list) => selectors(ctx, list, &key("accept_from"))?,
+    };
     let local_ts = selectors(ctx, &p.local_ts, &key("local_ts"))?;
     let remote_ts = selectors(ctx, &p.remote_ts, &key("remote_ts"))?;
     let mode = choice(
@@ -374,6 +408,7 @@ fn peer(
     Ok(Peer {
         name: p.name.get_ref().clone(),
         address,
+        accept_from,
         identity,
         psk,
         local_ts,
@@ -486,7 +521,34 @@ fn psk(
         path = dir.join(path);
     }
     let shown = path.display().to_string();
-    let meta = std::fs::metadata(&path).map_err(|e| ctx.at(file, key, format!("{shown}: {e}")))?;
+    // The directory too: whoever may write there may swap the key for their own.
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    let dir = dir.unwrap_or(Path::new("."));
+    let dir_meta =
+        std::fs::metadata(dir).map_err(|e| ctx.at(file, key, format!("{}: {e}", dir.display())))?;
+    if dir_meta.mode() & 0o022 != 0 || dir_meta.uid() != 0 {
+        return Err(ctx.at(file, key, format!(
+            "{shown} is in {}, which is writable by others than root (owner uid {}, mode {:03o}): keep key files in a root-owned directory (chmod go-w {})",
+            dir.display(), dir_meta.uid(), dir_meta.mode() & 0o777, dir.display()
+        )));
+    }
+    // Opened without following a symlink, and checked through the open file (fstat), so the
+    // file checked is the file read.
+    let mut opened = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => ctx.at(
+                file,
+                key,
+                format!("{shown} is a symbolic link; name the key file itself"),
+            ),
+            _ => ctx.at(file, key, format!("{shown}: {e}")),
+        })?;
+    let meta = opened
+        .metadata()
+        .map_err(|e| ctx.at(file, key, format!("{shown}: {e}")))?;
     if !meta.is_file() {
         return Err(ctx.at(file, key, format!("{shown} is not a regular file")));
     }
@@ -506,8 +568,9 @@ fn psk(
             ),
         ));
     }
-    let mut content =
-        std::fs::read(&path).map_err(|e| ctx.at(file, key, format!("{shown}: {e}")))?;
+    let mut content = Vec::new();
+    std::io::Read::read_to_end(&mut opened, &mut content)
+        .map_err(|e| ctx.at(file, key, format!("{shown}: {e}")))?;
     while content.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
         content.pop();
     }

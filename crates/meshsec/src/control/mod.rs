@@ -129,6 +129,10 @@ pub struct Status {
     /// `no_proposal_chosen`, `timeout`...).
     #[serde(default)]
     pub ike_errors: BTreeMap<String, u64>,
+    /// Unauthenticated initiators refused (`refused`; why is in `ike_errors`), and how many
+    /// of those refusals the rate-limited log left out (`not_logged`).
+    #[serde(default)]
+    pub refusals: BTreeMap<String, u64>,
 }
 
 /// One peer.

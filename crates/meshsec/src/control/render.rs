@@ -163,6 +163,14 @@ pub fn status(s: &Status) -> String {
     if let Some(e) = drops(&s.ike_errors) {
         let _ = writeln!(out, "IKE messages dropped or refused: {e}");
     }
+    let refused = s.refusals.get("refused").copied().unwrap_or(0);
+    if refused > 0 {
+        let quiet = s.refusals.get("not_logged").copied().unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "unauthenticated initiators refused: {refused} ({quiet} of them not logged)"
+        );
+    }
     out
 }
 

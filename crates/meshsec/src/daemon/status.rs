@@ -165,6 +165,12 @@ impl Daemon {
                 .iter()
                 .map(|(k, n)| (k.as_str().to_string(), *n))
                 .collect(),
+            refusals: [
+                ("refused".to_string(), report.refused),
+                ("not_logged".to_string(), report.refusals_not_logged),
+            ]
+            .into_iter()
+            .collect(),
         }
     }
 }

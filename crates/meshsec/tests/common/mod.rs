@@ -91,10 +91,6 @@ impl Lab {
         let dir = std::env::temp_dir().join(format!("meshsec-{test}-{prefix}"));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let psk = dir.join("psk");
-        std::fs::write(&psk, format!("{PSK}\n")).unwrap();
-        std::fs::set_permissions(&psk, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-            .unwrap();
         Lab {
             prefix,
             dir,
@@ -302,7 +298,7 @@ impl Lab {
         let (_, veth_b) = self.link(&a, "192.0.2.1/24", &b, "192.0.2.2/24");
         self.exec_ok(&a, "ip addr add 10.1.0.1/32 dev lo");
         self.exec_ok(&b, "ip addr add 10.2.0.1/32 dev lo");
-        let psk = self.dir.join("psk");
+        let keys = self.dir.clone();
         let (sa, sb) = (self.socket("a"), self.socket("b"));
         let node = format!("[node]\n{node_extra}\n");
         let side = |me: &str,
@@ -318,7 +314,7 @@ impl Lab {
                     name: me,
                     addr,
                     socket: sock,
-                    psk: &psk,
+                    keys: &keys,
                 },
                 &[PeerCfg {
                     name: peer,
@@ -448,7 +444,26 @@ pub struct NodeCfg<'a> {
     pub name: &'a str,
     pub addr: &'a str,
     pub socket: &'a Path,
-    pub psk: &'a Path,
+    /// Where the pair keys are (see [`pair_key`]).
+    pub keys: &'a Path,
+}
+
+/// The pre-shared key of the pair `a`, `b` (one key per pair, as the daemon requires).
+pub fn pair_psk(a: &str, b: &str) -> String {
+    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+    format!("{PSK}-{lo}-{hi}")
+}
+
+/// The key file of the pair `a`, `b` in `dir` (written, root-only, if missing).
+pub fn pair_key(dir: &Path, a: &str, b: &str) -> PathBuf {
+    let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+    let path = dir.join(format!("psk-{lo}-{hi}"));
+    if !path.exists() {
+        std::fs::write(&path, format!("{}\n", pair_psk(a, b))).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+    }
+    path
 }
 
 /// One `[[peer]]`.
@@ -475,7 +490,7 @@ pub fn config(node: &NodeCfg<'_>, peers: &[PeerCfg<'_>]) -> String {
             p.name,
             p.addr,
             p.name,
-            node.psk.display(),
+            pair_key(node.keys, node.name, p.name).display(),
             p.local_ts,
             p.remote_ts,
             p.start,

@@ -181,6 +181,7 @@ pub fn peer_config(peer: &str, s: &Side) -> PeerConfig {
     PeerConfig {
         name: "peer".into(),
         remote_addr: addr(peer),
+        accept_from: Vec::new(),
         local_id: fqdn(s.local_id),
         remote_id: fqdn(s.remote_id),
         psk: Secret::from_slice(s.psk.as_bytes()),
@@ -218,11 +219,13 @@ pub fn children(n: &Node) -> Vec<&ChildSa> {
         .collect()
 }
 
+/// Every failure the node explained: of its own exchanges, and its refusals of initiators
+/// that had not authenticated.
 pub fn failures(n: &Node) -> Vec<&Failure> {
     n.events
         .iter()
         .filter_map(|e| match e {
-            Event::Failed { failure, .. } => Some(failure),
+            Event::Failed { failure, .. } | Event::Refused { failure, .. } => Some(failure),
             _ => None,
         })
         .collect()
@@ -233,4 +236,41 @@ pub fn established(n: &Node) -> usize {
         .iter()
         .filter(|e| matches!(e, Event::IkeSaEstablished { .. }))
         .count()
+}
+
+/// A and B, B's endpoint adjusted by `tweak`, and A's first IKE_SA_INIT request (which
+/// the network never carries: the link is down, B only gets what the test feeds it).
+pub fn responder(tweak: impl Fn(&mut EndpointConfig)) -> (Sim, Vec<u8>) {
+    responder_accepting(Vec::new(), tweak)
+}
+
+/// As [`responder`], with B accepting A from `accept_from` too.
+pub fn responder_accepting(
+    accept_from: Vec<AddrSelector>,
+    tweak: impl Fn(&mut EndpointConfig),
+) -> (Sim, Vec<u8>) {
+    let a = node(A, B, &side(true), 1);
+    let mut cfg = peer_config(A, &side(false));
+    cfg.accept_from = accept_from;
+    let b = host(B, endpoint(B, 2, tweak), PeerPolicy::passive(cfg), 2);
+    let mut s = Sim::new(vec![a, b]);
+    s.nodes[0]
+        .ike_mut()
+        .initiate(Timestamp::ZERO, PEER)
+        .unwrap();
+    let first = s.nodes[0].host.poll_transmit().unwrap().payload;
+    s.partitioned = true;
+    (s, first)
+}
+
+/// `request` with another initiator SPI (another IKE SA attempt).
+pub fn with_spi(request: &[u8], spi: u64) -> Vec<u8> {
+    let mut m = request.to_vec();
+    m[0..8].copy_from_slice(&spi.to_be_bytes());
+    m
+}
+
+/// Every IPv4 address, as `accept_from` would say "any".
+pub fn anywhere() -> Vec<AddrSelector> {
+    vec![prefix("0.0.0.0/0")]
 }
