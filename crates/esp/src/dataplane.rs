@@ -425,6 +425,12 @@ impl DataPlane {
             }
             return Err(DropReason::NoSa);
         };
+        // The policy is the peer's configured selectors; the SA carries what was negotiated
+        // (narrowed, perhaps): the peer would drop the rest, so it is not sent.
+        if !sa.params.selectors.iter().any(|s| s.matches_outbound(&key)) {
+            sa.counters.count_drop(DropReason::NoPolicy);
+            return Err(DropReason::NoPolicy);
+        }
         let mut ev = (None, None);
         let resumed = sa
             .counters

@@ -18,7 +18,8 @@ pub enum DropReason {
     /// Too short, bad padding, bad next header, inner packet not parseable.
     Malformed,
     /// The decrypted packet does not match the SA's traffic selectors, or an outbound packet
-    /// matched a DISCARD policy or no policy at all.
+    /// matched a DISCARD policy, no policy at all, or a policy whose SA was negotiated without
+    /// it (narrowed selectors).
     NoPolicy,
     /// Outbound packet matched a policy whose SA does not exist (yet): an `Acquire` was raised.
     NoSa,

@@ -238,18 +238,32 @@ fn each_drop_reason_is_counted() {
         Err(DropReason::NoPolicy),
         "the SPD at a has no policy for it"
     );
+    // A policy sends it to the peer's SA, but the SA was negotiated without 10.9.0.0/24
+    // (narrowed): a does not send what b would drop.
     p.a.add_policy(Policy {
         selector: selector("10.1.0.0/24", "10.9.0.0/24"),
         action: Action::Protect(P),
     });
-    let (r, _) = send(&mut p, T0, &icmp4("10.1.0.1", "10.9.0.1", 8));
+    let (mut buf, s, e) = framed(&icmp4("10.1.0.1", "10.9.0.1", 8));
+    let mut pkt = PacketBuf::new(&mut buf, s, e);
+    assert_eq!(p.a.seal(T0, &mut pkt), Err(DropReason::NoPolicy));
     assert_eq!(
-        r,
-        Err(DropReason::NoPolicy),
-        "b's SA does not carry 10.9.0.0/24"
+        p.a.outbound_counters(P)
+            .unwrap()
+            .dropped(DropReason::NoPolicy),
+        1
     );
+    // And should a peer send it anyway, b's SA does not carry 10.9.0.0/24.
+    let mut wide = pair_with(|o| o.selectors.push(selector("10.1.0.0/24", "10.9.0.0/24")));
+    wide.a.add_policy(Policy {
+        selector: selector("10.1.0.0/24", "10.9.0.0/24"),
+        action: Action::Protect(P),
+    });
+    let (r, _) = send(&mut wide, T0, &icmp4("10.1.0.1", "10.9.0.1", 8));
+    assert_eq!(r, Err(DropReason::NoPolicy));
     assert_eq!(
-        p.b.inbound_counters(InboundSpi::new(0x1111))
+        wide.b
+            .inbound_counters(InboundSpi::new(0x1111))
             .unwrap()
             .dropped(DropReason::NoPolicy),
         1

@@ -112,6 +112,10 @@ pub struct EndpointConfig {
     /// From this many half-open IKE SAs on, IKE_SA_INIT requests must carry a valid COOKIE
     /// (RFC 7296 §2.6) before any state is kept; 0 demands cookies always.
     pub cookie_threshold: usize,
+    /// From this many half-open IKE SAs of one source address on, that source's IKE_SA_INIT
+    /// requests must carry a valid COOKIE: a flood from one (possibly spoofed) address costs
+    /// a keyed hash per request, not a key exchange.
+    pub cookie_threshold_per_source: usize,
     /// How long one cookie secret is used; the previous one is still accepted for as long.
     pub cookie_secret_lifetime: Duration,
     /// Encapsulate ESP in UDP (port 4500) even without a NAT, by announcing one (a fake
@@ -138,6 +142,7 @@ impl EndpointConfig {
             max_half_open: 1024,
             max_half_open_per_source: 16,
             cookie_threshold: 64,
+            cookie_threshold_per_source: 4,
             cookie_secret_lifetime: Duration::from_secs(120),
             fragment_size: 1280,
             force_udp_encap: false,

@@ -273,16 +273,10 @@ impl Endpoint {
                 Failure::ModeMismatch { ours: cfg.mode },
             ));
         }
-        // Our proposals with PFS as configured; without a KE the peer gets the group-less ones.
-        let ours: Vec<ProposalSpec> = if c.ke.is_some() {
-            cfg.esp_proposals.clone()
-        } else {
-            cfg.esp_proposals
-                .iter()
-                .map(ProposalSpec::without_ke)
-                .collect()
-        };
-        let chosen = proposal::select(&ours, &offer.proposals)
+        // Our proposals with PFS as configured: a proposal of ours with a key exchange method
+        // takes only an offer with one (and its KE payload), so a peer cannot talk us out of
+        // PFS by leaving the KE out (the mismatch is explained as the key exchange method).
+        let chosen = proposal::select(&cfg.esp_proposals, &offer.proposals)
             .map_err(|e| IkeError::failed(Some(peer), Failure::NoProposalChosen(e)))?;
         let g_ir = match (chosen.ke, c.ke) {
             (Some(m), Some(ke)) if ke.method == m => {

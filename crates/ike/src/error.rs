@@ -177,6 +177,7 @@ impl ErrorKind {
             Failure::ModeMismatch { .. } => ErrorKind::ModeMismatch,
             Failure::Timeout { .. } => ErrorKind::Timeout,
             Failure::Protocol { .. } => ErrorKind::PeerMisbehaved,
+            Failure::Local { .. } => ErrorKind::Internal,
         }
     }
 

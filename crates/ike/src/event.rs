@@ -162,6 +162,11 @@ pub enum Failure {
         /// Transmissions made.
         tries: u32,
     },
+    /// Our own side could not go on (a message we cannot build, random numbers...).
+    Local {
+        /// What failed.
+        detail: String,
+    },
     /// The peer's message broke the protocol (bad syntax, unexpected payloads...).
     Protocol {
         /// What was wrong.
@@ -213,6 +218,7 @@ impl fmt::Display for Failure {
             Failure::Timeout { exchange, tries } => {
                 write!(f, "timeout: no answer to {exchange} after {tries} transmissions")
             }
+            Failure::Local { detail } => write!(f, "local error: {detail}"),
             Failure::Protocol { detail } => write!(f, "protocol error: {detail}"),
         }
     }

@@ -9,8 +9,10 @@
 //! * in total, `max_half_open`: when full, a request that proved its address with a cookie
 //!   pushes out the oldest entry that did not (or else the oldest of its own source); anything
 //!   else is refused;
-//! * from `cookie_threshold` entries on, only requests with a valid cookie are considered at
-//!   all (the cookie is checked first, so a full table never refuses a valid cookie unheard).
+//! * from `cookie_threshold` entries on — or `cookie_threshold_per_source` from one source —
+//!   only requests with a valid cookie are considered at all (the cookie is checked first, so
+//!   a full table never refuses a valid cookie unheard, and a flood from one, spoofed, address
+//!   costs a keyed hash per request, not a key exchange).
 
 use std::collections::VecDeque;
 use std::net::IpAddr;
@@ -51,6 +53,11 @@ impl HalfOpen {
 
     fn of_source(&self, source: IpAddr) -> impl Iterator<Item = &Entry> {
         self.entries.iter().filter(move |e| e.source == source)
+    }
+
+    /// The half-open SAs from `source`.
+    pub(crate) fn count_of(&self, source: IpAddr) -> usize {
+        self.of_source(source).count()
     }
 
     /// Whether (and at whose cost) a request from `source` gets a half-open SA.

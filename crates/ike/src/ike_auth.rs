@@ -207,15 +207,21 @@ impl Endpoint {
         })
     }
 
-    /// Initiator: IDi, AUTH, SA, TSi, TSr (+ INITIAL_CONTACT, USE_TRANSPORT_MODE).
-    pub(crate) fn send_auth_request(&mut self, now: Timestamp, spi: IkeSpi) {
-        let Some(sa) = self.sas.get(&spi) else { return };
-        let Some(cfg) = sa.peer.and_then(|p| self.peers.get(p)) else {
-            return;
-        };
-        let Some(auth) = self.our_auth(sa, &cfg.local_id, cfg.psk.expose()) else {
-            return;
-        };
+    /// Initiator: IDi, AUTH, SA, TSi, TSr (+ INITIAL_CONTACT, USE_TRANSPORT_MODE). An error
+    /// is ours (the request cannot be built): the caller drops the IKE SA.
+    pub(crate) fn send_auth_request(
+        &mut self,
+        now: Timestamp,
+        spi: IkeSpi,
+    ) -> Result<(), IkeError> {
+        let sa = self.sas.get(&spi).ok_or(ErrorKind::Internal)?;
+        let peer = sa.peer;
+        let cfg = peer
+            .and_then(|p| self.peers.get(p))
+            .ok_or(ErrorKind::Internal)?;
+        let auth = self
+            .our_auth(sa, &cfg.local_id, cfg.psk.expose())
+            .ok_or(ErrorKind::Internal)?;
         let proposals = first_child_proposals(&cfg.esp_proposals)
             .iter()
             .zip(1u8..)
@@ -242,7 +248,14 @@ impl Endpoint {
         }
         let (local, remote, message_id) = (sa.local, sa.remote, sa.next_request_id);
         let Some(bytes) = self.seal_auth(spi, false, message_id, &inner) else {
-            return;
+            return Err(IkeError::failed(
+                peer,
+                Failure::Local {
+                    detail: "our IKE_AUTH request cannot be built (more than 255 traffic \
+                             selectors on one side, or more than 32 fragments)"
+                        .into(),
+                },
+            ));
         };
         let timeout = self.config.retransmit_timeout;
         if let Some(sa) = self.sas.get_mut(&spi) {
@@ -256,6 +269,7 @@ impl Endpoint {
             );
         }
         self.transmit_all(local, remote, bytes);
+        Ok(())
     }
 
     /// Responder: the IKE_AUTH request.

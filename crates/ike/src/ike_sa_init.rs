@@ -339,7 +339,8 @@ impl Endpoint {
         }
         let content = init_content(&msg.payloads).ok_or(ErrorKind::InvalidCleartext)?;
         // The cookie first: a full table never refuses a request that proved its address.
-        let with_cookie = self.half_open.len() >= self.config.cookie_threshold;
+        let with_cookie = self.half_open.len() >= self.config.cookie_threshold
+            || self.half_open.count_of(from.ip()) >= self.config.cookie_threshold_per_source;
         if with_cookie {
             self.cookie_ok(now, &msg.payloads, content.nonce, from, spi_i)?;
         }
@@ -662,7 +663,8 @@ impl Endpoint {
             sa.remote.set_port(NAT_T_PORT);
             sa.local.set_port(NAT_T_PORT);
         }
-        self.send_auth_request(now, spi_i);
-        Ok(())
+        self.send_auth_request(now, spi_i).inspect_err(|_| {
+            self.remove_sa(spi_i);
+        })
     }
 }

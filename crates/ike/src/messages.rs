@@ -15,13 +15,18 @@ use crate::endpoint::Endpoint;
 use crate::error::{ErrorKind, IkeError};
 use crate::event::Transmit;
 use crate::request::RequestKind;
-use crate::sa::{Reassembly, Role, Timestamp};
+use crate::sa::{Reassembly, Role, State, Timestamp};
 
 /// Most fragments of one message we send or accept.
 pub(crate) const MAX_FRAGMENTS: u16 = 32;
 
 /// Most octets of one reassembled message.
 pub(crate) const MAX_REASSEMBLED: usize = 64 * 1024;
+
+/// Most octets of a reassembled IKE_AUTH request before its sender is authenticated: anyone
+/// can complete IKE_SA_INIT, so each half-open SA's buffer is kept small (a PSK IKE_AUTH is
+/// about 1 KiB; this leaves room for a certificate chain).
+pub(crate) const MAX_REASSEMBLED_BEFORE_AUTH: usize = 16 * 1024;
 
 /// The Fragment Number of an SKF message, if it is one.
 pub(crate) fn fragment_number(bytes: &[u8]) -> Option<u16> {
@@ -93,7 +98,12 @@ impl Endpoint {
         }
         r.parts.insert(number, opened.plaintext);
         let size: usize = r.parts.values().map(Vec::len).sum();
-        if size > MAX_REASSEMBLED {
+        let cap = if sa.state == State::ExpectAuthRequest {
+            MAX_REASSEMBLED_BEFORE_AUTH
+        } else {
+            MAX_REASSEMBLED
+        };
+        if size > cap {
             sa.reassembly = None;
             return Err(ErrorKind::BadFragment.into());
         }

@@ -149,6 +149,55 @@ fn cli_down_up_sas_and_reload() {
         "{routes}"
     );
 
+    // The control socket is root's: mode 600, and a process of another user is turned away
+    // by its credentials even when the mode is loosened.
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&sa).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    let as_nobody = format!(
+        "setpriv --reuid=65534 --regid=65534 --clear-groups {MESHSEC} status -s {}",
+        sa.display()
+    );
+    let err = common::sh(&as_nobody);
+    assert!(!err.status.success(), "nobody read the status");
+    std::fs::set_permissions(&sa, std::os::unix::fs::PermissionsExt::from_mode(0o666)).unwrap();
+    let err = common::sh(&as_nobody);
+    std::fs::set_permissions(&sa, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    assert!(!err.status.success(), "nobody read the status");
+    assert!(
+        String::from_utf8_lossy(&err.stderr).contains("the control socket is for root only"),
+        "{}",
+        String::from_utf8_lossy(&err.stderr)
+    );
+    assert!(cli("status", &sa).contains("peer b"));
+    // A daemon whose control socket would sit in a directory anyone may write to does not
+    // start (checked before it opens anything).
+    let open_dir = lab.dir.join("open");
+    std::fs::create_dir(&open_dir).unwrap();
+    std::fs::set_permissions(
+        &open_dir,
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(lab.dir.join("a.toml"))
+        .unwrap()
+        .replace(
+            &sa.display().to_string(),
+            &open_dir.join("a.sock").display().to_string(),
+        );
+    let loose = lab.file("loose.toml", &text);
+    let c = lab.ns("c");
+    let out = lab.exec(
+        &c,
+        &format!("timeout 10 {MESHSEC} run -c {}", loose.display()),
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is writable by others than root"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     // No daemon: a friendly error.
     let err = common::sh(&format!(
         "{MESHSEC} status -s {}/none.sock",

@@ -241,3 +241,86 @@ fn a_member_with_another_members_identity_and_key_is_refused_and_changes_nothing
         Event::Failed { peer: Some(p), .. } if *p == PEER
     )));
 }
+
+/// `n` IPv6 prefixes of selectors (40 octets each in a TS payload).
+fn many_v6(n: u32, side: u32) -> Vec<&'static str> {
+    (0..n)
+        .map(|i| &*Box::leak(format!("2001:db8:{side:x}{i:02x}::/48").into_boxed_str()))
+        .collect()
+}
+
+#[test]
+fn an_unauthenticated_ike_auth_cannot_make_a_half_open_sa_buffer_much() {
+    // 2 × 255 IPv6 selectors make A's IKE_AUTH about 20 KiB: more than a half-open SA
+    // buffers (16 KiB), though far below what an authenticated peer may send (64 KiB).
+    let a = Side {
+        local_ts: many_v6(255, 1),
+        remote_ts: many_v6(255, 2),
+        ..side(true)
+    };
+    let b = Side {
+        local_ts: many_v6(255, 2),
+        remote_ts: many_v6(255, 1),
+        ..side(false)
+    };
+    let mut s = sim(a, b);
+    for n in &mut s.nodes {
+        n.ike_mut().set_fragment_size(1000);
+    }
+    s.nodes[0]
+        .ike_mut()
+        .initiate(Timestamp::ZERO, PEER)
+        .unwrap();
+    s.run(Timestamp::from_secs(20));
+    let counters = s.nodes[1].ike().error_counters();
+    assert!(
+        counters.get(ErrorKind::BadFragment) >= 1,
+        "{:?} / {:?} / {} datagrams",
+        counters.nonzero().collect::<Vec<_>>(),
+        failures(&s.nodes[0]),
+        s.log.len()
+    );
+    assert_eq!(established(&s.nodes[1]), 0);
+    assert!(s.nodes[1].ike().half_open_count() <= 1);
+}
+
+#[test]
+fn an_ike_auth_we_cannot_build_is_a_local_failure_not_a_stuck_sa() {
+    // More than 255 selectors do not fit one TS payload.
+    let a = Side {
+        local_ts: many_v6(256, 1),
+        ..side(true)
+    };
+    let mut s = sim(a, side(false));
+    s.nodes[0]
+        .ike_mut()
+        .initiate(Timestamp::ZERO, PEER)
+        .unwrap();
+    s.run(Timestamp::from_secs(5));
+    let f = failures(&s.nodes[0]);
+    assert!(
+        f.iter().any(|f| matches!(f, Failure::Local { .. })
+            && f.to_string().contains("more than 255 traffic selectors")),
+        "{f:?}"
+    );
+    assert_eq!(s.nodes[0].ike().ike_sa_count(), 0);
+}
+
+#[test]
+fn a_flood_from_one_address_costs_a_cookie_not_a_key_exchange() {
+    // Requests that appear to come from A (spoofed, or a peer gone mad): after four
+    // half-open SAs from that address, the fifth must show a cookie first.
+    let (mut s, first) = responder(|_| {});
+    let now = Timestamp::ZERO;
+    for i in 0..4u64 {
+        let answer = ask(&mut s, now, addr(A), &with_spi(&first, 0x100 + i));
+        assert!(answer.len() == 1 && cookie_of(&answer).is_none());
+    }
+    for i in 0..100u64 {
+        let answer = ask(&mut s, now, addr(A), &with_spi(&first, 0x200 + i));
+        assert!(answer.is_empty() || cookie_of(&answer).is_some());
+    }
+    assert_eq!(s.nodes[1].ike().half_open_count(), 4);
+    let counters = s.nodes[1].ike().error_counters();
+    assert_eq!(counters.get(ErrorKind::CookieRequired), 100);
+}

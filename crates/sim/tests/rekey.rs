@@ -105,6 +105,28 @@ fn child_rekey_with_pfs_derives_fresh_keys_from_a_new_key_exchange() {
 }
 
 #[test]
+fn a_responder_that_requires_pfs_refuses_a_rekey_without_it() {
+    // B's ESP proposals all have a group; A's have none: A's rekey carries no KE.
+    let mut r = Run::established(sim(side(true), pfs(side(false))));
+    let before = assert_one_pair(&r.s, "before");
+    let t = r.s.now;
+    assert!(r.s.nodes[0].ike_mut().rekey_child_sa(t, PEER).unwrap());
+    r.until(t + Duration::from_secs(30), "rekey without PFS");
+    let refused: Vec<String> = failures(&r.s.nodes[1])
+        .iter()
+        .map(|f| f.to_string())
+        .collect();
+    assert!(
+        refused.iter().any(|f| f.starts_with("NO_PROPOSAL_CHOSEN")
+            && f.contains("we accept [AES_GCM_16_256/CURVE25519/NO_EXT_SEQ]")
+            && f.contains("first mismatch: DH group / key exchange method")),
+        "{refused:?}"
+    );
+    // The old CHILD SA carries on.
+    assert_eq!(assert_one_pair(&r.s, "after"), before);
+}
+
+#[test]
 fn child_rekey_collision_at_every_offset_leaves_one_pair() {
     // Latency is 10 ms: offsets up to 25 ms cover "both requests cross", "one request
     // arrives after the other side answered", and no collision at all.

@@ -1,7 +1,7 @@
 //! The control socket server (protocol in `docs/control-protocol.md`) and what each command
 //! does to the daemon.
 
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
@@ -21,14 +21,14 @@ const MAX_REQUEST: usize = 64 * 1024;
 
 /// Opens the control socket (root-only) and starts accepting; commands arrive on the
 /// returned channel.
+///
+/// Three locks on the door: the directory is root's and nobody else may write to it (else
+/// someone could put their own socket in its place); the socket appears under its name only
+/// once it is mode 600 (bound under a temporary name, then renamed: no moment where anyone
+/// may connect); and every connection's peer credentials are checked (`SO_PEERCRED`), so a
+/// loosened mode still lets nobody but root in.
 pub fn listen(path: &Path) -> Result<mpsc::Receiver<ControlMsg>> {
-    if let Some(dir) = path.parent() {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
-    }
+    check_directory(path)?;
     if std::os::unix::net::UnixStream::connect(path).is_ok() {
         bail!(
             "another meshsec daemon is already running (it answers on {}); stop it first",
@@ -36,13 +36,22 @@ pub fn listen(path: &Path) -> Result<mpsc::Receiver<ControlMsg>> {
         );
     }
     let _ = std::fs::remove_file(path); // a stale socket of a daemon that died
-    let listener =
-        UnixListener::bind(path).with_context(|| format!("cannot listen on {}", path.display()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    let mut staging = path.as_os_str().to_owned();
+    staging.push(format!(".{}", std::process::id()));
+    let staging = std::path::PathBuf::from(staging);
+    let _ = std::fs::remove_file(&staging);
+    let listener = UnixListener::bind(&staging)
+        .with_context(|| format!("cannot listen on {}", staging.display()))?;
+    std::fs::set_permissions(&staging, std::fs::Permissions::from_mode(0o600))?;
+    std::fs::rename(&staging, path)
+        .with_context(|| format!("cannot move the control socket to {}", path.display()))?;
     let (tx, rx) = mpsc::channel(16);
     tokio::spawn(async move {
         loop {
             match listener.accept().await {
+                Ok((stream, _)) if !root_peer(&stream) => {
+                    tokio::spawn(refuse(stream));
+                }
                 Ok((stream, _)) => {
                     tokio::spawn(serve(stream, tx.clone()));
                 }
@@ -54,6 +63,56 @@ pub fn listen(path: &Path) -> Result<mpsc::Receiver<ControlMsg>> {
         }
     });
     Ok(rx)
+}
+
+/// Creates the control socket's directory (mode 700) if missing, and refuses one others than
+/// root may write to. The daemon checks this before it opens anything else.
+pub fn check_directory(path: &Path) -> Result<()> {
+    let Some(dir) = path.parent() else {
+        return Ok(());
+    };
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    let meta = std::fs::metadata(dir)?;
+    if meta.uid() != 0 || meta.mode() & 0o022 != 0 {
+        bail!(
+            "the control socket's directory {} is writable by others than root (owner uid {}, \
+             mode {:03o}): use a root-only directory (default /run/meshsec) or chmod go-w {}",
+            dir.display(),
+            meta.uid(),
+            meta.mode() & 0o777,
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// Whether the process on the other end runs as root (or as the daemon's own user).
+fn root_peer(stream: &UnixStream) -> bool {
+    let me = super::os::effective_uid();
+    stream
+        .peer_cred()
+        .is_ok_and(|c| c.uid() == 0 || c.uid() == me)
+}
+
+/// Tells a connection from another user why it gets nothing, and closes it: its request
+/// (one line, bounded, within a second) is read first so that the client sees the answer,
+/// not a broken pipe.
+async fn refuse(stream: UnixStream) {
+    tracing::warn!("control socket: refused a connection from a process not running as root");
+    let (r, mut w) = stream.into_split();
+    let mut line = String::new();
+    let mut reader = BufReader::new(r.take(MAX_REQUEST as u64));
+    let read = reader.read_line(&mut line);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), read).await;
+    let resp = Response::err("permission denied: the control socket is for root only");
+    if let Ok(mut out) = serde_json::to_string(&resp) {
+        out.push('\n');
+        let _ = w.write_all(out.as_bytes()).await;
+    }
 }
 
 async fn serve(stream: UnixStream, tx: mpsc::Sender<ControlMsg>) {

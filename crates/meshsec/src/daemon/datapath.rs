@@ -55,6 +55,19 @@ pub struct PathCounters {
     pub keepalives: AtomicU64,
     /// IKE datagrams on port 4500 dropped because the IKE loop's queue was full.
     pub ike_queue_full: AtomicU64,
+    /// IKE_SA_INIT requests on port 4500 dropped because the IKE loop's queue was filling up
+    /// (new IKE SAs are shed first, so messages of existing ones still get through).
+    pub ike_init_shed: AtomicU64,
+}
+
+/// Room that must be left in the IKE loop's queue for messages of existing IKE SAs: an
+/// IKE_SA_INIT request (responder SPI zero) is queued only while more is free.
+const KEEP_FOR_EXISTING: usize = 256;
+
+/// An IKE_SA_INIT request: the responder's SPI is still zero (RFC 7296 §3.1).
+fn opens_new_ike_sa(msg: &[u8]) -> bool {
+    msg.get(8..16)
+        .is_some_and(|spi_r| spi_r.iter().all(|b| *b == 0))
 }
 
 /// The sockets that carry ESP.
@@ -455,6 +468,10 @@ impl DataPath {
             Kind::Udp => match classify(data) {
                 Ok(Udp4500::Esp(_)) => Some(0),
                 Ok(Udp4500::Ike(msg)) => {
+                    if opens_new_ike_sa(msg) && self.to_ike.capacity() <= KEEP_FOR_EXISTING {
+                        self.counters.ike_init_shed.fetch_add(1, Ordering::Relaxed);
+                        return None;
+                    }
                     let sent = self.local_of(&r).map(|local| {
                         self.to_ike.try_send(IkeDatagram {
                             from: r.from,

@@ -147,6 +147,7 @@ impl Daemon {
                 transport.join(", ")
             );
         }
+        control::check_directory(&cfg.node.control_socket)?;
         let local4 = cfg.node.addresses.iter().copied().find(IpAddr::is_ipv4);
         let local6 = cfg.node.addresses.iter().copied().find(IpAddr::is_ipv6);
         let (ike_sockets, esp_sockets) = net::open(&cfg.node.addresses, IKE_PORT, NAT_T_PORT)?;

@@ -146,6 +146,12 @@ const UDP_GRO: libc::c_int = 104;
 /// info (`in6_pktinfo`, the larger of the two families').
 const CMSG_ROOM: usize = 96;
 
+/// The daemon's effective user id.
+pub fn effective_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
 /// Asks the kernel for the local address of every datagram received on `fd` (IP_PKTINFO,
 /// or IPV6_RECVPKTINFO for an IPv6 socket).
 pub fn enable_pktinfo(fd: RawFd, v6: bool) -> io::Result<()> {

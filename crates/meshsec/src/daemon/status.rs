@@ -137,6 +137,7 @@ impl Daemon {
                 c.keepalives.load(Ordering::Relaxed),
             ),
             ("ike_queue_full", c.ike_queue_full.load(Ordering::Relaxed)),
+            ("ike_init_shed", c.ike_init_shed.load(Ordering::Relaxed)),
             (
                 "unknown_spi_reports_suppressed",
                 report.unknown_spi_suppressed,

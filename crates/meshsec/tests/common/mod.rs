@@ -10,6 +10,12 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 pub const MESHSEC: &str = env!("CARGO_BIN_EXE_meshsec");
+
+/// The daemon the tests start: this build, or `MESHSEC_DAEMON` (an older build, to measure it
+/// in the same run; tests that read new status fields then only report).
+pub fn daemon_binary() -> String {
+    std::env::var("MESHSEC_DAEMON").unwrap_or_else(|_| MESHSEC.to_string())
+}
 pub const PSK: &str = "netns-test-psk-not-secret-0123456789";
 /// The sequenced-stream checker (lost / reordered messages, longest gap).
 pub const CHECKER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/checker.py");
@@ -184,7 +190,11 @@ impl Lab {
         self.spawn(
             ns,
             tag,
-            &format!("{MESHSEC} run -c {} --log-level debug", cfg.display()),
+            &format!(
+                "{} run -c {} --log-level debug",
+                daemon_binary(),
+                cfg.display()
+            ),
         );
         let sock = self.socket(tag);
         let ok = wait_for(Duration::from_secs(10), || sock.exists().then_some(()));
