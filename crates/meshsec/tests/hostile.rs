@@ -347,3 +347,175 @@ fn an_impostor_and_a_stream_of_bad_ike_sa_inits_change_nothing_and_barely_reach_
     assert_eq!(lab.peer(&sb, "c")["last_failure"], serde_json::Value::Null);
     assert!(lab.ping(&a, "10.1.0.1", "10.2.0.1", 2));
 }
+
+/// From SRC, for SECONDS: gets a cookie at port 40000 (the responder demands one after a
+/// few half-open SAs from one address), replays it from 2,000 other ports, then goes through
+/// the whole cookie exchange from ever new ports. Prints a JSON summary.
+const COOKIE_REPLAY: &str = r#"
+import json, random, socket, struct, sys, time
+src, dst, secs = sys.argv[1], sys.argv[2], float(sys.argv[3])
+rnd = random.Random(11)
+def transform(last, ty, tid, attrs=b""):
+    return struct.pack("!BBHBBH", 0 if last else 3, 0, 8 + len(attrs), ty, 0, tid) + attrs
+trans = transform(0, 1, 20, struct.pack("!HH", 0x800E, 256)) + transform(0, 2, 5) + transform(1, 4, 31)
+prop = struct.pack("!BBHBBBB", 0, 0, 8 + len(trans), 1, 1, 0, 3) + trans
+sa = struct.pack("!BBH", 34, 0, 4 + len(prop)) + prop
+ke = struct.pack("!BBHHH", 40, 0, 8 + 32, 31, 0) + rnd.randbytes(32)
+nonce = struct.pack("!BBH", 0, 0, 4 + 32) + rnd.randbytes(32)
+def request(spi, cookie=None):
+    body = sa + ke + nonce
+    first = 33
+    if cookie is not None:
+        body = struct.pack("!BBHBBH", 33, 0, 8 + len(cookie), 0, 0, 16390) + cookie + body
+        first = 41
+    return struct.pack("!QQBBBBII", spi, 0, first, 0x20, 34, 0x08, 0, 28 + len(body)) + body
+def cookie_of(answer):
+    if len(answer) > 36 and answer[16] == 41 and struct.unpack("!H", answer[34:36])[0] == 16390:
+        length = struct.unpack("!H", answer[30:32])[0]
+        return answer[36:28 + length]
+    return None
+def ask(sock, msg, wait=0.2):
+    sock.sendto(msg, (dst, 500))
+    sock.settimeout(wait)
+    try:
+        return sock.recv(4096)
+    except OSError:
+        return b""
+stats = {"replayed": 0, "replay_answers_with_state": 0, "dances": 0, "admitted": 0}
+end = time.monotonic() + secs
+first = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+first.bind((src, 40000))
+spi = rnd.getrandbits(64)
+cookie = None
+while cookie is None and time.monotonic() < end:
+    spi = rnd.getrandbits(64)
+    cookie = cookie_of(ask(first, request(spi)))
+stats["got_cookie"] = cookie is not None
+if cookie is not None:
+    replay = request(spi, cookie)
+    for port in range(40001, 42001):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind((src, port))
+        answer = ask(s, replay, 0.002)
+        stats["replayed"] += 1
+        if answer and cookie_of(answer) is None:
+            stats["replay_answers_with_state"] += 1
+        s.close()
+port = 43000
+while time.monotonic() < end and port < 60000:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((src, port))
+    port += 1
+    spi = rnd.getrandbits(64)
+    c = cookie_of(ask(s, request(spi), 0.05))
+    stats["dances"] += 1
+    if c is not None:
+        answer = ask(s, request(spi, c), 0.2)
+        if answer and cookie_of(answer) is None:
+            stats["admitted"] += 1
+    s.close()
+print(json.dumps(stats), flush=True)
+"#;
+
+#[test]
+fn a_cookie_replayed_from_thousands_of_ports_does_not_lock_out_a_restarting_peer() {
+    // b takes a from anywhere (a road-warrior responder: where the attacker's address gets
+    // as far as the cookie); the attacker in c has an address of its own.
+    let mut lab = Lab::new("cookies");
+    let a = lab.ns("a");
+    let b = lab.ns("b");
+    let c = lab.ns("c");
+    lab.link(&a, "192.0.2.1/24", &b, "192.0.2.2/24");
+    lab.link(&c, "198.51.100.3/24", &b, "198.51.100.2/24");
+    lab.exec_ok(&a, "ip addr add 10.1.0.1/32 dev lo");
+    lab.exec_ok(&b, "ip addr add 10.2.0.1/32 dev lo");
+    let (sa, sb) = (lab.socket("a"), lab.socket("b"));
+    let keys = lab.dir.clone();
+    let b_text = config(
+        &NodeCfg {
+            name: "b",
+            addr: "192.0.2.2",
+            socket: &sb,
+            keys: &keys,
+        },
+        &[PeerCfg {
+            name: "a",
+            addr: "192.0.2.1",
+            local_ts: "10.2.0.0/24",
+            remote_ts: "10.1.0.0/24",
+            start: "passive",
+            extra: "accept_from = [\"any\"]",
+        }],
+    )
+    .replacen(
+        "addresses = [\"192.0.2.2\"]",
+        "addresses = [\"192.0.2.2\", \"198.51.100.2\"]",
+        1,
+    );
+    lab.meshsec(&b, "b", &b_text);
+    let a_text = config(
+        &NodeCfg {
+            name: "a",
+            addr: "192.0.2.1",
+            socket: &sa,
+            keys: &keys,
+        },
+        &[PeerCfg {
+            name: "b",
+            addr: "192.0.2.2",
+            local_ts: "10.1.0.0/24",
+            remote_ts: "10.2.0.0/24",
+            start: "always",
+            extra: "",
+        }],
+    );
+    lab.meshsec(&a, "a", &a_text);
+    lab.wait_established(&sa, "a", "b");
+    // The attack runs for 12 s; a is killed and restarted in the middle of it.
+    let script = lab.file("cookies.py", COOKIE_REPLAY);
+    lab.spawn(
+        &c,
+        "attack",
+        &format!(
+            "timeout 60 python3 {} 198.51.100.3 198.51.100.2 12",
+            script.display()
+        ),
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    lab.stop("a", "KILL");
+    let started = Instant::now();
+    lab.spawn(
+        &a,
+        "a2",
+        &format!(
+            "{} run -c {} --log-level debug",
+            daemon_binary(),
+            lab.dir.join("a.toml").display()
+        ),
+    );
+    let back = wait_for(Duration::from_secs(10), || {
+        lab.exec(&a, "ping -c 1 -W 0.2 -I 10.1.0.1 10.2.0.1")
+            .status
+            .success()
+            .then(|| started.elapsed())
+    });
+    let stats = wait_for(Duration::from_secs(40), || {
+        lab.log("attack")
+            .lines()
+            .find(|l| l.starts_with('{'))
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+    })
+    .unwrap_or_else(|| panic!("no attack report: {}", lab.log("attack")));
+    let errors = lab.status(&sb)["ike_errors"].clone();
+    eprintln!("cookie attack: {stats}; a back after {back:?}; b's ike_errors {errors}");
+    let took = back.unwrap_or_else(|| panic!("a not back after 10 s\n{}", lab.log("b")));
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    // The attack ran: a cookie was had, and replaying it opened nothing.
+    assert_eq!(stats["got_cookie"], true, "{stats}");
+    assert_eq!(stats["replayed"], 2000, "{stats}");
+    assert_eq!(stats["replay_answers_with_state"], 0, "{stats}");
+    assert!(
+        errors["cookie_required"].as_u64().unwrap_or(0) >= 2000,
+        "{errors}"
+    );
+}
