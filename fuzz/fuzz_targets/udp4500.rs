@@ -127,11 +127,17 @@ fuzz_target!(|data: &[u8]| {
                 let mut buf = vec![0u8; HEADROOM + esp.len() + TAILROOM];
                 buf[HEADROOM..HEADROOM + esp.len()].copy_from_slice(esp);
                 let mut pkt = PacketBuf::new(&mut buf, HEADROOM, HEADROOM + esp.len());
-                let opened = plane.lock().unwrap().open(now, &mut pkt, from.ip(), to.ip());
+                let opened = plane
+                    .lock()
+                    .unwrap()
+                    .open(now, &mut pkt, from.ip(), to.ip());
                 if let Ok(Opened::Packet { .. }) = opened {
                     assert!(pkt.start <= pkt.end && pkt.end <= pkt.buf.len());
                     let v = pkt.data().first().map(|b| b >> 4);
-                    assert!(v == Some(4) || v == Some(6), "delivered something that is not IP");
+                    assert!(
+                        v == Some(4) || v == Some(6),
+                        "delivered something that is not IP"
+                    );
                 }
                 node.handle_backend_reports(now);
             }
