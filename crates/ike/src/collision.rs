@@ -76,11 +76,14 @@ impl Endpoint {
             nat_detected,
         });
         let standby = self.first_child_waits(peer, spi);
-        self.replace_older(now, peer, spi);
+        // Make before break: the new CHILD SA is installed before the ones it replaces stop
+        // sealing (a data plane that applies these events one by one while packets flow must
+        // never be left without an outbound SA in between).
         if let Some(mut ch) = child {
             ch.outbound_standby = standby;
             self.event(Event::InstallChildSa(ch));
         }
+        self.replace_older(now, peer, spi);
         self.resolve_duplicates(now, peer);
         self.run_tasks(now, spi);
     }

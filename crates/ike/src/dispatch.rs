@@ -35,7 +35,7 @@ impl Endpoint {
         if h.exchange == ExchangeType::IKE_SA_INIT && !h.flags.response() {
             if let Some(spi) = self.init_index.get(&(from, spi_i)).copied() {
                 // A retransmitted IKE_SA_INIT request: answer from the cache.
-                return self.resend_response(now, spi, RequestPrint::of(bytes, from), to);
+                return self.resend_response(now, spi, RequestPrint::of(bytes, from, to));
             }
             let result = self
                 .respond_sa_init(now, from, to, bytes)
@@ -66,13 +66,12 @@ impl Endpoint {
         now: Timestamp,
         spi: IkeSpi,
         request: RequestPrint,
-        to: SocketAddr,
     ) -> Result<(), IkeError> {
         let sa = self.sas.get_mut(&spi).ok_or(ErrorKind::UnknownSpi)?;
         let cache = sa.last_response.as_mut().ok_or(ErrorKind::Internal)?;
         let response = cache.resend(now, request)?;
-        let from = request.source();
-        self.transmit_all(to, from, response);
+        let (ours, theirs) = request.addresses();
+        self.transmit_all(ours, theirs, response);
         Err(ErrorKind::Retransmission.into())
     }
 
@@ -159,7 +158,7 @@ impl Endpoint {
             if !first_datagram {
                 return Err(ErrorKind::Retransmission.into());
             }
-            return self.resend_response(now, spi, RequestPrint::of(bytes, from), to);
+            return self.resend_response(now, spi, RequestPrint::of(bytes, from, to));
         }
         if h.message_id != sa.expected_request_id {
             return Err(ErrorKind::UnexpectedMessageId.into());
@@ -168,7 +167,7 @@ impl Endpoint {
         let opened = self.open_message(spi, message_id, bytes)?;
         if first_datagram && let Some(sa) = self.sas.get_mut(&spi) {
             // Authentic (it decrypted): this is the request a retransmission must copy.
-            sa.request_print = Some((message_id, RequestPrint::of(bytes, from)));
+            sa.request_print = Some((message_id, RequestPrint::of(bytes, from, to)));
         }
         let Some(opened) = opened else {
             return Ok(()); // a fragment; the rest is coming

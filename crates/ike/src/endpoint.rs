@@ -76,6 +76,8 @@ pub struct Endpoint {
     stateless_replies: HashMap<std::net::IpAddr, (u64, u32)>,
     /// The shared budget of stateless replies to untracked sources: (second, replies).
     stateless_overflow: (u64, u32),
+    /// The second the full per-source table was last pruned (at most once a second).
+    stateless_pruned: u64,
     /// How often each kind of error happened.
     pub(crate) errors: ErrorCounters,
     /// The time of the datagram being handled.
@@ -127,6 +129,7 @@ impl Endpoint {
             half_open: HalfOpen::default(),
             stateless_replies: HashMap::new(),
             stateless_overflow: (0, 0),
+            stateless_pruned: u64::MAX,
             errors: ErrorCounters::default(),
             now_hint: Timestamp::ZERO,
             contacted: std::collections::HashSet::new(),
@@ -241,8 +244,10 @@ impl Endpoint {
         notify: Notify<'static>,
     ) -> bool {
         let second = self.now_hint.since_epoch().as_secs();
-        if self.stateless_replies.len() >= MAX_STATELESS_SOURCES {
+        if self.stateless_replies.len() >= MAX_STATELESS_SOURCES && self.stateless_pruned != second
+        {
             self.stateless_replies.retain(|_, (s, _)| *s == second);
+            self.stateless_pruned = second;
         }
         let full = self.stateless_replies.len() >= MAX_STATELESS_SOURCES;
         let tracked = self.stateless_replies.contains_key(&to.ip());

@@ -332,6 +332,13 @@ impl Endpoint {
             ));
         };
         let cfg = self.peers.get(peer).cloned().ok_or(ErrorKind::Internal)?;
+        // IKE_SA_INIT chose from the proposals of every peer the address might be; this peer
+        // must accept the choice itself (another peer's weaker suite is not its own).
+        if let Some(p) = &sa.chosen_ike
+            && let Err(e) = proposal::select(&cfg.ike_proposals, std::slice::from_ref(p))
+        {
+            return Err(IkeError::failed(Some(peer), Failure::NoProposalChosen(e)));
+        }
         if let Some(id_r) = c.id_r
             && id_r != &cfg.local_id
         {

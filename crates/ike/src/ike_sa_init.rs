@@ -17,7 +17,7 @@ use crate::cookie::CookieJar;
 use crate::endpoint::{ApiMisuse, Endpoint, NONCE_LEN};
 use crate::error::{ErrorKind, IkeError};
 use crate::event::{Failure, PeerId};
-use crate::half_open::Admission;
+use crate::half_open::{Admission, Requester};
 use crate::proposal::{self, Chosen, ProposalSpec};
 use crate::request::{Answered, RequestKind, RequestPrint};
 use crate::sa::{Crypto, IkeSa, Role, State, Timestamp};
@@ -344,9 +344,17 @@ impl Endpoint {
         if with_cookie {
             self.cookie_ok(now, &msg.payloads, content.nonce, from, spi_i)?;
         }
+        let who = Requester {
+            ip: from.ip(),
+            cookie: with_cookie,
+            known: candidates.iter().any(|p| {
+                self.peers
+                    .get(*p)
+                    .is_some_and(|c| c.remote_addr.ip() == from.ip())
+            }),
+        };
         let admission = self.half_open.admit(
-            from.ip(),
-            with_cookie,
+            who,
             self.config.max_half_open_per_source,
             self.config.max_half_open,
         );
@@ -401,6 +409,7 @@ impl Endpoint {
         sa.fragmentation =
             find_notify(&msg.payloads, NotifyType::IKEV2_FRAGMENTATION_SUPPORTED).is_some();
         sa.proposal = chosen.describe(ProtocolId::IKE);
+        sa.chosen_ike = Some(chosen.to_proposal(ProtocolId::IKE, Vec::new()));
         sa.crypto = Some(derive(suite, &shared, &sa).map_err(|_| ErrorKind::Internal)?);
         let mut payloads = vec![
             Payload::new(PayloadBody::Sa(SaPayload {
@@ -433,7 +442,7 @@ impl Endpoint {
         sa.last_response = Some(Answered::new(
             0,
             vec![out.clone()],
-            Some(RequestPrint::of(bytes, from)),
+            Some(RequestPrint::of(bytes, from, to)),
             now,
         ));
         if let Admission::Evict(old) = admission {
@@ -441,7 +450,7 @@ impl Endpoint {
             self.errors.count(ErrorKind::HalfOpenEvicted);
         }
         self.init_index.insert((from, spi_i), spi_r);
-        self.half_open.insert(spi_r, from.ip(), with_cookie);
+        self.half_open.insert(spi_r, who);
         self.sas.insert(spi_r, sa);
         self.transmit_from(to, from, out);
         Ok(())

@@ -86,24 +86,26 @@ pub(crate) enum InfoPurpose {
 }
 
 /// How the peer's request we answered looked: the fingerprint of its datagram (its first
-/// fragment, if fragmented) and where it came from.
+/// fragment, if fragmented), where it came from and which of our addresses it reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RequestPrint {
     fingerprint: [u8; 32],
     from: SocketAddr,
+    to: SocketAddr,
 }
 
 impl RequestPrint {
-    pub(crate) fn of(bytes: &[u8], from: SocketAddr) -> RequestPrint {
+    pub(crate) fn of(bytes: &[u8], from: SocketAddr, to: SocketAddr) -> RequestPrint {
         RequestPrint {
             fingerprint: meshsec_crypto::digest::fingerprint(bytes),
             from,
+            to,
         }
     }
 
-    /// Where the request came from.
-    pub(crate) fn source(&self) -> SocketAddr {
-        self.from
+    /// (our address it reached, the address it came from): where an answer goes from and to.
+    pub(crate) fn addresses(&self) -> (SocketAddr, SocketAddr) {
+        (self.to, self.from)
     }
 }
 

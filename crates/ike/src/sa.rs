@@ -9,6 +9,7 @@ use std::time::Duration;
 use meshsec_crypto::ke::KeyExchange;
 use meshsec_crypto::keys::{IkeKeys, IkeSuite};
 use meshsec_crypto::sk::SkKey;
+use meshsec_wire::payload::Proposal;
 use meshsec_wire::registry::ExchangeType;
 
 use crate::event::PeerId;
@@ -109,6 +110,9 @@ pub(crate) struct IkeSa {
     pub(crate) reassembly: Option<Reassembly>,
     /// The negotiated IKE proposal in strongSwan's notation (empty until chosen).
     pub(crate) proposal: String,
+    /// As responder, the IKE proposal we chose in IKE_SA_INIT from the proposals of every
+    /// peer the source might be: the peer IKE_AUTH then names must accept it too.
+    pub(crate) chosen_ike: Option<Proposal<'static>>,
     /// Its reauthentication (see the `reauth` module).
     pub(crate) reauth: Reauth,
 }
@@ -277,6 +281,7 @@ impl IkeSa {
             fragmentation: false,
             reassembly: None,
             proposal: String::new(),
+            chosen_ike: None,
             reauth: Reauth::default(),
         }
     }

@@ -89,17 +89,19 @@ impl<B: SaBackend> Node<B> {
                 claimed,
                 failure,
             } => {
-                // Not the peer's word: no peer's status or timers change.
-                if let Some(held_back) = self.refusals.admit(now, from.ip()) {
-                    let claimed = claimed
-                        .map(|p| format!(" (as peer {})", self.peer_name(p)))
-                        .unwrap_or_default();
-                    let held_back = match held_back {
-                        0 => String::new(),
-                        n => format!(" [{n} more refusals since the last line not logged]"),
-                    };
-                    tracing::warn!("refused {from}{claimed}: {failure}{held_back}");
-                }
+                // Not the peer's word: no peer's status or timers change. Only what is logged
+                // is kept as an event too (a flood must not push real events out).
+                let Some(held_back) = self.refusals.admit(now, from.ip()) else {
+                    return;
+                };
+                let claimed = claimed
+                    .map(|p| format!(" (as peer {})", self.peer_name(p)))
+                    .unwrap_or_default();
+                let held_back = match held_back {
+                    0 => String::new(),
+                    n => format!(" [{n} more refusals since the last line not logged]"),
+                };
+                tracing::warn!("refused {from}{claimed}: {failure}{held_back}");
             }
             Event::IkeSaRekeyed {
                 peer,

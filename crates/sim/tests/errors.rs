@@ -211,13 +211,31 @@ fn each_class_of_bad_input_bumps_its_own_counter() {
 
 #[test]
 fn resource_limits_and_cookies_are_counted() {
-    // At most one half-open IKE SA.
-    let (mut s, first) = responder(|c| c.max_half_open = 1);
+    // At most one half-open IKE SA: a peer at its configured address pushes out its own
+    // older one; anyone else (B takes A from anywhere here) is refused.
+    let (mut s, first) = responder_accepting(anywhere(), |c| c.max_half_open = 1);
     assert_eq!(feed(&mut s, &first), vec![]);
     assert_eq!(s.nodes[1].ike().half_open_count(), 1);
     assert_eq!(
         feed(&mut s, &with_spi(&first, 0x1122)),
-        vec![(ErrorKind::HalfOpenLimit, 1)]
+        vec![(ErrorKind::HalfOpenEvicted, 1)]
+    );
+    assert_eq!(s.nodes[1].ike().half_open_count(), 1);
+    let before = s.nodes[1]
+        .ike()
+        .error_counters()
+        .get(ErrorKind::HalfOpenLimit);
+    let elsewhere = "203.0.113.5:500".parse().unwrap();
+    let now = s.now;
+    s.nodes[1]
+        .host
+        .handle_ike_datagram(now, elsewhere, addr(B), &with_spi(&first, 0x3344));
+    assert_eq!(
+        s.nodes[1]
+            .ike()
+            .error_counters()
+            .get(ErrorKind::HalfOpenLimit),
+        before + 1
     );
     // Cookies from the first half-open SA on.
     let (mut s, first) = responder(|c| c.cookie_threshold = 1);

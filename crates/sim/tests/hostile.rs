@@ -156,13 +156,14 @@ fn a_stranger_gets_no_answer_and_costs_no_key_exchange() {
     let counters = s.nodes[1].ike().error_counters();
     assert_eq!(counters.get(ErrorKind::UnknownSource), 2_000);
     assert_eq!(s.nodes[1].ike().half_open_count(), 0);
-    // Refused, not failed: A's status is untouched; the log got a few lines at most.
+    // Refused, not failed: A's status is untouched; the log (and the event queue) got a
+    // few at most.
     let refusals: Vec<_> = s.nodes[1]
         .events
         .iter()
         .filter(|e| matches!(e, Event::Refused { .. }))
         .collect();
-    assert_eq!(refusals.len(), 2_000);
+    assert!((1..=5).contains(&refusals.len()), "{}", refusals.len());
     assert!(
         !s.nodes[1]
             .events

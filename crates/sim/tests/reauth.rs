@@ -92,6 +92,30 @@ fn reauth_by(side_index: usize, ctx: &str) {
             .filter(|(_, t, _)| t.payload[18] == 34)
             .count();
     assert_eq!(inits, 4, "{ctx}: two IKE_SA_INIT exchanges in all");
+    // Make before break, event by event (the daemon's data path runs between them): the
+    // reauthenticating side installs the new CHILD SA before the old one stops sealing.
+    let n = &r.s.nodes[side_index];
+    // assert_one_pair gives (A's inbound, B's inbound): one side's outbound is the other's
+    // inbound.
+    let (new_in, old_out) = if side_index == 0 {
+        (child_after.0, child_before.1.at_peer())
+    } else {
+        (child_after.1, child_before.0.at_peer())
+    };
+    let new_install = n
+        .events
+        .iter()
+        .position(|e| matches!(e, Event::InstallChildSa(c) if c.inbound.spi == new_in));
+    let old_retired = n.events.iter().position(
+        |e| matches!(e, Event::OutboundRetired { outbound_spi, .. } if *outbound_spi == old_out),
+    );
+    if let (Some(install), Some(retire)) = (new_install, old_retired) {
+        assert!(
+            install < retire,
+            "{ctx}: retired at {retire}, installed at {install}"
+        );
+    }
+    assert!(new_install.is_some(), "{ctx}");
     assert_ike_sa_works(&mut r, ctx);
 }
 

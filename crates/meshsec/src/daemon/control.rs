@@ -3,6 +3,7 @@
 
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use anyhow::{Context, Result, bail};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -29,11 +30,20 @@ const MAX_REQUEST: usize = 64 * 1024;
 /// loosened mode still lets nobody but root in.
 pub fn listen(path: &Path) -> Result<mpsc::Receiver<ControlMsg>> {
     check_directory(path)?;
-    if std::os::unix::net::UnixStream::connect(path).is_ok() {
-        bail!(
+    // One daemon per socket, even when two start at once: the second finds the lock taken.
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let lock = std::fs::File::create(&lock_path)
+        .with_context(|| format!("cannot create {}", Path::new(&lock_path).display()))?;
+    let running = || {
+        anyhow::anyhow!(
             "another meshsec daemon is already running (it answers on {}); stop it first",
             path.display()
-        );
+        )
+    };
+    lock.try_lock().map_err(|_| running())?;
+    if std::os::unix::net::UnixStream::connect(path).is_ok() {
+        return Err(running());
     }
     let _ = std::fs::remove_file(path); // a stale socket of a daemon that died
     let mut staging = path.as_os_str().to_owned();
@@ -42,15 +52,21 @@ pub fn listen(path: &Path) -> Result<mpsc::Receiver<ControlMsg>> {
     let _ = std::fs::remove_file(&staging);
     let listener = UnixListener::bind(&staging)
         .with_context(|| format!("cannot listen on {}", staging.display()))?;
-    std::fs::set_permissions(&staging, std::fs::Permissions::from_mode(0o600))?;
-    std::fs::rename(&staging, path)
-        .with_context(|| format!("cannot move the control socket to {}", path.display()))?;
+    let placed = std::fs::set_permissions(&staging, std::fs::Permissions::from_mode(0o600))
+        .and_then(|()| std::fs::rename(&staging, path));
+    if let Err(e) = placed {
+        let _ = std::fs::remove_file(&staging);
+        return Err(e)
+            .with_context(|| format!("cannot place the control socket at {}", path.display()));
+    }
     let (tx, rx) = mpsc::channel(16);
     tokio::spawn(async move {
+        let _lock = lock; // held for as long as the daemon listens
+        let started = std::time::Instant::now();
         loop {
             match listener.accept().await {
                 Ok((stream, _)) if !root_peer(&stream) => {
-                    tokio::spawn(refuse(stream));
+                    tokio::spawn(refuse(stream, started.elapsed().as_secs()));
                 }
                 Ok((stream, _)) => {
                     tokio::spawn(serve(stream, tx.clone()));
@@ -65,8 +81,11 @@ pub fn listen(path: &Path) -> Result<mpsc::Receiver<ControlMsg>> {
     Ok(rx)
 }
 
-/// Creates the control socket's directory (mode 700) if missing, and refuses one others than
-/// root may write to. The daemon checks this before it opens anything else.
+/// Creates the control socket's directory (mode 700) if missing, and refuses a path others
+/// than root could change under us: the directory must be root's and writable by nobody
+/// else, every directory above it root's and not writable by others (unless sticky, as
+/// `/tmp`), and no symbolic link on the way may belong to anyone but root. The daemon checks
+/// this before it opens anything else.
 pub fn check_directory(path: &Path) -> Result<()> {
     let Some(dir) = path.parent() else {
         return Ok(());
@@ -76,16 +95,34 @@ pub fn check_directory(path: &Path) -> Result<()> {
         .mode(0o700)
         .create(dir)
         .with_context(|| format!("cannot create {}", dir.display()))?;
-    let meta = std::fs::metadata(dir)?;
-    if meta.uid() != 0 || meta.mode() & 0o022 != 0 {
-        bail!(
-            "the control socket's directory {} is writable by others than root (owner uid {}, \
-             mode {:03o}): use a root-only directory (default /run/meshsec) or chmod go-w {}",
-            dir.display(),
-            meta.uid(),
-            meta.mode() & 0o777,
-            dir.display()
-        );
+    for a in dir.ancestors().filter(|a| !a.as_os_str().is_empty()) {
+        let m = std::fs::symlink_metadata(a)?;
+        if m.file_type().is_symlink() && m.uid() != 0 {
+            bail!(
+                "the control socket's path goes through {}, a symbolic link of uid {}: use a \
+                 root-only directory (default /run/meshsec)",
+                a.display(),
+                m.uid()
+            );
+        }
+    }
+    let real = std::fs::canonicalize(dir)?;
+    for (i, a) in real.ancestors().enumerate() {
+        let m = std::fs::metadata(a)?;
+        let others_write = m.mode() & 0o022 != 0;
+        let sticky = m.mode() & 0o1000 != 0;
+        if m.uid() != 0 || (others_write && (i == 0 || !sticky)) {
+            bail!(
+                "the control socket's directory {} is writable by others than root ({} has \
+                 owner uid {}, mode {:03o}): use a root-only directory (default /run/meshsec) \
+                 or chmod go-w {}",
+                dir.display(),
+                a.display(),
+                m.uid(),
+                m.mode() & 0o7777,
+                a.display()
+            );
+        }
     }
     Ok(())
 }
@@ -98,11 +135,32 @@ fn root_peer(stream: &UnixStream) -> bool {
         .is_ok_and(|c| c.uid() == 0 || c.uid() == me)
 }
 
+/// Connections of other users being answered at once; more are closed unanswered.
+static REFUSING: AtomicUsize = AtomicUsize::new(0);
+/// When a refused connection was last logged (seconds since the daemon started).
+static REFUSAL_LOGGED: AtomicU64 = AtomicU64::new(u64::MAX);
+/// At most this many refusals are answered at once.
+const MAX_REFUSING: usize = 8;
+
 /// Tells a connection from another user why it gets nothing, and closes it: its request
 /// (one line, bounded, within a second) is read first so that the client sees the answer,
-/// not a broken pipe.
-async fn refuse(stream: UnixStream) {
-    tracing::warn!("control socket: refused a connection from a process not running as root");
+/// not a broken pipe. At most [`MAX_REFUSING`] at once and one log line per 10 s: a local
+/// user looping on connect costs neither descriptors nor the log.
+async fn refuse(stream: UnixStream, since_start: u64) {
+    let last = REFUSAL_LOGGED.load(Ordering::Relaxed);
+    if last == u64::MAX || since_start >= last.saturating_add(10) {
+        REFUSAL_LOGGED.store(since_start, Ordering::Relaxed);
+        tracing::warn!("control socket: refused a connection from a process not running as root");
+    }
+    if REFUSING.fetch_add(1, Ordering::Relaxed) >= MAX_REFUSING {
+        REFUSING.fetch_sub(1, Ordering::Relaxed);
+        return;
+    }
+    answer_refusal(stream).await;
+    REFUSING.fetch_sub(1, Ordering::Relaxed);
+}
+
+async fn answer_refusal(stream: UnixStream) {
     let (r, mut w) = stream.into_split();
     let mut line = String::new();
     let mut reader = BufReader::new(r.take(MAX_REQUEST as u64));
