@@ -140,6 +140,8 @@ pub struct DataPlane {
     /// caller's INVALID_SPI reports. At most [`MAX_UNKNOWN_REPORTS`] distinct pairs between
     /// two calls of [`DataPlane::unknown_spis`]; the rest are only counted.
     unknown: Vec<(IpAddr, InboundSpi)>,
+    /// Reports that found the list full.
+    unknown_reports_dropped: u64,
 }
 
 impl core::fmt::Debug for DataPlane {
@@ -166,6 +168,7 @@ impl DataPlane {
             rng,
             parked: Default::default(),
             unknown: Vec::new(),
+            unknown_reports_dropped: 0,
         }
     }
 
@@ -511,9 +514,36 @@ impl DataPlane {
     /// Remembers (once, within the bound) that ESP with `spi` from `src` found no SA.
     fn note_unknown(&mut self, (src, spi): (IpAddr, u32)) {
         let e = (src, InboundSpi::new(spi));
-        if self.unknown.len() < MAX_UNKNOWN_REPORTS && !self.unknown.contains(&e) {
-            self.unknown.push(e);
+        if self.unknown.contains(&e) {
+            return;
         }
+        if self.unknown.len() < MAX_UNKNOWN_REPORTS {
+            self.unknown.push(e);
+            return;
+        }
+        // Full — ESP with random SPIs from everywhere, most likely: a report from an address
+        // we have an SA with (a peer whose SA we lost, to be healed by INVALID_SPI) takes the
+        // place of one from elsewhere. The list is only full under such a flood, so the scans
+        // are rare.
+        let is_peer = |ip: IpAddr| {
+            self.outbound
+                .values()
+                .flatten()
+                .any(|o| o.params.remote == ip)
+        };
+        let stranger = is_peer(src)
+            .then(|| self.unknown.iter().position(|(s, _)| !is_peer(*s)))
+            .flatten();
+        if let Some(slot) = stranger.and_then(|i| self.unknown.get_mut(i)) {
+            *slot = e;
+        }
+        self.unknown_reports_dropped += 1;
+    }
+
+    /// Reports of ESP with unknown SPIs dropped because the list of them was full (see
+    /// [`DataPlane::unknown_spis`]).
+    pub fn unknown_reports_dropped(&self) -> u64 {
+        self.unknown_reports_dropped
     }
 
     /// Forgets parked ESP older than its wait; returns the (source, SPI) of every ESP that

@@ -188,8 +188,14 @@ impl<B: SaBackend> Node<B> {
     /// ESP with an unknown SPI arrived from `from`: if it is a peer we share an IKE SA with,
     /// tell it (the engine rate-limits); strangers get nothing.
     pub(crate) fn on_unknown_spi(&mut self, now: Timestamp, from: IpAddr, spi: InboundSpi) {
-        // A flood of ESP with random SPIs (and spoofed sources) costs a bounded amount of
-        // work here; the engine rate-limits the notifications per peer on top.
+        // Strangers first: ESP with random SPIs from random (spoofed) sources must not use up
+        // the budget a real peer's half SA needs to be healed. (The data plane bounds how many
+        // reports come at all: its parking lot and report queue are bounded.)
+        let Some(id) = self.ike.established_peer_at(from) else {
+            return;
+        };
+        // Reports about peers cost a bounded amount of work here; the engine rate-limits the
+        // notifications per peer on top.
         let second = now.since_epoch().as_secs();
         if self.unknown_spi_budget.0 != second {
             self.unknown_spi_budget = (second, 0);
@@ -199,9 +205,6 @@ impl<B: SaBackend> Node<B> {
             return;
         }
         self.unknown_spi_budget.1 += 1;
-        let Some(id) = self.ike.established_peer_at(from) else {
-            return;
-        };
         if self.ike.notify_invalid_spi(now, id, spi).unwrap_or(false) {
             let name = self.peer_name(id);
             tracing::warn!("peer {name}: ESP with unknown SPI {spi}: told it (INVALID_SPI)");

@@ -11,10 +11,12 @@
 
 mod common;
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use common::checked::*;
 use common::*;
+use meshsec_esp::{HEADROOM, PacketBuf, TAILROOM};
 use meshsec_ike::State;
 use meshsec_node::{Command, DpdAction, NodeEvent, PeerPolicy, SaHalf, Start};
 use meshsec_sim::{Fate, Sim};
@@ -115,6 +117,33 @@ fn dpd_declares_a_silent_peer_dead_and_restart_brings_it_back_after_a_netsplit()
 
 #[test]
 fn invalid_spi_heals_a_half_sa_within_seconds() {
+    heal_half_sa(false);
+}
+
+#[test]
+fn invalid_spi_heals_a_half_sa_while_strangers_flood_esp_with_unknown_spis() {
+    heal_half_sa(true);
+}
+
+/// ESP with random SPIs from random addresses, `n` packets, into B's data plane.
+fn flood_unknown_spis(s: &mut Sim, rng: &mut SeededRandom, n: u32) {
+    let now = s.now;
+    let b = s.nodes[1].addr.ip();
+    for _ in 0..n {
+        let r = rng.next_u64();
+        let mut esp = (r as u32 | 0x100).to_be_bytes().to_vec();
+        esp.extend_from_slice(&[0u8; 60]);
+        let src = IpAddr::from([203, 0, 113, (r >> 40) as u8 | 1]);
+        let mut buf = vec![0u8; HEADROOM + esp.len() + TAILROOM];
+        buf[HEADROOM..HEADROOM + esp.len()].copy_from_slice(&esp);
+        let mut pkt = PacketBuf::new(&mut buf, HEADROOM, HEADROOM + esp.len());
+        let _ = s.nodes[1].host.backend_mut().open(now, &mut pkt, src, b);
+    }
+    s.nodes[1].host.handle_backend_reports(now);
+}
+
+fn heal_half_sa(flood: bool) {
+    let mut rng = SeededRandom::new(77);
     let mut r = Run::established(sim(side(true), side(false)));
     let mut seq = 0;
     let t = r.s.now + Duration::from_secs(1);
@@ -141,10 +170,22 @@ fn invalid_spi_heals_a_half_sa_within_seconds() {
     let first_after = seq + 1;
     // A's ESP now reaches B for an unknown SPI: B tells A (INVALID_SPI, inside the IKE SA),
     // A replaces the CHILD SA.
-    let healed = traffic_until(&mut r.s, t + Duration::from_secs(10), &mut seq, |s| {
-        received_seqs(&s.nodes[1]).iter().any(|q| *q > first_after)
-    })
-    .expect("never healed");
+    let limit = t + Duration::from_secs(10);
+    let healed = loop {
+        if received_seqs(&r.s.nodes[1])
+            .iter()
+            .any(|q| *q > first_after)
+        {
+            break r.s.now;
+        }
+        assert!(r.s.now < limit, "never healed");
+        if flood {
+            // 3,000 a second: far beyond every per-second budget on the way.
+            flood_unknown_spis(&mut r.s, &mut rng, 300);
+        }
+        let next = r.s.now + Duration::from_millis(100);
+        traffic(&mut r.s, next, &mut seq);
+    };
     let took = healed.duration_since(t);
     eprintln!("half SA healed {took:?} after B lost it");
     assert!(took < Duration::from_secs(2), "healed after {took:?}");

@@ -140,7 +140,13 @@ impl Daemon {
             ("ike_init_shed", c.ike_init_shed.load(Ordering::Relaxed)),
             (
                 "unknown_spi_reports_suppressed",
-                report.unknown_spi_suppressed,
+                report.unknown_spi_suppressed
+                    + self
+                        .path
+                        .plane
+                        .lock()
+                        .map(|p| p.unknown_reports_dropped())
+                        .unwrap_or(0),
             ),
         ]
         .into_iter()
