@@ -230,12 +230,16 @@ impl OutboundSa {
             Mode::Transport => {
                 let data = pkt.data();
                 let hl = ip::header_len(data).ok_or(DropReason::Malformed)?;
-                let proto = match data.first().map(|b| b >> 4) {
-                    Some(4) => data.get(9),
-                    _ => data.get(6),
+                let v4 = data.first().map(|b| b >> 4) == Some(4);
+                // Transport mode protects packets between the SA's own addresses: the
+                // receiver rebuilds the header from the outer one, so a packet of the other
+                // family cannot travel in it (it needs an SA of its own family).
+                if v4 != self.params.remote.is_ipv4() {
+                    return Err(DropReason::NoPolicy);
                 }
-                .copied()
-                .ok_or(DropReason::Malformed)?;
+                let proto = if v4 { data.get(9) } else { data.get(6) }
+                    .copied()
+                    .ok_or(DropReason::Malformed)?;
                 (pkt.start + hl, proto)
             }
         };

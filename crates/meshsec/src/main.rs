@@ -56,7 +56,7 @@ struct Target {
 impl Target {
     fn socket(&self) -> anyhow::Result<PathBuf> {
         match &self.config {
-            Some(c) => config::Config::load(c)
+            Some(c) => daemon::load_config(c)
                 .map(|c| c.node.control_socket)
                 .map_err(|e| anyhow::anyhow!("{e}")),
             None => Ok(self.socket.clone()),
@@ -177,7 +177,7 @@ enum DebugCmd {
 }
 
 fn check_config(path: &Path) -> ExitCode {
-    match config::Config::load(path) {
+    match daemon::load_config(path) {
         Ok(c) => {
             for w in &c.warnings {
                 eprintln!("warning: {w}");

@@ -5,6 +5,8 @@
 //! and turns every problem into a [`ConfigError`] that names the file, the line, the key and
 //! what is expected.
 
+mod inventory;
+mod keys;
 mod raw;
 mod validate;
 
@@ -19,6 +21,7 @@ use meshsec_ike::{ChildMode, PeerConfig};
 use meshsec_node::PeerPolicy;
 use meshsec_wire::payload::{AddrSelector, Identity};
 
+pub use inventory::{Mesh, Prefix, Service};
 pub use meshsec_node::{DpdAction, Start};
 
 /// How ESP travels between us and our peers.
@@ -106,8 +109,10 @@ pub struct Config {
     pub path: PathBuf,
     /// This host.
     pub node: Node,
-    /// The peers.
+    /// The peers (hand-written ones first, then those derived from the inventory).
     pub peers: Vec<Peer>,
+    /// The mesh, when `[node] inventory` names one.
+    pub mesh: Option<Mesh>,
     /// Things that are allowed but deserve attention (weak PSKs or algorithms allowed
     /// explicitly).
     pub warnings: Vec<String>,
@@ -144,21 +149,16 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 impl Config {
-    /// Reads and validates the configuration at `path`.
-    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    /// Reads and validates the configuration at `path` on a host with `host_addresses` (by
+    /// which it finds itself in a mesh inventory when `[node] name` is not set).
+    pub fn load_on_host(path: &Path, host_addresses: &[IpAddr]) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             path: path.to_path_buf(),
             line: None,
             key: "(file)".into(),
             message: format!("cannot read the configuration: {e}"),
         })?;
-        Self::parse(path, &text)
-    }
-
-    /// Validates configuration `text` (as read from `path`, which relative `psk_file`s are
-    /// resolved against).
-    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
-        validate::validate(path, text)
+        validate::validate(path, &text, host_addresses)
     }
 
     /// How the node runs peer `i`.

@@ -22,9 +22,10 @@ pub(crate) struct RawConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawNode {
-    pub(crate) name: S,
-    pub(crate) identity: S,
-    pub(crate) addresses: Spanned<Vec<S>>,
+    pub(crate) name: Option<S>,
+    pub(crate) identity: Option<S>,
+    pub(crate) addresses: Option<Spanned<Vec<S>>>,
+    pub(crate) inventory: Option<S>,
     pub(crate) tun: Option<S>,
     pub(crate) mtu: Option<Spanned<i64>>,
     pub(crate) control_socket: Option<S>,
@@ -84,4 +85,48 @@ pub(crate) struct RawPeer {
     pub(crate) allow_weak_crypto: Option<Spanned<bool>>,
     pub(crate) allow_shared_psk: Option<Spanned<bool>>,
     pub(crate) accept_from: Option<Spanned<Vec<S>>>,
+}
+
+/// A mesh inventory file (`[node] inventory`): the same file on every host.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawInventory {
+    pub(crate) mesh: RawMesh,
+    /// Settings for every pair of the mesh (the keys of a configuration's `[defaults]`).
+    #[serde(default)]
+    pub(crate) defaults: RawPeerSettings,
+    /// The hosts, by name.
+    pub(crate) hosts: Spanned<std::collections::BTreeMap<S, RawHost>>,
+    #[serde(default)]
+    pub(crate) rule: Vec<RawRule>,
+}
+
+/// `[mesh]`: what holds for the whole mesh.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMesh {
+    pub(crate) secret_file: S,
+    pub(crate) require: Option<Spanned<Vec<S>>>,
+    pub(crate) bypass: Option<Spanned<Vec<S>>>,
+    pub(crate) default_bypass: Option<Spanned<bool>>,
+    pub(crate) fail_closed: Option<Spanned<bool>>,
+}
+
+/// One host of the inventory (one line: `name = { addresses = [...], ... }`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHost {
+    pub(crate) addresses: Spanned<Vec<S>>,
+    pub(crate) identity: Option<S>,
+    pub(crate) cluster: Option<S>,
+    pub(crate) groups: Option<Vec<S>>,
+}
+
+/// `[[rule]]`: hosts of `from` may reach hosts of `to` (on `ports` only, when given).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRule {
+    pub(crate) from: S,
+    pub(crate) to: S,
+    pub(crate) ports: Option<Spanned<Vec<S>>>,
 }

@@ -3,7 +3,6 @@
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -14,7 +13,9 @@ use meshsec_wire::payload::{AddrSelector, Identity};
 use meshsec_wire::registry::{EncrId, IntegId, KeMethod, PrfId, ProtocolId};
 use toml::Spanned;
 
-use super::raw::{RawConfig, RawPeer, S};
+use super::inventory::{self, Derived};
+use super::keys;
+use super::raw::{RawConfig, RawPeer, RawPeerSettings, S};
 use super::{Config, ConfigError, DpdAction, EspEncap, Node, Peer, Start};
 
 /// IKE proposals when none are configured: AEAD with X25519 or P-256.
@@ -24,8 +25,6 @@ const DEFAULT_IKE: &[&str] = &[
 ];
 /// ESP proposals when none are configured.
 const DEFAULT_ESP: &[&str] = &["aes256gcm16", "chacha20poly1305"];
-/// PSKs shorter than this are refused unless `allow_weak_psk = true`.
-const MIN_PSK_LEN: usize = 20;
 const DEFAULT_IKE_LIFETIME: Duration = Duration::from_secs(4 * 3600);
 const DEFAULT_CHILD_LIFETIME: Duration = Duration::from_secs(3600);
 const MIN_LIFETIME_SECS: u64 = 5;
@@ -45,20 +44,20 @@ const DEFAULT_NAT_KEEPALIVE: Duration = Duration::from_secs(20);
 const IKE_PORT: u16 = 500;
 
 /// Locates errors in one file.
-struct Ctx<'a> {
-    path: &'a Path,
-    text: &'a str,
+pub(super) struct Ctx<'a> {
+    pub(super) path: &'a Path,
+    pub(super) text: &'a str,
 }
 
 impl Ctx<'_> {
-    fn line(&self, offset: usize) -> usize {
+    pub(super) fn line(&self, offset: usize) -> usize {
         self.text
             .get(..offset)
             .map_or(0, |t| t.matches('\n').count())
             + 1
     }
 
-    fn err(
+    pub(super) fn err(
         &self,
         span: core::ops::Range<usize>,
         key: &str,
@@ -72,7 +71,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn at(&self, s: &S, key: &str, message: impl Into<String>) -> ConfigError {
+    pub(super) fn at(&self, s: &S, key: &str, message: impl Into<String>) -> ConfigError {
         self.err(s.span(), key, message)
     }
 }
@@ -97,24 +96,43 @@ fn key_on_line(text: &str, offset: usize) -> String {
 
 /// A setting from the peer, else from `[defaults]`.
 macro_rules! setting {
-    ($raw:expr, $peer:expr, $field:ident) => {
-        $peer.$field.as_ref().or($raw.defaults.$field.as_ref())
+    ($defaults:expr, $peer:expr, $field:ident) => {
+        $peer.$field.as_ref().or($defaults.$field.as_ref())
     };
 }
 
-pub(super) fn validate(path: &Path, text: &str) -> Result<Config, ConfigError> {
-    let ctx = Ctx { path, text };
-    let raw: RawConfig = toml::from_str(text).map_err(|e| {
+/// Deserializes the file of `ctx`; a syntax or type error names its line and key.
+pub(super) fn parse_toml<T: serde::de::DeserializeOwned>(ctx: &Ctx<'_>) -> Result<T, ConfigError> {
+    toml::from_str(ctx.text).map_err(|e| {
         let span = e.span().unwrap_or(0..0);
         ConfigError {
-            path: path.to_path_buf(),
+            path: ctx.path.to_path_buf(),
             line: e.span().map(|s| ctx.line(s.start)),
-            key: key_on_line(text, span.start),
+            key: key_on_line(ctx.text, span.start),
             message: e.message().to_string(),
         }
-    })?;
+    })
+}
+
+pub(super) fn validate(
+    path: &Path,
+    text: &str,
+    host_addresses: &[IpAddr],
+) -> Result<Config, ConfigError> {
+    let ctx = Ctx { path, text };
+    let raw: RawConfig = parse_toml(&ctx)?;
     let mut warnings = Vec::new();
-    let node = node(&ctx, &raw)?;
+    let derived = match &raw.node.inventory {
+        Some(file) => Some(inventory::load(
+            &ctx,
+            file,
+            raw.node.name.as_ref(),
+            host_addresses,
+            &mut warnings,
+        )?),
+        None => None,
+    };
+    let node = node(&ctx, &raw, derived.as_ref())?;
     let mut names = HashSet::new();
     let mut keys: HashMap<[u8; 32], (String, bool)> = HashMap::new();
     let mut peers = Vec::new();
@@ -127,10 +145,20 @@ pub(super) fn validate(path: &Path, text: &str) -> Result<Config, ConfigError> {
                 "a second peer with this name (names must be unique)",
             ));
         }
-        let parsed = peer(&ctx, &raw, p, &mut warnings)?;
+        let allow_weak_psk =
+            setting!(raw.defaults, p, allow_weak_psk).is_some_and(|b| *b.get_ref());
+        let psk = keys::psk(
+            &ctx,
+            &p.psk_file,
+            &key("psk_file"),
+            allow_weak_psk,
+            &mut warnings,
+        )?;
+        let parsed = peer(&ctx, &raw.defaults, p, psk, &mut warnings)?;
         // One key per peer: a key shared by peers lets each of them pose as the others (the
         // address binding is all that is left), and one leak exposes them all.
-        let allow_shared = setting!(raw, p, allow_shared_psk).is_some_and(|b| *b.get_ref());
+        let allow_shared =
+            setting!(raw.defaults, p, allow_shared_psk).is_some_and(|b| *b.get_ref());
         let print = meshsec_crypto::digest::fingerprint(parsed.psk.expose());
         match keys.get(&print) {
             Some((other, other_allows)) if !(allow_shared && *other_allows) => {
@@ -151,44 +179,103 @@ pub(super) fn validate(path: &Path, text: &str) -> Result<Config, ConfigError> {
         }
         peers.push(parsed);
     }
+    let mesh = match derived {
+        None => None,
+        Some(d) => {
+            for p in d.peers {
+                if let Some(clash) = raw.peer.iter().find(|q| q.name.get_ref() == &p.name) {
+                    return Err(ctx.at(
+                        &clash.name,
+                        &format!("peer.{}.name", p.name),
+                        format!(
+                            "{} is also a host of the inventory {}; rename the peer",
+                            p.name,
+                            d.mesh.inventory.display()
+                        ),
+                    ));
+                }
+                peers.push(p);
+            }
+            Some(d.mesh)
+        }
+    };
     Ok(Config {
         path: path.to_path_buf(),
         node,
         peers,
+        mesh,
         warnings,
     })
 }
 
-fn node(ctx: &Ctx<'_>, raw: &RawConfig) -> Result<Node, ConfigError> {
+fn node(ctx: &Ctx<'_>, raw: &RawConfig, mesh: Option<&Derived>) -> Result<Node, ConfigError> {
     let n = &raw.node;
-    if n.name.get_ref().trim().is_empty() {
-        return Err(ctx.at(&n.name, "node.name", "must not be empty"));
-    }
-    let identity = identity(ctx, &n.identity, "node.identity")?;
-    let addresses = n
-        .addresses
-        .get_ref()
-        .iter()
-        .map(|a| {
-            a.get_ref().parse::<IpAddr>().map_err(|_| {
-                ctx.at(
-                    a,
-                    "node.addresses",
+    // Where a missing key belongs: the [node] line.
+    let table = ctx.text.find("[node]").unwrap_or(0);
+    let missing = |key: &str, what: &str| ctx.err(table..table, key, what.to_string());
+    let name = match (&n.name, mesh) {
+        (Some(s), _) if s.get_ref().trim().is_empty() => {
+            return Err(ctx.at(s, "node.name", "must not be empty"));
+        }
+        (Some(s), _) => s.get_ref().clone(),
+        (None, Some(m)) => m.name.clone(),
+        (None, None) => return Err(missing("node.name", "missing: this host's name")),
+    };
+    let identity = match (&n.identity, mesh) {
+        (Some(s), None) => identity(ctx, s, "node.identity")?,
+        (Some(s), Some(m)) => {
+            let id = identity(ctx, s, "node.identity")?;
+            if id != m.identity {
+                return Err(ctx.at(
+                    s,
+                    "node.identity",
                     format!(
-                        "{:?} is not an IP address (e.g. \"192.0.2.1\" or \"2001:db8::1\")",
-                        a.get_ref()
+                        "the inventory gives this host the identity {}; leave node.identity out (or make them the same)",
+                        m.identity
                     ),
-                )
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    if addresses.is_empty() {
-        return Err(ctx.err(
-            n.addresses.span(),
-            "node.addresses",
-            "needs at least one address",
-        ));
-    }
+                ));
+            }
+            id
+        }
+        (None, Some(m)) => m.identity.clone(),
+        (None, None) => {
+            return Err(missing(
+                "node.identity",
+                "missing: our IKE identity (e.g. \"fqdn:gw1.example\")",
+            ));
+        }
+    };
+    let addresses = match (&n.addresses, mesh) {
+        (Some(list), _) => {
+            let addresses = list
+                .get_ref()
+                .iter()
+                .map(|a| {
+                    a.get_ref().parse::<IpAddr>().map_err(|_| {
+                        ctx.at(
+                            a,
+                            "node.addresses",
+                            format!(
+                                "{:?} is not an IP address (e.g. \"192.0.2.1\" or \"2001:db8::1\")",
+                                a.get_ref()
+                            ),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            if addresses.is_empty() {
+                return Err(ctx.err(list.span(), "node.addresses", "needs at least one address"));
+            }
+            addresses
+        }
+        (None, Some(m)) => m.addresses.clone(),
+        (None, None) => {
+            return Err(missing(
+                "node.addresses",
+                "missing: the addresses IKE listens on",
+            ));
+        }
+    };
     let tun = match &n.tun {
         None => DEFAULT_TUN.to_string(),
         Some(t) => {
@@ -245,7 +332,7 @@ fn node(ctx: &Ctx<'_>, raw: &RawConfig) -> Result<Node, ConfigError> {
         &[("udp", EspEncap::Udp), ("auto", EspEncap::Auto)],
     )?;
     Ok(Node {
-        name: n.name.get_ref().clone(),
+        name,
         identity,
         addresses,
         tun,
@@ -257,7 +344,7 @@ fn node(ctx: &Ctx<'_>, raw: &RawConfig) -> Result<Node, ConfigError> {
 }
 
 /// `fqdn:host.example`, `email:ops@example`, `keyid:0a1b..`, or a bare IPv4/IPv6 address.
-fn identity(ctx: &Ctx<'_>, s: &S, key: &str) -> Result<Identity<'static>, ConfigError> {
+pub(super) fn identity(ctx: &Ctx<'_>, s: &S, key: &str) -> Result<Identity<'static>, ConfigError> {
     let v = s.get_ref();
     let bytes = |x: &str| Cow::Owned(x.as_bytes().to_vec());
     if let Ok(ip) = v.parse::<IpAddr>() {
@@ -286,19 +373,19 @@ fn identity(ctx: &Ctx<'_>, s: &S, key: &str) -> Result<Identity<'static>, Config
     }
 }
 
-fn peer(
+/// One peer: its own settings, else `defaults`; `psk` already read (or derived).
+pub(super) fn peer(
     ctx: &Ctx<'_>,
-    raw: &RawConfig,
+    defaults: &RawPeerSettings,
     p: &RawPeer,
+    psk: Secret,
     warnings: &mut Vec<String>,
 ) -> Result<Peer, ConfigError> {
     let key = |k: &str| format!("peer.{}.{k}", p.name.get_ref());
     let address = socket_addr(p.address.get_ref())
         .ok_or_else(|| ctx.at(&p.address, &key("address"), format!("{:?} is not an address (e.g. \"192.0.2.2\", \"192.0.2.2:4500\", \"[2001:db8::2]:500\")", p.address.get_ref())))?;
     let identity = identity(ctx, &p.identity, &key("identity"))?;
-    let allow_weak_psk = setting!(raw, p, allow_weak_psk).is_some_and(|b| *b.get_ref());
-    let psk = psk(ctx, &p.psk_file, &key("psk_file"), allow_weak_psk, warnings)?;
-    let accept_from = match setting!(raw, p, accept_from) {
+    let accept_from = match setting!(defaults, p, accept_from) {
         None => Vec::new(),
         Some(list) if list.get_ref().iter().any(|s| s.get_ref() == "any") => vec![
             AddrSelector::range(Ipv4Addr::UNSPECIFIED.into(), Ipv4Addr::BROADCAST.into()),
@@ -313,7 +400,7 @@ fn peer(
     let remote_ts = selectors(ctx, &p.remote_ts, &key("remote_ts"))?;
     let mode = choice(
         ctx,
-        setting!(raw, p, mode),
+        setting!(defaults, p, mode),
         &key("mode"),
         &[
             ("tunnel", ChildMode::Tunnel),
@@ -322,7 +409,7 @@ fn peer(
     )?;
     let start = choice(
         ctx,
-        setting!(raw, p, start),
+        setting!(defaults, p, start),
         &key("start"),
         &[
             ("always", Start::Always),
@@ -332,7 +419,7 @@ fn peer(
     )?;
     let dpd_action = choice(
         ctx,
-        setting!(raw, p, dpd_action),
+        setting!(defaults, p, dpd_action),
         &key("dpd_action"),
         &[
             ("restart", DpdAction::Restart),
@@ -340,11 +427,11 @@ fn peer(
             ("trap", DpdAction::Trap),
         ],
     )?;
-    let dpd_delay = match setting!(raw, p, dpd_delay) {
+    let dpd_delay = match setting!(defaults, p, dpd_delay) {
         Some(d) if d.get_ref() == "off" => None,
         d => Some(duration(ctx, d, DEFAULT_DPD_DELAY, &key("dpd_delay"), 1)?),
     };
-    let tunnel_check = match setting!(raw, p, tunnel_check) {
+    let tunnel_check = match setting!(defaults, p, tunnel_check) {
         Some(d) if d.get_ref() == "off" => None,
         d => Some(duration(
             ctx,
@@ -354,7 +441,7 @@ fn peer(
             1,
         )?),
     };
-    let reauth_lifetime = match setting!(raw, p, reauth_lifetime) {
+    let reauth_lifetime = match setting!(defaults, p, reauth_lifetime) {
         None => None,
         Some(d) if d.get_ref() == "off" => None,
         d => Some(duration(
@@ -367,15 +454,15 @@ fn peer(
     };
     let dpd_timeout = duration(
         ctx,
-        setting!(raw, p, dpd_timeout),
+        setting!(defaults, p, dpd_timeout),
         DEFAULT_DPD_TIMEOUT,
         &key("dpd_timeout"),
         1,
     )?;
-    let allow_weak = setting!(raw, p, allow_weak_crypto).is_some_and(|b| *b.get_ref());
+    let allow_weak = setting!(defaults, p, allow_weak_crypto).is_some_and(|b| *b.get_ref());
     let ike_proposals = proposals(
         ctx,
-        setting!(raw, p, ike_proposals),
+        setting!(defaults, p, ike_proposals),
         DEFAULT_IKE,
         ProtocolId::IKE,
         &key("ike_proposals"),
@@ -384,7 +471,7 @@ fn peer(
     )?;
     let esp_proposals = proposals(
         ctx,
-        setting!(raw, p, esp_proposals),
+        setting!(defaults, p, esp_proposals),
         DEFAULT_ESP,
         ProtocolId::ESP,
         &key("esp_proposals"),
@@ -393,14 +480,14 @@ fn peer(
     )?;
     let ike_lifetime = duration(
         ctx,
-        setting!(raw, p, ike_lifetime),
+        setting!(defaults, p, ike_lifetime),
         DEFAULT_IKE_LIFETIME,
         &key("ike_lifetime"),
         MIN_LIFETIME_SECS,
     )?;
     let child_lifetime = duration(
         ctx,
-        setting!(raw, p, child_lifetime),
+        setting!(defaults, p, child_lifetime),
         DEFAULT_CHILD_LIFETIME,
         &key("child_lifetime"),
         MIN_LIFETIME_SECS,
@@ -424,11 +511,11 @@ fn peer(
         dpd_timeout,
         dpd_action,
         tunnel_check,
-        child_lifetime_bytes: match setting!(raw, p, child_lifetime_bytes) {
+        child_lifetime_bytes: match setting!(defaults, p, child_lifetime_bytes) {
             None => None,
             Some(b) => Some(bytes(ctx, b, &key("child_lifetime_bytes"))?),
         },
-        child_lifetime_packets: match setting!(raw, p, child_lifetime_packets) {
+        child_lifetime_packets: match setting!(defaults, p, child_lifetime_packets) {
             None => None,
             Some(n) => Some(
                 u64::try_from(*n.get_ref())
@@ -504,93 +591,6 @@ fn socket_addr(s: &str) -> Option<SocketAddr> {
             .ok()
             .map(|ip| SocketAddr::new(ip, IKE_PORT))
     })
-}
-
-/// The pre-shared key: a file readable by root only, its content minus a final newline.
-fn psk(
-    ctx: &Ctx<'_>,
-    file: &S,
-    key: &str,
-    allow_weak: bool,
-    warnings: &mut Vec<String>,
-) -> Result<Secret, ConfigError> {
-    let mut path = PathBuf::from(file.get_ref());
-    if path.is_relative()
-        && let Some(dir) = ctx.path.parent()
-    {
-        path = dir.join(path);
-    }
-    let shown = path.display().to_string();
-    // The directory too: whoever may write there may swap the key for their own.
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-    let dir = dir.unwrap_or(Path::new("."));
-    let dir_meta =
-        std::fs::metadata(dir).map_err(|e| ctx.at(file, key, format!("{}: {e}", dir.display())))?;
-    if dir_meta.mode() & 0o022 != 0 || dir_meta.uid() != 0 {
-        return Err(ctx.at(file, key, format!(
-            "{shown} is in {}, which is writable by others than root (owner uid {}, mode {:03o}): keep key files in a root-owned directory (chmod go-w {})",
-            dir.display(), dir_meta.uid(), dir_meta.mode() & 0o777, dir.display()
-        )));
-    }
-    // Opened without following a symlink, and checked through the open file (fstat), so the
-    // file checked is the file read.
-    let mut opened = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&path)
-        .map_err(|e| match e.raw_os_error() {
-            Some(libc::ELOOP) => ctx.at(
-                file,
-                key,
-                format!("{shown} is a symbolic link; name the key file itself"),
-            ),
-            _ => ctx.at(file, key, format!("{shown}: {e}")),
-        })?;
-    let meta = opened
-        .metadata()
-        .map_err(|e| ctx.at(file, key, format!("{shown}: {e}")))?;
-    if !meta.is_file() {
-        return Err(ctx.at(file, key, format!("{shown} is not a regular file")));
-    }
-    let mode = meta.mode() & 0o777;
-    if mode & 0o077 != 0 {
-        return Err(ctx.at(file, key, format!(
-            "{shown} is readable or writable by others (mode {mode:03o}); a key file must be root-only: chmod 600 {shown}"
-        )));
-    }
-    if meta.uid() != 0 {
-        return Err(ctx.at(
-            file,
-            key,
-            format!(
-                "{shown} is owned by uid {}; a key file must be owned by root: chown root {shown}",
-                meta.uid()
-            ),
-        ));
-    }
-    let mut content = Vec::new();
-    std::io::Read::read_to_end(&mut opened, &mut content)
-        .map_err(|e| ctx.at(file, key, format!("{shown}: {e}")))?;
-    while content.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
-        content.pop();
-    }
-    if content.is_empty() {
-        return Err(ctx.at(file, key, format!("{shown} is empty")));
-    }
-    if content.len() < MIN_PSK_LEN {
-        if !allow_weak {
-            return Err(ctx.at(file, key, format!(
-                "the key in {shown} has {} characters; at least {MIN_PSK_LEN} are required (or set allow_weak_psk = true)",
-                content.len()
-            )));
-        }
-        warnings.push(format!(
-            "{}: {key}: weak pre-shared key ({} characters) allowed by allow_weak_psk",
-            ctx.path.display(),
-            content.len()
-        ));
-    }
-    Ok(Secret::new(content))
 }
 
 /// `10.1.0.0/24`, `10.1.0.1`, `10.1.0.5-10.1.0.9`, or the IPv6 forms.

@@ -14,7 +14,8 @@ use super::{ControlMsg, Daemon};
 use meshsec_node::{Command as NodeCommand, Done, RekeyKind, SaHalf};
 use meshsec_types::PeerId;
 
-use crate::config::{Config, Peer};
+use super::routes::FWMARK;
+use crate::config::Peer;
 use crate::control::{Command, PROTOCOL_VERSION, ReloadReport, Request, Response};
 
 /// Longest request line accepted.
@@ -289,7 +290,7 @@ impl Daemon {
     /// Re-reads the configuration: removed peers are deleted, changed ones restarted, new
     /// ones started; the others are not touched. Node settings need a restart.
     async fn reload(&mut self) -> Result<ReloadReport> {
-        let new = Config::load(&self.cfg.path).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let new = super::load_config(&self.cfg.path).map_err(|e| anyhow::anyhow!("{e}"))?;
         let mut report = ReloadReport {
             warnings: new.warnings.clone(),
             ..ReloadReport::default()
@@ -342,6 +343,9 @@ impl Daemon {
         }
         self.cfg.peers = new.peers;
         self.flush().await;
+        if new.mesh != self.cfg.mesh {
+            self.apply_mesh(new.mesh, &mut report);
+        }
         tracing::info!(
             "reloaded {}: added {:?}, removed {:?}, changed {:?}, unchanged {}",
             self.cfg.path.display(),
@@ -351,6 +355,31 @@ impl Daemon {
             report.unchanged.len()
         );
         Ok(report)
+    }
+}
+
+impl Daemon {
+    /// Installs, replaces or removes the mesh firewall after a reload changed the mesh.
+    fn apply_mesh(&mut self, mesh: Option<crate::config::Mesh>, report: &mut ReloadReport) {
+        let ports = [super::IKE_PORT, super::NAT_T_PORT];
+        let result = match (&mesh, self.firewall.as_mut()) {
+            (Some(m), Some(fw)) => fw.update(m, self.tun_index, FWMARK, ports),
+            (Some(m), None) => super::firewall::Firewall::install(m, self.tun_index, FWMARK, ports)
+                .map(|fw| self.firewall = Some(fw)),
+            (None, Some(_)) => {
+                if let Some(fw) = self.firewall.take() {
+                    fw.remove();
+                }
+                Ok(())
+            }
+            (None, None) => Ok(()),
+        };
+        match result {
+            Ok(()) => self.cfg.mesh = mesh,
+            Err(e) => report
+                .warnings
+                .push(format!("mesh firewall not changed: {e:#}")),
+        }
     }
 }
 

@@ -340,21 +340,22 @@ impl DataPath {
     /// Network → (IKE to the IKE loop | ESP → open → TUN).
     fn net_loop(&self, fd: RawFd, kind: Kind) {
         // UDP GRO hands over up to 64 KiB of same-size datagrams per receive.
+        // Datagrams land after HEADROOM octets: transport mode writes the inner IP header
+        // in front of the ESP payload.
         let len = if kind == Kind::Udp {
-            65536
+            HEADROOM + 65536
         } else {
             self.buf_len()
         };
         let mut bufs: Vec<Vec<u8>> = (0..BATCH).map(|_| vec![0u8; len]).collect();
         let mut got = [Received::EMPTY; BATCH];
         let mut ready = [false];
-        let mut opened: Vec<(usize, usize, usize)> = Vec::with_capacity(BATCH);
         let mut to_tun: Vec<Vec<u8>> = (0..BATCH)
             .map(|_| Vec::with_capacity(VIRTIO_NET_HDR_LEN + self.mtu))
             .collect();
         let mut gro = GROTable::default();
         while !self.stop.load(Ordering::Relaxed) {
-            let n = match os::recv_batch(fd, &mut bufs, &mut got) {
+            let n = match os::recv_batch(fd, &mut bufs, &mut got, HEADROOM) {
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                     let _ = os::wait_readable(&[fd], -1, &mut ready);
@@ -367,11 +368,13 @@ impl DataPath {
                     continue;
                 }
             };
-            opened.clear();
             let now = self.now();
             let mut parked = false;
             let mut plane: Option<MutexGuard<'_, DataPlane>> = None;
-            for (i, (buf, r)) in bufs.iter_mut().zip(got.iter()).take(n).enumerate() {
+            // Opened packets are copied out at once: in transport mode the next segment of
+            // a coalesced (GRO) receive writes its IP header over this one's ESP trailer.
+            let mut k = 0;
+            for (buf, r) in bufs.iter_mut().zip(got.iter()).take(n) {
                 let Some(local) = self.local_of(r) else {
                     continue;
                 };
@@ -390,15 +393,24 @@ impl DataPath {
                         ..*r
                     };
                     let rel = buf
-                        .get(off..end)
+                        .get(HEADROOM + off..HEADROOM + end)
                         .and_then(|seg| self.esp_offset(seg, one, kind));
                     if let Some(rel) = rel {
-                        let esp_start = off + rel;
                         let plane = plane.get_or_insert_with(|| self.plane());
-                        let mut pkt = PacketBuf::new(buf, esp_start, end);
+                        let mut pkt = PacketBuf::new(buf, HEADROOM + off + rel, HEADROOM + end);
                         // (Other outcomes are counted by the plane.)
                         match plane.open(now, &mut pkt, r.from.ip(), local) {
-                            Ok(Opened::Packet { .. }) => opened.push((i, pkt.start, pkt.end)),
+                            Ok(Opened::Packet { .. }) => {
+                                if to_tun.len() <= k {
+                                    to_tun.push(Vec::with_capacity(VIRTIO_NET_HDR_LEN + self.mtu));
+                                }
+                                if let Some(out) = to_tun.get_mut(k) {
+                                    out.clear();
+                                    out.resize(VIRTIO_NET_HDR_LEN, 0);
+                                    out.extend_from_slice(pkt.data());
+                                    k += 1;
+                                }
+                            }
                             // Parked until its SA comes: the IKE loop must learn the new
                             // deadline (when it stops waiting).
                             Ok(Opened::Parked { .. }) => parked = true,
@@ -415,24 +427,6 @@ impl DataPath {
                 self.reports.notify_one();
             }
             // Into TUN in one go: tun-rs coalesces TCP segments (GRO) into few writes.
-            if to_tun.len() < opened.len() {
-                to_tun.resize_with(opened.len(), || {
-                    Vec::with_capacity(VIRTIO_NET_HDR_LEN + self.mtu)
-                });
-            }
-            let mut k = 0;
-            for (i, start, end) in &opened {
-                let (Some(inner), Some(out)) = (
-                    bufs.get(*i).and_then(|b| b.get(*start..*end)),
-                    to_tun.get_mut(k),
-                ) else {
-                    continue;
-                };
-                out.clear();
-                out.resize(VIRTIO_NET_HDR_LEN, 0);
-                out.extend_from_slice(inner);
-                k += 1;
-            }
             if let Some(batch) = to_tun.get_mut(..k).filter(|b| !b.is_empty())
                 && self
                     .tun

@@ -13,6 +13,7 @@
 
 mod control;
 pub mod datapath;
+mod firewall;
 pub mod net;
 pub mod netlink;
 mod os;
@@ -28,7 +29,7 @@ use anyhow::{Context, Result, bail};
 use meshsec_crypto::Provider;
 use meshsec_crypto::rng::SystemRandom;
 use meshsec_esp::DataPlane;
-use meshsec_ike::{ChildMode, Endpoint, EndpointConfig, State, Transmit, TransmitKind};
+use meshsec_ike::{Endpoint, EndpointConfig, State, Transmit, TransmitKind};
 use meshsec_node::{Command, Node, OsAction};
 use meshsec_types::Timestamp;
 use meshsec_types::ports::{IKE_PORT, NAT_T_PORT};
@@ -46,7 +47,7 @@ const IKE_QUEUE: usize = 1024;
 
 /// Runs the daemon with the configuration at `path` until SIGINT/SIGTERM.
 pub fn run(path: &Path) -> Result<()> {
-    let cfg = Config::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let cfg = load_config(path).map_err(|e| anyhow::anyhow!("{e}"))?;
     for w in &cfg.warnings {
         tracing::warn!("{w}");
     }
@@ -58,6 +59,12 @@ pub fn run(path: &Path) -> Result<()> {
         let mut d = Daemon::start(cfg).await?;
         d.run().await
     })
+}
+
+/// Reads the configuration at `path`; this host's addresses find it in a mesh inventory
+/// when `[node] name` does not.
+pub fn load_config(path: &Path) -> Result<Config, crate::config::ConfigError> {
+    Config::load_on_host(path, &os::host_addresses())
 }
 
 /// A control command with the channel its answer goes back on.
@@ -80,6 +87,9 @@ pub struct Daemon {
     natt4: Option<std::net::UdpSocket>,
     natt6: Option<std::net::UdpSocket>,
     routes: routes::Routes,
+    /// The mesh's nftables table (with an inventory).
+    firewall: Option<firewall::Firewall>,
+    tun_index: u32,
     from_path: mpsc::Receiver<IkeDatagram>,
     /// The data path rings it when the data plane has events or unknown SPIs to report.
     reports: Arc<Notify>,
@@ -132,25 +142,11 @@ impl Daemon {
     /// ones are initiated).
     pub async fn start(cfg: Config) -> Result<Daemon> {
         let epoch = Instant::now();
-        let transport: Vec<&str> = cfg
-            .peers
-            .iter()
-            .filter(|p| p.mode == ChildMode::Transport)
-            .map(|p| p.name.as_str())
-            .collect();
-        if !transport.is_empty() {
-            bail!(
-                "{}: peer(s) {} use mode = \"transport\", which the daemon cannot route yet \
-                 (host-to-host protection needs policy routing with a firewall mark, see \
-                 DESIGN.md §5); use mode = \"tunnel\" with the hosts' addresses as selectors",
-                cfg.path.display(),
-                transport.join(", ")
-            );
-        }
         control::check_directory(&cfg.node.control_socket)?;
         let local4 = cfg.node.addresses.iter().copied().find(IpAddr::is_ipv4);
         let local6 = cfg.node.addresses.iter().copied().find(IpAddr::is_ipv6);
-        let (ike_sockets, esp_sockets) = net::open(&cfg.node.addresses, IKE_PORT, NAT_T_PORT)?;
+        let (ike_sockets, esp_sockets) =
+            net::open(&cfg.node.addresses, IKE_PORT, NAT_T_PORT, routes::FWMARK)?;
         let natt4 = esp_sockets
             .udp4
             .as_ref()
@@ -194,6 +190,17 @@ impl Daemon {
             Provider::Real,
         );
         let node = Node::new(ike, plane, Box::new(SystemRandom::new()));
+        let routes = routes::Routes::new(netlink, tun_index);
+        routes.add_rules().await?;
+        let firewall = match &cfg.mesh {
+            Some(mesh) => Some(firewall::Firewall::install(
+                mesh,
+                tun_index,
+                routes::FWMARK,
+                [IKE_PORT, NAT_T_PORT],
+            )?),
+            None => None,
+        };
         let control = control::listen(&cfg.node.control_socket)?;
         let mut d = Daemon {
             cfg,
@@ -203,7 +210,9 @@ impl Daemon {
             ike6: ike_sockets.v6,
             natt4,
             natt6,
-            routes: routes::Routes::new(netlink, tun_index),
+            routes,
+            firewall,
+            tun_index,
             from_path,
             reports,
             control,
@@ -398,6 +407,10 @@ impl Daemon {
         self.path
             .stop
             .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.routes.remove_rules().await;
+        if let Some(fw) = self.firewall.take() {
+            fw.remove();
+        }
         let _ = std::fs::remove_file(&self.cfg.node.control_socket);
     }
 }

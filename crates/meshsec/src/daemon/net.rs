@@ -13,7 +13,7 @@ const IPPROTO_ESP: i32 = 50;
 /// Socket buffers large enough for a burst of batches at line rate.
 const SOCKET_BUFFER: usize = 4 << 20;
 
-fn udp(addr: SocketAddr) -> Result<std::net::UdpSocket> {
+fn udp(addr: SocketAddr, mark: u32) -> Result<std::net::UdpSocket> {
     let domain = if addr.is_ipv4() {
         Domain::IPV4
     } else {
@@ -25,6 +25,8 @@ fn udp(addr: SocketAddr) -> Result<std::net::UdpSocket> {
         s.set_only_v6(true)?;
     }
     s.set_reuse_address(true)?;
+    s.set_mark(mark)
+        .context("cannot set the firewall mark (SO_MARK) on a UDP socket")?;
     let _ = s.set_recv_buffer_size(SOCKET_BUFFER);
     let _ = s.set_send_buffer_size(SOCKET_BUFFER);
     s.bind(&addr.into()).with_context(|| {
@@ -33,10 +35,12 @@ fn udp(addr: SocketAddr) -> Result<std::net::UdpSocket> {
     Ok(s.into())
 }
 
-fn raw_esp(v4: bool) -> Result<Socket> {
+fn raw_esp(v4: bool, mark: u32) -> Result<Socket> {
     let domain = if v4 { Domain::IPV4 } else { Domain::IPV6 };
     let s = Socket::new(domain, Type::RAW, Some(Protocol::from(IPPROTO_ESP)))
         .context("cannot open a raw ESP socket (meshsec must run as root or with CAP_NET_RAW)")?;
+    s.set_mark(mark)
+        .context("cannot set the firewall mark (SO_MARK) on the raw ESP socket")?;
     let _ = s.set_recv_buffer_size(SOCKET_BUFFER);
     let _ = s.set_send_buffer_size(SOCKET_BUFFER);
     Ok(s)
@@ -50,18 +54,20 @@ pub struct IkeSockets {
     pub v6: Option<tokio::net::UdpSocket>,
 }
 
-/// Opens every socket for the families present in `addresses`.
+/// Opens every socket for the families present in `addresses`, each carrying the firewall
+/// mark `mark` (so that our IKE and ESP packets skip the routes into the tunnel).
 pub fn open(
     addresses: &[IpAddr],
     ike_port: u16,
     nat_t_port: u16,
+    mark: u32,
 ) -> Result<(IkeSockets, EspSockets)> {
     let v4 = addresses.iter().any(IpAddr::is_ipv4);
     let v6 = addresses.iter().any(IpAddr::is_ipv6);
     let any4 = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
     let any6 = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
     let ike = |any: IpAddr| -> Result<tokio::net::UdpSocket> {
-        let s = udp(SocketAddr::new(any, ike_port))?;
+        let s = udp(SocketAddr::new(any, ike_port), mark)?;
         s.set_nonblocking(true)?;
         Ok(tokio::net::UdpSocket::from_std(s)?)
     };
@@ -71,17 +77,21 @@ pub fn open(
     };
     let esp = EspSockets {
         udp4: if v4 {
-            Some(udp(SocketAddr::new(any4, nat_t_port))?)
+            Some(udp(SocketAddr::new(any4, nat_t_port), mark)?)
         } else {
             None
         },
         udp6: if v6 {
-            Some(udp(SocketAddr::new(any6, nat_t_port))?)
+            Some(udp(SocketAddr::new(any6, nat_t_port), mark)?)
         } else {
             None
         },
-        raw4: if v4 { Some(raw_esp(true)?) } else { None },
-        raw6: if v6 { Some(raw_esp(false)?) } else { None },
+        raw4: if v4 { Some(raw_esp(true, mark)?) } else { None },
+        raw6: if v6 {
+            Some(raw_esp(false, mark)?)
+        } else {
+            None
+        },
     };
     // Which of our addresses each datagram was sent to (we listen on the wildcard address):
     // the IKE engine needs it for NAT detection and the answer's source.

@@ -7,7 +7,9 @@ use std::net::IpAddr;
 use anyhow::{Context, Result, anyhow};
 use futures_util::TryStreamExt;
 use meshsec_wire::payload::AddrSelector;
+use netlink_packet_route::AddressFamily;
 use netlink_packet_route::address::AddressAttribute;
+use netlink_packet_route::rule::{RuleAction, RuleAttribute, RuleFlags, RuleMessage};
 use rtnetlink::{Handle, RouteMessageBuilder};
 
 /// Creates the TUN device `name` with `mtu`, up, without addresses.
@@ -115,12 +117,19 @@ impl Netlink {
         Ok(out)
     }
 
-    /// Adds (or replaces) a route into interface `index`.
-    pub async fn add_route(&self, index: u32, route: Route, src: Option<IpAddr>) -> Result<()> {
+    /// Adds (or replaces) a route into interface `index`, in routing table `table`.
+    pub async fn add_route(
+        &self,
+        index: u32,
+        route: Route,
+        src: Option<IpAddr>,
+        table: u32,
+    ) -> Result<()> {
         let mut b = RouteMessageBuilder::<IpAddr>::new()
             .destination_prefix(route.0, route.1)
             .map_err(|e| anyhow!("{e}"))?
-            .output_interface(index);
+            .output_interface(index)
+            .table_id(table);
         if let Some(src) = src {
             b = b.pref_source(src).map_err(|e| anyhow!("{e}"))?;
         }
@@ -133,8 +142,9 @@ impl Netlink {
             .with_context(|| format!("cannot add the route {}/{}", route.0, route.1))
     }
 
-    /// Removes a route from interface `index` (missing routes are not an error).
-    pub async fn del_route(&self, index: u32, route: Route) {
+    /// Removes a route from interface `index` in table `table` (missing routes are not an
+    /// error).
+    pub async fn del_route(&self, index: u32, route: Route, table: u32) {
         let Ok(b) = RouteMessageBuilder::<IpAddr>::new().destination_prefix(route.0, route.1)
         else {
             return;
@@ -142,10 +152,65 @@ impl Netlink {
         let _ = self
             .handle
             .route()
-            .del(b.output_interface(index).build())
+            .del(b.output_interface(index).table_id(table).build())
             .execute()
             .await;
     }
+
+    /// The policy-routing rule `not fwmark MARK/MARK lookup TABLE` at `priority`, for IPv4 or
+    /// IPv6: everything except our own marked packets consults `table` first. The same rule
+    /// left by an earlier run (a crash) is removed first, so it is never duplicated.
+    pub async fn add_rule(&self, v6: bool, mark: u32, table: u32, priority: u32) -> Result<()> {
+        self.del_rule(v6, mark, table, priority).await;
+        let add = self.handle.rule().add();
+        let msg = rule_message(v6, mark, table, priority);
+        let done = if v6 {
+            let mut req = add.v6();
+            *req.message_mut() = msg;
+            req.execute().await
+        } else {
+            let mut req = add.v4();
+            *req.message_mut() = msg;
+            req.execute().await
+        };
+        done.with_context(|| {
+            format!(
+                "cannot add the {} rule \"not fwmark {mark:#x} lookup {table}\"",
+                if v6 { "IPv6" } else { "IPv4" }
+            )
+        })
+    }
+
+    /// Removes every copy of that rule (none is not an error).
+    pub async fn del_rule(&self, v6: bool, mark: u32, table: u32, priority: u32) {
+        // A bounded number of copies: each call removes one.
+        for _ in 0..16 {
+            let msg = rule_message(v6, mark, table, priority);
+            if self.handle.rule().del(msg).execute().await.is_err() {
+                break;
+            }
+        }
+    }
+}
+
+/// `not fwmark MARK/MARK lookup TABLE priority PRIORITY`.
+fn rule_message(v6: bool, mark: u32, table: u32, priority: u32) -> RuleMessage {
+    let mut m = RuleMessage::default();
+    m.header.family = if v6 {
+        AddressFamily::Inet6
+    } else {
+        AddressFamily::Inet
+    };
+    m.header.action = RuleAction::ToTable;
+    m.header.flags = RuleFlags::Invert;
+    m.header.table = 252; // RT_TABLE_COMPAT: the real id is in the attribute
+    m.attributes = vec![
+        RuleAttribute::Table(table),
+        RuleAttribute::Priority(priority),
+        RuleAttribute::FwMark(mark),
+        RuleAttribute::FwMask(mark),
+    ];
+    m
 }
 
 #[cfg(test)]

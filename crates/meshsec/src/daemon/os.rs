@@ -304,9 +304,15 @@ pub fn recv_one(fd: RawFd, buf: &mut [u8]) -> io::Result<Received> {
 }
 
 /// Receives up to `bufs.len()` (at most [`BATCH`]) datagrams without blocking; each lands at
-/// the start of its buffer. Returns how many; `out[i]` describes `bufs[i]`. Truncated
-/// datagrams are reported with `len` 0 (they cannot be valid).
-pub fn recv_batch(fd: RawFd, bufs: &mut [Vec<u8>], out: &mut [Received]) -> io::Result<usize> {
+/// offset `headroom` of its buffer (room for headers written in front of it later). Returns
+/// how many; `out[i]` describes `bufs[i]`. Truncated datagrams are reported with `len` 0
+/// (they cannot be valid).
+pub fn recv_batch(
+    fd: RawFd,
+    bufs: &mut [Vec<u8>],
+    out: &mut [Received],
+    headroom: usize,
+) -> io::Result<usize> {
     let n = bufs.len().min(out.len()).min(BATCH);
     let mut iovs: [MaybeUninit<libc::iovec>; BATCH] = [const { MaybeUninit::uninit() }; BATCH];
     // SAFETY: sockaddr_storage and mmsghdr are plain old data; all-zero is valid.
@@ -315,9 +321,12 @@ pub fn recv_batch(fd: RawFd, bufs: &mut [Vec<u8>], out: &mut [Received]) -> io::
     let mut msgs: [libc::mmsghdr; BATCH] = unsafe { MaybeUninit::zeroed().assume_init() };
     let mut controls = [[0u64; CMSG_ROOM / 8]; BATCH];
     for (i, buf) in bufs.iter_mut().take(n).enumerate() {
+        let Some(room) = buf.get_mut(headroom..) else {
+            break;
+        };
         let iov = libc::iovec {
-            iov_base: buf.as_mut_ptr().cast(),
-            iov_len: buf.len(),
+            iov_base: room.as_mut_ptr().cast(),
+            iov_len: room.len(),
         };
         let (Some(slot), Some(msg), Some(name)) =
             (iovs.get_mut(i), msgs.get_mut(i), names.get_mut(i))
@@ -410,4 +419,42 @@ pub fn send_batch(fd: RawFd, packets: &[(&[u8], SocketAddr)]) -> usize {
         }
     }
     sent
+}
+
+/// The IP addresses configured on this host's interfaces (to find this host in a mesh
+/// inventory); empty if they cannot be read.
+pub fn host_addresses() -> Vec<IpAddr> {
+    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: `list` is a valid out-pointer; on success it receives a linked list that we
+    // free with freeifaddrs below and do not use afterwards.
+    if unsafe { libc::getifaddrs(&raw mut list) } != 0 {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let mut cur = list;
+    while !cur.is_null() {
+        // SAFETY: `cur` is a non-null node of the list getifaddrs returned, alive until
+        // freeifaddrs.
+        let ifa = unsafe { &*cur };
+        if !ifa.ifa_addr.is_null() {
+            // SAFETY: ifa_addr is non-null and points at a sockaddr whose family tells its
+            // real type and size.
+            let family = i32::from(unsafe { (*ifa.ifa_addr).sa_family });
+            if family == libc::AF_INET {
+                // SAFETY: family AF_INET: the sockaddr is a sockaddr_in.
+                let sin = unsafe { &*ifa.ifa_addr.cast::<libc::sockaddr_in>() };
+                out.push(IpAddr::V4(Ipv4Addr::from(u32::from_be(
+                    sin.sin_addr.s_addr,
+                ))));
+            } else if family == libc::AF_INET6 {
+                // SAFETY: family AF_INET6: the sockaddr is a sockaddr_in6.
+                let sin6 = unsafe { &*ifa.ifa_addr.cast::<libc::sockaddr_in6>() };
+                out.push(IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr)));
+            }
+        }
+        cur = ifa.ifa_next;
+    }
+    // SAFETY: `list` came from a successful getifaddrs and is freed once.
+    unsafe { libc::freeifaddrs(list) };
+    out
 }

@@ -1,6 +1,12 @@
 //! The routes into the TUN device, per peer: one per prefix of the peer's selectors, with a
 //! preferred source address of ours inside our selectors, so that locally generated packets
 //! carry an address the policy protects.
+//!
+//! They live in meshsec's own routing table, consulted through a policy-routing rule by every
+//! packet that does not carry meshsec's firewall mark (DESIGN.md §5). Our IKE and ESP
+//! sockets carry the mark, so a peer whose own address is inside its selectors (a mesh host
+//! in transport mode, or a gateway whose selectors cover the underlay) is still reached
+//! directly, while everything else to it enters the TUN device and is encrypted.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -10,6 +16,15 @@ use meshsec_types::PeerId;
 use meshsec_wire::payload::AddrSelector;
 
 use super::netlink::{self, Netlink, Route};
+
+/// The firewall mark of meshsec's own packets (IKE, ESP) and of bypass traffic: marked
+/// packets skip meshsec's routing table. ("MS")
+pub const FWMARK: u32 = 0x4d53;
+/// meshsec's routing table.
+pub const ROUTE_TABLE: u32 = 0x4d53;
+/// Priority of the rule that sends unmarked packets to [`ROUTE_TABLE`]: after the `local`
+/// table (0), before `main` (32766).
+pub const RULE_PRIORITY: u32 = 10_000;
 
 /// The routes installed for each peer.
 pub struct Routes {
@@ -55,7 +70,11 @@ impl Routes {
         for ts in remote_ts {
             let src = route_source(&host, local_ts, ts.start.is_ipv4());
             for r in netlink::prefixes(ts) {
-                match self.netlink.add_route(self.tun_index, r, src).await {
+                match self
+                    .netlink
+                    .add_route(self.tun_index, r, src, ROUTE_TABLE)
+                    .await
+                {
                     Ok(()) => installed.push(r),
                     Err(e) => tracing::error!("peer {name}: {e:#}"),
                 }
@@ -67,7 +86,33 @@ impl Routes {
     /// Removes the routes of `peer`.
     pub async fn remove(&mut self, peer: PeerId) {
         for r in self.by_peer.remove(&peer).unwrap_or_default() {
-            self.netlink.del_route(self.tun_index, r).await;
+            self.netlink.del_route(self.tun_index, r, ROUTE_TABLE).await;
+        }
+    }
+
+    /// Installs the policy-routing rules (IPv4 and IPv6) that send unmarked packets to
+    /// meshsec's table.
+    pub async fn add_rules(&self) -> anyhow::Result<()> {
+        self.netlink
+            .add_rule(false, FWMARK, ROUTE_TABLE, RULE_PRIORITY)
+            .await?;
+        if let Err(e) = self
+            .netlink
+            .add_rule(true, FWMARK, ROUTE_TABLE, RULE_PRIORITY)
+            .await
+        {
+            tracing::warn!("{e:#}: IPv6 peers will not be routed into the tunnel");
+        }
+        Ok(())
+    }
+
+    /// Removes the rules (a normal stop; after a crash the next start replaces them, and the
+    /// table they point to is empty once the TUN device is gone).
+    pub async fn remove_rules(&self) {
+        for v6 in [false, true] {
+            self.netlink
+                .del_rule(v6, FWMARK, ROUTE_TABLE, RULE_PRIORITY)
+                .await;
         }
     }
 }

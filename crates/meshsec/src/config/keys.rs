@@ -1,0 +1,113 @@
+//! Key files: read only if root alone can have written them (the file and its directory),
+//! without following symbolic links; and the per-pair keys of a mesh, derived from one secret.
+
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use meshsec_crypto::Secret;
+
+use super::ConfigError;
+use super::raw::S;
+use super::validate::Ctx;
+
+/// PSKs shorter than this are refused unless `allow_weak_psk = true`.
+const MIN_PSK_LEN: usize = 20;
+
+/// The pre-shared key: a file readable by root only, its content minus a final newline.
+pub(super) fn psk(
+    ctx: &Ctx<'_>,
+    file: &S,
+    key: &str,
+    allow_weak: bool,
+    warnings: &mut Vec<String>,
+) -> Result<Secret, ConfigError> {
+    let (content, shown) = read_key_file(ctx, file, key)?;
+    if content.len() < MIN_PSK_LEN {
+        if !allow_weak {
+            return Err(ctx.at(file, key, format!(
+                "the key in {shown} has {} characters; at least {MIN_PSK_LEN} are required (or set allow_weak_psk = true)",
+                content.len()
+            )));
+        }
+        warnings.push(format!(
+            "{}: {key}: weak pre-shared key ({} characters) allowed by allow_weak_psk",
+            ctx.path.display(),
+            content.len()
+        ));
+    }
+    Ok(Secret::new(content))
+}
+
+/// The content of a key file (minus a final newline) and its path as shown in errors. The
+/// file must be a regular file owned by root and readable by root only, in a directory only
+/// root may write to.
+pub(super) fn read_key_file(
+    ctx: &Ctx<'_>,
+    file: &S,
+    key: &str,
+) -> Result<(Vec<u8>, String), ConfigError> {
+    let mut path = PathBuf::from(file.get_ref());
+    if path.is_relative()
+        && let Some(dir) = ctx.path.parent()
+    {
+        path = dir.join(path);
+    }
+    let shown = path.display().to_string();
+    // The directory too: whoever may write there may swap the key for their own.
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    let dir = dir.unwrap_or(Path::new("."));
+    let dir_meta =
+        std::fs::metadata(dir).map_err(|e| ctx.at(file, key, format!("{}: {e}", dir.display())))?;
+    if dir_meta.mode() & 0o022 != 0 || dir_meta.uid() != 0 {
+        return Err(ctx.at(file, key, format!(
+            "{shown} is in {}, which is writable by others than root (owner uid {}, mode {:03o}): keep key files in a root-owned directory (chmod go-w {})",
+            dir.display(), dir_meta.uid(), dir_meta.mode() & 0o777, dir.display()
+        )));
+    }
+    // Opened without following a symlink, and checked through the open file (fstat), so the
+    // file checked is the file read.
+    let mut opened = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => ctx.at(
+                file,
+                key,
+                format!("{shown} is a symbolic link; name the key file itself"),
+            ),
+            _ => ctx.at(file, key, format!("{shown}: {e}")),
+        })?;
+    let meta = opened
+        .metadata()
+        .map_err(|e| ctx.at(file, key, format!("{shown}: {e}")))?;
+    if !meta.is_file() {
+        return Err(ctx.at(file, key, format!("{shown} is not a regular file")));
+    }
+    let mode = meta.mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(ctx.at(file, key, format!(
+            "{shown} is readable or writable by others (mode {mode:03o}); a key file must be root-only: chmod 600 {shown}"
+        )));
+    }
+    if meta.uid() != 0 {
+        return Err(ctx.at(
+            file,
+            key,
+            format!(
+                "{shown} is owned by uid {}; a key file must be owned by root: chown root {shown}",
+                meta.uid()
+            ),
+        ));
+    }
+    let mut content = Vec::new();
+    std::io::Read::read_to_end(&mut opened, &mut content)
+        .map_err(|e| ctx.at(file, key, format!("{shown}: {e}")))?;
+    while content.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+        content.pop();
+    }
+    if content.is_empty() {
+        return Err(ctx.at(file, key, format!("{shown} is empty")));
+    }
+    Ok((content, shown))
+}
