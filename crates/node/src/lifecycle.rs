@@ -328,6 +328,7 @@ impl<B: SaBackend> Node<B> {
             remote_ts: policy.ike.remote_ts.clone(),
         });
         let always = policy.start == Start::Always;
+        let first = now + policy.start_delay;
         let mut state = PeerState::new(policy);
         state.policies = ids;
         let slot = id.index();
@@ -338,7 +339,7 @@ impl<B: SaBackend> Node<B> {
             *s = Some(state);
         }
         if always {
-            self.timers.set((id, PeerTimer::Attempt), Some(now));
+            self.timers.set((id, PeerTimer::Attempt), Some(first));
         }
     }
 

@@ -36,6 +36,9 @@ pub struct PeerPolicy {
     pub ike: PeerConfig,
     /// When to bring it up.
     pub start: Start,
+    /// How long after it is configured an `always` peer is first initiated (the pair may be
+    /// up by then, started by the other side: a mesh lets one side of each pair go first).
+    pub start_delay: Duration,
     /// Liveness check after this long without anything from the peer (`None`: off).
     pub dpd_delay: Option<Duration>,
     /// The peer is declared dead when a liveness check goes unanswered this long.
@@ -57,6 +60,7 @@ impl PeerPolicy {
         PeerPolicy {
             ike,
             start: Start::Passive,
+            start_delay: Duration::ZERO,
             dpd_delay: None,
             dpd_timeout: Duration::from_secs(10),
             dpd_action: DpdAction::Clear,

@@ -28,6 +28,11 @@ use super::{ConfigError, Peer, keys};
 
 /// The mesh secret must have at least this many octets (it stands behind every pair's key).
 const MIN_SECRET_LEN: usize = 32;
+/// The host whose name sorts second in a pair initiates only this long after its start,
+/// unless the pair is up by then: a cold mesh negotiates each pair once, and a restarted
+/// host still brings up every pair itself (telling the peer, INITIAL_CONTACT, to drop the
+/// SAs of its previous life).
+const SECOND_START_DELAY: std::time::Duration = std::time::Duration::from_secs(2);
 /// The cluster of hosts that name none.
 const DEFAULT_CLUSTER: &str = "default";
 /// Bypassed unless `default_bypass = false`: SSH, so an operator is never locked out, and
@@ -271,6 +276,9 @@ pub(super) fn load(
             let (local_ts, remote_ts) = selectors(me_host, other, &rel, v4);
             peer.local_ts = local_ts;
             peer.remote_ts = remote_ts;
+            if me_host.name.get_ref() > other.name.get_ref() {
+                peer.start_delay = SECOND_START_DELAY;
+            }
             peers.push(peer);
         }
     }
@@ -621,9 +629,8 @@ fn pair_key(secret: &Secret, a: &Identity<'_>, b: &Identity<'_>) -> Secret {
 }
 
 /// A `[[peer]]` block for `other` as if written by hand (its places point at the host's
-/// line of the inventory), settings from the inventory's `[defaults]`. Transport mode unless
-/// `[defaults]` say otherwise; the host whose name sorts first starts the pair, the other
-/// starts it only when it has traffic (so that a cold mesh negotiates each pair once).
+/// line of the inventory), settings from the inventory's `[defaults]`: transport mode and
+/// `start = "always"` unless `[defaults]` say otherwise.
 fn synthetic_peer(
     raw: &RawInventory,
     me: &Host<'_>,
@@ -636,11 +643,6 @@ fn synthetic_peer(
     let list =
         |v: &[IpAddr]| Spanned::new(span.clone(), v.iter().map(|a| s(a.to_string())).collect());
     let d = &raw.defaults;
-    let start = if me.name.get_ref() < other.name.get_ref() {
-        "always"
-    } else {
-        "on-demand"
-    };
     RawPeer {
         name: s(name.to_string()),
         address: s(address.to_string()),
@@ -655,7 +657,7 @@ fn synthetic_peer(
         ike_proposals: None,
         esp_proposals: None,
         mode: d.mode.is_none().then(|| s("transport".into())),
-        start: d.start.is_none().then(|| s(start.into())),
+        start: d.start.is_none().then(|| s("always".into())),
         ike_lifetime: None,
         child_lifetime: None,
         reauth_lifetime: None,

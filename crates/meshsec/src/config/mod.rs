@@ -76,6 +76,9 @@ pub struct Peer {
     pub mode: ChildMode,
     /// When to bring it up.
     pub start: Start,
+    /// How long after the start an `always` peer is first initiated (mesh pairs: the side
+    /// whose name sorts second waits, so a cold mesh negotiates each pair once).
+    pub start_delay: Duration,
     /// IKE proposals, preferred first.
     pub ike_proposals: Vec<ProposalSpec>,
     /// ESP proposals, preferred first.
@@ -167,6 +170,7 @@ impl Config {
         Some(PeerPolicy {
             ike: self.peer_config(i)?,
             start: p.start,
+            start_delay: p.start_delay,
             dpd_delay: p.dpd_delay,
             dpd_timeout: p.dpd_timeout,
             dpd_action: p.dpd_action,

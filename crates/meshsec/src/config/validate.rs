@@ -502,6 +502,7 @@ pub(super) fn peer(
         remote_ts,
         mode,
         start,
+        start_delay: Duration::ZERO,
         ike_proposals,
         esp_proposals,
         ike_lifetime,

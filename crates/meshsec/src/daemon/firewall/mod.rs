@@ -101,7 +101,7 @@ fn ruleset(mesh: &Mesh, tun_index: u32, mark: u32, ike_ports: [u16; 2]) -> Batch
         Expr::Immediate(mark.to_ne_bytes().to_vec()),
         Expr::MetaSet(MetaKey::Mark),
     ];
-    for m in bypass_matches(&mesh.bypass) {
+    for m in bypass_matches(&mesh.bypass, IcmpErrors::Protected) {
         b.add_rule(TABLE, "bypass", &[m, set_mark.to_vec()].concat());
     }
 
@@ -129,7 +129,7 @@ fn ruleset(mesh: &Mesh, tun_index: u32, mark: u32, ike_ports: [u16; 2]) -> Batch
         ];
         b.add_rule(TABLE, "input", &m.concat());
     }
-    for m in bypass_matches(&mesh.bypass) {
+    for m in bypass_matches(&mesh.bypass, IcmpErrors::Bypassed) {
         b.add_rule(TABLE, "input", &[m, vec![accept.clone()]].concat());
     }
     // output: our own packets (IKE, ESP) and bypass carry the mark.
@@ -267,30 +267,56 @@ fn ports(dir: Direction, first: u16, last: u16) -> Vec<Expr> {
     ]
 }
 
+/// Whether ICMP error messages count as bypassed ICMP.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum IcmpErrors {
+    /// Yes (what may come in: refusing them protects nothing).
+    Bypassed,
+    /// No: an error about a packet quotes the packet, so errors about protected traffic
+    /// must leave inside the SA like the traffic itself (RFC 4301 §6.2).
+    Protected,
+}
+
+/// ICMP informational types (RFC 792/950/1256...): everything but the errors 3, 4, 5, 11, 12.
+const ICMP_INFORMATIONAL: &[(u8, u8)] = &[(0, 2), (6, 10), (13, 255)];
+/// ICMPv6 informational types (RFC 4443 §2.1: errors are 0-127).
+const ICMPV6_INFORMATIONAL: &[(u8, u8)] = &[(128, 255)];
+const PROTO_ICMP: u8 = 1;
+
+/// `icmp type FIRST-LAST` (the type is the first octet of either ICMP header).
+fn icmp_types(p: u8, (first, last): (u8, u8)) -> Vec<Expr> {
+    [
+        proto(p),
+        vec![
+            Expr::Payload(Base::Transport, 0, 1),
+            Expr::Cmp(CmpOp::Gte, vec![first]),
+            Expr::Cmp(CmpOp::Lte, vec![last]),
+        ],
+    ]
+    .concat()
+}
+
 /// The matches for bypass traffic: each service either way (to its port, and from it for
 /// the answers), and always IPv6 neighbour discovery (ICMPv6 133-137), without which no
 /// IPv6 neighbour is reachable at all.
-fn bypass_matches(services: &[Service]) -> Vec<Vec<Expr>> {
+fn bypass_matches(services: &[Service], errors: IcmpErrors) -> Vec<Vec<Expr>> {
     let mut out = Vec::new();
     for s in services {
+        let informational = match s.proto {
+            PROTO_ICMP => ICMP_INFORMATIONAL,
+            PROTO_ICMPV6 => ICMPV6_INFORMATIONAL,
+            _ => &[],
+        };
         if s.has_ports() {
             for dir in [Direction::Destination, Direction::Source] {
                 out.push([proto(s.proto), ports(dir, s.first, s.last)].concat());
             }
+        } else if errors == IcmpErrors::Protected && !informational.is_empty() {
+            out.extend(informational.iter().map(|r| icmp_types(s.proto, *r)));
         } else {
             out.push(proto(s.proto));
         }
     }
-    out.push(
-        [
-            proto(PROTO_ICMPV6),
-            vec![
-                Expr::Payload(Base::Transport, 0, 1),
-                Expr::Cmp(CmpOp::Gte, vec![133]),
-                Expr::Cmp(CmpOp::Lte, vec![137]),
-            ],
-        ]
-        .concat(),
-    );
+    out.push(icmp_types(PROTO_ICMPV6, (133, 137)));
     out
 }

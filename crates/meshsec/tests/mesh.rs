@@ -1,0 +1,371 @@
+//! A mesh of hosts protecting their own addresses, all started from one inventory file: four
+//! members on one bridge (dual-stack, real addresses on their links, no overlay addresses),
+//! h1-h3 in one cluster, h4 in another that reaches only h1's tcp/9100, and h5, a
+//! non-member. A capture on the bridge shows what travels in the clear.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::{Lab, wait_for};
+
+const PROBE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/probe.py");
+
+/// The hosts: name, IPv4, IPv6.
+const HOSTS: &[(&str, &str, &str)] = &[
+    ("h1", "192.0.2.11", "2001:db8::11"),
+    ("h2", "192.0.2.12", "2001:db8::12"),
+    ("h3", "192.0.2.13", "2001:db8::13"),
+    ("h4", "192.0.2.14", "2001:db8::14"),
+    ("h5", "192.0.2.15", "2001:db8::15"),
+];
+
+fn inventory(fail_closed: bool) -> String {
+    format!(
+        r#"# The same file on every host.
+[mesh]
+secret_file = "mesh.key"
+require = ["192.0.2.0/24", "2001:db8::/64"]
+fail_closed = {fail_closed}
+
+[defaults]
+dpd_delay = "off"
+
+[hosts]
+h1 = {{ addresses = ["192.0.2.11", "2001:db8::11"] }}
+h2 = {{ addresses = ["192.0.2.12", "2001:db8::12"] }}
+h3 = {{ addresses = ["192.0.2.13", "2001:db8::13"] }}
+h4 = {{ addresses = ["192.0.2.14", "2001:db8::14"], cluster = "monitoring", groups = ["prometheus"] }}
+
+[[rule]]
+from = "group:prometheus"
+to = "host:h1"
+ports = ["tcp/9100"]
+"#
+    )
+}
+
+/// The lab: namespaces by host name, the bridge's namespace, control sockets.
+struct Mesh {
+    lab: Lab,
+    ns: HashMap<&'static str, String>,
+    sw: String,
+    socks: HashMap<&'static str, PathBuf>,
+    probes: u32,
+}
+
+impl Mesh {
+    /// Five hosts on one bridge; daemons on h1-h4, each with a three-line configuration that
+    /// names the shared inventory.
+    fn start(test: &str, fail_closed: bool) -> Mesh {
+        let mut lab = Lab::new(test);
+        let sw = lab.ns("sw");
+        lab.exec_ok(&sw, "ip link add br0 type bridge && ip link set br0 up");
+        let mut ns = HashMap::new();
+        for (i, (name, v4, v6)) in HOSTS.iter().enumerate() {
+            let n = lab.ns(name);
+            let (host_if, sw_if) = (format!("e{i}"), format!("{}p{i}", lab.prefix));
+            common::must(&format!(
+                "ip link add {host_if} netns {n} type veth peer name {sw_if} netns {sw} && \
+                 ip -n {sw} link set {sw_if} master br0 && ip -n {sw} link set {sw_if} up && \
+                 ip -n {n} addr add {v4}/24 dev {host_if} && \
+                 ip -n {n} addr add {v6}/64 dev {host_if} nodad && ip -n {n} link set {host_if} up"
+            ));
+            ns.insert(*name, n);
+        }
+        let key = lab.dir.join("mesh.key");
+        std::fs::write(&key, "mesh-secret-of-the-netns-test-0123456789abcdef\n").unwrap();
+        std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        lab.file("inventory.toml", &inventory(fail_closed));
+        let mut m = Mesh {
+            lab,
+            ns,
+            sw,
+            socks: HashMap::new(),
+            probes: 0,
+        };
+        for name in ["h1", "h2", "h3", "h4"] {
+            m.start_daemon(name);
+        }
+        m
+    }
+
+    fn start_daemon(&mut self, name: &'static str) {
+        let sock = self.lab.socket(name);
+        let _ = std::fs::remove_file(&sock);
+        let cfg = format!(
+            "[node]\nname = \"{name}\"\ninventory = \"inventory.toml\"\ncontrol_socket = \"{}\"\n",
+            sock.display()
+        );
+        let ns = self.ns[name].clone();
+        let sock = self.lab.meshsec(&ns, name, &cfg);
+        self.socks.insert(name, sock);
+    }
+
+    fn sock(&self, name: &str) -> &Path {
+        &self.socks[name]
+    }
+
+    fn peers(&self, name: &str) -> Vec<String> {
+        let mut v: Vec<String> = self.lab.status(self.sock(name))["peers"]
+            .as_array()
+            .map(|ps| {
+                ps.iter()
+                    .filter_map(|p| p["name"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    fn wait_established(&self, name: &str, peers: &[&str]) {
+        for p in peers {
+            self.lab.wait_established(self.sock(name), name, p);
+        }
+    }
+
+    /// Sends `payload` from host `from` to `dst`:`port` (`proto` tcp or udp) while a
+    /// listener waits on host `to`; whether it arrived.
+    fn reaches(
+        &mut self,
+        from: &str,
+        to: &str,
+        proto: &str,
+        dst: &str,
+        port: u16,
+        payload: &str,
+    ) -> bool {
+        self.probes += 1;
+        let tag = format!("probe{}", self.probes);
+        let listen = if dst.contains(':') { "::" } else { "0.0.0.0" };
+        let to_ns = self.ns[to].clone();
+        self.lab.spawn(
+            &to_ns,
+            &tag,
+            &format!("python3 {PROBE} serve {proto} {listen} {port} 4"),
+        );
+        let up = wait_for(Duration::from_secs(5), || {
+            self.lab.log(&tag).contains("listening").then_some(())
+        });
+        assert!(
+            up.is_some(),
+            "probe listener did not start: {}",
+            self.lab.log(&tag)
+        );
+        let sent = self.lab.exec(
+            &self.ns[from],
+            &format!("python3 {PROBE} send {proto} {dst} {port} {payload}"),
+        );
+        let _ = sent;
+        let done = wait_for(Duration::from_secs(6), || {
+            let log = self.lab.log(&tag);
+            (log.contains("got") || log.contains("nothing")).then_some(log)
+        })
+        .unwrap_or_default();
+        self.lab.stop(&tag, "KILL");
+        done.contains(&format!("got {payload}"))
+    }
+
+    /// Starts tshark on the bridge; returns the capture file.
+    fn capture(&mut self, tag: &str) -> PathBuf {
+        let pcap = self.lab.dir.join(format!("{tag}.pcap"));
+        let sw = self.sw.clone();
+        self.lab.spawn(
+            &sw,
+            &format!("tshark-{tag}"),
+            &format!("tshark -q -i br0 -w {}", pcap.display()),
+        );
+        let up = wait_for(Duration::from_secs(15), || {
+            self.lab
+                .log(&format!("tshark-{tag}"))
+                .contains("Capture started")
+                .then_some(())
+        });
+        assert!(
+            up.is_some(),
+            "tshark did not start: {}",
+            self.lab.log(&format!("tshark-{tag}"))
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        pcap
+    }
+
+    /// Stops the capture; returns its bytes.
+    fn stop_capture(&mut self, tag: &str, pcap: &Path) -> Vec<u8> {
+        std::thread::sleep(Duration::from_millis(300));
+        self.lab.stop(&format!("tshark-{tag}"), "INT");
+        std::fs::read(pcap).unwrap_or_default()
+    }
+
+    /// How many frames of the capture match a display filter.
+    fn frames(&self, pcap: &Path, filter: &str) -> usize {
+        let out = common::sh(&format!(
+            "tshark -r {} -Y '{filter}' 2>/dev/null | wc -l",
+            pcap.display()
+        ));
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(0)
+    }
+}
+
+fn contains(hay: &[u8], needle: &str) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+#[test]
+fn hosts_from_one_inventory_protect_their_own_addresses() {
+    let mut m = Mesh::start("mesh", false);
+    // Every pair of a cluster, one SA per address family; h4 only with h1 (its rule).
+    m.wait_established("h1", &["h2", "h2/v6", "h3", "h3/v6", "h4", "h4/v6"]);
+    m.wait_established("h2", &["h1", "h1/v6", "h3", "h3/v6"]);
+    m.wait_established("h4", &["h1", "h1/v6"]);
+    assert_eq!(
+        m.peers("h2"),
+        ["h1", "h1/v6", "h3", "h3/v6"],
+        "clusters are isolated"
+    );
+    assert_eq!(m.peers("h4"), ["h1", "h1/v6"]);
+    for (name, peers) in [("h1", 6), ("h2", 4), ("h3", 4), ("h4", 2)] {
+        let s = m.lab.status(m.sock(name));
+        let sas = s["peers"]
+            .as_array()
+            .map(|ps| {
+                ps.iter()
+                    .map(|p| p["ike_sas"].as_array().map_or(0, Vec::len))
+                    .sum::<usize>()
+            })
+            .unwrap_or(0);
+        assert_eq!(sas, peers, "{name}: one IKE SA per pair and family: {s}");
+    }
+    let peer = m.lab.peer(m.sock("h1"), "h2");
+    assert_eq!(
+        peer["child_sas"].as_array().map(Vec::len),
+        Some(1),
+        "{peer}"
+    );
+    assert_eq!(peer["child_sas"][0]["mode"], "transport", "{peer}");
+
+    let pcap = m.capture("wire");
+    // Protected: TCP and UDP between members' own addresses, IPv4 and IPv6.
+    assert!(m.reaches("h1", "h2", "tcp", "192.0.2.12", 7000, "SECRET-TCP4"));
+    assert!(m.reaches("h2", "h3", "tcp", "2001:db8::13", 7001, "SECRET-TCP6"));
+    assert!(m.reaches("h3", "h1", "udp", "192.0.2.11", 7002, "SECRET-UDP4"));
+    assert!(m.reaches("h1", "h3", "udp", "2001:db8::13", 7003, "SECRET-UDP6"));
+    // The port-scoped rule: h4 reaches h1's tcp/9100, encrypted, and nothing else of h1.
+    assert!(m.reaches("h4", "h1", "tcp", "192.0.2.11", 9100, "SECRET-9100"));
+    assert!(!m.reaches("h4", "h1", "tcp", "192.0.2.11", 7004, "H4-OTHER-PORT"));
+    // Bypass: SSH's port and ICMP stay plaintext.
+    assert!(m.reaches("h1", "h2", "tcp", "192.0.2.12", 22, "PLAIN-SSH"));
+    let ping = m.lab.exec(&m.ns["h1"], "ping -c 2 -i 0.2 -W 2 192.0.2.13");
+    assert!(ping.status.success(), "ping h1 -> h3 (bypass)");
+    // Require: a non-member's plaintext to a member is dropped, and so is another cluster's.
+    assert!(!m.reaches("h5", "h1", "tcp", "192.0.2.11", 7005, "FROM-H5"));
+    assert!(!m.reaches("h5", "h2", "udp", "2001:db8::12", 7006, "FROM-H5-V6"));
+    assert!(!m.reaches("h4", "h2", "tcp", "192.0.2.12", 7007, "H4-TO-H2"));
+    let wire = m.stop_capture("wire", &pcap);
+
+    for secret in [
+        "SECRET-TCP4",
+        "SECRET-TCP6",
+        "SECRET-UDP4",
+        "SECRET-UDP6",
+        "SECRET-9100",
+    ] {
+        assert!(
+            !contains(&wire, secret),
+            "{secret} crossed the bridge in the clear"
+        );
+    }
+    assert!(
+        contains(&wire, "PLAIN-SSH"),
+        "bypass (tcp/22) should be plaintext"
+    );
+    assert!(m.frames(&pcap, "esp && ip") > 0 && m.frames(&pcap, "esp && ipv6") > 0);
+    assert!(
+        m.frames(&pcap, "icmp.type == 8") >= 2,
+        "ICMP echo in the clear"
+    );
+    // The require rule counted what it dropped.
+    let input = m
+        .lab
+        .exec_ok(&m.ns["h1"], "nft list chain inet meshsec input");
+    let counted = input
+        .lines()
+        .find(|l| l.contains("ip saddr 192.0.2.0/24"))
+        .and_then(|l| l.split("packets ").nth(1))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse::<u64>().ok());
+    assert!(counted.is_some_and(|n| n > 0), "{input}");
+}
+
+#[test]
+fn a_killed_daemon_fails_open_unless_fail_closed() {
+    // fail_closed = false (the default): kill -9 takes the table with it.
+    let mut m = Mesh::start("mesh-kill", false);
+    m.wait_established("h1", &["h2"]);
+    assert!(!m.reaches("h5", "h2", "tcp", "192.0.2.12", 7100, "BEFORE-KILL"));
+    m.lab.stop("h2", "KILL");
+    assert!(
+        m.reaches("h1", "h2", "tcp", "192.0.2.12", 22, "SSH-DURING"),
+        "bypass works throughout"
+    );
+    let tables = m.lab.exec_ok(&m.ns["h2"], "nft list tables");
+    assert!(
+        !tables.contains("meshsec"),
+        "the owner table went with the daemon: {tables}"
+    );
+    assert!(
+        m.reaches("h5", "h2", "tcp", "192.0.2.12", 7101, "AFTER-KILL"),
+        "a dead daemon blocks nobody"
+    );
+    // Back, with no rule or table twice.
+    m.start_daemon("h2");
+    m.wait_established("h2", &["h1"]);
+    let rules = m.lab.exec_ok(&m.ns["h2"], "ip rule; ip -6 rule");
+    assert_eq!(rules.matches("lookup 19795").count(), 2, "{rules}");
+    assert!(m.reaches("h1", "h2", "tcp", "192.0.2.12", 7102, "AGAIN"));
+    // A normal stop removes everything.
+    m.lab.stop("h2", "TERM");
+    let left = m
+        .lab
+        .exec_ok(&m.ns["h2"], "nft list tables; ip rule; ip -6 rule");
+    assert!(
+        !left.contains("meshsec") && !left.contains("19795"),
+        "{left}"
+    );
+}
+
+#[test]
+fn fail_closed_keeps_dropping_plaintext_after_a_crash() {
+    let mut m = Mesh::start("mesh-closed", true);
+    m.wait_established("h1", &["h2"]);
+    m.lab.stop("h2", "KILL");
+    let pcap = m.capture("closed");
+    assert!(!m.reaches("h5", "h2", "tcp", "192.0.2.12", 7200, "TO-DEAD-H2"));
+    // Nothing of h2 leaks in plaintext: its own traffic to a member is dropped.
+    assert!(!m.reaches("h2", "h1", "udp", "192.0.2.11", 7201, "LEAK-FROM-H2"));
+    assert!(
+        m.reaches("h1", "h2", "tcp", "192.0.2.12", 22, "SSH-STILL"),
+        "bypass"
+    );
+    let wire = m.stop_capture("closed", &pcap);
+    assert!(!contains(&wire, "LEAK-FROM-H2"), "h2 leaked plaintext");
+    // The restarted daemon replaces the table it left (not a second one).
+    m.start_daemon("h2");
+    m.wait_established("h2", &["h1"]);
+    let tables = m.lab.exec_ok(&m.ns["h2"], "nft list tables");
+    assert_eq!(tables.matches("meshsec").count(), 1, "{tables}");
+    assert!(m.reaches("h1", "h2", "tcp", "192.0.2.12", 7202, "BACK"));
+    m.lab.stop("h2", "TERM");
+    let tables = m.lab.exec_ok(&m.ns["h2"], "nft list tables");
+    assert!(
+        !tables.contains("meshsec"),
+        "a normal stop removes it: {tables}"
+    );
+}

@@ -1,0 +1,58 @@
+#!/usr/bin/env python3
+"""One message through the network, for the mesh tests: did it arrive?
+
+  probe.py serve tcp|udp ADDR PORT SECONDS   prints "got <payload>" for the first message
+  probe.py send tcp|udp DST PORT PAYLOAD     prints "sent" or "error: ..."
+
+Addresses may be IPv4 or IPv6; both commands give up after a few seconds.
+"""
+import socket
+import sys
+
+
+def family(addr):
+    return socket.AF_INET6 if ":" in addr else socket.AF_INET
+
+
+def serve(proto, addr, port, seconds):
+    kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
+    s = socket.socket(family(addr), kind)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((addr, port))
+    s.settimeout(seconds)
+    print("listening", flush=True)
+    try:
+        if proto == "tcp":
+            s.listen()
+            c, _ = s.accept()
+            c.settimeout(seconds)
+            data = c.recv(200)
+        else:
+            data, _ = s.recvfrom(200)
+        print("got", data.decode(errors="replace"), flush=True)
+    except OSError as e:
+        print("nothing:", e, flush=True)
+
+
+def send(proto, dst, port, payload):
+    try:
+        if proto == "tcp":
+            s = socket.create_connection((dst, port), timeout=2)
+            s.sendall(payload.encode())
+            s.close()
+        else:
+            s = socket.socket(family(dst), socket.SOCK_DGRAM)
+            # A few copies: UDP has no retransmission and the first may wait for an SA.
+            for _ in range(3):
+                s.sendto(payload.encode(), (dst, port))
+        print("sent", flush=True)
+    except OSError as e:
+        print("error:", e, flush=True)
+
+
+if __name__ == "__main__":
+    cmd, proto = sys.argv[1], sys.argv[2]
+    if cmd == "serve":
+        serve(proto, sys.argv[3], int(sys.argv[4]), float(sys.argv[5]))
+    else:
+        send(proto, sys.argv[3], int(sys.argv[4]), sys.argv[5])
