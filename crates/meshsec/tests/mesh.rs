@@ -2,6 +2,12 @@
 //! members on one bridge (dual-stack, real addresses on their links, no overlay addresses),
 //! h1-h3 in one cluster, h4 in another that reaches only h1's tcp/9100, and h5, a
 //! non-member. A capture on the bridge shows what travels in the clear.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 
