@@ -308,16 +308,18 @@ fn client(cmd: Cmd) -> anyhow::Result<()> {
             let r = client::call(&socket_of(&target)?, Command::Reload)?;
             let r: control::ReloadReport = serde_json::from_value(r)?;
             println!(
-                "reloaded: {} added, {} removed, {} changed, {} unchanged",
+                "reloaded: {} added, {} removed, {} renegotiated, {} updated in place, {} unchanged",
                 r.added.len(),
                 r.removed.len(),
                 r.changed.len(),
+                r.updated.len(),
                 r.unchanged.len()
             );
             for (what, names) in [
                 ("added", &r.added),
                 ("removed", &r.removed),
-                ("changed", &r.changed),
+                ("renegotiated", &r.changed),
+                ("updated in place", &r.updated),
             ] {
                 if !names.is_empty() {
                     println!("  {what}: {}", names.join(", "));

@@ -66,6 +66,11 @@ impl Mesh {
     /// Five hosts on one bridge; daemons on h1-h4, each with a three-line configuration that
     /// names the shared inventory.
     fn start(test: &str, fail_closed: bool) -> Mesh {
+        Mesh::with(test, &inventory(fail_closed), &["h1", "h2", "h3", "h4"])
+    }
+
+    /// Five hosts on one bridge, the inventory `text`, daemons on `daemons`.
+    fn with(test: &str, text: &str, daemons: &[&'static str]) -> Mesh {
         let mut lab = Lab::new(test);
         let sw = lab.ns("sw");
         lab.exec_ok(&sw, "ip link add br0 type bridge && ip link set br0 up");
@@ -85,7 +90,7 @@ impl Mesh {
         std::fs::write(&key, "mesh-secret-of-the-netns-test-0123456789abcdef\n").unwrap();
         std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
             .unwrap();
-        lab.file("inventory.toml", &inventory(fail_closed));
+        lab.file("inventory.toml", text);
         let mut m = Mesh {
             lab,
             ns,
@@ -93,10 +98,39 @@ impl Mesh {
             socks: HashMap::new(),
             probes: 0,
         };
-        for name in ["h1", "h2", "h3", "h4"] {
+        for name in daemons {
             m.start_daemon(name);
         }
         m
+    }
+
+    /// The inbound SPI of the CHILD SA of `name` with `peer`.
+    fn spi(&self, name: &str, peer: &str) -> String {
+        let p = self.lab.peer(self.sock(name), peer);
+        p["child_sas"][0]["spi_in"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    }
+
+    /// Rewrites the inventory and has daemons `names` reload it: SIGHUP for some,
+    /// `meshsec reload` (whose report is returned) for the others.
+    fn reload(&mut self, text: &str, names: &[&str]) -> Vec<String> {
+        self.lab.file("inventory.toml", text);
+        let mut reports = Vec::new();
+        for (i, name) in names.iter().enumerate() {
+            if i % 2 == 0 {
+                let out = common::sh(&format!(
+                    "{} reload -s {}",
+                    common::MESHSEC,
+                    self.sock(name).display()
+                ));
+                reports.push(String::from_utf8_lossy(&out.stdout).into_owned());
+            } else {
+                self.lab.signal(name, "HUP");
+            }
+        }
+        reports
     }
 
     fn start_daemon(&mut self, name: &'static str) {
@@ -374,4 +408,112 @@ fn fail_closed_keeps_dropping_plaintext_after_a_crash() {
         !tables.contains("meshsec"),
         "a normal stop removes it: {tables}"
     );
+}
+
+/// An inventory of `hosts` (from [`HOSTS`], one cluster) with `dpd_delay`.
+fn flat_inventory(hosts: &[&str], dpd_delay: &str) -> String {
+    let mut s = format!(
+        "[mesh]\nsecret_file = \"mesh.key\"\nrequire = [\"192.0.2.0/24\"]\n\n[defaults]\ndpd_delay = \"{dpd_delay}\"\n\n[hosts]\n"
+    );
+    for (name, v4, _) in HOSTS.iter().filter(|h| hosts.contains(&h.0)) {
+        s.push_str(&format!("{name} = {{ addresses = [\"{v4}\"] }}\n"));
+    }
+    s
+}
+
+#[test]
+fn reloading_the_inventory_touches_only_the_pairs_that_changed() {
+    let mut m = Mesh::with(
+        "mesh-reload",
+        &flat_inventory(&["h1", "h2", "h3"], "off"),
+        &["h1", "h2", "h3"],
+    );
+    m.wait_established("h1", &["h2", "h3"]);
+    m.wait_established("h2", &["h3"]);
+    let pairs = [("h1", "h2"), ("h1", "h3"), ("h2", "h3")];
+    let spis: Vec<String> = pairs.iter().map(|(a, b)| m.spi(a, b)).collect();
+    // A sequenced stream each way between h1 and h2 for the whole reload.
+    let (n1, n2) = (m.ns["h1"].clone(), m.ns["h2"].clone());
+    m.lab.spawn(
+        &n2,
+        "recv-12",
+        &format!("python3 {} recv 192.0.2.12 7301 4", common::CHECKER),
+    );
+    m.lab.spawn(
+        &n1,
+        "recv-21",
+        &format!("python3 {} recv 192.0.2.11 7302 4", common::CHECKER),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    m.lab.spawn(
+        &n1,
+        "send-12",
+        &format!(
+            "python3 {} send 192.0.2.11 192.0.2.12 7301 500 10",
+            common::CHECKER
+        ),
+    );
+    m.lab.spawn(
+        &n2,
+        "send-21",
+        &format!(
+            "python3 {} send 192.0.2.12 192.0.2.11 7302 500 10",
+            common::CHECKER
+        ),
+    );
+    std::thread::sleep(Duration::from_secs(1));
+
+    // A host joins, and a [defaults] change that negotiates nothing: on every host.
+    let grown = flat_inventory(&["h1", "h2", "h3", "h4"], "20s");
+    m.lab.file("inventory.toml", &grown);
+    m.start_daemon("h4");
+    let reports = m.reload(&grown, &["h1", "h2", "h3"]);
+    for r in &reports {
+        assert!(
+            r.contains("1 added")
+                && r.contains("0 renegotiated")
+                && r.contains("2 updated in place"),
+            "{r}"
+        );
+    }
+    m.wait_established("h4", &["h1", "h2", "h3"]);
+    for ((a, b), spi) in pairs.iter().zip(&spis) {
+        assert_eq!(&m.spi(a, b), spi, "{a}-{b} kept its SA");
+    }
+
+    // A host leaves: only its SAs go.
+    let shrunk = flat_inventory(&["h1", "h2", "h4"], "20s");
+    let reports = m.reload(&shrunk, &["h1", "h2", "h4"]);
+    for r in &reports {
+        assert!(
+            r.contains("1 removed") && r.contains("0 renegotiated"),
+            "{r}"
+        );
+    }
+    let gone = wait_for(Duration::from_secs(5), || {
+        ["h1", "h2"]
+            .iter()
+            .all(|h| !m.peers(h).contains(&"h3".to_string()))
+            .then_some(())
+    });
+    assert!(gone.is_some(), "h3 still configured: {:?}", m.peers("h1"));
+    assert_eq!(m.spi("h1", "h2"), spis[0], "h1-h2 kept its SA");
+    m.wait_established("h1", &["h4"]);
+
+    let report = |m: &Mesh, tag: &str| -> serde_json::Value {
+        let line = wait_for(Duration::from_secs(30), || {
+            m.lab
+                .log(tag)
+                .lines()
+                .find(|l| l.starts_with('{'))
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| panic!("{tag}: no report: {}", m.lab.log(tag)));
+        serde_json::from_str(&line).unwrap()
+    };
+    for tag in ["recv-12", "recv-21"] {
+        let r = report(&m, tag);
+        assert_eq!(r["lost"], 0, "{tag}: {r}");
+        assert!(r["received"].as_u64().unwrap_or(0) >= 4500, "{tag}: {r}");
+    }
 }

@@ -44,6 +44,16 @@ pub enum Command {
         /// Its new settings.
         policy: PeerPolicy,
     },
+    /// Change a peer's settings that nothing negotiated depends on (liveness, start, volume
+    /// limits, lifetimes — the next rekey uses them): its SAs, policies and routes stay.
+    /// Callers check that the negotiated settings (address, identities, key, proposals,
+    /// selectors, mode) are unchanged; for those, [`Command::ReplacePeer`].
+    UpdatePeer {
+        /// The peer.
+        peer: PeerId,
+        /// Its new settings.
+        policy: PeerPolicy,
+    },
     /// Remove a peer: its SAs are deleted (the peer is told), its policies and routes go.
     RemovePeer {
         /// The peer.
@@ -173,6 +183,25 @@ impl<B: SaBackend> Node<B> {
                 self.configure_peer(now, peer, policy);
                 if let Some(p) = self.peer(peer) {
                     p.children = children;
+                }
+                Ok(Done::Ok)
+            }
+            Command::UpdatePeer { peer, policy } => {
+                self.known(peer)?;
+                self.ike.replace_peer(peer, policy.ike.clone())?;
+                let always = policy.start == crate::Start::Always;
+                if let Some(p) = self.peer(peer) {
+                    p.policy = policy;
+                }
+                let established = self
+                    .ike
+                    .peer_sa_states(peer)
+                    .any(|s| s == meshsec_ike::State::Established);
+                let none = self.ike.peer_sa_states(peer).next().is_none();
+                if established {
+                    self.schedule_look(now, peer);
+                } else if always && none && self.timers.get((peer, PeerTimer::Attempt)).is_none() {
+                    self.timers.set((peer, PeerTimer::Attempt), Some(now));
                 }
                 Ok(Done::Ok)
             }

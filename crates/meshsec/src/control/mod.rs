@@ -259,8 +259,12 @@ pub struct ReloadReport {
     pub added: Vec<String>,
     /// Peers removed (their SAs deleted).
     pub removed: Vec<String>,
-    /// Peers whose settings changed (their SAs restarted).
+    /// Peers whose negotiated settings changed (their SAs restarted).
     pub changed: Vec<String>,
+    /// Peers whose other settings changed (liveness, start, limits): applied in place, their
+    /// SAs untouched.
+    #[serde(default)]
+    pub updated: Vec<String>,
     /// Peers left untouched.
     pub unchanged: Vec<String>,
     /// Things the reload could not apply or that deserve attention.

@@ -207,9 +207,41 @@ async fn serve(stream: UnixStream, tx: mpsc::Sender<ControlMsg>) {
 }
 
 /// Two peer configurations that would negotiate the same SAs.
-fn same(a: &Peer, b: &Peer) -> bool {
+/// How a peer's settings changed across a reload.
+#[derive(Debug, PartialEq, Eq)]
+enum Change {
+    None,
+    /// Only what nothing negotiated depends on (liveness, start, limits, lifetimes).
+    Local,
+    /// What the SAs were negotiated with (address, identities, key, proposals, selectors,
+    /// mode): they must be negotiated again.
+    Negotiated,
+}
+
+fn change(a: &Peer, b: &Peer) -> Change {
+    let negotiated = |p: &Peer| {
+        format!(
+            "{:?}",
+            (
+                &p.address,
+                &p.accept_from,
+                &p.identity,
+                &p.local_ts,
+                &p.remote_ts,
+                &p.mode,
+                &p.ike_proposals,
+                &p.esp_proposals,
+            )
+        )
+    };
     // `Secret`'s Debug is redacted, so the key is compared on its own.
-    format!("{a:?}") == format!("{b:?}") && a.psk.expose() == b.psk.expose()
+    if negotiated(a) != negotiated(b) || a.psk.expose() != b.psk.expose() {
+        Change::Negotiated
+    } else if format!("{a:?}") != format!("{b:?}") {
+        Change::Local
+    } else {
+        Change::None
+    }
 }
 
 impl Daemon {
@@ -289,7 +321,7 @@ impl Daemon {
 
     /// Re-reads the configuration: removed peers are deleted, changed ones restarted, new
     /// ones started; the others are not touched. Node settings need a restart.
-    async fn reload(&mut self) -> Result<ReloadReport> {
+    pub(super) async fn reload(&mut self) -> Result<ReloadReport> {
         let new = super::load_config(&self.cfg.path).map_err(|e| anyhow::anyhow!("{e}"))?;
         let mut report = ReloadReport {
             warnings: new.warnings.clone(),
@@ -312,16 +344,24 @@ impl Daemon {
                     report.removed.push(old.name.clone());
                     NodeCommand::RemovePeer { peer: id }
                 }
-                Some(i) if new.peers.get(i).is_some_and(|p| same(old, p)) => {
-                    report.unchanged.push(old.name.clone());
-                    continue;
-                }
                 Some(i) => {
-                    let Some(policy) = new.peer_policy(i) else {
+                    let (Some(p), Some(policy)) = (new.peers.get(i), new.peer_policy(i)) else {
                         continue;
                     };
-                    report.changed.push(old.name.clone());
-                    NodeCommand::ReplacePeer { peer: id, policy }
+                    match change(old, p) {
+                        Change::None => {
+                            report.unchanged.push(old.name.clone());
+                            continue;
+                        }
+                        Change::Local => {
+                            report.updated.push(old.name.clone());
+                            NodeCommand::UpdatePeer { peer: id, policy }
+                        }
+                        Change::Negotiated => {
+                            report.changed.push(old.name.clone());
+                            NodeCommand::ReplacePeer { peer: id, policy }
+                        }
+                    }
                 }
             };
             if let Err(e) = self.node.handle_command(now, cmd) {
@@ -347,11 +387,12 @@ impl Daemon {
             self.apply_mesh(new.mesh, &mut report);
         }
         tracing::info!(
-            "reloaded {}: added {:?}, removed {:?}, changed {:?}, unchanged {}",
+            "reloaded {}: added {:?}, removed {:?}, renegotiated {:?}, updated in place {:?}, unchanged {}",
             self.cfg.path.display(),
             report.added,
             report.removed,
             report.changed,
+            report.updated,
             report.unchanged.len()
         );
         Ok(report)

@@ -103,6 +103,8 @@ enum Input {
     Reports,
     Control(ControlMsg),
     Timer,
+    /// SIGHUP: reload the configuration (like `meshsec reload`).
+    Reload,
     Shutdown(&'static str),
 }
 
@@ -250,6 +252,8 @@ impl Daemon {
         let mut buf6 = vec![0u8; 65536];
         let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
             .context("cannot handle SIGTERM")?;
+        let mut sighup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .context("cannot handle SIGHUP")?;
         let epoch = self.path.epoch;
         loop {
             self.flush().await;
@@ -263,6 +267,7 @@ impl Daemon {
                 () = sleep_until(epoch, deadline) => Input::Timer,
                 _ = tokio::signal::ctrl_c() => Input::Shutdown("SIGINT"),
                 _ = sigterm.recv() => Input::Shutdown("SIGTERM"),
+                _ = sighup.recv() => Input::Reload,
             };
             let now = self.now();
             match input {
@@ -281,6 +286,17 @@ impl Daemon {
                     let _ = reply.send(resp);
                 }
                 Input::Timer => self.node.handle_timeout(now),
+                Input::Reload => {
+                    tracing::info!("SIGHUP: reloading {}", self.cfg.path.display());
+                    match self.reload().await {
+                        Ok(r) => {
+                            for w in &r.warnings {
+                                tracing::warn!("reload: {w}");
+                            }
+                        }
+                        Err(e) => tracing::error!("reload failed, nothing changed: {e:#}"),
+                    }
+                }
                 Input::Shutdown(sig) => {
                     tracing::info!("{sig}: deleting SAs and stopping");
                     self.shutdown().await;

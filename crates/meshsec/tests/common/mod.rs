@@ -172,6 +172,13 @@ impl Lab {
         }
     }
 
+    /// Sends `signal` to the process started as `tag` (it keeps running, e.g. HUP).
+    pub fn signal(&self, tag: &str, signal: &str) {
+        if let Some((_, child)) = self.children.iter().find(|(t, _)| t == tag) {
+            let _ = sh(&format!("kill -{signal} {}", child.id()));
+        }
+    }
+
     pub fn log(&self, tag: &str) -> String {
         std::fs::read_to_string(self.dir.join(format!("{tag}.log"))).unwrap_or_default()
     }
