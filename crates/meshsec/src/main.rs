@@ -191,6 +191,32 @@ fn check_config(path: &Path) -> ExitCode {
                 addrs.join(", "),
                 c.node.tun
             );
+            if let Some(m) = &c.mesh {
+                let list = |v: Vec<String>| {
+                    if v.is_empty() {
+                        "-".to_string()
+                    } else {
+                        v.join(", ")
+                    }
+                };
+                println!(
+                    "mesh {} ({} hosts): bypass {}; require {}; {}",
+                    m.inventory.display(),
+                    m.hosts,
+                    list(m.bypass.iter().map(ToString::to_string).collect()),
+                    list(
+                        m.require
+                            .iter()
+                            .map(|p| format!("{}/{}", p.addr, p.len))
+                            .collect()
+                    ),
+                    if m.fail_closed {
+                        "fail-closed"
+                    } else {
+                        "fail-open"
+                    }
+                );
+            }
             for (i, p) in c.peers.iter().enumerate() {
                 let ts = |s: &[meshsec_wire::payload::AddrSelector]| {
                     s.iter()

@@ -298,3 +298,112 @@ fn accept_from_takes_selectors_or_any() {
         "{err}"
     );
 }
+
+/// The fenced `toml` blocks of the "Mesh inventory" section: (host config, inventory).
+fn mesh_blocks() -> (String, String) {
+    let doc = docs();
+    let host = block(&doc, "## Mesh inventory", "toml");
+    let from = doc.find("## Mesh inventory").unwrap();
+    let after_first = from + doc[from..].find(&host).unwrap() + host.len();
+    let inventory = block(&doc[after_first..], "```toml", "toml");
+    (host, inventory)
+}
+
+impl Dir {
+    fn mesh_secret(&self, content: &str) {
+        let p = self.0.join("mesh.key");
+        std::fs::write(&p, format!("{content}\n")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+}
+
+#[test]
+fn the_documented_inventory_gives_each_host_its_pairs() {
+    assert!(root(), "run as root (key files must be root-owned)");
+    let dir = Dir::new("inventory");
+    dir.mesh_secret("a mesh secret of at least thirty-two octets");
+    let (host, inventory) = mesh_blocks();
+    std::fs::write(dir.0.join("inventory.toml"), &inventory).unwrap();
+    let web1 = host.replace("[node]\n", "[node]\nname = \"web1\"\n");
+    let (ok, out, err) = dir.check(&web1);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("node web1 (fqdn:web1) on 192.0.2.11, 2001:db8::11"),
+        "{out}"
+    );
+    assert!(out.contains("mesh inventory.toml (4 hosts): bypass icmp, tcp/22, tcp/8140, ipv6-icmp; require 192.0.2.0/24, 2001:db8::/64; fail-open"), "{out}");
+    // Its cluster: both families with web2, IPv4 with db1; mon1 only for its port.
+    assert!(out.contains("peer web2 192.0.2.12:500 (fqdn:web2): 192.0.2.11/32 <-> 192.0.2.12/32, Transport mode, start Always"), "{out}");
+    assert!(out.contains("peer web2/v6 [2001:db8::12]:500 (fqdn:web2): 2001:db8::11/128 <-> 2001:db8::12/128, Transport mode"), "{out}");
+    assert!(
+        out.contains("peer db1 192.0.2.21:500 (fqdn:db1): 192.0.2.11/32 <-> 192.0.2.21/32"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "peer mon1 192.0.2.31:500 (fqdn:mon1): 192.0.2.11/32[tcp/9100] <-> 192.0.2.31/32[tcp]"
+        ),
+        "{out}"
+    );
+    // The monitoring host, in a cluster of its own, has the scraping rule with everyone.
+    let (ok, out, err) = dir.check(&host.replace("[node]\n", "[node]\nname = \"mon1\"\n"));
+    assert!(ok, "{err}");
+    assert_eq!(out.matches("\npeer ").count(), 3, "{out}");
+    assert!(
+        out.contains(
+            "peer db1 192.0.2.21:500 (fqdn:db1): 192.0.2.31/32[tcp] <-> 192.0.2.21/32[tcp/9100]"
+        ),
+        "{out}"
+    );
+    // No name and no inventory address on this machine: a clear error.
+    let (ok, _, err) = dir.check(&host);
+    assert!(!ok);
+    assert!(err.contains("meshsec.toml:3: node.inventory: no host of inventory.toml has an address of this machine; set [node] name"), "{err}");
+}
+
+#[test]
+fn inventory_errors_name_the_inventory_file_line_and_key() {
+    assert!(root(), "run as root (key files must be root-owned)");
+    let dir = Dir::new("inventory-errors");
+    dir.mesh_secret("a mesh secret of at least thirty-two octets");
+    let host = "[node]\nname = \"a\"\ninventory = \"inventory.toml\"\n";
+    let cases = [
+        (
+            "[mesh]\nsecret_file = \"mesh.key\"\n[hosts]\na = { addresses = [\"192.0.2.1\"] }\nb = { addresses = [\"192.0.2.300\"] }\n",
+            "inventory.toml:5: hosts.b.addresses: \"192.0.2.300\" is not an IP address",
+        ),
+        (
+            "[mesh]\nsecret_file = \"mesh.key\"\n[hosts]\na = { addresses = [\"192.0.2.1\"] }\nb = { addresses = [\"192.0.2.1\"] }\n",
+            "inventory.toml:5: hosts.b.addresses: 192.0.2.1 is also listed for host a",
+        ),
+        (
+            "[mesh]\nsecret_file = \"mesh.key\"\n[hosts]\na = { addresses = [\"192.0.2.1\"] }\n\n[[rule]]\nfrom = \"group:monitoring\"\nto = \"all\"\n",
+            "inventory.toml:7: rule[1].from: \"group:monitoring\" names no host of the inventory",
+        ),
+        (
+            "[mesh]\nsecret_file = \"mesh.key\"\n[hosts]\na = { addresses = [\"192.0.2.1\"] }\n\n[[rule]]\nfrom = \"all\"\nto = \"all\"\nports = [\"tcp/http\"]\n",
+            "inventory.toml:9: rule[1].ports: \"tcp/http\": use PROTOCOL[/PORT[-PORT]]",
+        ),
+        (
+            "[mesh]\nsecret_file = \"mesh.key\"\n[hosts]\nb = { addresses = [\"192.0.2.2\"] }\n",
+            "meshsec.toml:2: node.name: host \"a\" is not in the inventory inventory.toml (1 hosts",
+        ),
+        (
+            "[mesh]\nsecret_file = \"short.key\"\n[hosts]\na = { addresses = [\"192.0.2.1\"] }\n",
+            "inventory.toml:2: mesh.secret_file: the mesh secret has 5 octets; at least 32 are required",
+        ),
+        (
+            "[mesh]\nsecret_file = \"mesh.key\"\nrequire = [\"192.0.2.1/24\"]\n[hosts]\na = { addresses = [\"192.0.2.1\"] }\n",
+            "inventory.toml:3: mesh.require: \"192.0.2.1/24\" is not a network",
+        ),
+    ];
+    let short = dir.0.join("short.key");
+    std::fs::write(&short, "short\n").unwrap();
+    std::fs::set_permissions(&short, std::fs::Permissions::from_mode(0o600)).unwrap();
+    for (inventory, expected) in cases {
+        std::fs::write(dir.0.join("inventory.toml"), inventory).unwrap();
+        let (ok, _, err) = dir.check(host);
+        assert!(!ok, "accepted:\n{inventory}");
+        assert!(err.contains(expected), "expected {expected:?}, got {err}");
+    }
+}
