@@ -517,3 +517,134 @@ fn reloading_the_inventory_touches_only_the_pairs_that_changed() {
         assert!(r["received"].as_u64().unwrap_or(0) >= 4500, "{tag}: {r}");
     }
 }
+
+/// RSS of process `pid`, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_30_host_mesh_converges_from_one_inventory_with_one_sa_pair_per_pair() {
+    const N: usize = 30;
+    let mut lab = Lab::new("mesh30");
+    let sw = lab.ns("sw");
+    lab.exec_ok(&sw, "ip link add br0 type bridge && ip link set br0 up");
+    let names: Vec<String> = (0..N).map(|i| format!("n{i:02}")).collect();
+    let mut inventory = String::from(
+        "[mesh]\nsecret_file = \"mesh.key\"\n\n[defaults]\ndpd_delay = \"off\"\n\n[hosts]\n",
+    );
+    let mut nss = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let ns = lab.ns(name);
+        let addr = format!("198.51.100.{}", i + 10);
+        common::must(&format!(
+            "ip link add e0 netns {ns} type veth peer name {p}q{i} netns {sw} && \
+             ip -n {sw} link set {p}q{i} master br0 && ip -n {sw} link set {p}q{i} up && \
+             ip -n {ns} addr add {addr}/24 dev e0 && ip -n {ns} link set e0 up",
+            p = lab.prefix
+        ));
+        inventory.push_str(&format!("{name} = {{ addresses = [\"{addr}\"] }}\n"));
+        nss.push(ns);
+    }
+    let key = lab.dir.join("mesh.key");
+    std::fs::write(&key, "mesh-secret-of-the-30-host-test-0123456789abcdef\n").unwrap();
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    lab.file("inventory.toml", &inventory);
+    // Every daemon finds itself by its address: the configuration is the same file for all.
+    let cfg = lab.file(
+        "host.toml",
+        "[node]\ninventory = \"inventory.toml\"\ncontrol_socket = \"/run/meshsec/control.sock\"\n",
+    );
+    let started = std::time::Instant::now();
+    let mut pids = Vec::new();
+    for (name, ns) in names.iter().zip(&nss) {
+        // Each namespace gets its own /run/meshsec (a private mount), so one path serves all.
+        let pid = lab.spawn(
+            ns,
+            name,
+            &format!(
+                "unshare -m sh -c 'mount -t tmpfs -o mode=755 tmpfs /run && mkdir -m 700 /run/meshsec && exec {} run -c {} --log-level info'",
+                common::daemon_binary(),
+                cfg.display()
+            ),
+        );
+        pids.push(pid);
+    }
+    let status = |ns: &str| -> serde_json::Value {
+        let out = lab.exec(
+            ns,
+            &format!(
+                "nsenter -t $(ip netns pids {ns} | head -1) -m {} status --json",
+                common::MESHSEC
+            ),
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+    };
+    let converged = wait_for(Duration::from_secs(30), || {
+        nss.iter()
+            .all(|ns| {
+                let s = status(ns);
+                s["peers"].as_array().is_some_and(|ps| {
+                    ps.len() == N - 1 && ps.iter().all(|p| p["state"] == "established")
+                })
+            })
+            .then(|| started.elapsed())
+    });
+    let Some(took) = converged else {
+        let s = status(&nss[0]);
+        panic!("no convergence in 30 s; n00: {s}\nlog:\n{}", lab.log("n00"));
+    };
+    // Exactly one IKE SA and one CHILD SA per pair, the same SA on both sides.
+    let mut spis: HashMap<(String, String), (String, String)> = HashMap::new();
+    for (name, ns) in names.iter().zip(&nss) {
+        let s = status(ns);
+        for p in s["peers"].as_array().unwrap() {
+            let peer = p["name"].as_str().unwrap().to_string();
+            assert_eq!(
+                p["ike_sas"].as_array().map(Vec::len),
+                Some(1),
+                "{name}-{peer}: {p}"
+            );
+            assert_eq!(
+                p["child_sas"].as_array().map(Vec::len),
+                Some(1),
+                "{name}-{peer}: {p}"
+            );
+            let c = &p["child_sas"][0];
+            spis.insert(
+                (name.clone(), peer),
+                (
+                    c["spi_in"].as_str().unwrap().into(),
+                    c["spi_out"].as_str().unwrap().into(),
+                ),
+            );
+        }
+    }
+    assert_eq!(spis.len(), N * (N - 1));
+    for ((a, b), (spi_in, spi_out)) in &spis {
+        let (other_in, other_out) = &spis[&(b.clone(), a.clone())];
+        assert_eq!((spi_in, spi_out), (other_out, other_in), "{a}-{b}");
+    }
+    let rss: Vec<u64> = pids.iter().map(|p| rss_kib(*p)).collect();
+    let (min, max) = (rss.iter().min().unwrap(), rss.iter().max().unwrap());
+    let mean = rss.iter().sum::<u64>() / rss.len() as u64;
+    eprintln!(
+        "30-host mesh: {} pairs converged in {:.2} s; daemon RSS min/mean/max {:.1}/{:.1}/{:.1} MiB",
+        N * (N - 1) / 2,
+        took.as_secs_f64(),
+        *min as f64 / 1024.0,
+        mean as f64 / 1024.0,
+        *max as f64 / 1024.0
+    );
+    assert!(
+        took < Duration::from_secs(10),
+        "converged only after {took:?}"
+    );
+}
