@@ -8,6 +8,7 @@ use std::net::IpAddr;
 
 use meshsec_crypto::CryptoError;
 use meshsec_crypto::rng::Random;
+use meshsec_types::Deadlines;
 use meshsec_wire::esp::EspHeader;
 
 use crate::drop::{Counters, DropReason};
@@ -18,7 +19,7 @@ use crate::spd::{Action, Policy, PolicyId, Spd};
 use meshsec_types::{InboundSpi, OutboundSpi, PeerId};
 
 /// Direction of an SA.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum Direction {
     /// Inbound (we open).
     In,
@@ -142,6 +143,10 @@ pub struct DataPlane {
     unknown: Vec<(IpAddr, InboundSpi)>,
     /// Reports that found the list full.
     unknown_reports_dropped: u64,
+    /// When each SA's next time limit fires, so that neither `poll_timeout` nor
+    /// `handle_timeout` visits every SA (a mesh host has thousands). Never later than the
+    /// real limit: a limit reached by volume first only makes the entry early.
+    deadlines: Deadlines<(Direction, PeerId, u32)>,
 }
 
 impl core::fmt::Debug for DataPlane {
@@ -169,15 +174,21 @@ impl DataPlane {
             parked: Default::default(),
             unknown: Vec::new(),
             unknown_reports_dropped: 0,
+            deadlines: Deadlines::new(),
         }
     }
 
     /// Installs an inbound SA (replacing one with the same SPI).
     pub fn install_inbound(&mut self, now: Timestamp, params: SaParams) -> Result<(), CryptoError> {
         let sa = InboundSa::new(now, params)?;
+        let key = (Direction::In, sa.params.peer, sa.params.spi);
+        let at = sa.life.next_deadline();
         if let Some(old) = self.sad.insert(sa.params.spi, sa) {
+            self.deadlines
+                .set((Direction::In, old.params.peer, old.params.spi), None);
             self.retire(old.params.peer, Direction::In, &old.counters);
         }
+        self.deadlines.set(key, at);
         Ok(())
     }
 
@@ -215,6 +226,8 @@ impl DataPlane {
     ) -> Result<(), CryptoError> {
         let sa = OutboundSa::new(now, params)?;
         let spi = sa.params.spi;
+        self.deadlines
+            .set((Direction::Out, slot, spi), sa.life.next_deadline());
         let list = self.outbound.entry(slot).or_default();
         let replaced = list
             .iter()
@@ -246,6 +259,8 @@ impl DataPlane {
         if list.is_empty() {
             self.outbound.remove(&slot);
         }
+        self.deadlines
+            .set((Direction::Out, slot, sa.params.spi), None);
         self.retire(sa.params.peer, Direction::Out, &sa.counters);
         true
     }
@@ -268,6 +283,8 @@ impl DataPlane {
     pub fn remove_inbound(&mut self, spi: InboundSpi) -> bool {
         match self.sad.remove(&spi.get()) {
             Some(sa) => {
+                self.deadlines
+                    .set((Direction::In, sa.params.peer, sa.params.spi), None);
                 self.retire(sa.params.peer, Direction::In, &sa.counters);
                 true
             }
@@ -280,6 +297,8 @@ impl DataPlane {
         match self.outbound.remove(&slot) {
             Some(list) => {
                 for sa in list {
+                    self.deadlines
+                        .set((Direction::Out, slot, sa.params.spi), None);
                     self.retire(sa.params.peer, Direction::Out, &sa.counters);
                 }
                 true
@@ -357,14 +376,9 @@ impl DataPlane {
 
     /// Earliest time-based deadline: an SA's lifetime, or parked ESP that stops waiting.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        let inbound = self.sad.values().filter_map(|s| s.life.next_deadline());
-        let outbound = self
-            .outbound
-            .values()
-            .flatten()
-            .filter_map(|s| s.life.next_deadline());
-        inbound
-            .chain(outbound)
+        self.deadlines
+            .next()
+            .into_iter()
             .chain(self.parked.next_expiry())
             .min()
     }
@@ -374,13 +388,28 @@ impl DataPlane {
     pub fn handle_timeout(&mut self, now: Timestamp) {
         self.expire_parked(now);
         let mut due = Vec::new();
-        for sa in self.sad.values_mut() {
-            let ev = sa.life.check(now, sa.counters.bytes, sa.counters.packets);
-            due.push((sa.params.spi, sa.params.peer, Direction::In, ev));
-        }
-        for sa in self.outbound.values_mut().flatten() {
-            let ev = sa.life.check(now, sa.counters.bytes, sa.counters.packets);
-            due.push((sa.params.spi, sa.params.peer, Direction::Out, ev));
+        while let Some((direction, slot, spi)) = self.deadlines.pop_due(now) {
+            let life = match direction {
+                Direction::In => self.sad.get_mut(&spi).map(|sa| {
+                    let ev = sa.life.check(now, sa.counters.bytes, sa.counters.packets);
+                    (sa.params.peer, ev, sa.life.next_deadline())
+                }),
+                Direction::Out => self
+                    .outbound
+                    .get_mut(&slot)
+                    .and_then(|l| l.iter_mut().find(|sa| sa.params.spi == spi))
+                    .map(|sa| {
+                        let ev = sa.life.check(now, sa.counters.bytes, sa.counters.packets);
+                        (sa.params.peer, ev, sa.life.next_deadline())
+                    }),
+            };
+            if let Some((peer, ev, next)) = life {
+                due.push((spi, peer, direction, ev));
+                // The hard limit after the soft one (or nothing more).
+                if next.is_some_and(|t| t > now) {
+                    self.deadlines.set((direction, slot, spi), next);
+                }
+            }
         }
         for (spi, peer, direction, ev) in due {
             self.push_life_events(spi, peer, direction, ev);

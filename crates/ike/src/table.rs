@@ -70,6 +70,11 @@ impl SaTable {
     /// Recomputes the deadlines of the SAs changed since the last call.
     fn refresh(&self, config: &EndpointConfig) {
         let mut dirty = self.dirty.borrow_mut();
+        // Draining walks the set's whole capacity, grown by the busiest moment: skip it when
+        // there is nothing to do (the common case, polled after every input).
+        if dirty.is_empty() {
+            return;
+        }
         let mut index = self.index.borrow_mut();
         for spi in dirty.drain() {
             let at = self.sas.get(&spi).and_then(|sa| sa.next_deadline(config));

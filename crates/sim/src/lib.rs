@@ -153,6 +153,37 @@ impl Wire {
     }
 }
 
+/// A datagram on its way, ordered by arrival time, then by send order (`n`; both copies of
+/// a duplicate share it), then by insertion (`seq`).
+#[derive(Debug)]
+struct Flight {
+    at: Timestamp,
+    n: u64,
+    seq: u64,
+    w: Wire,
+}
+
+impl PartialEq for Flight {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.n, self.seq) == (other.at, other.n, other.seq)
+    }
+}
+
+impl Eq for Flight {}
+
+impl PartialOrd for Flight {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Flight {
+    /// Reversed, so that the standard (max-)heap yields the earliest first.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (other.at, other.n, other.seq).cmp(&(self.at, self.n, self.seq))
+    }
+}
+
 /// The network and the virtual clock.
 pub struct Sim {
     /// Virtual now.
@@ -161,7 +192,9 @@ pub struct Sim {
     pub nodes: Vec<Node>,
     /// One-way delay of every datagram.
     pub latency: Duration,
-    in_flight: Vec<(Timestamp, u64, Wire)>,
+    in_flight: std::collections::BinaryHeap<Flight>,
+    /// Datagrams ever queued (orders equal arrivals).
+    queued: u64,
     sent: u64,
     esp_sent: u64,
     fault: FaultHook,
@@ -196,7 +229,8 @@ impl Sim {
             now: Timestamp::ZERO,
             nodes,
             latency: Duration::from_millis(10),
-            in_flight: Vec::new(),
+            in_flight: std::collections::BinaryHeap::new(),
+            queued: 0,
             sent: 0,
             esp_sent: 0,
             fault: Box::new(|_, _| Fate::Deliver),
@@ -230,13 +264,23 @@ impl Sim {
         let at = self.now + self.latency;
         match fate {
             Fate::Drop => {}
-            Fate::Deliver => self.in_flight.push((at, n, w)),
+            Fate::Deliver => self.queue(at, n, w),
             Fate::Duplicate => {
-                self.in_flight.push((at, n, w.clone()));
-                self.in_flight.push((at, n, w));
+                self.queue(at, n, w.clone());
+                self.queue(at, n, w);
             }
-            Fate::Delay(d) => self.in_flight.push((at + d, n, w)),
+            Fate::Delay(d) => self.queue(at + d, n, w),
         }
+    }
+
+    fn queue(&mut self, at: Timestamp, n: u64, w: Wire) {
+        self.queued += 1;
+        self.in_flight.push(Flight {
+            at,
+            n,
+            seq: self.queued,
+            w,
+        });
     }
 
     /// Moves transmissions and reports out of every host.
@@ -363,7 +407,7 @@ impl Sim {
     /// before `deadline`.
     pub fn step(&mut self, deadline: Timestamp) -> bool {
         self.collect();
-        let next_delivery = self.in_flight.iter().map(|(at, n, _)| (*at, *n)).min();
+        let next_delivery = self.in_flight.peek().map(|f| (f.at, f.n));
         let next_timeout = self
             .nodes
             .iter()
@@ -371,15 +415,11 @@ impl Sim {
             .filter_map(|(i, n)| n.host.poll_timeout().map(|t| (t, i)))
             .min();
         let stepped = match (next_delivery, next_timeout) {
-            (Some((at, n)), t) if t.is_none_or(|(tt, _)| at <= tt) && at <= deadline => {
-                let i = self
-                    .in_flight
-                    .iter()
-                    .position(|(a, m, _)| *a == at && *m == n)
-                    .unwrap_or(0);
-                let (_, _, w) = self.in_flight.swap_remove(i);
-                self.now = self.now.max(at);
-                self.deliver(w);
+            (Some((at, _)), t) if t.is_none_or(|(tt, _)| at <= tt) && at <= deadline => {
+                if let Some(f) = self.in_flight.pop() {
+                    self.now = self.now.max(at);
+                    self.deliver(f.w);
+                }
                 true
             }
             (_, Some((at, i))) if at <= deadline => {
@@ -397,12 +437,19 @@ impl Sim {
         stepped
     }
 
-    /// Runs until nothing is pending or `deadline` (virtual) is reached.
+    /// Runs until nothing is pending or `deadline` (virtual) is reached (at most 100,000
+    /// steps: a test that loops forever fails instead of hanging).
     pub fn run(&mut self, deadline: Timestamp) {
-        let mut steps = 0u32;
-        while self.step(deadline) && steps < 100_000 {
+        self.run_steps(deadline, 100_000);
+    }
+
+    /// [`Sim::run`] with another step limit (large meshes); returns the steps taken.
+    pub fn run_steps(&mut self, deadline: Timestamp, limit: u64) -> u64 {
+        let mut steps = 0u64;
+        while steps < limit && self.step(deadline) {
             steps += 1;
         }
+        steps
     }
 }
 
