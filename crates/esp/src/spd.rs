@@ -2,6 +2,8 @@
 //! matching policy decides whether a packet is protected (and by which SA slot), passed in the
 //! clear, or discarded.
 
+use std::net::IpAddr;
+
 use crate::selector::{PacketKey, Selector, Specificity};
 
 use meshsec_types::PeerId;
@@ -30,12 +32,29 @@ pub struct Policy {
 /// A handle for removing a policy.
 pub type PolicyId = u64;
 
-/// The outbound SPD, kept sorted by specificity so that a lookup takes the first match.
+/// The outbound SPD. A lookup takes the most specific matching policy; ties go to the one
+/// added first. Policies whose remote side is a single address (a mesh has one per peer, or a
+/// few with ports) are found by that address in a hash map; only the others (prefixes,
+/// ranges) are scanned, in specificity order. A host policy is always more specific than a
+/// ranged one (the remote range comes first in [`Specificity`]), so a match among the
+/// first ends the lookup.
 #[derive(Debug, Default, Clone)]
 pub struct Spd {
-    /// (specificity, insertion id, policy): sorted; ties keep insertion order.
-    entries: Vec<(Specificity, PolicyId, Policy)>,
+    /// Remote side one address: by that address, each list sorted by (specificity, id).
+    hosts: std::collections::HashMap<IpAddr, Vec<Entry>>,
+    /// Remote side a prefix or range: sorted by (specificity, id).
+    ranged: Vec<Entry>,
+    len: usize,
     next_id: PolicyId,
+}
+
+/// (specificity, insertion id, policy).
+type Entry = (Specificity, PolicyId, Policy);
+
+/// Inserts into a sorted list after its equals (ties keep insertion order).
+fn insert_sorted(list: &mut Vec<Entry>, e: Entry) {
+    let at = list.partition_point(|(k, i, _)| (*k, *i) <= (e.0, e.1));
+    list.insert(at, e);
 }
 
 impl Spd {
@@ -48,35 +67,65 @@ impl Spd {
     pub fn add(&mut self, policy: Policy) -> PolicyId {
         let id = self.next_id;
         self.next_id += 1;
-        let key = policy.selector.specificity();
-        let at = self
-            .entries
-            .partition_point(|(k, i, _)| (*k, *i) <= (key, id));
-        self.entries.insert(at, (key, id, policy));
+        let e = (policy.selector.specificity(), id, policy);
+        let r = policy.selector.remote;
+        if r.start == r.end {
+            insert_sorted(self.hosts.entry(r.start).or_default(), e);
+        } else {
+            insert_sorted(&mut self.ranged, e);
+        }
+        self.len += 1;
         id
     }
 
     /// Removes a policy; returns it if it existed.
     pub fn remove(&mut self, id: PolicyId) -> Option<Policy> {
-        let at = self.entries.iter().position(|(_, i, _)| *i == id)?;
-        Some(self.entries.remove(at).2)
+        let from = |list: &mut Vec<Entry>| {
+            let at = list.iter().position(|(_, i, _)| *i == id)?;
+            Some(list.remove(at).2)
+        };
+        let mut found = from(&mut self.ranged);
+        if found.is_none() {
+            let mut emptied = None;
+            for (addr, list) in &mut self.hosts {
+                if let Some(p) = from(list) {
+                    found = Some(p);
+                    if list.is_empty() {
+                        emptied = Some(*addr);
+                    }
+                    break;
+                }
+            }
+            if let Some(a) = emptied {
+                self.hosts.remove(&a);
+            }
+        }
+        if found.is_some() {
+            self.len -= 1;
+        }
+        found
     }
 
     /// Number of policies.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.len
     }
 
     /// True if there are no policies.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len == 0
     }
 
     /// The most specific policy matching an outbound packet.
     pub fn lookup(&self, key: &PacketKey) -> Option<&Policy> {
-        self.entries
-            .iter()
-            .map(|(_, _, p)| p)
-            .find(|p| p.selector.matches_outbound(key))
+        fn first<'a>(list: &'a [Entry], key: &PacketKey) -> Option<&'a Policy> {
+            list.iter()
+                .map(|(_, _, p)| p)
+                .find(|p| p.selector.matches_outbound(key))
+        }
+        self.hosts
+            .get(&key.dst)
+            .and_then(|l| first(l, key))
+            .or_else(|| first(&self.ranged, key))
     }
 }
