@@ -50,8 +50,9 @@ fn bench(c: &mut Criterion) {
     for n in [10u32, 100, 1_000, 10_000] {
         // Destinations spread over all policies (a lookup per packet, as the TUN thread does).
         let keys: Vec<PacketKey> = (0..256u32).map(|j| key(host((j * 7919) % n))).collect();
-        let prefix_keys: Vec<PacketKey> =
-            (0..256u32).map(|j| key(host(4 * ((j * 7919) % n) + 1))).collect();
+        let prefix_keys: Vec<PacketKey> = (0..256u32)
+            .map(|j| key(host(4 * ((j * 7919) % n) + 1)))
+            .collect();
         for (name, prefix, keys) in [("hosts", false, &keys), ("prefixes", true, &prefix_keys)] {
             let mut spd = Spd::new();
             for i in 0..n {
@@ -71,7 +72,11 @@ fn bench(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("linear_hosts", n), &n, |b, _| {
             b.iter(|| {
                 for k in &keys {
-                    black_box(linear.iter().find(|p| p.selector.matches_outbound(black_box(k))));
+                    black_box(
+                        linear
+                            .iter()
+                            .find(|p| p.selector.matches_outbound(black_box(k))),
+                    );
                 }
             });
         });

@@ -3,6 +3,8 @@
 
   probe.py serve tcp|udp ADDR PORT SECONDS   prints "got <payload>" for the first message
   probe.py send tcp|udp DST PORT PAYLOAD     prints "sent" or "error: ..."
+  probe.py serve bulk ADDR PORT SECONDS      prints "got N octets" when the sender closes
+  probe.py send bulk DST PORT N              sends N octets over TCP
 
 Addresses may be IPv4 or IPv6; both commands give up after a few seconds.
 """
@@ -15,13 +17,25 @@ def family(addr):
 
 
 def serve(proto, addr, port, seconds):
-    kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
+    kind = socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM
     s = socket.socket(family(addr), kind)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind((addr, port))
     s.settimeout(seconds)
     print("listening", flush=True)
     try:
+        if proto == "bulk":
+            s.listen()
+            c, _ = s.accept()
+            c.settimeout(seconds)
+            total = 0
+            while True:
+                chunk = c.recv(65536)
+                if not chunk:
+                    break
+                total += len(chunk)
+            print("got", total, "octets", flush=True)
+            return
         if proto == "tcp":
             s.listen()
             c, _ = s.accept()
@@ -36,7 +50,11 @@ def serve(proto, addr, port, seconds):
 
 def send(proto, dst, port, payload):
     try:
-        if proto == "tcp":
+        if proto == "bulk":
+            s = socket.create_connection((dst, port), timeout=5)
+            s.sendall(b"x" * int(payload))
+            s.close()
+        elif proto == "tcp":
             s = socket.create_connection((dst, port), timeout=2)
             s.sendall(payload.encode())
             s.close()

@@ -119,6 +119,8 @@ pub(super) struct Derived {
 /// One host, validated.
 struct Host<'a> {
     name: &'a S,
+    /// Its links' MTU, when the inventory says (paths to it are no larger).
+    mtu: Option<u16>,
     identity: Identity<'static>,
     addresses: Vec<IpAddr>,
     cluster: String,
@@ -276,6 +278,10 @@ pub(super) fn load(
             let (local_ts, remote_ts) = selectors(me_host, other, &rel, v4);
             peer.local_ts = local_ts;
             peer.remote_ts = remote_ts;
+            peer.path_mtu = match (me_host.mtu, other.mtu) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             if me_host.name.get_ref() > other.name.get_ref() {
                 peer.start_delay = SECOND_START_DELAY;
             }
@@ -354,8 +360,24 @@ fn hosts<'a>(ctx: &Ctx<'_>, raw: &'a RawInventory) -> Result<Vec<Host<'a>>, Conf
                 format!("{identity} is also the identity of host {other}"),
             ));
         }
+        let mtu = match &h.mtu {
+            None => None,
+            Some(m) => Some(
+                u16::try_from(*m.get_ref())
+                    .ok()
+                    .filter(|v| (1280..=9216).contains(v))
+                    .ok_or_else(|| {
+                        ctx.err(
+                            m.span(),
+                            &key("mtu"),
+                            "the MTU of the host's links, 1280-9216 (IPv6 needs 1280)",
+                        )
+                    })?,
+            ),
+        };
         out.push(Host {
             name,
+            mtu,
             identity,
             addresses,
             cluster: h

@@ -76,6 +76,9 @@ pub struct Peer {
     pub mode: ChildMode,
     /// When to bring it up.
     pub start: Start,
+    /// The MTU of the underlay path to the peer (the inventory's `mtu` of the two hosts, the
+    /// smaller); `None`: our interface's towards it.
+    pub path_mtu: Option<u16>,
     /// How long after the start an `always` peer is first initiated (mesh pairs: the side
     /// whose name sorts second waits, so a cold mesh negotiates each pair once).
     pub start_delay: Duration,

@@ -117,6 +117,7 @@ pub(crate) struct RawMesh {
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawHost {
     pub(crate) addresses: Spanned<Vec<S>>,
+    pub(crate) mtu: Option<Spanned<i64>>,
     pub(crate) identity: Option<S>,
     pub(crate) cluster: Option<S>,
     pub(crate) groups: Option<Vec<S>>,

@@ -503,6 +503,7 @@ pub(super) fn peer(
         mode,
         start,
         start_delay: Duration::ZERO,
+        path_mtu: None,
         ike_proposals,
         esp_proposals,
         ike_lifetime,

@@ -339,7 +339,20 @@ impl Daemon {
                     remote_ts,
                 } => {
                     let name = self.node.peer_name(peer);
-                    self.routes.add(peer, &name, &local_ts, &remote_ts).await;
+                    let path =
+                        self.cfg
+                            .peers
+                            .iter()
+                            .find(|p| p.name == name)
+                            .map(|p| routes::Path {
+                                address: p.address.ip(),
+                                mode: p.mode,
+                                mtu: p.path_mtu,
+                                tun_mtu: self.cfg.node.mtu,
+                            });
+                    self.routes
+                        .add(peer, &name, &local_ts, &remote_ts, path.as_ref())
+                        .await;
                 }
                 OsAction::RemoveRoutes { peer } => self.routes.remove(peer).await,
                 OsAction::Deliver(packets) => self.path.deliver(&packets),

@@ -9,6 +9,8 @@ use futures_util::TryStreamExt;
 use meshsec_wire::payload::AddrSelector;
 use netlink_packet_route::AddressFamily;
 use netlink_packet_route::address::AddressAttribute;
+use netlink_packet_route::link::LinkAttribute;
+use netlink_packet_route::route::{RouteAttribute, RouteMetric};
 use netlink_packet_route::rule::{RuleAction, RuleAttribute, RuleFlags, RuleMessage};
 use rtnetlink::{Handle, RouteMessageBuilder};
 
@@ -117,13 +119,38 @@ impl Netlink {
         Ok(out)
     }
 
-    /// Adds (or replaces) a route into interface `index`, in routing table `table`.
+    /// The MTU of the interface a packet to `dst` carrying firewall mark `mark` leaves by
+    /// (our own ESP's way to a peer), if the route and link can be read.
+    pub async fn link_mtu_towards(&self, dst: IpAddr, mark: u32) -> Option<u32> {
+        let len = if dst.is_ipv4() { 32 } else { 128 };
+        let mut msg = RouteMessageBuilder::<IpAddr>::new()
+            .destination_prefix(dst, len)
+            .ok()?
+            .build();
+        msg.attributes.push(RouteAttribute::Mark(mark));
+        let mut routes = self.handle.route().get(msg).execute();
+        let route = routes.try_next().await.ok()??;
+        let oif = route.attributes.iter().find_map(|a| match a {
+            RouteAttribute::Oif(i) => Some(*i),
+            _ => None,
+        })?;
+        let mut links = self.handle.link().get().match_index(oif).execute();
+        let link = links.try_next().await.ok()??;
+        link.attributes.iter().find_map(|a| match a {
+            LinkAttribute::Mtu(m) => Some(*m),
+            _ => None,
+        })
+    }
+
+    /// Adds (or replaces) a route into interface `index`, in routing table `table`, with an
+    /// MTU of its own when `mtu` is given (smaller than the interface's).
     pub async fn add_route(
         &self,
         index: u32,
         route: Route,
         src: Option<IpAddr>,
         table: u32,
+        mtu: Option<u32>,
     ) -> Result<()> {
         let mut b = RouteMessageBuilder::<IpAddr>::new()
             .destination_prefix(route.0, route.1)
@@ -132,6 +159,11 @@ impl Netlink {
             .table_id(table);
         if let Some(src) = src {
             b = b.pref_source(src).map_err(|e| anyhow!("{e}"))?;
+        }
+        if let Some(mtu) = mtu {
+            b.get_mut()
+                .attributes
+                .push(RouteAttribute::Metrics(vec![RouteMetric::Mtu(mtu)]));
         }
         self.handle
             .route()

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use meshsec_esp::selector::AddrRange;
+use meshsec_ike::ChildMode;
 use meshsec_types::PeerId;
 use meshsec_wire::payload::AddrSelector;
 
@@ -25,6 +26,33 @@ pub const ROUTE_TABLE: u32 = 0x4d53;
 /// Priority of the rule that sends unmarked packets to [`ROUTE_TABLE`]: after the `local`
 /// table (0), before `main` (32766).
 pub const RULE_PRIORITY: u32 = 10_000;
+
+/// The way to a peer, for the MTU of its routes.
+pub struct Path {
+    /// Its address (where our ESP goes).
+    pub address: IpAddr,
+    /// Tunnel mode adds an IP header, transport mode does not.
+    pub mode: ChildMode,
+    /// The underlay path's MTU if known (the inventory), else our interface's is used.
+    pub mtu: Option<u16>,
+    /// The TUN device's MTU (the routes' default).
+    pub tun_mtu: u16,
+}
+
+/// The most ESP in UDP adds to an inner packet in transport mode: UDP 8, ESP header 8, IV up
+/// to 16, padding up to 15 and the trailer's 2, ICV up to 16. Tunnel mode adds the outer IP
+/// header too.
+const ESP_OVERHEAD: u32 = 8 + 8 + 16 + 15 + 2 + 16;
+
+/// The largest inner packet that fits in an underlay `path_mtu` as ESP of `mode`.
+pub fn inner_mtu(path_mtu: u32, mode: ChildMode, outer_v4: bool) -> u32 {
+    let outer = match mode {
+        ChildMode::Transport => 0,
+        ChildMode::Tunnel if outer_v4 => 20,
+        ChildMode::Tunnel => 40,
+    };
+    path_mtu.saturating_sub(ESP_OVERHEAD + outer)
+}
 
 /// The routes installed for each peer.
 pub struct Routes {
@@ -57,14 +85,23 @@ impl Routes {
         }
     }
 
-    /// Routes `remote_ts` into the tunnel for `peer` (named `name` in errors).
+    /// Routes `remote_ts` into the tunnel for `peer` (named `name` in errors), with the MTU
+    /// that `path` leaves for inner packets when it is below the TUN device's.
     pub async fn add(
         &mut self,
         peer: PeerId,
         name: &str,
         local_ts: &[AddrSelector],
         remote_ts: &[AddrSelector],
+        path: Option<&Path>,
     ) {
+        let mtu = match path {
+            Some(p) => self.inner_mtu(p).await,
+            None => None,
+        };
+        if let Some(m) = mtu {
+            tracing::info!("peer {name}: routes with MTU {m} (the underlay path leaves no more)");
+        }
         let host = self.netlink.host_addresses().await.unwrap_or_default();
         let mut installed = Vec::new();
         for ts in remote_ts {
@@ -72,7 +109,7 @@ impl Routes {
             for r in netlink::prefixes(ts) {
                 match self
                     .netlink
-                    .add_route(self.tun_index, r, src, ROUTE_TABLE)
+                    .add_route(self.tun_index, r, src, ROUTE_TABLE, mtu)
                     .await
                 {
                     Ok(()) => installed.push(r),
@@ -81,6 +118,18 @@ impl Routes {
             }
         }
         self.by_peer.entry(peer).or_default().extend(installed);
+    }
+
+    /// The MTU for a peer's routes, when it must be below the TUN device's.
+    async fn inner_mtu(&self, p: &Path) -> Option<u32> {
+        let underlay = match p.mtu {
+            Some(m) => Some(u32::from(m)),
+            None => self.netlink.link_mtu_towards(p.address, FWMARK).await,
+        }?;
+        let fits = inner_mtu(underlay, p.mode, p.address.is_ipv4());
+        // IPv6 needs 1280 whatever the path (RFC 8200 §5): below that, fragments.
+        let floor = if p.address.is_ipv4() { 576 } else { 1280 };
+        (fits < u32::from(p.tun_mtu)).then_some(fits.max(floor))
     }
 
     /// Removes the routes of `peer`.
