@@ -674,3 +674,119 @@ fn strongswan_reauthenticating_under_load_meshsec_responder() {
 fn meshsec_reauthenticating_strongswan_under_load() {
     reauthentication_under_load(false, SwExtra::default(), "reauth_lifetime = \"15s\"", 0);
 }
+
+/// Transport mode (RFC 7296 §1.3.1, USE_TRANSPORT_MODE) between the hosts' own addresses,
+/// meshsec initiating (`meshsec_initiates`) or strongSwan. strongSwan's userspace ESP
+/// (kernel-libipsec) cannot install transport-mode SAs ("unsupported mode", INTEROP.md
+/// pitfall 4), so only the negotiation is tested against it: both sides agree on transport
+/// mode — strongSwan gets as far as installing a transport-mode SA, which only its
+/// userspace ESP refuses — and meshsec explains or cleans up the CHILD SA instead of
+/// hanging. Transport-mode ESP itself is tested between meshsec hosts (tests/mesh.rs).
+fn transport_mode_negotiation(meshsec_initiates: bool) -> (Lab, Charon, std::path::PathBuf) {
+    let mut lab = Lab::new("interop-transport");
+    let m = lab.ns("m");
+    let sw = lab.ns("s");
+    lab.link(&m, "192.0.2.1/24", &sw, "192.0.2.2/24");
+    let s = &SUITES[0];
+    let swanctl = swanctl_conf(s, SwExtra { ike: "", child: "" })
+        .replace("local_ts = 10.2.0.0/24", "local_ts = 192.0.2.2/32")
+        .replace("remote_ts = 10.1.0.0/24", "remote_ts = 192.0.2.1/32")
+        .replace("mode = tunnel", "mode = transport");
+    assert!(swanctl.contains("mode = transport"));
+    let charon = Charon::start(&mut lab, &sw, &swanctl);
+    let sock = lab.socket("m");
+    let extra = format!(
+        "ike_proposals = [\"{}\"]\nesp_proposals = [\"{}\"]\nmode = \"transport\"\n",
+        s.ike, s.esp
+    );
+    let text = config(
+        &NodeCfg {
+            name: "m",
+            addr: "192.0.2.1",
+            socket: &sock,
+            keys: &lab.dir,
+        },
+        &[PeerCfg {
+            name: "s",
+            addr: "192.0.2.2",
+            local_ts: "192.0.2.1/32",
+            remote_ts: "192.0.2.2/32",
+            start: if meshsec_initiates {
+                "always"
+            } else {
+                "passive"
+            },
+            extra: &extra,
+        }],
+    );
+    lab.meshsec(&m, "m", &text);
+    if !meshsec_initiates {
+        let _ = lab.exec(
+            &sw,
+            &format!(
+                "env STRONGSWAN_CONF={}/strongswan.conf swanctl --initiate --child ms --timeout 10",
+                charon.dir.display()
+            ),
+        );
+    }
+    let refused = wait_for(Duration::from_secs(15), || {
+        charon
+            .log()
+            .contains("unable to install inbound and outbound IPsec SA")
+            .then_some(())
+    });
+    assert!(
+        refused.is_some(),
+        "charon:\n{}\nmeshsec:\n{}",
+        charon.log(),
+        lab.log("m")
+    );
+    let log = charon.log();
+    assert!(log.contains("IKE_SA ms[1] established"), "{log}");
+    // Only a transport-mode SA makes kernel-libipsec say this: the mode was agreed.
+    assert!(log.contains("IPsec SA: unsupported mode"), "{log}");
+    (lab, charon, sock)
+}
+
+#[test]
+fn strongswan_agrees_to_transport_mode_meshsec_initiator() {
+    let (lab, _charon, sock) = transport_mode_negotiation(true);
+    // strongSwan answered the failed install with NO_PROPOSAL_CHOSEN: meshsec says what it
+    // offered, and keeps the IKE SA.
+    let p = wait_for(Duration::from_secs(5), || {
+        let p = lab.peer(&sock, "s");
+        (!p["last_failure"].is_null()).then_some(p)
+    })
+    .unwrap();
+    let failure = p["last_failure"].as_str().unwrap();
+    assert!(
+        failure.contains("NO_PROPOSAL_CHOSEN") && failure.contains("in Transport mode"),
+        "{p}"
+    );
+    assert_eq!(p["ike_sas"].as_array().map(Vec::len), Some(1), "{p}");
+}
+
+#[test]
+fn strongswan_agrees_to_transport_mode_meshsec_responder() {
+    let (lab, charon, sock) = transport_mode_negotiation(false);
+    // meshsec accepted transport mode and installed the CHILD SA; strongSwan, unable to
+    // install its half, deletes it, and meshsec removes it.
+    let log = lab.log("m");
+    assert!(
+        log.contains("CHILD SA in ") && log.contains("installed"),
+        "{log}"
+    );
+    let gone = wait_for(Duration::from_secs(10), || {
+        let p = lab.peer(&sock, "s");
+        p["child_sas"]
+            .as_array()
+            .is_some_and(Vec::is_empty)
+            .then_some(p)
+    });
+    assert!(
+        gone.is_some(),
+        "meshsec: {}\ncharon:\n{}",
+        lab.peer(&sock, "s"),
+        charon.log()
+    );
+}
