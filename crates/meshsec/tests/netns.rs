@@ -118,7 +118,7 @@ fn cli_down_up_sas_and_reload() {
     let spi_before = lab.peer(&sa, "b")["ike_sas"][0]["spi_i"].clone();
     let out = cli("reload", &sa);
     assert!(
-        out.contains("0 added, 0 removed, 0 changed, 1 unchanged"),
+        out.contains("0 added, 0 removed, 0 renegotiated, 0 updated in place, 1 unchanged"),
         "{out}"
     );
     assert_eq!(lab.peer(&sa, "b")["ike_sas"][0]["spi_i"], spi_before);
@@ -138,7 +138,7 @@ fn cli_down_up_sas_and_reload() {
     std::fs::write(&cfg, text).unwrap();
     let out = cli("reload", &sa);
     assert!(
-        out.contains("1 added, 0 removed, 0 changed, 1 unchanged"),
+        out.contains("1 added, 0 removed, 0 renegotiated, 0 updated in place, 1 unchanged"),
         "{out}"
     );
     assert_eq!(lab.peer(&sa, "b")["ike_sas"][0]["spi_i"], spi_before);

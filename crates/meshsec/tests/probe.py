@@ -2,7 +2,7 @@
 """One message through the network, for the mesh tests: did it arrive?
 
   probe.py serve tcp|udp ADDR PORT SECONDS   prints "got <payload>" for the first message
-  probe.py send tcp|udp DST PORT PAYLOAD     prints "sent" or "error: ..."
+  probe.py send tcp|udp DST PORT PAYLOAD [SPORT]  prints "sent" or "error: ..."
   probe.py serve bulk ADDR PORT SECONDS      prints "got N octets" when the sender closes
   probe.py send bulk DST PORT N              sends N octets over TCP
 
@@ -48,14 +48,15 @@ def serve(proto, addr, port, seconds):
         print("nothing:", e, flush=True)
 
 
-def send(proto, dst, port, payload):
+def send(proto, dst, port, payload, sport=0):
     try:
         if proto == "bulk":
             s = socket.create_connection((dst, port), timeout=5)
             s.sendall(b"x" * int(payload))
             s.close()
         elif proto == "tcp":
-            s = socket.create_connection((dst, port), timeout=2)
+            any_addr = "::" if ":" in dst else "0.0.0.0"
+            s = socket.create_connection((dst, port), timeout=2, source_address=(any_addr, sport))
             s.sendall(payload.encode())
             s.close()
         else:
@@ -73,4 +74,5 @@ if __name__ == "__main__":
     if cmd == "serve":
         serve(proto, sys.argv[3], int(sys.argv[4]), float(sys.argv[5]))
     else:
-        send(proto, sys.argv[3], int(sys.argv[4]), sys.argv[5])
+        sport = int(sys.argv[6]) if len(sys.argv) > 6 else 0
+        send(proto, sys.argv[3], int(sys.argv[4]), sys.argv[5], sport)

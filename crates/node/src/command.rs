@@ -8,7 +8,7 @@ use meshsec_types::timing::FIRST_BACKOFF;
 use meshsec_types::{PeerId, Timestamp};
 
 use crate::backend::SaBackend;
-use crate::node::{Node, PeerTimer};
+use crate::node::{Node, OsAction, PeerTimer};
 use crate::policy::PeerPolicy;
 
 /// Which SA a rekey command renews.
@@ -198,6 +198,18 @@ impl<B: SaBackend> Node<B> {
                     .peer_sa_states(peer)
                     .any(|s| s == meshsec_ike::State::Established);
                 let none = self.ike.peer_sa_states(peer).next().is_none();
+                // The routes again (replaced in place: their MTU may have changed).
+                if let Some(p) = self.peer_ref(peer) {
+                    self.os.push_back(OsAction::AddRoutes {
+                        peer,
+                        local_ts: p.policy.ike.local_ts.clone(),
+                        remote_ts: p.policy.ike.remote_ts.clone(),
+                    });
+                }
+                if !always {
+                    // No longer ours to start: an attempt already scheduled is dropped.
+                    self.timers.set((peer, PeerTimer::Attempt), None);
+                }
                 if established {
                     self.schedule_look(now, peer);
                 } else if always && none && self.timers.get((peer, PeerTimer::Attempt)).is_none() {

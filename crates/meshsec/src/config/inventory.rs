@@ -14,7 +14,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 
 use meshsec_crypto::Prf;
 use meshsec_crypto::Secret;
@@ -98,6 +99,8 @@ pub struct Mesh {
     pub inventory: PathBuf,
     /// Hosts listed.
     pub hosts: usize,
+    /// Our mesh peers' addresses (every address of every host we have a pair with).
+    pub peers: Vec<IpAddr>,
     /// Never encrypted (either direction).
     pub bypass: Vec<Service>,
     /// Plaintext from and to these networks is dropped (except IKE, ESP and bypass); by
@@ -195,6 +198,31 @@ pub(super) fn load(
             format!("cannot read {}: {e}", path.display()),
         )
     })?;
+    // It says what is protected and what bypasses protection: only root may change it.
+    for (what, p) in [
+        ("", path.as_path()),
+        (" directory", path.parent().unwrap_or(Path::new("."))),
+    ] {
+        let p = if p.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            p
+        };
+        if let Ok(m) = std::fs::metadata(p)
+            && (m.uid() != 0 || m.mode() & 0o022 != 0)
+        {
+            return Err(cfg.at(
+                file,
+                "node.inventory",
+                format!(
+                    "the inventory{what} {} may be changed by others than root (owner uid {}, mode {:03o}): it decides what is protected; chown root and chmod go-w it",
+                    p.display(),
+                    m.uid(),
+                    m.mode() & 0o777
+                ),
+            ));
+        }
+    }
     let ctx = Ctx {
         path: &path,
         text: &text,
@@ -291,6 +319,12 @@ pub(super) fn load(
     let mesh = Mesh {
         inventory: path.clone(),
         hosts: hosts.len(),
+        peers: {
+            let mut p = members.clone();
+            p.sort();
+            p.dedup();
+            p
+        },
         bypass: bypass(&ctx, &raw)?,
         require: require(&ctx, &raw, &members)?,
         fail_closed: raw.mesh.fail_closed.as_ref().is_some_and(|b| *b.get_ref()),
@@ -623,7 +657,9 @@ fn selectors(
         local.extend(mine.iter().map(|a| host(a, Some(svc))));
         remote.extend(theirs.iter().map(|a| host(a, Some(any))));
     }
+    local.sort_by_key(|t| (t.start, t.end, t.ip_protocol, t.start_port, t.end_port));
     local.dedup();
+    remote.sort_by_key(|t| (t.start, t.end, t.ip_protocol, t.start_port, t.end_port));
     remote.dedup();
     (local, remote)
 }

@@ -14,7 +14,6 @@ use super::{ControlMsg, Daemon};
 use meshsec_node::{Command as NodeCommand, Done, RekeyKind, SaHalf};
 use meshsec_types::PeerId;
 
-use super::routes::FWMARK;
 use crate::config::Peer;
 use crate::control::{Command, PROTOCOL_VERSION, ReloadReport, Request, Response};
 
@@ -231,6 +230,8 @@ fn change(a: &Peer, b: &Peer) -> Change {
                 &p.mode,
                 &p.ike_proposals,
                 &p.esp_proposals,
+                // Fixed in the IKE SA when it is authenticated (and carried over by rekeys).
+                &p.reauth_lifetime,
             )
         )
     };
@@ -402,11 +403,12 @@ impl Daemon {
 impl Daemon {
     /// Installs, replaces or removes the mesh firewall after a reload changed the mesh.
     fn apply_mesh(&mut self, mesh: Option<crate::config::Mesh>, report: &mut ReloadReport) {
-        let ports = [super::IKE_PORT, super::NAT_T_PORT];
+        let cx = super::firewall_context(self.tun_index);
         let result = match (&mesh, self.firewall.as_mut()) {
-            (Some(m), Some(fw)) => fw.update(m, self.tun_index, FWMARK, ports),
-            (Some(m), None) => super::firewall::Firewall::install(m, self.tun_index, FWMARK, ports)
-                .map(|fw| self.firewall = Some(fw)),
+            (Some(m), Some(fw)) => fw.update(m, cx),
+            (Some(m), None) => {
+                super::firewall::Firewall::install(m, cx).map(|fw| self.firewall = Some(fw))
+            }
             (None, Some(_)) => {
                 if let Some(fw) = self.firewall.take() {
                     fw.remove();

@@ -61,6 +61,15 @@ pub fn run(path: &Path) -> Result<()> {
     })
 }
 
+/// What the mesh firewall needs to know of this daemon.
+fn firewall_context(tun_index: u32) -> firewall::Context {
+    firewall::Context {
+        tun_index,
+        mark: routes::FWMARK,
+        ike_ports: [IKE_PORT, NAT_T_PORT],
+    }
+}
+
 /// Reads the configuration at `path`; this host's addresses find it in a mesh inventory
 /// when `[node] name` does not.
 pub fn load_config(path: &Path) -> Result<Config, crate::config::ConfigError> {
@@ -197,9 +206,7 @@ impl Daemon {
         let firewall = match &cfg.mesh {
             Some(mesh) => Some(firewall::Firewall::install(
                 mesh,
-                tun_index,
-                routes::FWMARK,
-                [IKE_PORT, NAT_T_PORT],
+                firewall_context(tun_index),
             )?),
             None => None,
         };

@@ -320,6 +320,8 @@ pub fn recv_batch(
     // SAFETY: as above.
     let mut msgs: [libc::mmsghdr; BATCH] = unsafe { MaybeUninit::zeroed().assume_init() };
     let mut controls = [[0u64; CMSG_ROOM / 8]; BATCH];
+    // Only the headers actually prepared are handed to the kernel.
+    let mut prepared = 0;
     for (i, buf) in bufs.iter_mut().take(n).enumerate() {
         let Some(room) = buf.get_mut(headroom..) else {
             break;
@@ -342,14 +344,18 @@ pub fn recv_batch(
             msg.msg_hdr.msg_control = control.as_mut_ptr().cast();
             msg.msg_hdr.msg_controllen = CMSG_ROOM;
         }
+        prepared = i + 1;
     }
-    // SAFETY: the first `n` mmsghdrs point at live iovecs over `bufs` (exclusively borrowed
-    // for this call), at `names` and at `controls`; all outlive the call.
+    if prepared == 0 {
+        return Ok(0);
+    }
+    // SAFETY: the first `prepared` mmsghdrs point at live iovecs over `bufs` (exclusively
+    // borrowed for this call), at `names` and at `controls`; all outlive the call.
     let rc = unsafe {
         libc::recvmmsg(
             fd,
             msgs.as_mut_ptr(),
-            n as libc::c_uint,
+            prepared as libc::c_uint,
             libc::MSG_DONTWAIT,
             std::ptr::null_mut(),
         )

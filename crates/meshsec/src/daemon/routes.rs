@@ -19,8 +19,9 @@ use meshsec_wire::payload::AddrSelector;
 use super::netlink::{self, Netlink, Route};
 
 /// The firewall mark of meshsec's own packets (IKE, ESP) and of bypass traffic: marked
-/// packets skip meshsec's routing table. ("MS")
-pub const FWMARK: u32 = 0x4d53;
+/// packets skip meshsec's routing table. One bit (29), or-ed into the mark, so other
+/// software's bits (kube-proxy's 0x4000/0x8000, Cilium's 0xf00) stay untouched.
+pub const FWMARK: u32 = 0x2000_0000;
 /// meshsec's routing table.
 pub const ROUTE_TABLE: u32 = 0x4d53;
 /// Priority of the rule that sends unmarked packets to [`ROUTE_TABLE`]: after the `local`
@@ -117,7 +118,9 @@ impl Routes {
                 }
             }
         }
-        self.by_peer.entry(peer).or_default().extend(installed);
+        // Routes are added with replace: adding a peer's routes again (new MTU) must not
+        // leave a second list to remove.
+        self.by_peer.insert(peer, installed);
     }
 
     /// The MTU for a peer's routes, when it must be below the TUN device's.

@@ -1,11 +1,18 @@
 //! The mesh's firewall: one nftables table of meshsec's own (`inet meshsec`; the host's other
 //! tables are never touched) that makes the inventory's policy real (DESIGN.md §5):
 //!
-//! - `bypass` (route hook, output): bypass traffic (by default SSH and ICMP) gets meshsec's
-//!   firewall mark, so it skips meshsec's routing table and leaves in the clear;
+//! - `bypass` (route hook, output): bypass traffic (by default SSH and ICMP) to a mesh peer
+//!   gets meshsec's firewall mark, so it skips meshsec's routing table and leaves in the clear
+//!   (to anyone else it is not touched: a hand-written tunnel still carries it);
+//! - `prerouting`: IKE, ESP and bypass traffic from mesh peers gets the mark too, so that a
+//!   strict reverse-path filter (`rp_filter = 1`, with `src_valid_mark`) checks it against the
+//!   routes of the mark — the underlay — and not meshsec's routes into the TUN device;
 //! - `input` / `output` (filter hooks), the *require* rule: plaintext from and to the
 //!   protected addresses is dropped and counted, except IKE, ESP, bypass traffic, loopback,
 //!   and what comes out of or goes into meshsec's TUN device (decrypted, to be encrypted).
+//!   Inbound, bypass means *to* a bypass port (the answers to our own connections from one
+//!   only when conntrack knows the connection), ICMP errors only about a known connection:
+//!   a sender that spoofs a peer's address gets nothing else in.
 //!
 //! Lifetime: by default the table is created with the owner flag on a netlink socket the
 //! daemon holds, so the kernel removes it when the daemon ends — however it ends, `kill -9`
@@ -19,7 +26,7 @@ mod nft;
 
 use std::net::IpAddr;
 
-use anyhow::{Context, Result};
+use anyhow::{Context as _, Result};
 use nft::{Base, Batch, CmpOp, Expr, Hook, MetaKey, Nft, Verdict};
 
 use crate::config::{Mesh, Prefix, Service};
@@ -31,9 +38,13 @@ const NFPROTO_IPV4: u8 = 2;
 const NFPROTO_IPV6: u8 = 10;
 /// Loopback's interface index in every network namespace.
 const LOOPBACK_INDEX: u32 = 1;
-const PROTO_ESP: u8 = 50;
+const PROTO_ICMP: u8 = 1;
 const PROTO_UDP: u8 = 17;
+const PROTO_ESP: u8 = 50;
 const PROTO_ICMPV6: u8 = 58;
+/// Conntrack states (`ct state`): established, related.
+const CT_ESTABLISHED: u32 = 1 << 1;
+const CT_RELATED: u32 = 1 << 2;
 /// Route chains run before filter chains (`priority mangle`).
 const PRIORITY_MANGLE: i32 = -150;
 const PRIORITY_FILTER: i32 = 0;
@@ -41,68 +52,261 @@ const PRIORITY_FILTER: i32 = 0;
 /// The installed table (and the socket that owns it).
 pub struct Firewall {
     nft: Nft,
+    /// The table's flags now (owner or not).
+    flags: u32,
+}
+
+/// What the firewall needs to know besides the mesh.
+#[derive(Debug, Clone, Copy)]
+pub struct Context {
+    /// meshsec's TUN device.
+    pub tun_index: u32,
+    /// The firewall mark of meshsec's own packets and of bypass traffic.
+    pub mark: u32,
+    /// The UDP ports of IKE and ESP in UDP.
+    pub ike_ports: [u16; 2],
 }
 
 impl Firewall {
-    /// Installs the table for `mesh`: `tun_index` is meshsec's TUN device, `mark` the firewall
-    /// mark of meshsec's own packets, `ike_ports` the UDP ports IKE and ESP-in-UDP use.
-    pub fn install(mesh: &Mesh, tun_index: u32, mark: u32, ike_ports: [u16; 2]) -> Result<Self> {
+    /// Installs the table for `mesh`, replacing whatever table of that name an earlier run
+    /// left.
+    pub fn install(mesh: &Mesh, cx: Context) -> Result<Self> {
         let nft = Nft::open().context("cannot open a netlink socket to nftables")?;
-        let fw = Firewall { nft };
-        fw.nft
-            .apply(ruleset(mesh, tun_index, mark, ike_ports))
+        let flags = flags(mesh);
+        let mut b = Batch::new();
+        // An ordinary leftover (fail_closed) matches `add table` without flags, which then
+        // makes the delete valid when there is none.
+        for family in [nft::FAMILY_INET, nft::FAMILY_ARP] {
+            b.family(family);
+            b.add_table(TABLE, 0);
+            b.del_table(TABLE);
+        }
+        ruleset(&mut b, mesh, cx);
+        nft.apply(b)
             .context("cannot install the nftables table inet meshsec")?;
-        Ok(fw)
+        valid_marks_for_rp_filter();
+        Ok(Firewall { nft, flags })
     }
 
-    /// Replaces the table (after a reload changed the mesh).
-    pub fn update(
-        &mut self,
-        mesh: &Mesh,
-        tun_index: u32,
-        mark: u32,
-        ike_ports: [u16; 2],
-    ) -> Result<()> {
+    /// Replaces the table (after a reload changed the mesh), in one atomic batch.
+    pub fn update(&mut self, mesh: &Mesh, cx: Context) -> Result<()> {
+        let mut b = Batch::new();
+        // Our own table: re-adding it must repeat its flags (the owner flag cannot be
+        // dropped by an update), then it goes and comes back as the mesh wants it.
+        for family in [nft::FAMILY_INET, nft::FAMILY_ARP] {
+            b.family(family);
+            b.add_table(TABLE, self.flags);
+            b.del_table(TABLE);
+        }
+        ruleset(&mut b, mesh, cx);
         self.nft
-            .apply(ruleset(mesh, tun_index, mark, ike_ports))
-            .context("cannot replace the nftables table inet meshsec")
+            .apply(b)
+            .context("cannot replace the nftables table inet meshsec")?;
+        self.flags = flags(mesh);
+        Ok(())
     }
 
     /// A normal stop: the table goes (with the owner flag it would go with the socket
     /// anyway).
     pub fn remove(self) {
         let mut b = Batch::new();
-        b.del_table(TABLE);
+        for family in [nft::FAMILY_INET, nft::FAMILY_ARP] {
+            b.family(family);
+            b.del_table(TABLE);
+        }
         if let Err(e) = self.nft.apply(b) {
             tracing::warn!("cannot remove the nftables table inet meshsec: {e}");
         }
     }
 }
 
-/// The whole table as one batch: whatever table `meshsec` exists is replaced atomically (the
-/// first `add table` without flags matches an ordinary leftover table and makes the delete
-/// that follows valid when there is none).
-fn ruleset(mesh: &Mesh, tun_index: u32, mark: u32, ike_ports: [u16; 2]) -> Batch {
-    let mut b = Batch::new();
-    b.add_table(TABLE, 0);
-    b.del_table(TABLE);
-    let flags = if mesh.fail_closed {
+/// The table's flags: owned by our socket unless it must outlive us.
+fn flags(mesh: &Mesh) -> u32 {
+    if mesh.fail_closed {
         0
     } else {
         nft::TABLE_F_OWNER
-    };
-    b.add_table(TABLE, flags);
+    }
+}
+
+/// Lets the reverse-path filter use the packet's mark (`src_valid_mark`), so that the marks
+/// of `prerouting` keep a strict `rp_filter` from dropping peers' IKE and ESP (which it
+/// would check against meshsec's routes into the TUN device otherwise).
+fn valid_marks_for_rp_filter() {
+    let path = "/proc/sys/net/ipv4/conf/all/src_valid_mark";
+    if let Err(e) = std::fs::write(path, "1") {
+        tracing::warn!(
+            "cannot set {path} ({e}): with rp_filter = 1, IKE and ESP from mesh peers may be dropped"
+        );
+    }
+}
+
+/// Address sets: the mesh peers' addresses (for bypass and the marks) and the protected
+/// single addresses of `require`, one set per family.
+struct Sets {
+    peers4: Vec<Vec<u8>>,
+    peers6: Vec<Vec<u8>>,
+    hosts4: Vec<Vec<u8>>,
+    hosts6: Vec<Vec<u8>>,
+}
+
+impl Sets {
+    fn of(mesh: &Mesh) -> Sets {
+        let split = |addrs: &mut dyn Iterator<Item = IpAddr>| {
+            let (mut v4, mut v6) = (Vec::new(), Vec::new());
+            for a in addrs {
+                match a {
+                    IpAddr::V4(a) => v4.push(a.octets().to_vec()),
+                    IpAddr::V6(a) => v6.push(a.octets().to_vec()),
+                }
+            }
+            v4.sort();
+            v4.dedup();
+            v6.sort();
+            v6.dedup();
+            (v4, v6)
+        };
+        let (peers4, peers6) = split(&mut mesh.peers.iter().copied());
+        let (hosts4, hosts6) =
+            split(&mut mesh.require.iter().filter(|p| is_host(p)).map(|p| p.addr));
+        Sets {
+            peers4,
+            peers6,
+            hosts4,
+            hosts6,
+        }
+    }
+}
+
+/// One address set as a match: family check, the address at `offset` (source 12/8,
+/// destination 16/24), looked up in set `name`.
+struct SetMatch {
+    name: &'static str,
+    id: u32,
+    family: u8,
+    len: u32,
+    src: u32,
+    dst: u32,
+}
+
+const PEERS4: SetMatch = SetMatch {
+    name: "peers4",
+    id: 1,
+    family: NFPROTO_IPV4,
+    len: 4,
+    src: 12,
+    dst: 16,
+};
+const PEERS6: SetMatch = SetMatch {
+    name: "peers6",
+    id: 2,
+    family: NFPROTO_IPV6,
+    len: 16,
+    src: 8,
+    dst: 24,
+};
+const HOSTS4: SetMatch = SetMatch {
+    name: "hosts4",
+    id: 3,
+    ..PEERS4
+};
+const HOSTS6: SetMatch = SetMatch {
+    name: "hosts6",
+    id: 4,
+    ..PEERS6
+};
+
+impl SetMatch {
+    /// `ip saddr @set` (`source`) or `ip daddr @set`.
+    fn matches(&self, source: bool) -> Vec<Expr> {
+        [
+            nfproto(self.family),
+            vec![
+                Expr::Payload(
+                    Base::Network,
+                    if source { self.src } else { self.dst },
+                    self.len,
+                ),
+                Expr::Lookup(self.name.into(), self.id),
+            ],
+        ]
+        .concat()
+    }
+}
+
+/// Appends the whole table to `b` (after its prelude): sets, chains, rules; and the ARP
+/// table.
+fn ruleset(b: &mut Batch, mesh: &Mesh, cx: Context) {
+    arp(b, mesh, cx);
+    b.family(nft::FAMILY_INET);
+    b.add_table(TABLE, flags(mesh));
+    let sets = Sets::of(mesh);
+    let peer_sets: Vec<&SetMatch> = [(&PEERS4, &sets.peers4), (&PEERS6, &sets.peers6)]
+        .into_iter()
+        .filter(|(_, e)| !e.is_empty())
+        .map(|(s, _)| s)
+        .collect();
+    for (s, elements) in [
+        (&PEERS4, &sets.peers4),
+        (&PEERS6, &sets.peers6),
+        (&HOSTS4, &sets.hosts4),
+        (&HOSTS6, &sets.hosts6),
+    ] {
+        if !elements.is_empty() {
+            b.add_set(TABLE, s.name, s.id, s.len, elements);
+        }
+    }
     b.add_chain(TABLE, "bypass", "route", Hook::Output, PRIORITY_MANGLE);
+    b.add_chain(
+        TABLE,
+        "prerouting",
+        "filter",
+        Hook::PreRouting,
+        PRIORITY_MANGLE,
+    );
     b.add_chain(TABLE, "input", "filter", Hook::Input, PRIORITY_FILTER);
     b.add_chain(TABLE, "output", "filter", Hook::Output, PRIORITY_FILTER);
 
-    // bypass: mark it, so that it skips meshsec's routing table.
+    // The mark is or-ed in: other bits of the packet's mark (other software's) stay.
     let set_mark = [
-        Expr::Immediate(mark.to_ne_bytes().to_vec()),
+        Expr::Meta(MetaKey::Mark),
+        Expr::Bitwise(
+            (!cx.mark).to_ne_bytes().to_vec(),
+            cx.mark.to_ne_bytes().to_vec(),
+        ),
         Expr::MetaSet(MetaKey::Mark),
     ];
-    for m in bypass_matches(&mesh.bypass, IcmpErrors::Protected) {
-        b.add_rule(TABLE, "bypass", &[m, set_mark.to_vec()].concat());
+    // bypass: mark it when it goes to a mesh peer, so that it skips meshsec's routing table.
+    for s in &peer_sets {
+        for m in bypass_matches(&mesh.bypass, Inbound::No) {
+            b.add_rule(
+                TABLE,
+                "bypass",
+                &[s.matches(false), m, set_mark.to_vec()].concat(),
+            );
+        }
+    }
+    // prerouting: what may come from a mesh peer in the clear carries the mark too (for the
+    // reverse-path filter).
+    let ike_esp: Vec<Vec<Expr>> = std::iter::once(proto(PROTO_ESP))
+        .chain(
+            cx.ike_ports
+                .iter()
+                .map(|p| [proto(PROTO_UDP), ports(Direction::Destination, *p, *p)].concat()),
+        )
+        .collect();
+    for s in &peer_sets {
+        for m in ike_esp
+            .iter()
+            .cloned()
+            .chain(bypass_matches(&mesh.bypass, Inbound::Yes))
+        {
+            b.add_rule(
+                TABLE,
+                "prerouting",
+                &[s.matches(true), m, set_mark.to_vec()].concat(),
+            );
+        }
     }
 
     // input: what may come in from protected addresses in the clear.
@@ -115,69 +319,35 @@ fn ruleset(mesh: &Mesh, tun_index: u32, mark: u32, ike_ports: [u16; 2]) -> Batch
         ]
     };
     b.add_rule(TABLE, "input", &iface(MetaKey::Iif, LOOPBACK_INDEX));
-    b.add_rule(TABLE, "input", &iface(MetaKey::Iif, tun_index));
-    b.add_rule(
-        TABLE,
-        "input",
-        &[proto(PROTO_ESP), vec![accept.clone()]].concat(),
-    );
-    for port in ike_ports {
-        let m = [
-            proto(PROTO_UDP),
-            ports(Direction::Destination, port, port),
-            vec![accept.clone()],
-        ];
-        b.add_rule(TABLE, "input", &m.concat());
+    b.add_rule(TABLE, "input", &iface(MetaKey::Iif, cx.tun_index));
+    for m in ike_esp {
+        b.add_rule(TABLE, "input", &[m, vec![accept.clone()]].concat());
     }
-    for m in bypass_matches(&mesh.bypass, IcmpErrors::Bypassed) {
+    for m in bypass_matches(&mesh.bypass, Inbound::Yes) {
         b.add_rule(TABLE, "input", &[m, vec![accept.clone()]].concat());
     }
     // output: our own packets (IKE, ESP) and bypass carry the mark.
     b.add_rule(TABLE, "output", &iface(MetaKey::Oif, LOOPBACK_INDEX));
-    b.add_rule(TABLE, "output", &iface(MetaKey::Oif, tun_index));
+    b.add_rule(TABLE, "output", &iface(MetaKey::Oif, cx.tun_index));
     b.add_rule(
         TABLE,
         "output",
         &[
             Expr::Meta(MetaKey::Mark),
-            Expr::And(mark.to_ne_bytes().to_vec()),
-            Expr::Cmp(CmpOp::Eq, mark.to_ne_bytes().to_vec()),
+            Expr::Bitwise(cx.mark.to_ne_bytes().to_vec(), vec![0; 4]),
+            Expr::Cmp(CmpOp::Eq, cx.mark.to_ne_bytes().to_vec()),
             accept,
         ],
     );
 
     // require: everything else from/to a protected address is dropped (and counted).
     let drop = [Expr::Counter, Expr::Verdict(Verdict::Drop)];
-    let (hosts4, hosts6): (Vec<Vec<u8>>, Vec<Vec<u8>>) = {
-        let mut v4 = Vec::new();
-        let mut v6 = Vec::new();
-        for p in mesh.require.iter().filter(|p| is_host(p)) {
-            match p.addr {
-                IpAddr::V4(a) => v4.push(a.octets().to_vec()),
-                IpAddr::V6(a) => v6.push(a.octets().to_vec()),
-            }
-        }
-        (v4, v6)
-    };
-    let sets = [
-        ("hosts4", 1u32, 4u32, hosts4, NFPROTO_IPV4, 12u32, 16u32),
-        ("hosts6", 2, 16, hosts6, NFPROTO_IPV6, 8, 24),
-    ];
-    for (name, id, len, elements, family, src, dst) in sets {
+    for (s, elements) in [(&HOSTS4, &sets.hosts4), (&HOSTS6, &sets.hosts6)] {
         if elements.is_empty() {
             continue;
         }
-        b.add_set(TABLE, name, id, len, &elements);
-        for (chain, offset) in [("input", src), ("output", dst)] {
-            let m = [
-                nfproto(family),
-                vec![
-                    Expr::Payload(Base::Network, offset, len),
-                    Expr::Lookup(name.into(), id),
-                ],
-                drop.to_vec(),
-            ];
-            b.add_rule(TABLE, chain, &m.concat());
+        for (chain, source) in [("input", true), ("output", false)] {
+            b.add_rule(TABLE, chain, &[s.matches(source), drop.to_vec()].concat());
         }
     }
     for p in mesh.require.iter().filter(|p| !is_host(p)) {
@@ -204,7 +374,7 @@ fn ruleset(mesh: &Mesh, tun_index: u32, mark: u32, ike_ports: [u16; 2]) -> Batch
                 nfproto(family),
                 vec![
                     Expr::Payload(Base::Network, offset, len),
-                    Expr::And(mask.clone()),
+                    Expr::Bitwise(mask.clone(), vec![0; mask.len()]),
                     Expr::Cmp(CmpOp::Eq, net.clone()),
                 ],
                 drop.to_vec(),
@@ -212,7 +382,29 @@ fn ruleset(mesh: &Mesh, tun_index: u32, mark: u32, ike_ports: [u16; 2]) -> Batch
             b.add_rule(TABLE, chain, &m.concat());
         }
     }
-    b
+}
+
+/// `table arp meshsec`: every ARP packet that comes in gets the mark. A strict reverse-path
+/// filter checks an ARP request's sender like an IP source, against the routes of the
+/// packet's mark (with `src_valid_mark`): unmarked, a mesh peer's address routes into the
+/// TUN device, its ARP requests are dropped and the neighbours stop resolving each other.
+/// (Marked, the lookup skips meshsec's table; ARP is never routed into the tunnel anyway.)
+fn arp(b: &mut Batch, mesh: &Mesh, cx: Context) {
+    b.family(nft::FAMILY_ARP);
+    b.add_table(TABLE, flags(mesh));
+    b.add_chain(TABLE, "input", "filter", Hook::ArpInput, PRIORITY_FILTER);
+    b.add_rule(
+        TABLE,
+        "input",
+        &[
+            Expr::Meta(MetaKey::Mark),
+            Expr::Bitwise(
+                (!cx.mark).to_ne_bytes().to_vec(),
+                cx.mark.to_ne_bytes().to_vec(),
+            ),
+            Expr::MetaSet(MetaKey::Mark),
+        ],
+    );
 }
 
 /// A single address rather than a network.
@@ -243,6 +435,15 @@ fn proto(p: u8) -> Vec<Expr> {
     vec![Expr::Meta(MetaKey::L4Proto), Expr::Cmp(CmpOp::Eq, vec![p])]
 }
 
+/// `ct state & STATES != 0`.
+fn ct_state(states: u32) -> Vec<Expr> {
+    vec![
+        Expr::CtState,
+        Expr::Bitwise(states.to_ne_bytes().to_vec(), vec![0; 4]),
+        Expr::Cmp(CmpOp::Neq, vec![0; 4]),
+    ]
+}
+
 /// Which port of the transport header.
 #[derive(Clone, Copy)]
 enum Direction {
@@ -267,21 +468,21 @@ fn ports(dir: Direction, first: u16, last: u16) -> Vec<Expr> {
     ]
 }
 
-/// Whether ICMP error messages count as bypassed ICMP.
+/// Whether the matches are for what comes in (from a sender that may spoof a peer's
+/// address) or for what we send.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum IcmpErrors {
-    /// Yes (what may come in: refusing them protects nothing).
-    Bypassed,
-    /// No: an error about a packet quotes the packet, so errors about protected traffic
-    /// must leave inside the SA like the traffic itself (RFC 4301 §6.2).
-    Protected,
+enum Inbound {
+    Yes,
+    No,
 }
 
 /// ICMP informational types (RFC 792/950/1256...): everything but the errors 3, 4, 5, 11, 12.
 const ICMP_INFORMATIONAL: &[(u8, u8)] = &[(0, 2), (6, 10), (13, 255)];
+/// ICMP error types.
+const ICMP_ERRORS: &[(u8, u8)] = &[(3, 5), (11, 12)];
 /// ICMPv6 informational types (RFC 4443 §2.1: errors are 0-127).
 const ICMPV6_INFORMATIONAL: &[(u8, u8)] = &[(128, 255)];
-const PROTO_ICMP: u8 = 1;
+const ICMPV6_ERRORS: &[(u8, u8)] = &[(0, 127)];
 
 /// `icmp type FIRST-LAST` (the type is the first octet of either ICMP header).
 fn icmp_types(p: u8, (first, last): (u8, u8)) -> Vec<Expr> {
@@ -296,23 +497,44 @@ fn icmp_types(p: u8, (first, last): (u8, u8)) -> Vec<Expr> {
     .concat()
 }
 
-/// The matches for bypass traffic: each service either way (to its port, and from it for
-/// the answers), and always IPv6 neighbour discovery (ICMPv6 133-137), without which no
-/// IPv6 neighbour is reachable at all.
-fn bypass_matches(services: &[Service], errors: IcmpErrors) -> Vec<Vec<Expr>> {
+/// The matches for bypass traffic, and always IPv6 neighbour discovery (ICMPv6 133-137),
+/// without which no IPv6 neighbour is reachable at all.
+///
+/// Outbound: each service either way (to its port, and from it: our answers), and ICMP's
+/// informational messages — not its errors, which quote the packet they are about and so
+/// must leave inside the SA like the traffic itself (RFC 4301 §6.2). Inbound: to a service's
+/// port; from it only within a connection conntrack knows (the answers to our own); ICMP
+/// errors only about a known connection (related).
+fn bypass_matches(services: &[Service], dir: Inbound) -> Vec<Vec<Expr>> {
     let mut out = Vec::new();
     for s in services {
-        let informational = match s.proto {
-            PROTO_ICMP => ICMP_INFORMATIONAL,
-            PROTO_ICMPV6 => ICMPV6_INFORMATIONAL,
-            _ => &[],
+        let (informational, errors) = match s.proto {
+            PROTO_ICMP => (ICMP_INFORMATIONAL, ICMP_ERRORS),
+            PROTO_ICMPV6 => (ICMPV6_INFORMATIONAL, ICMPV6_ERRORS),
+            _ => (&[][..], &[][..]),
         };
         if s.has_ports() {
-            for dir in [Direction::Destination, Direction::Source] {
-                out.push([proto(s.proto), ports(dir, s.first, s.last)].concat());
-            }
-        } else if errors == IcmpErrors::Protected && !informational.is_empty() {
+            out.push(
+                [
+                    proto(s.proto),
+                    ports(Direction::Destination, s.first, s.last),
+                ]
+                .concat(),
+            );
+            let from = [proto(s.proto), ports(Direction::Source, s.first, s.last)].concat();
+            out.push(match dir {
+                Inbound::No => from,
+                Inbound::Yes => [from, ct_state(CT_ESTABLISHED)].concat(),
+            });
+        } else if !informational.is_empty() {
             out.extend(informational.iter().map(|r| icmp_types(s.proto, *r)));
+            if dir == Inbound::Yes {
+                out.extend(
+                    errors
+                        .iter()
+                        .map(|r| [icmp_types(s.proto, *r), ct_state(CT_RELATED)].concat()),
+                );
+            }
         } else {
             out.push(proto(s.proto));
         }

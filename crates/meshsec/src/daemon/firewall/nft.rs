@@ -29,16 +29,33 @@ const NFT_MSG_NEWSETELEM: u16 = 12;
 
 /// `NFPROTO_INET`: one table for IPv4 and IPv6.
 pub const FAMILY_INET: u8 = 1;
+/// `NFPROTO_ARP`.
+pub const FAMILY_ARP: u8 = 3;
 /// The table is removed when the netlink socket that created it closes.
 pub const TABLE_F_OWNER: u32 = 0x2;
 
 /// Netfilter hooks.
 #[derive(Debug, Clone, Copy)]
 pub enum Hook {
+    /// Every packet that arrives, before routing.
+    PreRouting,
     /// Packets for this host.
-    Input = 1,
+    Input,
     /// Packets this host sends.
-    Output = 3,
+    Output,
+    /// ARP packets that arrive (the `arp` family's own hook numbers).
+    ArpInput,
+}
+
+impl Hook {
+    /// `NF_INET_*` / `NF_ARP_*`.
+    fn number(self) -> u32 {
+        match self {
+            Hook::PreRouting | Hook::ArpInput => 0,
+            Hook::Input => 1,
+            Hook::Output => 3,
+        }
+    }
 }
 
 /// Verdicts.
@@ -79,6 +96,8 @@ pub enum Base {
 pub enum CmpOp {
     /// `==`.
     Eq = 0,
+    /// `!=`.
+    Neq = 1,
     /// `>=`.
     Gte = 5,
     /// `<=`.
@@ -99,10 +118,10 @@ pub enum Expr {
     Payload(Base, u32, u32),
     /// Compares the register with `data`.
     Cmp(CmpOp, Vec<u8>),
-    /// `register = register & mask` (`len` = mask length).
-    And(Vec<u8>),
-    /// Loads `data` into the register.
-    Immediate(Vec<u8>),
+    /// `register = (register & mask) ^ xor` (mask and xor of one length).
+    Bitwise(Vec<u8>, Vec<u8>),
+    /// Loads the connection's conntrack state bits (`ct state`).
+    CtState,
     /// Looks the register up in a set of this batch (by name and id).
     Lookup(String, u32),
     /// Counts packets and octets.
@@ -163,37 +182,43 @@ impl Attrs<'_> {
 /// One atomic batch of nf_tables messages.
 pub struct Batch {
     buf: Vec<u8>,
-    seq: u32,
-    /// Sequence numbers of the messages that are acknowledged, with what they did.
-    pending: Vec<(u32, String)>,
+    /// The family of the tables the next messages are about.
+    family: u8,
+    /// Where each message of the batch starts (begin and end markers excluded), with what it
+    /// does (for errors).
+    messages: Vec<(usize, String)>,
 }
+
+/// Offsets in a netlink message header.
+const FLAGS_AT: usize = 6;
+const SEQ_AT: usize = 8;
 
 impl Batch {
     /// An empty batch.
     pub fn new() -> Batch {
         let mut b = Batch {
             buf: Vec::new(),
-            seq: 0,
-            pending: Vec::new(),
+            family: FAMILY_INET,
+            messages: Vec::new(),
         };
         b.header(NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, 0, |_| {});
         b
     }
 
-    /// Appends one message; returns its sequence number.
+    /// Appends one message; returns where it starts. Sequence numbers are filled in when the
+    /// batch is sent.
     fn header(
         &mut self,
         kind: u16,
         flags: u16,
         family: u8,
         body: impl FnOnce(&mut Attrs<'_>),
-    ) -> u32 {
-        self.seq += 1;
+    ) -> usize {
         let at = self.buf.len();
         self.buf.extend_from_slice(&[0; 4]); // length, below
         self.buf.extend_from_slice(&kind.to_ne_bytes());
         self.buf.extend_from_slice(&flags.to_ne_bytes());
-        self.buf.extend_from_slice(&self.seq.to_ne_bytes());
+        self.buf.extend_from_slice(&0u32.to_ne_bytes()); // sequence number: at send
         self.buf.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel's
         // nfgenmsg: family, version 0, resource id (the subsystem for batch markers).
         let res_id = if kind == NFNL_MSG_BATCH_BEGIN || kind == NFNL_MSG_BATCH_END {
@@ -209,17 +234,23 @@ impl Batch {
         if let Some(slot) = self.buf.get_mut(at..at + 4) {
             slot.copy_from_slice(&len.to_ne_bytes());
         }
-        self.seq
+        at
+    }
+
+    /// The messages that follow are about tables of `family` (`FAMILY_INET` at first).
+    pub fn family(&mut self, family: u8) {
+        self.family = family;
     }
 
     fn msg(&mut self, kind: u16, flags: u16, what: String, body: impl FnOnce(&mut Attrs<'_>)) {
-        let seq = self.header(
+        let family = self.family;
+        let at = self.header(
             (NFNL_SUBSYS_NFTABLES << 8) | kind,
-            NLM_F_REQUEST | NLM_F_ACK | flags,
-            FAMILY_INET,
+            NLM_F_REQUEST | flags,
+            family,
             body,
         );
-        self.pending.push((seq, what));
+        self.messages.push((at, what));
     }
 
     /// `add table inet NAME { flags FLAGS }` (no error if it exists with the same flags).
@@ -252,7 +283,7 @@ impl Batch {
                 a.str(1, table);
                 a.str(3, name);
                 a.nest(4, |h| {
-                    h.u32(1, hook as u32);
+                    h.u32(1, hook.number());
                     h.put(2, &priority.to_be_bytes());
                 });
                 a.u32(5, Verdict::Accept as u32);
@@ -324,10 +355,34 @@ impl Batch {
         );
     }
 
-    /// The batch, closed.
-    fn finish(mut self) -> (Vec<u8>, Vec<(u32, String)>) {
+    /// The batch, closed, its messages numbered from `first_seq`; only the last message asks
+    /// for an acknowledgement (the kernel reports a failing message anyway, and one ack per
+    /// message would overflow the socket's receive buffer for a large table). Returns the
+    /// bytes, the last sequence number, and what each sequence number does.
+    fn finish(mut self, first_seq: u32) -> (Vec<u8>, u32, Vec<(u32, String)>) {
         self.header(NFNL_MSG_BATCH_END, NLM_F_REQUEST, 0, |_| {});
-        (self.buf, self.pending)
+        // The begin marker has the first number: a failure to commit is reported with it.
+        if let Some(slot) = self.buf.get_mut(SEQ_AT..SEQ_AT + 4) {
+            slot.copy_from_slice(&first_seq.to_ne_bytes());
+        }
+        let mut seq = first_seq.wrapping_add(1);
+        let mut numbered = Vec::with_capacity(self.messages.len());
+        let last = self.messages.len().saturating_sub(1);
+        for (i, (at, what)) in self.messages.into_iter().enumerate() {
+            if let Some(slot) = self.buf.get_mut(at + SEQ_AT..at + SEQ_AT + 4) {
+                slot.copy_from_slice(&seq.to_ne_bytes());
+            }
+            if i == last
+                && let Some(slot) = self.buf.get_mut(at + FLAGS_AT..at + FLAGS_AT + 2)
+                && let Ok(old) = <[u8; 2]>::try_from(&*slot)
+            {
+                let flags = u16::from_ne_bytes(old) | NLM_F_ACK;
+                slot.copy_from_slice(&flags.to_ne_bytes());
+            }
+            numbered.push((seq, what));
+            seq = seq.wrapping_add(1);
+        }
+        (self.buf, seq.wrapping_sub(1), numbered)
     }
 }
 
@@ -337,8 +392,9 @@ fn expr(a: &mut Attrs<'_>, e: &Expr) {
         Expr::Meta(_) | Expr::MetaSet(_) => "meta",
         Expr::Payload(..) => "payload",
         Expr::Cmp(..) => "cmp",
-        Expr::And(_) => "bitwise",
-        Expr::Immediate(_) | Expr::Verdict(_) => "immediate",
+        Expr::Bitwise(..) => "bitwise",
+        Expr::CtState => "ct",
+        Expr::Verdict(_) => "immediate",
         Expr::Lookup(..) => "lookup",
         Expr::Counter => "counter",
     };
@@ -363,16 +419,16 @@ fn expr(a: &mut Attrs<'_>, e: &Expr) {
             d.u32(2, *op as u32);
             d.data(3, data);
         }
-        Expr::And(mask) => {
+        Expr::Bitwise(mask, xor) => {
             d.u32(1, REG);
             d.u32(2, REG);
             d.u32(3, u32::try_from(mask.len()).unwrap_or(0));
             d.data(4, mask);
-            d.data(5, &vec![0; mask.len()]);
+            d.data(5, xor);
         }
-        Expr::Immediate(data) => {
+        Expr::CtState => {
+            d.u32(2, 0); // NFT_CT_STATE
             d.u32(1, REG);
-            d.data(2, data);
         }
         Expr::Verdict(v) => {
             d.u32(1, 0); // the verdict register
@@ -391,52 +447,62 @@ fn expr(a: &mut Attrs<'_>, e: &Expr) {
 /// long as it does.
 pub struct Nft {
     socket: Socket,
+    /// The next batch's first sequence number: acknowledgements of an earlier batch still
+    /// queued (after a failure) never match a later one.
+    next_seq: std::cell::Cell<u32>,
 }
+
+/// How long the kernel may take to answer a batch.
+const ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Nft {
     /// Opens the socket.
     pub fn open() -> io::Result<Nft> {
         let mut socket = Socket::new(NETLINK_NETFILTER)?;
         socket.bind_auto()?;
-        Ok(Nft { socket })
+        socket2::SockRef::from(&socket).set_read_timeout(Some(ANSWER_TIMEOUT))?;
+        Ok(Nft {
+            socket,
+            next_seq: std::cell::Cell::new(1),
+        })
     }
 
-    /// Sends the batch and waits for every acknowledgement; the first error names the
-    /// message that failed (the kernel applied none of the batch then).
+    /// Sends the batch and waits for its acknowledgement; the first error names the message
+    /// that failed (the kernel applied none of the batch then).
     pub fn apply(&self, batch: Batch) -> io::Result<()> {
-        let (bytes, mut pending) = batch.finish();
+        let first = self.next_seq.get();
+        let (bytes, last, numbered) = batch.finish(first);
+        self.next_seq.set(last.wrapping_add(1));
         self.socket.send(&bytes, 0)?;
-        // Each acknowledged message is answered by one NLMSG_ERROR (0 = done). A failed
-        // batch is answered for the failing message (and possibly no others).
-        while !pending.is_empty() {
+        let ours = |seq: u32| seq.wrapping_sub(first) <= last.wrapping_sub(first);
+        loop {
             let (reply, _) = self.socket.recv_from_full()?;
             let mut rest = reply.as_slice();
             while let Some((kind, seq, payload, next)) = split_message(rest) {
                 rest = next;
-                if kind != NLMSG_ERROR {
+                if kind != NLMSG_ERROR || !ours(seq) {
                     continue;
                 }
                 let code = payload
                     .get(..4)
                     .and_then(|b| <[u8; 4]>::try_from(b).ok())
                     .map_or(0, i32::from_ne_bytes);
-                let what = pending
-                    .iter()
-                    .position(|(s, _)| *s == seq)
-                    .map(|i| pending.remove(i).1);
                 if code != 0 {
-                    let e = io::Error::from_raw_os_error(-code);
-                    return Err(io::Error::new(
-                        e.kind(),
-                        format!("{}: {e}", what.unwrap_or_else(|| "nftables".into())),
-                    ));
+                    let what = numbered
+                        .iter()
+                        .find(|(s, _)| *s == seq)
+                        .map_or("committing the nftables batch", |(_, w)| w.as_str());
+                    let e =
+                        io::Error::from_raw_os_error(code.checked_neg().unwrap_or(libc::EINVAL));
+                    return Err(io::Error::new(e.kind(), format!("{what}: {e}")));
+                }
+                if seq == last {
+                    return Ok(());
                 }
             }
         }
-        Ok(())
     }
 }
-
 /// The first netlink message of `buf`: (type, sequence number, payload, the rest).
 fn split_message(buf: &[u8]) -> Option<(u16, u32, &[u8], &[u8])> {
     let len = u32::from_ne_bytes(buf.get(..4)?.try_into().ok()?) as usize;
