@@ -717,6 +717,15 @@ fn a_host_with_a_small_mtu_gets_routes_that_fit_its_path() {
             .any(|l| l.contains("192.0.2.12") && l.contains("mtu")),
         "{routes}"
     );
+    // TCP connections into the tunnel announce an MSS that fits the route (rt mtu).
+    let output = m
+        .lab
+        .exec_ok(&m.ns["h1"], "nft list chain inet meshsec output");
+    assert!(
+        output
+            .contains("oif \"meshsec0\" tcp flags syn / syn,rst tcp option maxseg size set rt mtu"),
+        "{output}"
+    );
     // Full-size TCP both ways still flows with the smaller routes. (This lab cannot show the
     // loss without them: veth and bridge pass UDP GSO packets above a port's MTU, so the
     // route MTU above is what the test holds to.)

@@ -39,7 +39,11 @@ const NFPROTO_IPV6: u8 = 10;
 /// Loopback's interface index in every network namespace.
 const LOOPBACK_INDEX: u32 = 1;
 const PROTO_ICMP: u8 = 1;
+const PROTO_TCP: u8 = 6;
 const PROTO_UDP: u8 = 17;
+/// TCP flags (octet 13 of the header).
+const TCP_SYN: u8 = 0x02;
+const TCP_RST: u8 = 0x04;
 const PROTO_ESP: u8 = 50;
 const PROTO_ICMPV6: u8 = 58;
 /// Conntrack states (`ct state`): established, related.
@@ -266,6 +270,7 @@ fn ruleset(b: &mut Batch, mesh: &Mesh, cx: Context) {
     );
     b.add_chain(TABLE, "input", "filter", Hook::Input, PRIORITY_FILTER);
     b.add_chain(TABLE, "output", "filter", Hook::Output, PRIORITY_FILTER);
+    b.add_chain(TABLE, "forward", "filter", Hook::Forward, PRIORITY_FILTER);
 
     // The mark is or-ed in: other bits of the packet's mark (other software's) stay.
     let set_mark = [
@@ -326,6 +331,26 @@ fn ruleset(b: &mut Batch, mesh: &Mesh, cx: Context) {
     for m in bypass_matches(&mesh.bypass, Inbound::Yes) {
         b.add_rule(TABLE, "input", &[m, vec![accept.clone()]].concat());
     }
+    // TCP connections into the tunnel (ours and, on a gateway, forwarded ones) announce an
+    // MSS that fits the route's MTU (routes to peers behind a small path have their own).
+    let clamp = [
+        vec![
+            Expr::Meta(MetaKey::Oif),
+            Expr::Cmp(CmpOp::Eq, cx.tun_index.to_ne_bytes().to_vec()),
+        ],
+        proto(PROTO_TCP),
+        vec![
+            Expr::Payload(Base::Transport, 13, 1),
+            Expr::Bitwise(vec![TCP_SYN | TCP_RST], vec![0]),
+            Expr::Cmp(CmpOp::Eq, vec![TCP_SYN]),
+            Expr::RtTcpMss,
+            Expr::Hton16,
+            Expr::SetTcpMss,
+        ],
+    ]
+    .concat();
+    b.add_rule(TABLE, "output", &clamp);
+    b.add_rule(TABLE, "forward", &clamp);
     // output: our own packets (IKE, ESP) and bypass carry the mark.
     b.add_rule(TABLE, "output", &iface(MetaKey::Oif, LOOPBACK_INDEX));
     b.add_rule(TABLE, "output", &iface(MetaKey::Oif, cx.tun_index));

@@ -43,6 +43,8 @@ pub enum Hook {
     Input,
     /// Packets this host sends.
     Output,
+    /// Packets this host forwards.
+    Forward,
     /// ARP packets that arrive (the `arp` family's own hook numbers).
     ArpInput,
 }
@@ -53,6 +55,7 @@ impl Hook {
         match self {
             Hook::PreRouting | Hook::ArpInput => 0,
             Hook::Input => 1,
+            Hook::Forward => 2,
             Hook::Output => 3,
         }
     }
@@ -122,6 +125,12 @@ pub enum Expr {
     Bitwise(Vec<u8>, Vec<u8>),
     /// Loads the connection's conntrack state bits (`ct state`).
     CtState,
+    /// Loads the TCP MSS the packet's route allows (`rt mtu`), in network order.
+    RtTcpMss,
+    /// Converts the register's first 2 octets to network order.
+    Hton16,
+    /// Writes the register into the TCP MSS option (`tcp option maxseg size set`).
+    SetTcpMss,
     /// Looks the register up in a set of this batch (by name and id).
     Lookup(String, u32),
     /// Counts packets and octets.
@@ -394,6 +403,9 @@ fn expr(a: &mut Attrs<'_>, e: &Expr) {
         Expr::Cmp(..) => "cmp",
         Expr::Bitwise(..) => "bitwise",
         Expr::CtState => "ct",
+        Expr::RtTcpMss => "rt",
+        Expr::SetTcpMss => "exthdr",
+        Expr::Hton16 => "byteorder",
         Expr::Verdict(_) => "immediate",
         Expr::Lookup(..) => "lookup",
         Expr::Counter => "counter",
@@ -429,6 +441,25 @@ fn expr(a: &mut Attrs<'_>, e: &Expr) {
         Expr::CtState => {
             d.u32(2, 0); // NFT_CT_STATE
             d.u32(1, REG);
+        }
+        Expr::RtTcpMss => {
+            // rt load tcpmss (NFT_RT_TCPMSS); `Hton16` follows, as nft does it.
+            d.u32(1, REG);
+            d.u32(2, 3); // NFT_RT_TCPMSS
+        }
+        Expr::Hton16 => {
+            d.u32(1, REG);
+            d.u32(2, REG);
+            d.u32(3, 1); // NFT_BYTEORDER_HTON
+            d.u32(4, 2);
+            d.u32(5, 2);
+        }
+        Expr::SetTcpMss => {
+            d.put(2, &[2]); // option kind 2: maximum segment size
+            d.u32(3, 2); // its value: 2 octets at offset 2
+            d.u32(4, 2);
+            d.u32(6, 1); // NFT_EXTHDR_OP_TCPOPT
+            d.u32(7, REG);
         }
         Expr::Verdict(v) => {
             d.u32(1, 0); // the verdict register
