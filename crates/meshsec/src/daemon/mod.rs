@@ -61,6 +61,25 @@ pub fn run(path: &Path) -> Result<()> {
     })
 }
 
+/// Says so when none of this host's addresses is inside a peer's local selectors: the
+/// traffic it sends could not carry a source the policy protects (only `no_policy` drops
+/// would show it). Overlay addresses must exist on the host, e.g. on `lo`.
+fn warn_selectors_without_address(cfg: &Config, host: &[IpAddr]) {
+    for p in &cfg.peers {
+        let has = [true, false]
+            .into_iter()
+            .any(|v4| routes::route_source(host, &p.local_ts, v4).is_some());
+        if !has {
+            let ts: Vec<String> = p.local_ts.iter().map(meshsec_ike::ts::describe).collect();
+            tracing::warn!(
+                "peer {}: none of this host's addresses is inside local_ts ({}); put one there (e.g. `ip addr add ADDRESS/32 dev lo`) or this host's own traffic finds no policy",
+                p.name,
+                ts.join(", ")
+            );
+        }
+    }
+}
+
 /// What the mesh firewall needs to know of this daemon.
 fn firewall_context(tun_index: u32) -> firewall::Context {
     firewall::Context {
@@ -170,6 +189,7 @@ impl Daemon {
             .transpose()?;
         let tun = netlink::create_tun(&cfg.node.tun, cfg.node.mtu)?;
         let netlink = netlink::Netlink::new()?;
+        warn_selectors_without_address(&cfg, &netlink.host_addresses().await.unwrap_or_default());
         let tun_index = netlink.link_index(&cfg.node.tun).await?;
         let (to_ike, from_path) = mpsc::channel(IKE_QUEUE);
         let reports = Arc::new(Notify::new());
