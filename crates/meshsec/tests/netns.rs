@@ -143,7 +143,7 @@ fn cli_down_up_sas_and_reload() {
     );
     assert_eq!(lab.peer(&sa, "b")["ike_sas"][0]["spi_i"], spi_before);
     assert_eq!(lab.peer_state(&sa, "c"), "idle");
-    let routes = lab.exec_ok(&a, "ip route show dev meshsec0");
+    let routes = lab.exec_ok(&a, "ip route show table 19795 dev meshsec0");
     assert!(
         routes.contains("10.3.0.0/24") && routes.contains("10.2.0.0/24"),
         "{routes}"
