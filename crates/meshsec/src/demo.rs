@@ -9,7 +9,7 @@
 //!
 //! Every node runs its own daemon with a generated configuration (every pair `start =
 //! "always"` on both sides, so simultaneous initiations are part of the show), then every
-//! pair pings through the tunnels and the demo prints the status and a latency matrix. It
+//! pair probes through the tunnels (a UDP echo of its own: no `ping` needed) and the demo prints the status and a latency matrix. It
 //! cleans up after itself unless `--keep`.
 
 use std::fmt::Write as _;
@@ -136,7 +136,7 @@ fn build_network(n: usize) -> Result<()> {
     let r = router();
     sh(&format!(
         "ip netns add {r} && ip -n {r} link set lo up && \
-         ip netns exec {r} sysctl -qw net.ipv4.ip_forward=1"
+         ip netns exec {r} sh -c 'echo 1 > /proc/sys/net/ipv4/ip_forward'"
     ))?;
     for i in 1..=n {
         let x = ns(i);
@@ -205,30 +205,42 @@ fn wait_mesh(n: usize, dir: &Path) -> Result<Duration> {
     }
 }
 
-/// Average RTT in ms of 3 pings from node i to node j through the tunnel, or None.
-fn ping(i: usize, j: usize) -> std::process::Child {
+/// The UDP port of the demo's echo servers (inside the namespaces).
+const ECHO_PORT: u16 = 7;
+
+/// Starts an echo server on node `i`'s inner address (the CLI binary's hidden `demo-echo`).
+fn start_echo(i: usize, cli: &Path) -> Result<()> {
     Command::new("ip")
+        .args(["netns", "exec", &ns(i)])
+        .arg(cli)
+        .args(["demo-echo", "--bind", &format!("{}:{ECHO_PORT}", inner(i))])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .with_context(|| format!("cannot start the echo of n{i}"))?;
+    Ok(())
+}
+
+/// 3 probes from node i to node j's echo through the tunnel (the CLI binary's hidden
+/// `demo-probe`; its summary reads like ping's).
+fn ping(i: usize, j: usize, cli: &Path) -> std::process::Child {
+    Command::new("ip")
+        .args(["netns", "exec", &ns(i)])
+        .arg(cli)
         .args([
-            "netns",
-            "exec",
-            &ns(i),
-            "ping",
-            "-q",
-            "-c",
-            "3",
-            "-i",
-            "0.2",
-            "-W",
-            "2",
-            "-I",
+            "demo-probe",
+            "--from",
+            &inner(i),
+            "--to",
+            &format!("{}:{ECHO_PORT}", inner(j)),
         ])
-        .arg(inner(i))
-        .arg(inner(j))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap_or_else(|_| {
-            // `ping` missing: a child that fails at once keeps the matrix code simple.
+            // Cannot start: a child that fails at once keeps the matrix code simple.
             Command::new("false")
                 .stdout(Stdio::piped())
                 .spawn()
@@ -262,18 +274,14 @@ pub fn run(n: usize, keep: bool, binary: Option<PathBuf>, clean_only: bool) -> R
     if sh("id -u")?.trim() != "0" {
         bail!("the demo creates network namespaces and TUN devices: run it as root");
     }
-    for tool in ["ip", "ping"] {
-        if sh(&format!("command -v {tool}")).is_err() {
-            bail!("`{tool}` is missing (Debian: apt-get install iproute2 iputils-ping)");
-        }
+    if sh("command -v ip").is_err() {
+        bail!("`ip` is missing (Debian: apt-get install iproute2)");
     }
     if sh("ip netns list")?.contains(&format!("{PREFIX}-")) {
         bail!("a previous demo is still there (--keep?); remove it with `meshsec demo --clean`");
     }
-    let binary = match binary {
-        Some(b) => b,
-        None => std::env::current_exe().context("cannot find the meshsec binary")?,
-    };
+    let cli = std::env::current_exe().context("cannot find the meshsec binary")?;
+    let binary = binary.unwrap_or_else(|| cli.clone());
     let dir = PathBuf::from(DIR);
     let _ = std::fs::remove_dir_all(&dir);
     let guard = Teardown { keep };
@@ -290,13 +298,16 @@ pub fn run(n: usize, keep: bool, binary: Option<PathBuf>, clean_only: bool) -> R
         pairs / 2,
         took.as_secs_f64()
     );
-    // Ping every pair, one source node at a time (its pings in parallel).
+    for i in 1..=n {
+        start_echo(i, &cli)?;
+    }
+    // Probe every pair, one source node at a time (its probes in parallel).
     let mut matrix = vec![vec![None; n + 1]; n + 1];
     let mut failed = Vec::new();
     for i in 1..=n {
         let children: Vec<(usize, std::process::Child)> = (1..=n)
             .filter(|j| *j != i)
-            .map(|j| (j, ping(i, j)))
+            .map(|j| (j, ping(i, j, &cli)))
             .collect();
         for (j, c) in children {
             let out = c.wait_with_output().ok();
@@ -312,7 +323,7 @@ pub fn run(n: usize, keep: bool, binary: Option<PathBuf>, clean_only: bool) -> R
     }
     let s = client::status(&dir.join("n1.sock"))?;
     print!("{}", render::status(&s));
-    println!("\nping through the tunnels, average RTT in ms (row pings column):");
+    println!("\nprobes through the tunnels (UDP echo), average RTT in ms (row probes column):");
     let mut header = String::from("      ");
     for j in 1..=n {
         let _ = write!(header, "{:>8}", format!("n{j}"));
@@ -334,8 +345,9 @@ pub fn run(n: usize, keep: bool, binary: Option<PathBuf>, clean_only: bool) -> R
         println!(
             "\nthe demo keeps running (--keep). Look around:\n  \
              meshsec status -s {DIR}/n1.sock\n  \
-             ip netns exec {PREFIX}-1 ping {}\n  \
+             ip netns exec {PREFIX}-1 meshsec demo-probe --from {} --to {}:{ECHO_PORT}\n  \
              less {DIR}/n1.log\nremove it with:\n  meshsec demo --clean",
+            inner(1),
             inner(2)
         );
     } else {
@@ -343,7 +355,7 @@ pub fn run(n: usize, keep: bool, binary: Option<PathBuf>, clean_only: bool) -> R
     }
     drop(guard);
     if !failed.is_empty() {
-        bail!("pings failed: {}", failed.join(", "));
+        bail!("probes failed: {}", failed.join(", "));
     }
     Ok(())
 }

@@ -6,6 +6,7 @@ mod config;
 mod control;
 mod daemon;
 mod demo;
+mod probe;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -151,6 +152,26 @@ enum Cmd {
         /// Only remove a demo left running with --keep.
         #[arg(long)]
         clean: bool,
+    },
+    /// (The demo's UDP echo, run inside its namespaces.)
+    #[command(hide = true)]
+    DemoEcho {
+        /// Address and port to answer on.
+        #[arg(long)]
+        bind: std::net::SocketAddr,
+    },
+    /// (The demo's prober: RTTs to a `demo-echo`.)
+    #[command(hide = true)]
+    DemoProbe {
+        /// Our address.
+        #[arg(long)]
+        from: std::net::IpAddr,
+        /// The echo's address and port.
+        #[arg(long)]
+        to: std::net::SocketAddr,
+        /// Probes to send.
+        #[arg(long, default_value_t = 3)]
+        count: u32,
     },
 }
 
@@ -424,6 +445,8 @@ fn main() -> ExitCode {
             binary,
             clean,
         } => demo::run(nodes, keep, binary, clean),
+        Cmd::DemoEcho { bind } => probe::echo(bind),
+        Cmd::DemoProbe { from, to, count } => probe::probe(from, to, count),
         other => client(other),
     };
     match result {
