@@ -229,11 +229,9 @@ for i in range(count):
 print(count)
 "#;
 
-#[test]
-fn an_impostor_and_a_stream_of_bad_ike_sa_inits_change_nothing_and_barely_reach_the_log() {
-    // b has two peers: a (192.0.2.1) and c (198.51.100.3). The daemon in c claims to be a,
-    // with a's identity and a's key for b, from c's own address.
-    let mut lab = Lab::new("impostor");
+/// a (192.0.2.1, inner 10.1.0.1) and c (198.51.100.3) each on a link of their own to b
+/// (192.0.2.2 / 198.51.100.2, inner 10.2.0.1).
+fn three_namespaces(lab: &mut Lab) -> (String, String, String) {
     let a = lab.ns("a");
     let b = lab.ns("b");
     let c = lab.ns("c");
@@ -241,6 +239,15 @@ fn an_impostor_and_a_stream_of_bad_ike_sa_inits_change_nothing_and_barely_reach_
     lab.link(&c, "198.51.100.3/24", &b, "198.51.100.2/24");
     lab.exec_ok(&a, "ip addr add 10.1.0.1/32 dev lo");
     lab.exec_ok(&b, "ip addr add 10.2.0.1/32 dev lo");
+    (a, b, c)
+}
+
+#[test]
+fn an_impostor_and_a_stream_of_bad_ike_sa_inits_change_nothing_and_barely_reach_the_log() {
+    // b has two peers: a (192.0.2.1) and c (198.51.100.3). The daemon in c claims to be a,
+    // with a's identity and a's key for b, from c's own address.
+    let mut lab = Lab::new("impostor");
+    let (a, b, c) = three_namespaces(&mut lab);
     let (sa, sb, sc) = (lab.socket("a"), lab.socket("b"), lab.socket("c"));
     let keys = lab.dir.clone();
     let node = |name: &'static str, addr: &'static str, socket| NodeCfg {
@@ -422,13 +429,7 @@ fn a_cookie_replayed_from_thousands_of_ports_does_not_lock_out_a_restarting_peer
     // b takes a from anywhere (a road-warrior responder: where the attacker's address gets
     // as far as the cookie); the attacker in c has an address of its own.
     let mut lab = Lab::new("cookies");
-    let a = lab.ns("a");
-    let b = lab.ns("b");
-    let c = lab.ns("c");
-    lab.link(&a, "192.0.2.1/24", &b, "192.0.2.2/24");
-    lab.link(&c, "198.51.100.3/24", &b, "198.51.100.2/24");
-    lab.exec_ok(&a, "ip addr add 10.1.0.1/32 dev lo");
-    lab.exec_ok(&b, "ip addr add 10.2.0.1/32 dev lo");
+    let (a, b, c) = three_namespaces(&mut lab);
     let (sa, sb) = (lab.socket("a"), lab.socket("b"));
     let keys = lab.dir.clone();
     let b_text = config(

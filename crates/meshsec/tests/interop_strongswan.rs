@@ -271,6 +271,43 @@ secrets {{
     )
 }
 
+/// meshsec's side (namespace "m", 192.0.2.1) with peer "s" (192.0.2.2): the suite's
+/// proposals, our and its selectors `ts`, `always` when meshsec initiates (else `passive`),
+/// and `extra` peer settings.
+fn meshsec_side(
+    lab: &Lab,
+    sock: &std::path::Path,
+    s: &Suite,
+    ts: (&str, &str),
+    meshsec_initiates: bool,
+    extra: &str,
+) -> String {
+    let extra = format!(
+        "ike_proposals = [\"{}\"]\nesp_proposals = [\"{}\"]\n{extra}",
+        s.ike, s.esp
+    );
+    config(
+        &NodeCfg {
+            name: "m",
+            addr: "192.0.2.1",
+            socket: sock,
+            keys: &lab.dir,
+        },
+        &[PeerCfg {
+            name: "s",
+            addr: "192.0.2.2",
+            local_ts: ts.0,
+            remote_ts: ts.1,
+            start: if meshsec_initiates {
+                "always"
+            } else {
+                "passive"
+            },
+            extra: &extra,
+        }],
+    )
+}
+
 /// One interop run; returns the iperf3 throughput (bit/s).
 /// meshsec in namespace "m" (192.0.2.1, inner 10.1.0.1) and charon in "s" (192.0.2.2,
 /// inner 10.2.0.1), with the SA established by the side `meshsec_initiates` says.
@@ -298,29 +335,13 @@ fn interop(
     let setup_pcap = capture_setup.then(|| capture(&mut lab, &m, "setup"));
     let charon = Charon::start(&mut lab, &sw, &swanctl_conf(s, sw_extra));
     let sock = lab.socket("m");
-    let extra = format!(
-        "ike_proposals = [\"{}\"]\nesp_proposals = [\"{}\"]\n{meshsec_extra}",
-        s.ike, s.esp
-    );
-    let text = config(
-        &NodeCfg {
-            name: "m",
-            addr: "192.0.2.1",
-            socket: &sock,
-            keys: &lab.dir,
-        },
-        &[PeerCfg {
-            name: "s",
-            addr: "192.0.2.2",
-            local_ts: "10.1.0.0/24",
-            remote_ts: "10.2.0.0/24",
-            start: if meshsec_initiates {
-                "always"
-            } else {
-                "passive"
-            },
-            extra: &extra,
-        }],
+    let text = meshsec_side(
+        &lab,
+        &sock,
+        s,
+        ("10.1.0.0/24", "10.2.0.0/24"),
+        meshsec_initiates,
+        meshsec_extra,
     );
     lab.meshsec(&m, "m", &text);
     if !meshsec_initiates {
@@ -695,29 +716,13 @@ fn transport_mode_negotiation(meshsec_initiates: bool) -> (Lab, Charon, std::pat
     assert!(swanctl.contains("mode = transport"));
     let charon = Charon::start(&mut lab, &sw, &swanctl);
     let sock = lab.socket("m");
-    let extra = format!(
-        "ike_proposals = [\"{}\"]\nesp_proposals = [\"{}\"]\nmode = \"transport\"\n",
-        s.ike, s.esp
-    );
-    let text = config(
-        &NodeCfg {
-            name: "m",
-            addr: "192.0.2.1",
-            socket: &sock,
-            keys: &lab.dir,
-        },
-        &[PeerCfg {
-            name: "s",
-            addr: "192.0.2.2",
-            local_ts: "192.0.2.1/32",
-            remote_ts: "192.0.2.2/32",
-            start: if meshsec_initiates {
-                "always"
-            } else {
-                "passive"
-            },
-            extra: &extra,
-        }],
+    let text = meshsec_side(
+        &lab,
+        &sock,
+        s,
+        ("192.0.2.1/32", "192.0.2.2/32"),
+        meshsec_initiates,
+        "mode = \"transport\"\n",
     );
     lab.meshsec(&m, "m", &text);
     if !meshsec_initiates {
