@@ -32,6 +32,8 @@ fn responder() -> Endpoint {
         local_id: Identity::Fqdn(Cow::Borrowed(b"right")),
         remote_id: Identity::Fqdn(Cow::Borrowed(b"left")),
         psk: Secret::from_slice(b"insecure provider: any AUTH passes"),
+        local_auth: Default::default(),
+        peer_auth: Default::default(),
         ike_proposals: vec![
             ProposalSpec::parse("aes256gcm16-prfsha256-x25519-ecp256", ProtocolId::IKE).unwrap(),
             ProposalSpec::parse("aes128-sha256-modp3072", ProtocolId::IKE).unwrap(),

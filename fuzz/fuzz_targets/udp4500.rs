@@ -43,6 +43,8 @@ fn node() -> (Node<Arc<Mutex<DataPlane>>>, Arc<Mutex<DataPlane>>) {
         local_id: Identity::Fqdn(Cow::Borrowed(b"right")),
         remote_id: Identity::Fqdn(Cow::Borrowed(b"left")),
         psk: Secret::from_slice(b"insecure provider: any AUTH passes"),
+        local_auth: Default::default(),
+        peer_auth: Default::default(),
         ike_proposals: vec![
             ProposalSpec::parse("aes256gcm16-prfsha256-x25519", ProtocolId::IKE).unwrap(),
         ],

@@ -11,6 +11,15 @@ pub fn fingerprint(bytes: &[u8]) -> [u8; 32] {
     out
 }
 
+/// SHA-1 of `bytes`: only where a protocol names it for identification, never for security —
+/// the CERTREQ Certification Authority field is a list of SHA-1 hashes of trust anchors'
+/// SubjectPublicKeyInfo (RFC 7296 §3.7).
+pub fn sha1(bytes: &[u8]) -> [u8; 20] {
+    let mut out = [0u8; 20];
+    out.copy_from_slice(digest::digest(&digest::SHA1_FOR_LEGACY_USE_ONLY, bytes).as_ref());
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -26,5 +35,12 @@ mod tests {
             hex,
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+
+    /// FIPS 180-2 Appendix A.1: SHA-1("abc").
+    #[test]
+    fn sha1_known_answer() {
+        let hex: String = sha1(b"abc").iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, "a9993e364706816aba3e25717850c26c9cd0d89d");
     }
 }

@@ -196,7 +196,159 @@ impl core::fmt::Debug for SigningKey {
     }
 }
 
+/// What kind of key a [`SigningKey`] holds: it decides the signature schemes (RFC 7427 and
+/// legacy) the key can make.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyKind {
+    /// RSA with this modulus size in bits.
+    Rsa(usize),
+    /// ECDSA on P-256.
+    EcdsaP256,
+    /// ECDSA on P-384.
+    EcdsaP384,
+    /// Ed25519.
+    Ed25519,
+}
+
+impl core::fmt::Display for KeyKind {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            KeyKind::Rsa(bits) => write!(f, "RSA-{bits}"),
+            KeyKind::EcdsaP256 => f.write_str("ECDSA P-256"),
+            KeyKind::EcdsaP384 => f.write_str("ECDSA P-384"),
+            KeyKind::Ed25519 => f.write_str("Ed25519"),
+        }
+    }
+}
+
+/// Signatures of the AUTH methods before RFC 7427, which carry no algorithm identifier: RSA
+/// Digital Signature (method 1, RSASSA-PKCS1-v1_5 with SHA-1, RFC 7296 §3.8) and ECDSA with
+/// SHA-256/384/512 on P-256/384/521 (methods 9, 10, 11, RFC 4754: `r | s`, fixed length).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LegacySignature {
+    /// Method 1.
+    RsaPkcs1Sha1,
+    /// Method 9.
+    EcdsaP256Sha256,
+    /// Method 10.
+    EcdsaP384Sha384,
+    /// Method 11.
+    EcdsaP521Sha512,
+}
+
+impl LegacySignature {
+    /// Verifies `sig` over `msg` (public key as for [`verify`]).
+    pub fn verify(self, public_key: &[u8], msg: &[u8], sig: &[u8]) -> Result<()> {
+        let alg: &'static dyn signature::VerificationAlgorithm = match self {
+            LegacySignature::RsaPkcs1Sha1 => {
+                &signature::RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY
+            }
+            LegacySignature::EcdsaP256Sha256 => &signature::ECDSA_P256_SHA256_FIXED,
+            LegacySignature::EcdsaP384Sha384 => &signature::ECDSA_P384_SHA384_FIXED,
+            LegacySignature::EcdsaP521Sha512 => &signature::ECDSA_P521_SHA512_FIXED,
+        };
+        signature::UnparsedPublicKey::new(alg, public_key)
+            .verify(msg, sig)
+            .map_err(|_| CryptoError::Signature {
+                reason: "does not verify with the peer's public key",
+            })
+    }
+}
+
+/// An ASN.1 DER `ECDSA-Sig-Value` (SEQUENCE of two INTEGERs) as the fixed `r | s` of RFC 4754,
+/// each integer left-padded to `width` octets.
+fn ecdsa_der_to_fixed(der: &[u8], width: usize) -> Option<Vec<u8>> {
+    fn tlv(input: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
+        let (&t, rest) = input.split_first()?;
+        let (&len, rest) = rest.split_first()?;
+        if t != tag {
+            return None;
+        }
+        let (len, rest) = match len {
+            n if n < 0x80 => (usize::from(n), rest),
+            0x81 => {
+                let (&n, rest) = rest.split_first()?;
+                (usize::from(n), rest)
+            }
+            _ => return None,
+        };
+        (rest.len() >= len).then(|| rest.split_at(len))
+    }
+    let (seq, _) = tlv(der, 0x30)?;
+    let (r, rest) = tlv(seq, 0x02)?;
+    let (s, _) = tlv(rest, 0x02)?;
+    let mut out = Vec::with_capacity(2 * width);
+    for int in [r, s] {
+        let int = match int.iter().position(|b| *b != 0) {
+            Some(i) => int.get(i..)?,
+            None => &[],
+        };
+        out.extend(std::iter::repeat_n(0u8, width.checked_sub(int.len())?));
+        out.extend_from_slice(int);
+    }
+    Some(out)
+}
+
 impl SigningKey {
+    /// Loads a private key in DER of any supported form: PKCS#8 (any type), PKCS#1 (RSA) or
+    /// SEC1 / RFC 5915 (ECDSA) — what `openssl`, strongSwan's `pki` and rcgen write.
+    pub fn from_der(der: &[u8]) -> Result<SigningKey> {
+        if let Ok(k) = SigningKey::from_pkcs8(der) {
+            return Ok(k);
+        }
+        if let Ok(k) = RsaKeyPair::from_der(der) {
+            return Ok(SigningKey(Key::Rsa(k)));
+        }
+        for (alg, scheme) in [
+            (
+                &signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+                SignatureScheme::EcdsaP256Sha256,
+            ),
+            (
+                &signature::ECDSA_P384_SHA384_ASN1_SIGNING,
+                SignatureScheme::EcdsaP384Sha384,
+            ),
+        ] {
+            if let Ok(k) = EcdsaKeyPair::from_private_key_der(alg, der) {
+                return Ok(SigningKey(Key::Ecdsa(k, scheme)));
+            }
+        }
+        Err(CryptoError::KeyRejected {
+            what: "private key",
+            reason: "not an RSA (PKCS#1 or PKCS#8), ECDSA P-256/P-384 (SEC1 or PKCS#8) or Ed25519 (PKCS#8) key",
+        })
+    }
+
+    /// The kind of key.
+    pub fn kind(&self) -> KeyKind {
+        match &self.0 {
+            Key::Rsa(k) => KeyKind::Rsa(k.public_modulus_len() * 8),
+            Key::Ecdsa(_, SignatureScheme::EcdsaP384Sha384) => KeyKind::EcdsaP384,
+            Key::Ecdsa(..) => KeyKind::EcdsaP256,
+            Key::Ed25519(_) => KeyKind::Ed25519,
+        }
+    }
+
+    /// Signs `msg` for a peer that does not take RFC 7427 signatures: ECDSA keys with their
+    /// RFC 4754 method; `None` for keys that have no such method we can make (RSA method 1
+    /// needs SHA-1 signing, which aws-lc-rs does not offer; Ed25519 exists only in RFC 7427).
+    pub fn sign_legacy(&self, msg: &[u8]) -> Option<Result<(LegacySignature, Vec<u8>)>> {
+        let Key::Ecdsa(_, scheme) = &self.0 else {
+            return None;
+        };
+        let (legacy, width) = match scheme {
+            SignatureScheme::EcdsaP384Sha384 => (LegacySignature::EcdsaP384Sha384, 48),
+            _ => (LegacySignature::EcdsaP256Sha256, 32),
+        };
+        Some(self.sign(*scheme, msg).and_then(|der| {
+            ecdsa_der_to_fixed(&der, width)
+                .map(|fixed| (legacy, fixed))
+                .ok_or(CryptoError::Signature {
+                    reason: "ECDSA signature not in DER",
+                })
+        }))
+    }
+
     /// Loads a PKCS#8 (DER) private key of any supported type.
     pub fn from_pkcs8(der: &[u8]) -> Result<SigningKey> {
         if let Ok(k) = Ed25519KeyPair::from_pkcs8(der) {

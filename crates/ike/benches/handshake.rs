@@ -33,6 +33,8 @@ fn endpoint(me: &str, peer: &str, local_id: &str, remote_id: &str) -> Endpoint {
         local_id: Identity::Fqdn(Cow::Owned(local_id.as_bytes().to_vec())),
         remote_id: Identity::Fqdn(Cow::Owned(remote_id.as_bytes().to_vec())),
         psk: Secret::from_slice(b"a benchmark pre-shared key, 40 octets ok"),
+        local_auth: Default::default(),
+        peer_auth: Default::default(),
         ike_proposals: vec![
             ProposalSpec::parse("aes256gcm16-prfsha256-x25519", ProtocolId::IKE).unwrap(),
         ],

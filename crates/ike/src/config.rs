@@ -1,9 +1,11 @@
 //! What the engine needs to know about us and our peers.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use meshsec_crypto::Secret;
+use meshsec_pki::{Credential, TrustStore};
 use meshsec_wire::payload::{AddrSelector, Identity};
 
 use crate::proposal::ProposalSpec;
@@ -15,6 +17,39 @@ pub enum ChildMode {
     Tunnel,
     /// Only payloads; the hosts' own addresses are the selectors (USE_TRANSPORT_MODE).
     Transport,
+}
+
+/// How we prove our identity to a peer (RFC 7296 §2.15).
+#[derive(Debug, Clone, Default)]
+pub enum LocalAuth {
+    /// AUTH is a MAC with the pre-shared key ([`PeerConfig::psk`]), method 2.
+    #[default]
+    Psk,
+    /// AUTH is a signature by our certificate's key (RFC 7427 method 14 when the peer
+    /// announced SIGNATURE_HASH_ALGORITHMS, else RFC 4754 for ECDSA keys); CERT payloads carry
+    /// our chain.
+    Certificate(Arc<Credential>),
+}
+
+/// How a peer must prove its identity.
+#[derive(Debug, Clone)]
+pub enum PeerAuth {
+    /// Its AUTH is a MAC with [`PeerConfig::psk`] — or with one of `also`: during a PSK
+    /// rotation both hosts accept the old and the new key while each switches the one it
+    /// signs with, so no moment exists where they disagree.
+    Psk {
+        /// Keys accepted besides [`PeerConfig::psk`].
+        also: Vec<Secret>,
+    },
+    /// Its AUTH is a signature by the key of a certificate that validates against this
+    /// store (chain, validity, CRLs, usage) and holds its identity.
+    Certificate(Arc<TrustStore>),
+}
+
+impl Default for PeerAuth {
+    fn default() -> PeerAuth {
+        PeerAuth::Psk { also: Vec::new() }
+    }
 }
 
 /// One peer we may build an IKE SA with.
@@ -34,8 +69,13 @@ pub struct PeerConfig {
     pub local_id: Identity<'static>,
     /// The identity the peer must present.
     pub remote_id: Identity<'static>,
-    /// The pre-shared key.
+    /// The pre-shared key (ours to sign with when `local_auth` is [`LocalAuth::Psk`], and
+    /// the peer's when `peer_auth` is [`PeerAuth::Psk`]).
     pub psk: Secret,
+    /// How we authenticate to this peer.
+    pub local_auth: LocalAuth,
+    /// How this peer must authenticate to us.
+    pub peer_auth: PeerAuth,
     /// IKE proposals, most preferred first.
     pub ike_proposals: Vec<ProposalSpec>,
     /// ESP proposals, most preferred first.

@@ -86,6 +86,9 @@ pub struct Endpoint {
     pub(crate) contacted: std::collections::HashSet<PeerId>,
     /// When we last told each peer about an unknown SPI (rate limit).
     pub(crate) invalid_spi_sent: HashMap<PeerId, Timestamp>,
+    /// Seconds since the Unix epoch at our epoch (`Timestamp::ZERO`): certificates are valid
+    /// between wall-clock dates, and the engine has only the caller's monotonic clock.
+    pub(crate) unix_offset: i64,
 }
 
 /// Stateless replies per source address per second.
@@ -134,7 +137,16 @@ impl Endpoint {
             now_hint: Timestamp::ZERO,
             contacted: std::collections::HashSet::new(),
             invalid_spi_sent: HashMap::new(),
+            unix_offset: 0,
         }
+    }
+
+    /// Tells the engine the wall-clock time (seconds since the Unix epoch) at `now`, for
+    /// certificate validity. Call it at start and whenever the wall clock may have been set
+    /// (the engine keeps the offset between the two clocks).
+    pub fn set_wall_clock(&mut self, now: Timestamp, unix_secs: i64) {
+        let since = i64::try_from(now.since_epoch().as_secs()).unwrap_or(i64::MAX);
+        self.unix_offset = unix_secs.saturating_sub(since);
     }
 
     /// Makes the next key exchange of `kx`'s method use `kx` instead of a fresh one. For

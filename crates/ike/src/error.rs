@@ -169,7 +169,10 @@ impl ErrorKind {
             Failure::PeerRefused { .. } => ErrorKind::PeerRefused,
             Failure::IdentityMismatch { .. }
             | Failure::AddressMismatch { .. }
-            | Failure::AuthenticationFailed { .. } => ErrorKind::AuthenticationFailed,
+            | Failure::AuthenticationFailed { .. }
+            | Failure::Certificate(_)
+            | Failure::AuthMethodMismatch { .. }
+            | Failure::SignatureInvalid { .. } => ErrorKind::AuthenticationFailed,
             Failure::UnknownSource { .. } => ErrorKind::UnknownSource,
             Failure::TsUnacceptable(_) | Failure::NarrowingRefused { .. } => {
                 ErrorKind::TsUnacceptable

@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use meshsec_crypto::{Encr, Integ, Secret};
 use meshsec_wire::payload::AddrSelector;
-use meshsec_wire::registry::{ExchangeType, NotifyType};
+use meshsec_wire::registry::{AuthMethod, ExchangeType, NotifyType};
 
 use crate::config::ChildMode;
 use crate::proposal::NoProposalChosen;
@@ -141,6 +141,23 @@ pub enum Failure {
         /// Whose AUTH failed to verify.
         side: Side,
     },
+    /// The peer's certificate was not accepted (unknown CA, expired, revoked, identity not
+    /// in it, ... — each named with the certificate and dates).
+    Certificate(meshsec_pki::CertError),
+    /// The peer authenticated with another method than we require of it (`peer_auth`).
+    AuthMethodMismatch {
+        /// What we require.
+        required: &'static str,
+        /// The AUTH method the peer used.
+        used: AuthMethod,
+    },
+    /// The peer's AUTH signature does not verify with its certificate's key.
+    SignatureInvalid {
+        /// The certificate's subject.
+        subject: String,
+        /// Why.
+        detail: String,
+    },
     /// No overlap of traffic selectors.
     TsUnacceptable(TsUnacceptable),
     /// The responder narrowed the selectors and we do not accept narrowing.
@@ -174,6 +191,19 @@ pub enum Failure {
     },
 }
 
+/// An AUTH method in words.
+pub(crate) fn auth_method_name(m: AuthMethod) -> &'static str {
+    match m {
+        AuthMethod::SHARED_KEY_MIC => "a pre-shared key",
+        AuthMethod::RSA_SIG => "an RSA signature",
+        AuthMethod::DIGITAL_SIGNATURE => "a digital signature (RFC 7427)",
+        AuthMethod::ECDSA_SHA256_P256 | AuthMethod::ECDSA_SHA384_P384 | AuthMethod::ECDSA_SHA512_P521 => {
+            "an ECDSA signature (RFC 4754)"
+        }
+        _ => "an unsupported method",
+    }
+}
+
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -205,7 +235,18 @@ impl fmt::Display for Failure {
                 "AUTHENTICATION_FAILED: the peer's AUTH does not verify with our PSK (PSKs differ?)",
             ),
             Failure::AuthenticationFailed { side: Side::Peer } => f.write_str(
-                "AUTHENTICATION_FAILED: the peer could not verify our AUTH (PSKs differ, or it expects another identity)",
+                "AUTHENTICATION_FAILED: the peer could not verify our AUTH (PSKs differ, it expects another identity or auth method, or it does not accept our certificate: see its log)",
+            ),
+            Failure::Certificate(e) => write!(f, "AUTHENTICATION_FAILED: {e}"),
+            Failure::AuthMethodMismatch { required, used } => write!(
+                f,
+                "AUTHENTICATION_FAILED: the peer authenticated with {} (AUTH method {}), but we require {required} of it (peer_auth)",
+                auth_method_name(*used),
+                used.0
+            ),
+            Failure::SignatureInvalid { subject, detail } => write!(
+                f,
+                "AUTHENTICATION_FAILED: the peer's AUTH signature does not verify with the key of its certificate \"{subject}\": {detail}"
             ),
             Failure::TsUnacceptable(e) => write!(f, "{e}"),
             Failure::NarrowingRefused { proposed, returned } => write!(

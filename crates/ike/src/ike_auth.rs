@@ -1,18 +1,16 @@
-//! The IKE_AUTH exchange (RFC 7296 §1.2, §2.15) with pre-shared keys, and the first CHILD SA:
-//! identities, AUTH, ESP proposal, traffic selector narrowing, mode.
+//! The IKE_AUTH exchange (RFC 7296 §1.2, §2.15), and the first CHILD SA: identities, AUTH
+//! (the `authenticate` module: PSK or certificates), ESP proposal, traffic selector narrowing,
+//! mode.
 
 use meshsec_types::{IkeSpi, InboundSpi, OutboundSpi};
-use std::borrow::Cow;
 
-use meshsec_crypto::auth;
 use meshsec_crypto::keys::child_keys;
-use meshsec_crypto::{Integ, Prf};
-use meshsec_wire::codec::Writer;
+use meshsec_crypto::Integ;
 use meshsec_wire::payload::{
     AddrSelector, AuthPayload, Identity, Notify, Payload, PayloadBody, SaPayload, TrafficSelector,
     TsPayload, find_notify,
 };
-use meshsec_wire::registry::{AuthMethod, EsnId, ExchangeType, NotifyType, ProtocolId};
+use meshsec_wire::registry::{EsnId, ExchangeType, NotifyType, ProtocolId};
 
 use crate::config::{ChildMode, PeerConfig};
 use crate::endpoint::Endpoint;
@@ -20,15 +18,8 @@ use crate::error::{ErrorKind, IkeError};
 use crate::event::{ChildSa, ChildSaHalf, Failure, PeerId, Side};
 use crate::proposal::{self, Chosen, ProposalSpec};
 use crate::request::RequestKind;
-use crate::sa::{IkeSa, Role, State, Timestamp};
+use crate::sa::{IkeSa, State, Timestamp};
 use crate::ts;
-
-/// The ID payload body (`IDi'`/`IDr'`), as AUTH MACs it.
-fn id_body(id: &Identity<'_>) -> Vec<u8> {
-    let mut out = Vec::new();
-    let _ = id.emit(&mut Writer::new(&mut out));
-    out
-}
 
 pub(crate) fn notify(ty: NotifyType) -> Payload<'static> {
     Payload::new(PayloadBody::Notify(Notify::new(ty, Vec::new())))
@@ -98,46 +89,6 @@ impl Endpoint {
         inner: &[Payload<'_>],
     ) -> Option<Vec<Vec<u8>>> {
         self.seal_message(spi, ExchangeType::IKE_AUTH, response, message_id, inner)
-    }
-
-    /// The octets an AUTH payload covers (RFC 7296 §2.15), for our side (`ours`) or the
-    /// peer's: that side's IKE_SA_INIT message, the other side's nonce, and prf(SK_p of that
-    /// side, its ID payload body). Returns the PRF with them.
-    fn signed_octets(&self, sa: &IkeSa, ours: bool, id: &Identity<'_>) -> Option<(Prf, Vec<u8>)> {
-        let c = sa.crypto.as_ref()?;
-        let initiator_side = (sa.role == Role::Initiator) == ours;
-        let (sk_p, other_nonce) = if initiator_side {
-            (&c.keys.sk_pi, &sa.nr)
-        } else {
-            (&c.keys.sk_pr, &sa.ni)
-        };
-        let message = if ours { &sa.our_init } else { &sa.peer_init };
-        let octets = auth::signed_octets(
-            message,
-            other_nonce,
-            c.suite.prf,
-            sk_p.expose(),
-            &id_body(id),
-        );
-        Some((c.suite.prf, octets))
-    }
-
-    /// Our PSK AUTH value for this SA.
-    fn our_auth(&self, sa: &IkeSa, local_id: &Identity<'_>, psk: &[u8]) -> Option<Vec<u8>> {
-        let (prf, octets) = self.signed_octets(sa, true, local_id)?;
-        Some(auth::psk_auth(prf, psk, &octets).expose().to_vec())
-    }
-
-    /// Checks the peer's PSK AUTH value.
-    fn verify_peer_auth(
-        &self,
-        sa: &IkeSa,
-        peer_id: &Identity<'_>,
-        psk: &[u8],
-        value: &[u8],
-    ) -> bool {
-        self.signed_octets(sa, false, peer_id)
-            .is_some_and(|(prf, octets)| auth::verify_psk_auth(prf, psk, &octets, value).is_ok())
     }
 
     /// The CHILD SA pair for a chosen ESP proposal, from this SA's SK_d: `ts` is (ours,
@@ -220,8 +171,8 @@ impl Endpoint {
             .and_then(|p| self.peers.get(p))
             .ok_or(ErrorKind::Internal)?;
         let auth = self
-            .our_auth(sa, &cfg.local_id, cfg.psk.expose())
-            .ok_or(ErrorKind::Internal)?;
+            .our_auth_payloads(sa, cfg)
+            .map_err(|f| IkeError::failed(peer, f))?;
         let proposals = first_child_proposals(&cfg.esp_proposals)
             .iter()
             .zip(1u8..)
@@ -233,12 +184,13 @@ impl Endpoint {
             // RFC 7296 §2.4: the peer may drop every older SA with us (we restarted).
             inner.push(notify(NotifyType::INITIAL_CONTACT));
         }
+        // RFC 7296 §1.2: IDi, [CERT,] [CERTREQ,] [IDr,] AUTH, SAi2, TSi, TSr.
+        let (certs, auth) = auth.split_at(auth.len().saturating_sub(1));
+        inner.extend(certs.iter().cloned());
+        inner.extend(crate::authenticate::certreq(cfg));
+        inner.push(Payload::new(PayloadBody::IdR(cfg.remote_id.clone())));
+        inner.extend(auth.iter().cloned());
         inner.extend([
-            Payload::new(PayloadBody::IdR(cfg.remote_id.clone())),
-            Payload::new(PayloadBody::Auth(AuthPayload {
-                method: AuthMethod::SHARED_KEY_MIC,
-                data: Cow::Owned(auth),
-            })),
             Payload::new(PayloadBody::Sa(SaPayload { proposals })),
             Payload::new(PayloadBody::TsI(ts_payload(&cfg.local_ts))),
             Payload::new(PayloadBody::TsR(ts_payload(&cfg.remote_ts))),
@@ -351,28 +303,15 @@ impl Endpoint {
             ));
         }
         let sa = self.sas.get(&spi).ok_or(ErrorKind::Internal)?;
-        let authentic = match c.auth {
-            Some(a) if a.method == AuthMethod::SHARED_KEY_MIC => {
-                self.verify_peer_auth(sa, id_i, cfg.psk.expose(), &a.data)
-            }
-            _ => false,
-        };
-        if !authentic {
-            return Err(IkeError::failed(
-                Some(peer),
-                Failure::AuthenticationFailed { side: Side::Local },
-            ));
-        }
+        let peer_certificate = self
+            .verify_peer(sa, &cfg, id_i, payloads)
+            .map_err(|f| IkeError::failed(Some(peer), f))?;
         let auth = self
-            .our_auth(sa, &cfg.local_id, cfg.psk.expose())
-            .ok_or(ErrorKind::Internal)?;
-        let mut inner = vec![
-            Payload::new(PayloadBody::IdR(cfg.local_id.clone())),
-            Payload::new(PayloadBody::Auth(AuthPayload {
-                method: AuthMethod::SHARED_KEY_MIC,
-                data: Cow::Owned(auth),
-            })),
-        ];
+            .our_auth_payloads(sa, &cfg)
+            .map_err(|f| IkeError::failed(Some(peer), f))?;
+        // IDr, [CERT,] AUTH.
+        let mut inner = vec![Payload::new(PayloadBody::IdR(cfg.local_id.clone()))];
+        inner.extend(auth);
         // The first CHILD SA; its failure does not undo the IKE SA (RFC 7296 §1.2).
         let mut child = None;
         let mut child_failure = None;
@@ -446,6 +385,7 @@ impl Endpoint {
             .ok_or(ErrorKind::Internal)?;
         let sa = self.sas.get_mut(&spi).ok_or(ErrorKind::Internal)?;
         sa.peer = Some(peer);
+        sa.peer_certificate = crate::authenticate::keep(peer_certificate);
         sa.state = State::Established;
         sa.answered(message_id, bytes.clone(), now);
         let (nat_detected, local, remote) = (sa.nat_detected, sa.local, sa.remote);
@@ -488,7 +428,7 @@ impl Endpoint {
             .map(|n| n.ty)
             .filter(|t| t.is_error())
             .collect();
-        let (Some(id_r), Some(auth)) = (c.id_r, c.auth) else {
+        let (Some(id_r), Some(_)) = (c.id_r, c.auth) else {
             // No IKE SA: the whole exchange was refused.
             self.remove_sa(spi);
             let failure = match errors.first() {
@@ -516,15 +456,13 @@ impl Endpoint {
                 },
             ));
         }
-        let authentic = auth.method == AuthMethod::SHARED_KEY_MIC
-            && self.verify_peer_auth(sa, id_r, cfg.psk.expose(), &auth.data);
-        if !authentic {
-            self.remove_sa(spi);
-            return Err(IkeError::failed(
-                Some(peer),
-                Failure::AuthenticationFailed { side: Side::Local },
-            ));
-        }
+        let peer_certificate = match self.verify_peer(sa, &cfg, id_r, &payloads) {
+            Ok(record) => record,
+            Err(f) => {
+                self.remove_sa(spi);
+                return Err(IkeError::failed(Some(peer), f));
+            }
+        };
         let nat_detected = sa.nat_detected;
         // The CHILD SA.
         let mut child = None;
@@ -610,6 +548,7 @@ impl Endpoint {
         }
         if let Some(sa) = self.sas.get_mut(&spi) {
             sa.state = State::Established;
+            sa.peer_certificate = crate::authenticate::keep(peer_certificate);
             sa.take_request();
         }
         let initial_contact = find_notify(&payloads, NotifyType::INITIAL_CONTACT).is_some();

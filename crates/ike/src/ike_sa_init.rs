@@ -151,6 +151,13 @@ fn signature_hash_algorithms() -> Payload<'static> {
     ])))
 }
 
+/// The hashes a peer announced in SIGNATURE_HASH_ALGORITHMS (RFC 7427 §4).
+fn peer_hashes(payloads: &[Payload<'_>]) -> Vec<HashAlgorithm> {
+    find_notify(payloads, NotifyType::SIGNATURE_HASH_ALGORITHMS)
+        .and_then(|n| n.data_u16s().map(|v| v.map(HashAlgorithm).collect()))
+        .unwrap_or_default()
+}
+
 struct InitContent<'a> {
     sa: &'a SaPayload<'a>,
     ke: &'a KePayload<'a>,
@@ -408,6 +415,7 @@ impl Endpoint {
         sa.behind_nat = behind;
         sa.fragmentation =
             find_notify(&msg.payloads, NotifyType::IKEV2_FRAGMENTATION_SUPPORTED).is_some();
+        sa.peer_hashes = peer_hashes(&msg.payloads);
         sa.proposal = chosen.describe(ProtocolId::IKE);
         sa.chosen_ike = Some(chosen.to_proposal(ProtocolId::IKE, Vec::new()));
         sa.crypto = Some(derive(suite, &shared, &sa).map_err(|_| ErrorKind::Internal)?);
@@ -426,6 +434,18 @@ impl Endpoint {
             payloads.push(fragmentation_supported());
         }
         payloads.push(signature_hash_algorithms());
+        // RFC 7296 §1.2: the responder asks for certificates here, for the CAs of the peers
+        // the source may be (one CERTREQ per peer configuration that wants one, alike ones
+        // once).
+        let mut certreqs: Vec<Payload<'static>> = Vec::new();
+        for p in candidates.iter().filter_map(|p| self.peers.get(*p)) {
+            if let Some(req) = crate::authenticate::certreq(p)
+                && !certreqs.contains(&req)
+            {
+                certreqs.push(req);
+            }
+        }
+        payloads.extend(certreqs);
         let response = Message {
             header: Header {
                 spi_i: spi_i.get(),
@@ -644,6 +664,7 @@ impl Endpoint {
         sa.spi_r = IkeSpi::new(msg.header.spi_r);
         sa.fragmentation =
             find_notify(&msg.payloads, NotifyType::IKEV2_FRAGMENTATION_SUPPORTED).is_some();
+        sa.peer_hashes = peer_hashes(&msg.payloads);
         sa.nr = content.nonce.to_vec();
         sa.peer_init = bytes.to_vec();
         let (nat, behind) = nat_detected(

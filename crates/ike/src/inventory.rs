@@ -76,6 +76,9 @@ pub struct IkeSaInfo {
     pub rekeyed: bool,
     /// A reauthentication of it is under way (our new IKE SA is being set up).
     pub reauthenticating: bool,
+    /// The certificate the peer authenticated with: its subject and notAfter (seconds since
+    /// the Unix epoch); `None` with pre-shared keys.
+    pub peer_certificate: Option<(String, i64)>,
 }
 
 impl Endpoint {
@@ -103,6 +106,10 @@ impl Endpoint {
                 behind_nat: sa.behind_nat,
                 rekeyed: sa.is_replaced(),
                 reauthenticating: matches!(sa.life, crate::sa::Life::Reauthenticating { .. }),
+                peer_certificate: sa
+                    .peer_certificate
+                    .as_ref()
+                    .map(|r| (r.cert.subject.clone(), r.cert.not_after)),
             })
             .collect()
     }
@@ -149,6 +156,21 @@ impl Endpoint {
             }
             _ => Err(ApiMisuse::UnknownPeer(id)),
         }
+    }
+
+    /// After a peer's CAs or CRLs changed ([`Endpoint::replace_peer`]): every IKE SA whose
+    /// peer certificate is now revoked is deleted (the peer is told) and its failure reported.
+    /// Returns how many.
+    pub fn enforce_revocations(&mut self, now: Timestamp, peer: PeerId) -> usize {
+        let revoked = self.revoked_sas(peer);
+        for (spi, failure) in &revoked {
+            if let Some(sa) = self.sas.get_mut(spi) {
+                sa.tasks.clear();
+            }
+            self.queue_task(now, *spi, crate::sa::Task::DeleteIke);
+            self.fail(Some(peer), failure.clone());
+        }
+        revoked.len()
     }
 
     /// Removes a peer: its established IKE SA is deleted with a Delete the peer is told

@@ -4,7 +4,8 @@
 //! * [`Endpoint`] — every IKE SA of the node, demultiplexed by SPI; driven by
 //!   `handle_datagram` / `handle_timeout` / `initiate`, drained with `poll_transmit` /
 //!   `poll_event` / `poll_timeout`.
-//! * [`ike_sa_init`](crate::Endpoint::initiate) and IKE_AUTH (PSK) with the first CHILD SA;
+//! * [`ike_sa_init`](crate::Endpoint::initiate) and IKE_AUTH (PSK or X.509 certificates,
+//!   [`LocalAuth`], [`PeerAuth`]) with the first CHILD SA;
 //!   retransmission with capped exponential backoff and a response cache.
 //! * CREATE_CHILD_SA: more CHILD SAs, CHILD SA rekeying and IKE SA rekeying with their
 //!   collisions ([`Endpoint::rekey_child_sa`], [`Endpoint::rekey_ike_sa`], lifetimes in
@@ -18,6 +19,7 @@
 //! * Every failure is an [`Event::Failed`] whose [`Failure`] names the cause.
 #![forbid(unsafe_code)]
 
+mod authenticate;
 mod children;
 mod collision;
 mod config;
@@ -45,7 +47,7 @@ mod tasks;
 mod timers;
 pub mod ts;
 
-pub use config::{ChildMode, EndpointConfig, PeerConfig};
+pub use config::{ChildMode, EndpointConfig, LocalAuth, PeerAuth, PeerConfig};
 pub use endpoint::{ApiMisuse, Endpoint};
 pub use error::{ErrorCounters, ErrorKind};
 pub use event::{ChildSa, ChildSaHalf, Event, Failure, PeerId, Side, Transmit, TransmitKind};

@@ -159,6 +159,8 @@ impl Endpoint {
         new.behind_nat = sa.behind_nat;
         new.keepalive_at = sa.keepalive_at;
         new.fragmentation = sa.fragmentation;
+        new.peer_hashes = sa.peer_hashes.clone();
+        new.peer_certificate = sa.peer_certificate.clone();
         new.proposal = chosen.describe(ProtocolId::IKE);
         new.crypto = Some(crypto_from(suite, &skeyseed, &new).ok()?);
         // A rekey does not authenticate anew: the reauthentication times carry over.

@@ -115,6 +115,12 @@ pub(crate) struct IkeSa {
     pub(crate) chosen_ike: Option<Proposal<'static>>,
     /// Its reauthentication (see the `reauth` module).
     pub(crate) reauth: Reauth,
+    /// The hashes the peer can verify signatures with (its SIGNATURE_HASH_ALGORITHMS, RFC
+    /// 7427 §4); empty if it sent none.
+    pub(crate) peer_hashes: Vec<meshsec_wire::registry::HashAlgorithm>,
+    /// The certificate the peer authenticated with (kept for CRL reloads and expiry; rekeys
+    /// carry it over).
+    pub(crate) peer_certificate: Option<std::sync::Arc<crate::authenticate::PeerCertRecord>>,
 }
 
 /// An IKE SA's reauthentication (RFC 7296 §2.8.3, RFC 4478): when, and the IKE SAs on
@@ -283,6 +289,8 @@ impl IkeSa {
             proposal: String::new(),
             chosen_ike: None,
             reauth: Reauth::default(),
+            peer_hashes: Vec::new(),
+            peer_certificate: None,
         }
     }
 

@@ -41,6 +41,8 @@ fn policy(me: usize, peer: usize) -> PeerPolicy {
         local_id: fqdn(&format!("{}.mesh", name(me))),
         remote_id: fqdn(&format!("{}.mesh", name(peer))),
         psk: Secret::from_slice(format!("pair key {lo}-{hi} of the simulated mesh").as_bytes()),
+        local_auth: Default::default(),
+        peer_auth: Default::default(),
         ike_proposals: vec![
             ProposalSpec::parse("aes256gcm16-prfsha256-x25519", ProtocolId::IKE).unwrap(),
         ],

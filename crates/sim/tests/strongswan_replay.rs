@@ -64,6 +64,8 @@ fn endpoint(doc: &Value, left: bool, rng: ScriptedRandom) -> Endpoint {
             "left.vec.test"
         }),
         psk: Secret::new(unhex(&doc["authentication"]["psk_hex"])),
+        local_auth: Default::default(),
+        peer_auth: Default::default(),
         ike_proposals: vec![ProposalSpec::parse(ike, ProtocolId::IKE).unwrap()],
         esp_proposals: vec![ProposalSpec::parse(esp, ProtocolId::ESP).unwrap()],
         local_ts: vec![if left { l } else { r }],

@@ -226,6 +226,7 @@ pub(super) fn load(
     let ctx = Ctx {
         path: &path,
         text: &text,
+        cache: cfg.cache,
     };
     let raw: RawInventory = validate::parse_toml(&ctx)?;
     let hosts = hosts(&ctx, &raw)?;
@@ -250,18 +251,25 @@ pub(super) fn load(
     let Some(me_host) = hosts.get(me) else {
         return Err(cfg.at(file, "node.inventory", "no host"));
     };
-    let (secret, _) = keys::read_key_file(&ctx, &raw.mesh.secret_file, "mesh.secret_file")?;
-    if secret.len() < MIN_SECRET_LEN {
-        return Err(ctx.at(
-            &raw.mesh.secret_file,
-            "mesh.secret_file",
-            format!(
-                "the mesh secret has {} octets; at least {MIN_SECRET_LEN} are required (e.g. head -c 32 /dev/urandom | base64 > FILE)",
-                secret.len()
-            ),
-        ));
-    }
-    let secret = Secret::new(secret);
+    // The mesh secret derives each pair's PSK; with certificates on both sides it is not
+    // needed (each pair then reports what it lacks, if anything).
+    let secret = match &raw.mesh.secret_file {
+        None => None,
+        Some(f) => {
+            let (secret, _) = keys::read_key_file(&ctx, f, "mesh.secret_file")?;
+            if secret.len() < MIN_SECRET_LEN {
+                return Err(ctx.at(
+                    f,
+                    "mesh.secret_file",
+                    format!(
+                        "the mesh secret has {} octets; at least {MIN_SECRET_LEN} are required (e.g. head -c 32 /dev/urandom | base64 > FILE)",
+                        secret.len()
+                    ),
+                ));
+            }
+            Some(Secret::new(secret))
+        }
+    };
     let rules = raw
         .rule
         .iter()
@@ -289,7 +297,9 @@ pub(super) fn load(
             continue;
         }
         members.extend(other.addresses.iter().copied());
-        let psk = pair_key(&secret, &me_host.identity, &other.identity);
+        let psk = secret
+            .as_ref()
+            .map(|s| pair_key(s, &me_host.identity, &other.identity));
         for (n, v4) in families.into_iter().enumerate() {
             let Some(address) = other.addresses.iter().copied().find(|a| a.is_ipv4() == v4) else {
                 continue;
@@ -302,7 +312,15 @@ pub(super) fn load(
                 (_, false) => format!("{}/v6", other.name.get_ref()),
             };
             let raw_peer = synthetic_peer(&raw, me_host, other, &name, address);
-            let mut peer = validate::peer(&ctx, &raw.defaults, &raw_peer, psk.clone(), warnings)?;
+            let mut peer = validate::peer(
+                &ctx,
+                &raw.defaults,
+                &raw_peer,
+                &me_host.identity,
+                psk.clone(),
+                warnings,
+            )
+            .map_err(|e| mesh_secret_hint(e, raw.mesh.secret_file.is_none()))?;
             let (local_ts, remote_ts) = selectors(me_host, other, &rel, v4);
             peer.local_ts = local_ts;
             peer.remote_ts = remote_ts;
@@ -664,6 +682,18 @@ fn selectors(
     (local, remote)
 }
 
+/// A pair without a key in a mesh without a secret: say where the key would come from.
+fn mesh_secret_hint(mut e: ConfigError, no_secret: bool) -> ConfigError {
+    if no_secret && e.key.ends_with(".psk_file") {
+        e.key = "mesh.secret_file".into();
+        e.message = "the mesh uses pre-shared keys (auth = \"psk\", the default) but [mesh] has \
+                     no secret_file: set one, or auth = \"cert\" with cert_file, key_file and \
+                     ca_files in the inventory's [defaults]"
+            .into();
+    }
+    e
+}
+
 /// The pre-shared key of one pair: HMAC-SHA-256 keyed with the mesh secret over a label and
 /// the two identities in a fixed order, so both hosts derive the same key and every pair has
 /// its own. (Whoever holds the mesh secret can derive every pair's key: certificates remove
@@ -709,7 +739,7 @@ fn synthetic_peer(
             .identity
             .clone()
             .unwrap_or_else(|| s(format!("fqdn:{}", other.name.get_ref()))),
-        psk_file: s(String::new()),
+        psk_file: None,
         local_ts: list(&me.addresses),
         remote_ts: list(&other.addresses),
         ike_proposals: None,
@@ -729,6 +759,13 @@ fn synthetic_peer(
         allow_weak_crypto: None,
         allow_shared_psk: None,
         accept_from: None,
+        auth: None,
+        peer_auth: None,
+        cert_file: None,
+        key_file: None,
+        ca_files: None,
+        crl_files: None,
+        accept_psk_file: None,
     }
 }
 

@@ -38,22 +38,48 @@ pub(super) fn psk(
     Ok(Secret::new(content))
 }
 
-/// The content of a key file (minus a final newline) and its path as shown in errors. The
-/// file must be a regular file owned by root and readable by root only, in a directory only
-/// root may write to.
-pub(super) fn read_key_file(
+/// The content of a file others may read but only root may change (certificates, CAs, CRLs:
+/// whoever can write a CA file can make us trust anyone) and its path as shown in errors.
+pub(super) fn read_public_file(
     ctx: &Ctx<'_>,
     file: &S,
     key: &str,
 ) -> Result<(Vec<u8>, String), ConfigError> {
+    let path = resolve(ctx, file);
+    let shown = path.display().to_string();
+    check_directory(ctx, file, key, &path, &shown)?;
+    let content =
+        std::fs::read(&path).map_err(|e| ctx.at(file, key, format!("{shown}: {e}")))?;
+    let meta = std::fs::metadata(&path).map_err(|e| ctx.at(file, key, format!("{shown}: {e}")))?;
+    if meta.mode() & 0o022 != 0 || meta.uid() != 0 {
+        return Err(ctx.at(file, key, format!(
+            "{shown} may be changed by others than root (owner uid {}, mode {:03o}): chown root {shown}; chmod go-w {shown}",
+            meta.uid(), meta.mode() & 0o777
+        )));
+    }
+    Ok((content, shown))
+}
+
+/// `file` relative to the configuration's directory.
+fn resolve(ctx: &Ctx<'_>, file: &S) -> PathBuf {
     let mut path = PathBuf::from(file.get_ref());
     if path.is_relative()
         && let Some(dir) = ctx.path.parent()
     {
         path = dir.join(path);
     }
-    let shown = path.display().to_string();
-    // The directory too: whoever may write there may swap the key for their own.
+    path
+}
+
+/// The directory of a key or certificate must be root's alone: whoever may write there may
+/// swap the file for their own.
+fn check_directory(
+    ctx: &Ctx<'_>,
+    file: &S,
+    key: &str,
+    path: &Path,
+    shown: &str,
+) -> Result<(), ConfigError> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
     let dir = dir.unwrap_or(Path::new("."));
     let dir_meta =
@@ -64,6 +90,20 @@ pub(super) fn read_key_file(
             dir.display(), dir_meta.uid(), dir_meta.mode() & 0o777, dir.display()
         )));
     }
+    Ok(())
+}
+
+/// The content of a key file (minus a final newline) and its path as shown in errors. The
+/// file must be a regular file owned by root and readable by root only, in a directory only
+/// root may write to.
+pub(super) fn read_key_file(
+    ctx: &Ctx<'_>,
+    file: &S,
+    key: &str,
+) -> Result<(Vec<u8>, String), ConfigError> {
+    let path = resolve(ctx, file);
+    let shown = path.display().to_string();
+    check_directory(ctx, file, key, &path, &shown)?;
     // Opened without following a symlink, and checked through the open file (fstat), so the
     // file checked is the file read.
     let mut opened = std::fs::OpenOptions::new()

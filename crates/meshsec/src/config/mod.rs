@@ -5,6 +5,14 @@
 //! and turns every problem into a [`ConfigError`] that names the file, the line, the key and
 //! what is expected.
 
+/// A setting from the peer, else from `[defaults]`.
+macro_rules! setting {
+    ($defaults:expr, $peer:expr, $field:ident) => {
+        $peer.$field.as_ref().or($defaults.$field.as_ref())
+    };
+}
+
+mod credentials;
 mod inventory;
 mod keys;
 mod raw;
@@ -21,6 +29,7 @@ use meshsec_ike::{ChildMode, PeerConfig};
 use meshsec_node::PeerPolicy;
 use meshsec_wire::payload::{AddrSelector, Identity};
 
+pub use credentials::{EXPIRY_WARNING_DAYS, now_unix};
 pub use inventory::{Mesh, Prefix, Service};
 pub use meshsec_node::{DpdAction, Start};
 
@@ -66,8 +75,12 @@ pub struct Peer {
     pub accept_from: Vec<AddrSelector>,
     /// The identity it must present.
     pub identity: Identity<'static>,
-    /// The pre-shared key (from `psk_file`).
+    /// The pre-shared key (from `psk_file`; empty when no side uses one).
     pub psk: Secret,
+    /// How we authenticate to it (`auth`).
+    pub local_auth: meshsec_ike::LocalAuth,
+    /// How it must authenticate to us (`peer_auth`, `ca_files`, `accept_psk_file`).
+    pub peer_auth: meshsec_ike::PeerAuth,
     /// Our side's selectors.
     pub local_ts: Vec<AddrSelector>,
     /// The peer's side's selectors.
@@ -193,6 +206,8 @@ impl Config {
             local_id: self.node.identity.clone(),
             remote_id: p.identity.clone(),
             psk: p.psk.clone(),
+            local_auth: p.local_auth.clone(),
+            peer_auth: p.peer_auth.clone(),
             ike_proposals: p.ike_proposals.clone(),
             esp_proposals: p.esp_proposals.clone(),
             local_ts: p.local_ts.clone(),

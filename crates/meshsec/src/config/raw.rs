@@ -54,6 +54,13 @@ pub(crate) struct RawPeerSettings {
     pub(crate) allow_weak_crypto: Option<Spanned<bool>>,
     pub(crate) allow_shared_psk: Option<Spanned<bool>>,
     pub(crate) accept_from: Option<Spanned<Vec<S>>>,
+    pub(crate) auth: Option<S>,
+    pub(crate) peer_auth: Option<S>,
+    pub(crate) cert_file: Option<S>,
+    pub(crate) key_file: Option<S>,
+    pub(crate) ca_files: Option<Spanned<Vec<S>>>,
+    pub(crate) crl_files: Option<Spanned<Vec<S>>>,
+    pub(crate) accept_psk_file: Option<S>,
 }
 
 /// `[[peer]]`.
@@ -63,7 +70,7 @@ pub(crate) struct RawPeer {
     pub(crate) name: S,
     pub(crate) address: S,
     pub(crate) identity: S,
-    pub(crate) psk_file: S,
+    pub(crate) psk_file: Option<S>,
     pub(crate) local_ts: Spanned<Vec<S>>,
     pub(crate) remote_ts: Spanned<Vec<S>>,
     // The per-peer settings (serde cannot flatten with deny_unknown_fields, so they are
@@ -85,6 +92,13 @@ pub(crate) struct RawPeer {
     pub(crate) allow_weak_crypto: Option<Spanned<bool>>,
     pub(crate) allow_shared_psk: Option<Spanned<bool>>,
     pub(crate) accept_from: Option<Spanned<Vec<S>>>,
+    pub(crate) auth: Option<S>,
+    pub(crate) peer_auth: Option<S>,
+    pub(crate) cert_file: Option<S>,
+    pub(crate) key_file: Option<S>,
+    pub(crate) ca_files: Option<Spanned<Vec<S>>>,
+    pub(crate) crl_files: Option<Spanned<Vec<S>>>,
+    pub(crate) accept_psk_file: Option<S>,
 }
 
 /// A mesh inventory file (`[node] inventory`): the same file on every host.
@@ -105,7 +119,7 @@ pub(crate) struct RawInventory {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawMesh {
-    pub(crate) secret_file: S,
+    pub(crate) secret_file: Option<S>,
     pub(crate) require: Option<Spanned<Vec<S>>>,
     pub(crate) bypass: Option<Spanned<Vec<S>>>,
     pub(crate) default_bypass: Option<Spanned<bool>>,

@@ -47,6 +47,8 @@ const IKE_PORT: u16 = 500;
 pub(super) struct Ctx<'a> {
     pub(super) path: &'a Path,
     pub(super) text: &'a str,
+    /// Credentials read so far in this load (shared with the inventory's context).
+    pub(super) cache: &'a super::credentials::Cache,
 }
 
 impl Ctx<'_> {
@@ -94,13 +96,6 @@ fn key_on_line(text: &str, offset: usize) -> String {
     }
 }
 
-/// A setting from the peer, else from `[defaults]`.
-macro_rules! setting {
-    ($defaults:expr, $peer:expr, $field:ident) => {
-        $peer.$field.as_ref().or($defaults.$field.as_ref())
-    };
-}
-
 /// Deserializes the file of `ctx`; a syntax or type error names its line and key.
 pub(super) fn parse_toml<T: serde::de::DeserializeOwned>(ctx: &Ctx<'_>) -> Result<T, ConfigError> {
     toml::from_str(ctx.text).map_err(|e| {
@@ -119,7 +114,12 @@ pub(super) fn validate(
     text: &str,
     host_addresses: &[IpAddr],
 ) -> Result<Config, ConfigError> {
-    let ctx = Ctx { path, text };
+    let cache = super::credentials::Cache::default();
+    let ctx = Ctx {
+        path,
+        text,
+        cache: &cache,
+    };
     let raw: RawConfig = parse_toml(&ctx)?;
     let mut warnings = Vec::new();
     let derived = match &raw.node.inventory {
@@ -147,14 +147,21 @@ pub(super) fn validate(
         }
         let allow_weak_psk =
             setting!(raw.defaults, p, allow_weak_psk).is_some_and(|b| *b.get_ref());
-        let psk = keys::psk(
-            &ctx,
-            &p.psk_file,
-            &key("psk_file"),
-            allow_weak_psk,
-            &mut warnings,
-        )?;
-        let parsed = peer(&ctx, &raw.defaults, p, psk, &mut warnings)?;
+        let psk = match &p.psk_file {
+            Some(f) => Some(keys::psk(
+                &ctx,
+                f,
+                &key("psk_file"),
+                allow_weak_psk,
+                &mut warnings,
+            )?),
+            None => None,
+        };
+        let parsed = peer(&ctx, &raw.defaults, p, &node.identity, psk, &mut warnings)?;
+        let Some(psk_file) = p.psk_file.as_ref().filter(|_| !parsed.psk.is_empty()) else {
+            peers.push(parsed);
+            continue;
+        };
         // One key per peer: a key shared by peers lets each of them pose as the others (the
         // address binding is all that is left), and one leak exposes them all.
         let allow_shared =
@@ -163,7 +170,7 @@ pub(super) fn validate(
         match keys.get(&print) {
             Some((other, other_allows)) if !(allow_shared && *other_allows) => {
                 return Err(ctx.at(
-                    &p.psk_file,
+                    psk_file,
                     &key("psk_file"),
                     format!(
                         "the same pre-shared key as peer {other}: each peer needs its own key \
@@ -373,15 +380,30 @@ pub(super) fn identity(ctx: &Ctx<'_>, s: &S, key: &str) -> Result<Identity<'stat
     }
 }
 
-/// One peer: its own settings, else `defaults`; `psk` already read (or derived).
+/// One peer: its own settings, else `defaults`; `psk` already read (or derived) if there is
+/// one; `local_id` is our identity.
 pub(super) fn peer(
     ctx: &Ctx<'_>,
     defaults: &RawPeerSettings,
     p: &RawPeer,
-    psk: Secret,
+    local_id: &Identity<'_>,
+    psk: Option<Secret>,
     warnings: &mut Vec<String>,
 ) -> Result<Peer, ConfigError> {
     let key = |k: &str| format!("peer.{}.{k}", p.name.get_ref());
+    let auth = super::credentials::resolve(ctx, defaults, p, local_id, warnings)?;
+    let psk = match (psk, auth.needs_psk) {
+        (Some(k), _) => k,
+        (None, false) => Secret::default(),
+        (None, true) => {
+            return Err(ctx.at(
+                &p.name,
+                &key("psk_file"),
+                "a pre-shared key is needed (auth or peer_auth is \"psk\", the default): set \
+                 psk_file, or auth = \"cert\" with cert_file, key_file and ca_files",
+            ));
+        }
+    };
     let address = socket_addr(p.address.get_ref())
         .ok_or_else(|| ctx.at(&p.address, &key("address"), format!("{:?} is not an address (e.g. \"192.0.2.2\", \"192.0.2.2:4500\", \"[2001:db8::2]:500\")", p.address.get_ref())))?;
     let identity = identity(ctx, &p.identity, &key("identity"))?;
@@ -498,6 +520,8 @@ pub(super) fn peer(
         accept_from,
         identity,
         psk,
+        local_auth: auth.local,
+        peer_auth: auth.peer,
         local_ts,
         remote_ts,
         mode,

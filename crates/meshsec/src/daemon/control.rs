@@ -212,8 +212,10 @@ enum Change {
     None,
     /// Only what nothing negotiated depends on (liveness, start, limits, lifetimes).
     Local,
-    /// What the SAs were negotiated with (address, identities, key, proposals, selectors,
-    /// mode): they must be negotiated again.
+    /// What the SAs were negotiated with (address, identities, proposals, selectors, mode):
+    /// they must be negotiated again. Credentials (keys, certificates, CAs, CRLs) are not:
+    /// the next authentication uses them, so that a PSK or certificate can be rotated on one
+    /// host, then the other, without an outage.
     Negotiated,
 }
 
@@ -235,10 +237,11 @@ fn change(a: &Peer, b: &Peer) -> Change {
             )
         )
     };
-    // `Secret`'s Debug is redacted, so the key is compared on its own.
-    if negotiated(a) != negotiated(b) || a.psk.expose() != b.psk.expose() {
+    // Credentials are compared on their own (`Secret`'s Debug is redacted, a certificate's
+    // shows only its subject).
+    if negotiated(a) != negotiated(b) {
         Change::Negotiated
-    } else if format!("{a:?}") != format!("{b:?}") {
+    } else if !a.same_credentials(b) || format!("{a:?}") != format!("{b:?}") {
         Change::Local
     } else {
         Change::None

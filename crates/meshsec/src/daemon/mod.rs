@@ -214,11 +214,15 @@ impl Daemon {
         let mut ike_config = EndpointConfig::new(SocketAddr::new(local, IKE_PORT));
         ike_config.force_udp_encap = cfg.node.esp_encap == crate::config::EspEncap::Udp;
         ike_config.nat_keepalive = Some(cfg.node.nat_keepalive);
-        let ike = Endpoint::new(
+        let mut ike = Endpoint::new(
             ike_config,
             Vec::new(),
             Box::new(SystemRandom::new()),
             Provider::Real,
+        );
+        ike.set_wall_clock(
+            Timestamp::from_duration(epoch.elapsed()),
+            crate::config::now_unix(),
         );
         let node = Node::new(ike, plane, Box::new(SystemRandom::new()));
         let routes = routes::Routes::new(netlink, tun_index);
@@ -297,6 +301,10 @@ impl Daemon {
                 _ = sighup.recv() => Input::Reload,
             };
             let now = self.now();
+            // Certificates are valid between wall-clock dates; the clock may be stepped.
+            self.node
+                .ike_mut()
+                .set_wall_clock(now, crate::config::now_unix());
             match input {
                 Input::Udp(Ok(r), v4) => {
                     let buf = if v4 { &buf4 } else { &buf6 };

@@ -185,6 +185,8 @@ pub fn peer_config(peer: &str, s: &Side) -> PeerConfig {
         local_id: fqdn(s.local_id),
         remote_id: fqdn(s.remote_id),
         psk: Secret::from_slice(s.psk.as_bytes()),
+        local_auth: Default::default(),
+        peer_auth: Default::default(),
         ike_proposals: s
             .ike
             .iter()
