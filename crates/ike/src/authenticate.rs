@@ -64,10 +64,9 @@ fn fits(scheme: SignatureScheme, key: KeyAlgorithm) -> bool {
                 | S::RsaPssSha384
                 | S::RsaPssSha512
         ),
-        KeyAlgorithm::RsaPss => matches!(
-            scheme,
-            S::RsaPssSha256 | S::RsaPssSha384 | S::RsaPssSha512
-        ),
+        KeyAlgorithm::RsaPss => {
+            matches!(scheme, S::RsaPssSha256 | S::RsaPssSha384 | S::RsaPssSha512)
+        }
         KeyAlgorithm::EcdsaP256 => scheme == S::EcdsaP256Sha256,
         KeyAlgorithm::EcdsaP384 => scheme == S::EcdsaP384Sha384,
         KeyAlgorithm::EcdsaP521 => false,
@@ -139,7 +138,9 @@ impl Endpoint {
         let key = &credential.key;
         let (method, data) = match scheme_for(key.kind(), &sa.peer_hashes) {
             Some(scheme) => {
-                let signature = key.sign(scheme, &octets).map_err(|e| local(e.to_string()))?;
+                let signature = key
+                    .sign(scheme, &octets)
+                    .map_err(|e| local(e.to_string()))?;
                 let data = sig::encode_digital_signature(scheme, &signature);
                 (AuthMethod::DIGITAL_SIGNATURE, data)
             }
@@ -159,9 +160,12 @@ impl Endpoint {
                         key.kind(),
                         &[HashAlgorithm::SHA2_256, HashAlgorithm::IDENTITY],
                     )
-                    .ok_or_else(|| local(format!("no signature scheme for a {} key", key.kind())))?;
-                    let signature =
-                        key.sign(scheme, &octets).map_err(|e| local(e.to_string()))?;
+                    .ok_or_else(|| {
+                        local(format!("no signature scheme for a {} key", key.kind()))
+                    })?;
+                    let signature = key
+                        .sign(scheme, &octets)
+                        .map_err(|e| local(e.to_string()))?;
                     (
                         AuthMethod::DIGITAL_SIGNATURE,
                         sig::encode_digital_signature(scheme, &signature),
@@ -204,11 +208,11 @@ impl Endpoint {
             .ok_or(Failure::Protocol {
                 detail: "IKE_AUTH without an AUTH payload".into(),
             })?;
-        let (_, octets) =
-            self.signed_octets(sa, false, peer_id)
-                .ok_or_else(|| Failure::Local {
-                    detail: "no keys to check the peer's AUTH with".into(),
-                })?;
+        let (_, octets) = self
+            .signed_octets(sa, false, peer_id)
+            .ok_or_else(|| Failure::Local {
+                detail: "no keys to check the peer's AUTH with".into(),
+            })?;
         let prf = sa.crypto.as_ref().map(|c| c.suite.prf);
         match (&cfg.peer_auth, auth.method) {
             (PeerAuth::Psk { also }, AuthMethod::SHARED_KEY_MIC) => {
@@ -260,8 +264,7 @@ impl Endpoint {
         &self,
         peer: crate::event::PeerId,
     ) -> Vec<(meshsec_types::IkeSpi, Failure)> {
-        let Some(PeerAuth::Certificate(trust)) = self.peers.get(peer).map(|c| &c.peer_auth)
-        else {
+        let Some(PeerAuth::Certificate(trust)) = self.peers.get(peer).map(|c| &c.peer_auth) else {
             return Vec::new();
         };
         let Some(cfg) = self.peers.get(peer) else {

@@ -197,9 +197,9 @@ pub(crate) fn auth_method_name(m: AuthMethod) -> &'static str {
         AuthMethod::SHARED_KEY_MIC => "a pre-shared key",
         AuthMethod::RSA_SIG => "an RSA signature",
         AuthMethod::DIGITAL_SIGNATURE => "a digital signature (RFC 7427)",
-        AuthMethod::ECDSA_SHA256_P256 | AuthMethod::ECDSA_SHA384_P384 | AuthMethod::ECDSA_SHA512_P521 => {
-            "an ECDSA signature (RFC 4754)"
-        }
+        AuthMethod::ECDSA_SHA256_P256
+        | AuthMethod::ECDSA_SHA384_P384
+        | AuthMethod::ECDSA_SHA512_P521 => "an ECDSA signature (RFC 4754)",
         _ => "an unsupported method",
     }
 }

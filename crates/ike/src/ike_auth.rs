@@ -4,8 +4,8 @@
 
 use meshsec_types::{IkeSpi, InboundSpi, OutboundSpi};
 
-use meshsec_crypto::keys::child_keys;
 use meshsec_crypto::Integ;
+use meshsec_crypto::keys::child_keys;
 use meshsec_wire::payload::{
     AddrSelector, AuthPayload, Identity, Notify, Payload, PayloadBody, SaPayload, TrafficSelector,
     TsPayload, find_notify,

@@ -6,6 +6,7 @@ mod config;
 mod control;
 mod daemon;
 mod demo;
+mod pki;
 mod probe;
 
 use std::path::{Path, PathBuf};
@@ -152,6 +153,11 @@ enum Cmd {
         /// Only remove a demo left running with --keep.
         #[arg(long)]
         clean: bool,
+    },
+    /// Certificates for a mesh: create a CA, issue host certificates, revoke, list expiry.
+    Pki {
+        #[command(subcommand)]
+        command: pki::PkiCmd,
     },
     /// (The demo's UDP echo, run inside its namespaces.)
     #[command(hide = true)]
@@ -445,6 +451,7 @@ fn main() -> ExitCode {
             binary,
             clean,
         } => demo::run(nodes, keep, binary, clean),
+        Cmd::Pki { command } => pki::run(command),
         Cmd::DemoEcho { bind } => probe::echo(bind),
         Cmd::DemoProbe { from, to, count } => probe::probe(from, to, count),
         other => client(other),

@@ -132,10 +132,16 @@ impl fmt::Display for CertError {
                  {certificate}"
             ),
             CertError::KeyUsage { subject, detail } => {
-                write!(f, "certificate \"{subject}\" may not sign for IKE: {detail}")
+                write!(
+                    f,
+                    "certificate \"{subject}\" may not sign for IKE: {detail}"
+                )
             }
             CertError::UnsupportedAlgorithm { subject, detail } => {
-                write!(f, "certificate \"{subject}\": unsupported algorithm: {detail}")
+                write!(
+                    f,
+                    "certificate \"{subject}\": unsupported algorithm: {detail}"
+                )
             }
             CertError::Invalid { subject, detail } => {
                 write!(f, "certificate \"{subject}\" does not validate: {detail}")

@@ -15,6 +15,9 @@ mod error;
 mod identity;
 mod trust;
 
+#[cfg(feature = "testing")]
+pub mod testing;
+
 pub use credential::{Credential, certificates_from_pem, crls_from_pem, key_from_pem};
 pub use error::CertError;
 pub use trust::{KeyAlgorithm, PeerCertificate, TrustStore, show_time};

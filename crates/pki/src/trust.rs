@@ -8,9 +8,9 @@ use meshsec_crypto::digest::sha1;
 use meshsec_wire::payload::Identity;
 use rustls_pki_types::{CertificateDer, UnixTime};
 use webpki::{
-    CertRevocationList, EndEntityCert, ExpirationPolicy, ExtendedKeyUsageValidator,
-    KeyPurposeId, KeyPurposeIdIter, OwnedCertRevocationList, RevocationCheckDepth,
-    RevocationOptionsBuilder, UnknownStatusPolicy,
+    CertRevocationList, EndEntityCert, ExpirationPolicy, ExtendedKeyUsageValidator, KeyPurposeId,
+    KeyPurposeIdIter, OwnedCertRevocationList, RevocationCheckDepth, RevocationOptionsBuilder,
+    UnknownStatusPolicy,
 };
 use x509_parser::certificate::X509Certificate;
 use x509_parser::prelude::FromDer;
@@ -65,6 +65,10 @@ impl ExtendedKeyUsageValidator for IkeUsage {
                 return Ok(());
             }
             seen.push(purpose.to_decoded_oid());
+        }
+        // webpki asks with no purposes when the certificate has no ExtendedKeyUsage.
+        if seen.is_empty() {
+            return Ok(());
         }
         Err(webpki::Error::RequiredEkuNotFoundContext(
             webpki::RequiredEkuNotFoundContext {
@@ -176,9 +180,8 @@ impl TrustStore {
                 ));
             }
             let owned = CertificateDer::from(der.clone());
-            webpki::anchor_from_trusted_cert(&owned).map_err(|e| {
-                format!("CA certificate {} (\"{}\"): {e}", i + 1, cert.subject())
-            })?;
+            webpki::anchor_from_trusted_cert(&owned)
+                .map_err(|e| format!("CA certificate {} (\"{}\"): {e}", i + 1, cert.subject()))?;
             store.anchors.push(Anchor {
                 subject: cert.subject().to_string(),
                 spki_sha1: sha1(cert.tbs_certificate.subject_pki.raw),
@@ -237,11 +240,10 @@ impl TrustStore {
         let ee = parsed.first().ok_or(CertError::Missing)?;
         let subject = ee.subject().to_string();
         let ee_owned = CertificateDer::from(ee_der);
-        let end_entity =
-            EndEntityCert::try_from(&ee_owned).map_err(|e| CertError::Malformed {
-                position: 0,
-                reason: e.to_string(),
-            })?;
+        let end_entity = EndEntityCert::try_from(&ee_owned).map_err(|e| CertError::Malformed {
+            position: 0,
+            reason: e.to_string(),
+        })?;
         let anchors = self
             .anchors
             .iter()
@@ -265,9 +267,8 @@ impl TrustStore {
                 .with_expiration_policy(ExpirationPolicy::Ignore)
                 .build()
         });
-        let time = UnixTime::since_unix_epoch(Duration::from_secs(
-            u64::try_from(unix_now).unwrap_or(0),
-        ));
+        let time =
+            UnixTime::since_unix_epoch(Duration::from_secs(u64::try_from(unix_now).unwrap_or(0)));
         end_entity
             .verify_for_usage(
                 ALGORITHMS,

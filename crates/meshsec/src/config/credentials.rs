@@ -227,8 +227,8 @@ fn trust_store(
             .map_err(|e| ctx.at(f, &key("crl_files"), format!("{shown}: {e}")))?;
         crl_ders.extend(list);
     }
-    let store =
-        TrustStore::new(&ca_ders, &crl_ders).map_err(|e| ctx.err(cas.span(), &key("ca_files"), e))?;
+    let store = TrustStore::new(&ca_ders, &crl_ders)
+        .map_err(|e| ctx.err(cas.span(), &key("ca_files"), e))?;
     let store = Arc::new(store);
     ctx.cache.stores.borrow_mut().insert(id, store.clone());
     Ok(store)

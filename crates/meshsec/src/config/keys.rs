@@ -48,8 +48,7 @@ pub(super) fn read_public_file(
     let path = resolve(ctx, file);
     let shown = path.display().to_string();
     check_directory(ctx, file, key, &path, &shown)?;
-    let content =
-        std::fs::read(&path).map_err(|e| ctx.at(file, key, format!("{shown}: {e}")))?;
+    let content = std::fs::read(&path).map_err(|e| ctx.at(file, key, format!("{shown}: {e}")))?;
     let meta = std::fs::metadata(&path).map_err(|e| ctx.at(file, key, format!("{shown}: {e}")))?;
     if meta.mode() & 0o022 != 0 || meta.uid() != 0 {
         return Err(ctx.at(file, key, format!(
