@@ -194,10 +194,24 @@ pub struct PeerStatus {
     /// CHILD SAs replaced because a half was lost (on either side).
     #[serde(default)]
     pub heals: u64,
+    /// Our certificate towards it (`auth = "cert"`).
+    #[serde(default)]
+    pub certificate: Option<CertStatus>,
     /// Its IKE SAs.
     pub ike_sas: Vec<IkeSaStatus>,
     /// Its CHILD SAs.
     pub child_sas: Vec<ChildSaStatus>,
+}
+
+/// A certificate and when it expires.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CertStatus {
+    /// Its subject.
+    pub subject: String,
+    /// Its notAfter.
+    pub not_after: String,
+    /// Whole days until then (negative: expired).
+    pub days_left: i64,
 }
 
 /// One IKE SA.
@@ -221,6 +235,9 @@ pub struct IkeSaStatus {
     pub age_secs: u64,
     /// A NAT was detected.
     pub nat: bool,
+    /// The certificate the peer authenticated with.
+    #[serde(default)]
+    pub peer_certificate: Option<CertStatus>,
 }
 
 /// One CHILD SA pair.

@@ -125,8 +125,34 @@ fn peer(out: &mut String, p: &PeerStatus) {
     if let Some(d) = drops(&p.drops) {
         let _ = writeln!(out, "  drops  {d}");
     }
+    for (whose, c) in p.certificate.iter().map(|c| ("our", c)).chain(
+        p.ike_sas
+            .iter()
+            .filter_map(|s| s.peer_certificate.as_ref())
+            .map(|c| ("peer", c))
+            .take(1),
+    ) {
+        let _ = writeln!(
+            out,
+            "  cert   {whose} \"{}\" until {} ({})",
+            c.subject,
+            c.not_after,
+            expiry(c.days_left)
+        );
+    }
     if let Some(f) = &p.last_failure {
         let _ = writeln!(out, "  last failure: {f}");
+    }
+}
+
+/// Days left on a certificate, with a warning from 30 days before.
+fn expiry(days: i64) -> String {
+    if days < 0 {
+        "EXPIRED".into()
+    } else if days < crate::config::EXPIRY_WARNING_DAYS {
+        format!("expires in {days} days: RENEW")
+    } else {
+        format!("{days} days left")
     }
 }
 

@@ -122,7 +122,12 @@ pub struct Daemon {
     /// The data path rings it when the data plane has events or unknown SPIs to report.
     reports: Arc<Notify>,
     control: mpsc::Receiver<ControlMsg>,
+    /// When to look at our certificates' expiry again (daily; the first look is at load).
+    expiry_check_at: Timestamp,
 }
+
+/// How often a running daemon warns about certificates close to expiry.
+const EXPIRY_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// One input of the loop.
 enum Input {
@@ -249,6 +254,7 @@ impl Daemon {
             from_path,
             reports,
             control,
+            expiry_check_at: Timestamp::from_duration(EXPIRY_CHECK_INTERVAL),
         };
         let now = d.now();
         for i in 0..d.cfg.peers.len() {
@@ -305,6 +311,10 @@ impl Daemon {
             self.node
                 .ike_mut()
                 .set_wall_clock(now, crate::config::now_unix());
+            if now >= self.expiry_check_at {
+                self.expiry_check_at = now + EXPIRY_CHECK_INTERVAL;
+                self.warn_expiring_certificates();
+            }
             match input {
                 Input::Udp(Ok(r), v4) => {
                     let buf = if v4 { &buf4 } else { &buf6 };
@@ -476,5 +486,36 @@ impl Daemon {
             fw.remove();
         }
         let _ = std::fs::remove_file(&self.cfg.node.control_socket);
+    }
+}
+
+impl Daemon {
+    /// Logs each of our certificates that expires within `EXPIRY_WARNING_DAYS` (once per
+    /// certificate however many peers use it).
+    fn warn_expiring_certificates(&self) {
+        let mut seen = std::collections::HashSet::new();
+        for p in &self.cfg.peers {
+            let meshsec_ike::LocalAuth::Certificate(c) = &p.local_auth else {
+                continue;
+            };
+            if !seen.insert(c.chain.first().cloned()) {
+                continue;
+            }
+            let st = status::cert_status(&c.subject, c.not_after);
+            if st.days_left < 0 {
+                tracing::error!(
+                    "our certificate \"{}\" EXPIRED on {}: peers refuse it; issue a new one and reload",
+                    st.subject,
+                    st.not_after
+                );
+            } else if st.days_left < crate::config::EXPIRY_WARNING_DAYS {
+                tracing::warn!(
+                    "our certificate \"{}\" expires on {} (in {} days): issue a new one and reload",
+                    st.subject,
+                    st.not_after,
+                    st.days_left
+                );
+            }
+        }
     }
 }

@@ -10,7 +10,16 @@ use meshsec_ike::{ChildMode, Role};
 use meshsec_node::{PeerReport, Start};
 
 use super::Daemon;
-use crate::control::{ChildSaStatus, IkeSaStatus, PeerStatus, Status};
+use crate::control::{CertStatus, ChildSaStatus, IkeSaStatus, PeerStatus, Status};
+
+/// A certificate's expiry as `status` shows it.
+pub(super) fn cert_status(subject: &str, not_after: i64) -> CertStatus {
+    CertStatus {
+        subject: subject.to_string(),
+        not_after: meshsec_pki::show_time(not_after),
+        days_left: (not_after - crate::config::now_unix()).div_euclid(86_400),
+    }
+}
 
 fn drops(c: &Counters) -> BTreeMap<String, u64> {
     DropReason::ALL
@@ -45,6 +54,10 @@ fn peer_status(p: PeerReport, now: meshsec_types::Timestamp) -> PeerStatus {
             proposal: s.proposal.clone(),
             age_secs: secs(now.duration_since(s.created)),
             nat: s.nat_detected,
+            peer_certificate: s
+                .peer_certificate
+                .as_ref()
+                .map(|(subject, not_after)| cert_status(subject, *not_after)),
         })
         .collect();
     let child_sas = p
@@ -115,6 +128,7 @@ fn peer_status(p: PeerReport, now: meshsec_types::Timestamp) -> PeerStatus {
         invalid_spi_sent: p.counters.invalid_spi_sent,
         invalid_spi_received: p.counters.invalid_spi_received,
         heals: p.counters.heals,
+        certificate: None,
         ike_sas,
         child_sas,
     }
@@ -163,7 +177,11 @@ impl Daemon {
             peers: report
                 .peers
                 .into_iter()
-                .map(|p| peer_status(p, now))
+                .map(|p| {
+                    let mut st = peer_status(p, now);
+                    st.certificate = self.our_certificate(&st.name);
+                    st
+                })
                 .collect(),
             unattributed_drops: drops(&report.unattributed),
             data_path,
@@ -178,6 +196,16 @@ impl Daemon {
             ]
             .into_iter()
             .collect(),
+        }
+    }
+}
+
+impl Daemon {
+    /// Our certificate towards peer `name`, if we authenticate to it with one.
+    fn our_certificate(&self, name: &str) -> Option<CertStatus> {
+        match &self.cfg.peers.iter().find(|p| p.name == name)?.local_auth {
+            meshsec_ike::LocalAuth::Certificate(c) => Some(cert_status(&c.subject, c.not_after)),
+            meshsec_ike::LocalAuth::Psk => None,
         }
     }
 }

@@ -3,6 +3,8 @@
 //! (also when a test fails). Needs root; addresses are test-net ranges inside the namespaces.
 #![allow(dead_code)]
 
+pub mod strongswan;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
