@@ -71,7 +71,19 @@ impl Mesh {
 
     /// Five hosts on one bridge, the inventory `text`, daemons on `daemons`.
     fn with(test: &str, text: &str, daemons: &[&'static str]) -> Mesh {
+        Mesh::prepared(test, daemons, |_| text.to_string())
+    }
+
+    /// As [`Mesh::with`], the inventory written by `prepare` (given the lab directory, where
+    /// it may put credentials first).
+    fn prepared(
+        test: &str,
+        daemons: &[&'static str],
+        prepare: impl FnOnce(&Path) -> String,
+    ) -> Mesh {
         let mut lab = Lab::new(test);
+        let text = prepare(&lab.dir);
+        let text = text.as_str();
         let sw = lab.ns("sw");
         lab.exec_ok(&sw, "ip link add br0 type bridge && ip link set br0 up");
         let mut ns = HashMap::new();
@@ -758,4 +770,105 @@ fn a_host_with_a_small_mtu_gets_routes_that_fit_its_path() {
         );
         m.lab.stop(&tag, "KILL");
     }
+}
+
+/// `meshsec pki` in the lab directory `dir`.
+fn pki(dir: &Path, args: &str) -> String {
+    common::must(&format!(
+        "cd {} && {} pki {args}",
+        dir.display(),
+        common::MESHSEC
+    ))
+}
+
+/// A mesh of three hosts authenticated by certificates from `meshsec pki` (one CA command,
+/// one issue command per host, the inventory's `{name}` picking each host's files); then a
+/// CRL reload on h1 and h2 that revokes h3 tears down their SAs with h3 within a second and
+/// leaves h1-h2 alone.
+#[test]
+fn a_three_host_mesh_authenticates_with_meshsec_pki_certificates_and_a_crl_revokes_one() {
+    let inventory = |crl: &str| {
+        format!(
+            r#"[mesh]
+require = ["192.0.2.0/24", "2001:db8::/64"]
+
+[defaults]
+dpd_delay = "off"
+auth = "cert"
+cert_file = "certs/{{name}}.pem"
+key_file = "certs/{{name}}.key"
+ca_files = ["ca/ca.pem"]
+{crl}
+[hosts]
+h1 = {{ addresses = ["192.0.2.11", "2001:db8::11"] }}
+h2 = {{ addresses = ["192.0.2.12", "2001:db8::12"] }}
+h3 = {{ addresses = ["192.0.2.13", "2001:db8::13"] }}
+"#
+        )
+    };
+    let mut m = Mesh::prepared("mesh-certs", &["h1", "h2", "h3"], |dir| {
+        pki(dir, "ca --out ca --name 'mesh CA'");
+        for (name, v4, v6) in &HOSTS[..3] {
+            pki(
+                dir,
+                &format!(
+                    "issue {name} --ca ca/ca.pem --ca-key ca/ca.key --address {v4} --address {v6} --out certs"
+                ),
+            );
+        }
+        inventory("")
+    });
+    m.wait_established("h1", &["h2", "h3", "h2/v6", "h3/v6"]);
+    m.wait_established("h2", &["h3", "h3/v6"]);
+    let p = m.lab.peer(m.sock("h1"), "h2");
+    assert_eq!(
+        p["ike_sas"][0]["peer_certificate"]["subject"], "CN=h2",
+        "{p}"
+    );
+    assert_eq!(p["certificate"]["subject"], "CN=h1", "{p}");
+    assert!(m.reaches("h1", "h3", "udp", "192.0.2.13", 7400, "over-certificates"));
+    assert!(m.reaches(
+        "h3",
+        "h2",
+        "tcp",
+        "2001:db8::12",
+        7401,
+        "v6-over-certificates"
+    ));
+    let h1h2 = m.spi("h1", "h2");
+    // Revoke h3: a CRL from the CA, named in the inventory, reloaded by h1 and h2.
+    pki(
+        &m.lab.dir,
+        "revoke --ca ca/ca.pem --ca-key ca/ca.key --out ca/ca.crl certs/h3.pem",
+    );
+    let started = std::time::Instant::now();
+    m.reload(&inventory("crl_files = [\"ca/ca.crl\"]\n"), &["h1", "h2"]);
+    let gone = wait_for(Duration::from_secs(5), || {
+        let none = |who: &str, peer: &str| {
+            m.lab.peer(m.sock(who), peer)["ike_sas"]
+                .as_array()
+                .is_some_and(|a| a.iter().all(|s| s["state"] != "Established"))
+        };
+        (none("h1", "h3") && none("h2", "h3") && none("h3", "h1") && none("h3", "h2"))
+            .then(|| started.elapsed())
+    });
+    let took = gone.unwrap_or_else(|| {
+        panic!(
+            "h3's SAs survived the CRL: {}\n{}",
+            m.lab.peer(m.sock("h1"), "h3"),
+            m.lab.log("h1")
+        )
+    });
+    eprintln!("CRL reload revoking h3: its SAs gone after {took:?}");
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+    let failure = m.lab.peer(m.sock("h1"), "h3")["last_failure"].clone();
+    assert!(
+        failure
+            .as_str()
+            .is_some_and(|f| f.contains("\"CN=h3\"") && f.contains("revoked")),
+        "{failure}"
+    );
+    // h1-h2 did not notice.
+    assert_eq!(m.spi("h1", "h2"), h1h2);
+    assert!(m.reaches("h1", "h2", "udp", "192.0.2.12", 7402, "still-up"));
 }

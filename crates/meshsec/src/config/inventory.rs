@@ -731,6 +731,12 @@ fn synthetic_peer(
     let list =
         |v: &[IpAddr]| Spanned::new(span.clone(), v.iter().map(|a| s(a.to_string())).collect());
     let d = &raw.defaults;
+    // Our certificate and key: the same inventory line on every host, `{name}` standing for
+    // the host's own name (what `meshsec pki issue NAME --out DIR` writes: DIR/NAME.pem).
+    let own = |f: &Option<S>| {
+        f.as_ref()
+            .map(|f| Spanned::new(f.span(), f.get_ref().replace("{name}", me.name.get_ref())))
+    };
     RawPeer {
         name: s(name.to_string()),
         address: s(address.to_string()),
@@ -761,8 +767,8 @@ fn synthetic_peer(
         accept_from: None,
         auth: None,
         peer_auth: None,
-        cert_file: None,
-        key_file: None,
+        cert_file: own(&d.cert_file),
+        key_file: own(&d.key_file),
         ca_files: None,
         crl_files: None,
         accept_psk_file: None,
