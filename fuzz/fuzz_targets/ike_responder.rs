@@ -2,9 +2,11 @@
 //! fuzzer's messages pass the ICV and AUTH checks and reach everything behind them
 //! (IKE_AUTH processing, proposal selection, narrowing, the response cache, timeouts).
 //!
-//! Input: messages each preceded by a 2-octet big-endian length (a remainder without a
-//! prefix is one more message). After our first IKE_SA_INIT response, the harness writes our
-//! SPI into the SPIr field of later messages so that they reach the SA.
+//! Input: a mode octet (odd: the peer must authenticate with a certificate, so that CERT
+//! payloads go through X.509 parsing and path validation; even: PSK), then messages each
+//! preceded by a 2-octet big-endian length (a remainder without a prefix is one more
+//! message). After our first IKE_SA_INIT response, the harness writes our SPI into the SPIr
+//! field of later messages so that they reach the SA.
 #![no_main]
 
 use std::borrow::Cow;
@@ -15,12 +17,28 @@ use libfuzzer_sys::fuzz_target;
 use meshsec_crypto::{Provider, Secret};
 use meshsec_esp::Timestamp;
 use meshsec_ike::proposal::ProposalSpec;
-use meshsec_ike::{ChildMode, Endpoint, EndpointConfig, PeerConfig};
+use std::sync::{Arc, OnceLock};
+
+use meshsec_ike::{ChildMode, Endpoint, EndpointConfig, LocalAuth, PeerAuth, PeerConfig};
+use meshsec_pki::testing::{Ca, Host, Key, credential};
 use meshsec_sim::SeededRandom;
 use meshsec_wire::payload::{AddrSelector, Identity};
 use meshsec_wire::registry::ProtocolId;
 
-fn responder() -> Endpoint {
+/// A CA and our certificate, made once per fuzzing process.
+fn certificates() -> &'static (LocalAuth, PeerAuth) {
+    static PKI: OnceLock<(LocalAuth, PeerAuth)> = OnceLock::new();
+    PKI.get_or_init(|| {
+        let ca = Ca::root("fuzz CA", Key::P256);
+        let ours = credential(&ca.issue(&Host::new("right", Key::P256)), "");
+        (
+            LocalAuth::Certificate(Arc::new(ours)),
+            PeerAuth::Certificate(Arc::new(ca.store(&[]))),
+        )
+    })
+}
+
+fn responder(certificate: bool) -> Endpoint {
     let any = |a: &str| {
         let ip: IpAddr = a.parse().unwrap();
         AddrSelector::range(ip, ip)
@@ -32,8 +50,16 @@ fn responder() -> Endpoint {
         local_id: Identity::Fqdn(Cow::Borrowed(b"right")),
         remote_id: Identity::Fqdn(Cow::Borrowed(b"left")),
         psk: Secret::from_slice(b"insecure provider: any AUTH passes"),
-        local_auth: Default::default(),
-        peer_auth: Default::default(),
+        local_auth: if certificate {
+            certificates().0.clone()
+        } else {
+            LocalAuth::Psk
+        },
+        peer_auth: if certificate {
+            certificates().1.clone()
+        } else {
+            PeerAuth::default()
+        },
         ike_proposals: vec![
             ProposalSpec::parse("aes256gcm16-prfsha256-x25519-ecp256", ProtocolId::IKE).unwrap(),
             ProposalSpec::parse("aes128-sha256-modp3072", ProtocolId::IKE).unwrap(),
@@ -63,10 +89,13 @@ fn responder() -> Endpoint {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let mut ep = responder();
+    let Some((mode, mut rest)) = data.split_first() else {
+        return;
+    };
+    let mut ep = responder(mode & 1 == 1);
+    ep.set_wall_clock(Timestamp::ZERO, 1_800_000_000);
     let from: SocketAddr = "192.0.2.1:500".parse().unwrap();
     let mut our_spi: Option<[u8; 8]> = None;
-    let mut rest = data;
     let mut now = Timestamp::ZERO;
     while !rest.is_empty() {
         let (msg, tail) = match rest {

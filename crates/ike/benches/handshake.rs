@@ -1,5 +1,6 @@
-//! Criterion bench: full IKE_SA_INIT + IKE_AUTH handshakes in-process (PSK, X25519,
-//! AES-256-GCM, one CHILD SA), and the responder's CPU time per handshake.
+//! Criterion bench: full IKE_SA_INIT + IKE_AUTH handshakes in-process (X25519, AES-256-GCM,
+//! one CHILD SA), and the responder's CPU time per handshake — with a PSK, and with ECDSA
+//! P-256 and Ed25519 certificates (chain validation, signature, verification included).
 //!
 //! Run: `cargo bench -p meshsec-ike --bench handshake`.
 #![allow(
@@ -17,11 +18,58 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use meshsec_crypto::rng::SystemRandom;
 use meshsec_crypto::{Provider, Secret};
 use meshsec_ike::proposal::ProposalSpec;
-use meshsec_ike::{ChildMode, Endpoint, EndpointConfig, Event, PeerConfig};
+use std::sync::Arc;
+
+use meshsec_ike::{ChildMode, Endpoint, EndpointConfig, Event, LocalAuth, PeerAuth, PeerConfig};
+use meshsec_pki::testing::{Ca, Host, Key, credential, unix_now};
 use meshsec_wire::payload::{AddrSelector, Identity};
 use meshsec_wire::registry::ProtocolId;
 
-fn endpoint(me: &str, peer: &str, local_id: &str, remote_id: &str) -> Endpoint {
+/// How both ends authenticate: (A's, B's) own credentials and what each requires.
+#[derive(Clone)]
+struct Auth {
+    a: (LocalAuth, PeerAuth),
+    b: (LocalAuth, PeerAuth),
+}
+
+fn psk() -> Auth {
+    Auth {
+        a: Default::default(),
+        b: Default::default(),
+    }
+}
+
+fn certificates(key: Key) -> Auth {
+    let ca = Ca::root("bench CA", Key::P256);
+    let trust = Arc::new(ca.store(&[]));
+    let side = |name: &str| {
+        (
+            LocalAuth::Certificate(Arc::new(credential(&ca.issue(&Host::new(name, key)), ""))),
+            PeerAuth::Certificate(trust.clone()),
+        )
+    };
+    Auth {
+        a: side("a"),
+        b: side("b"),
+    }
+}
+
+fn pair(auth: &Auth) -> (Endpoint, Endpoint) {
+    let mut a = endpoint("192.0.2.1:500", "192.0.2.2:500", "a", "b", auth.a.clone());
+    let mut b = endpoint("192.0.2.2:500", "192.0.2.1:500", "b", "a", auth.b.clone());
+    for e in [&mut a, &mut b] {
+        e.set_wall_clock(meshsec_types::Timestamp::ZERO, unix_now());
+    }
+    (a, b)
+}
+
+fn endpoint(
+    me: &str,
+    peer: &str,
+    local_id: &str,
+    remote_id: &str,
+    auth: (LocalAuth, PeerAuth),
+) -> Endpoint {
     let sel = |a: &str| {
         let ip: IpAddr = a.parse().unwrap();
         AddrSelector::range(ip, ip)
@@ -33,8 +81,8 @@ fn endpoint(me: &str, peer: &str, local_id: &str, remote_id: &str) -> Endpoint {
         local_id: Identity::Fqdn(Cow::Owned(local_id.as_bytes().to_vec())),
         remote_id: Identity::Fqdn(Cow::Owned(remote_id.as_bytes().to_vec())),
         psk: Secret::from_slice(b"a benchmark pre-shared key, 40 octets ok"),
-        local_auth: Default::default(),
-        peer_auth: Default::default(),
+        local_auth: auth.0,
+        peer_auth: auth.1,
         ike_proposals: vec![
             ProposalSpec::parse("aes256gcm16-prfsha256-x25519", ProtocolId::IKE).unwrap(),
         ],
@@ -91,29 +139,30 @@ fn handshake(a: &mut Endpoint, b: &mut Endpoint) -> Duration {
 
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("ike");
+    let psk = psk();
     g.bench_function("handshake/psk-x25519-aes256gcm", |bench| {
         bench.iter_batched(
-            || {
-                (
-                    endpoint("192.0.2.1:500", "192.0.2.2:500", "a", "b"),
-                    endpoint("192.0.2.2:500", "192.0.2.1:500", "b", "a"),
-                )
-            },
+            || pair(&psk),
             |(mut a, mut b)| handshake(&mut a, &mut b),
             criterion::BatchSize::SmallInput,
         )
     });
-    g.bench_function("responder-cpu/psk-x25519-aes256gcm", |bench| {
-        bench.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let mut a = endpoint("192.0.2.1:500", "192.0.2.2:500", "a", "b");
-                let mut b = endpoint("192.0.2.2:500", "192.0.2.1:500", "b", "a");
-                total += handshake(&mut a, &mut b);
-            }
-            total
-        })
-    });
+    for (name, auth) in [
+        ("psk", psk.clone()),
+        ("cert-ecdsa-p256", certificates(Key::P256)),
+        ("cert-ed25519", certificates(Key::Ed25519)),
+    ] {
+        g.bench_function(format!("responder-cpu/{name}-x25519-aes256gcm"), |bench| {
+            bench.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let (mut a, mut b) = pair(&auth);
+                    total += handshake(&mut a, &mut b);
+                }
+                total
+            })
+        });
+    }
     g.finish();
 }
 
