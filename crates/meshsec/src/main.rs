@@ -253,7 +253,7 @@ fn check_config(path: &Path) -> ExitCode {
                 };
                 let ike = c.peer_config(i).map_or(0, |pc| pc.ike_proposals.len());
                 println!(
-                    "peer {} {} ({}): {} <-> {}, {:?} mode, start {:?}, {} IKE / {} ESP proposal(s), IKE SA {}s, CHILD SA {}s",
+                    "peer {} {} ({}): {} <-> {}, {:?} mode, start {:?}, {} IKE / {} ESP proposal(s), IKE SA {}s, CHILD SA {}s, {}",
                     p.name,
                     p.address,
                     p.identity,
@@ -264,7 +264,8 @@ fn check_config(path: &Path) -> ExitCode {
                     ike,
                     p.esp_proposals.len(),
                     p.ike_lifetime.as_secs(),
-                    p.child_lifetime.as_secs()
+                    p.child_lifetime.as_secs(),
+                    describe_auth(p)
                 );
             }
             ExitCode::SUCCESS
@@ -274,6 +275,25 @@ fn check_config(path: &Path) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// How a peer authenticates, for `check-config`.
+fn describe_auth(p: &config::Peer) -> String {
+    use meshsec_ike::{LocalAuth, PeerAuth};
+    let ours = match &p.local_auth {
+        LocalAuth::Psk => "we sign with the PSK".to_string(),
+        LocalAuth::Certificate(c) => format!(
+            "we sign as \"{}\" (until {})",
+            c.subject,
+            meshsec_pki::show_time(c.not_after)
+        ),
+    };
+    let theirs = match &p.peer_auth {
+        PeerAuth::Psk { also } if also.is_empty() => "it with the PSK".to_string(),
+        PeerAuth::Psk { .. } => "it with the PSK or the accepted next one".to_string(),
+        PeerAuth::Certificate(t) => format!("it with a certificate from {}", t.anchor_names()),
+    };
+    format!("{ours}, {theirs}")
 }
 
 fn client(cmd: Cmd) -> anyhow::Result<()> {

@@ -194,7 +194,10 @@ fn weak_keys_and_algorithms_pass_only_when_allowed_and_then_warn() {
         "{err}"
     );
     let (ok, _, err) = dir.check(&config(TS, ID, "# -", "# -"));
-    assert!(!ok && err.contains("missing field `psk_file`"), "{err}");
+    assert!(
+        !ok && err.contains("peer.beta.psk_file: a pre-shared key is needed"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -406,4 +409,152 @@ fn inventory_errors_name_the_inventory_file_line_and_key() {
         assert!(!ok, "accepted:\n{inventory}");
         assert!(err.contains(expected), "expected {expected:?}, got {err}");
     }
+}
+
+/// `meshsec pki` in `dir`.
+fn pki(dir: &Path, args: &str) {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("{} pki {args}", env!("CARGO_BIN_EXE_meshsec")))
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pki {args}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn certificate_settings_are_checked_with_file_line_and_key() {
+    assert!(root(), "run as root (key files must be root-owned)");
+    let dir = Dir::new("certs");
+    let d = &dir.0;
+    pki(d, "ca --out ca --name 'example CA'");
+    pki(
+        d,
+        "issue alpha.example.org --ca ca/ca.pem --ca-key ca/ca.key --out certs",
+    );
+    pki(
+        d,
+        "issue other.example.org --ca ca/ca.pem --ca-key ca/ca.key --out certs",
+    );
+    pki(
+        d,
+        "issue soon.example.org --ca ca/ca.pem --ca-key ca/ca.key --out certs --days 10",
+    );
+    let cert = |name: &str| {
+        format!(
+            "auth = \"cert\"\ncert_file = \"certs/{name}.pem\"\nkey_file = \"certs/{name}.key\""
+        )
+    };
+    let cas = "ca_files = [\"ca/ca.pem\"]";
+    // Valid: certificates both ways, no PSK needed; check-config says who signs as what.
+    let (ok, out, err) = dir.check(&config(TS, ID, &cert("alpha.example.org"), cas));
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("we sign as \"CN=alpha.example.org\" (until ")
+            && out.contains("it with a certificate from \"CN=example CA\""),
+        "{out}"
+    );
+    // Each mistake names the file, line and key.
+    let cases: Vec<(String, &str)> = vec![
+        (
+            config(TS, ID, "auth = \"certificate\"", cas),
+            "meshsec.toml:13: peer.beta.auth: \"certificate\" is not an authentication method: use \"psk\" or \"cert\"",
+        ),
+        (
+            config(TS, ID, "auth = \"cert\"", cas),
+            "meshsec.toml:13: peer.beta.cert_file: auth = \"cert\" needs cert_file (our certificate, PEM) and key_file (its private key)",
+        ),
+        (
+            config(TS, ID, &cert("other.example.org"), cas),
+            "meshsec.toml:14: peer.beta.cert_file: our identity fqdn:alpha.example.org is not in the certificate, which holds subject \"CN=other.example.org\", fqdn:other.example.org: peers would refuse it (issue a certificate with it as subjectAltName, or set node.identity to one it holds)",
+        ),
+        (
+            config(
+                TS,
+                ID,
+                "auth = \"cert\"\ncert_file = \"certs/alpha.example.org.pem\"\nkey_file = \"certs/other.example.org.key\"",
+                cas,
+            ),
+            "the private key (ECDSA P-256) does not belong to the certificate \"CN=alpha.example.org\" (the first in the file)",
+        ),
+        (
+            config(TS, ID, &cert("alpha.example.org"), "# no CAs"),
+            "meshsec.toml:13: peer.beta.ca_files: certificate authentication of the peer needs ca_files (the CAs its certificate must chain to, PEM)",
+        ),
+        (
+            config(
+                TS,
+                ID,
+                &cert("alpha.example.org"),
+                "ca_files = [\"certs/other.example.org.pem\"]",
+            ),
+            "is not a CA certificate (no basicConstraints CA:TRUE)",
+        ),
+        (
+            config(TS, ID, "# no psk_file", "# -"),
+            "meshsec.toml:7: peer.beta.psk_file: a pre-shared key is needed (auth or peer_auth is \"psk\", the default): set psk_file, or auth = \"cert\" with cert_file, key_file and ca_files",
+        ),
+    ];
+    for (text, want) in &cases {
+        let (ok, _, err) = dir.check(text);
+        assert!(!ok, "accepted:\n{text}");
+        assert!(
+            err.contains(want),
+            "for:\n{text}\nwanted {want:?}\ngot {err}"
+        );
+    }
+    // The private key is a key file: root-only.
+    std::fs::set_permissions(
+        d.join("certs/alpha.example.org.key"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    let (ok, _, err) = dir.check(&config(TS, ID, &cert("alpha.example.org"), cas));
+    assert!(
+        !ok && err.contains("peer.beta.key_file") && err.contains("chmod 600"),
+        "{err}"
+    );
+    std::fs::set_permissions(
+        d.join("certs/alpha.example.org.key"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    // A certificate that expires within 30 days is accepted with a warning.
+    let soon = config(
+        TS,
+        "identity = \"fqdn:beta.example.org\"",
+        &cert("soon.example.org"),
+        cas,
+    )
+    .replace("fqdn:alpha.example.org", "fqdn:soon.example.org");
+    let (ok, _, err) = dir.check(&soon);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("our certificate \"CN=soon.example.org\" expires on")
+            && err.contains("(in 9 days)"),
+        "{err}"
+    );
+    // Mixed: we sign with a certificate, the peer uses the PSK — only when asked for.
+    let (ok, out, err) = dir.check(&config(
+        TS,
+        ID,
+        &cert("soon.example.org")
+            .replace("certs/soon", "certs/alpha")
+            .replace(".soon.", "."),
+        &format!("peer_auth = \"psk\"\n{PSK}"),
+    ));
+    assert!(ok, "{err}");
+    assert!(out.contains("it with the PSK"), "{out}");
+    // A second accepted PSK (rotation) is a key file like the first.
+    dir.key("next", "the next long enough pre-shared key", 0o600);
+    let (ok, out, err) = dir.check(&config(TS, ID, PSK, "accept_psk_file = \"keys/next.psk\""));
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("it with the PSK or the accepted next one"),
+        "{out}"
+    );
 }
