@@ -351,6 +351,30 @@ fn signatures_and_rfc7427_encoding() {
         Err(CryptoError::Signature { .. })
     ));
     assert!(sig::SigningKey::from_pkcs8(b"not a key").is_err());
+    // RFC 4754 (methods 9, 10): ECDSA keys sign without an AlgorithmIdentifier, r | s fixed;
+    // other keys have no such method.
+    for (pkcs8, schemes) in &keys {
+        let key = sig::SigningKey::from_der(pkcs8).unwrap();
+        let public = key.public_key();
+        match key.sign_legacy(msg) {
+            Some(signed) => {
+                let (legacy, s) = signed.unwrap();
+                let width = if schemes.contains(&SignatureScheme::EcdsaP384Sha384) {
+                    48
+                } else {
+                    32
+                };
+                assert_eq!(s.len(), 2 * width, "{legacy:?}");
+                legacy.verify(&public, msg, &s).unwrap();
+                assert!(legacy.verify(&public, b"other octets", &s).is_err());
+            }
+            None => assert!(!schemes.iter().any(|s| matches!(
+                s,
+                SignatureScheme::EcdsaP256Sha256 | SignatureScheme::EcdsaP384Sha384
+            ))),
+        }
+    }
+    assert!(sig::SigningKey::from_der(b"not a key").is_err());
 }
 
 proptest! {

@@ -22,11 +22,12 @@ use common::strongswan::{Charon, capture, check_capture, stop_capture};
 use common::{Lab, MESHSEC, NodeCfg, PeerCfg, config, must, wait_for};
 
 /// One case: the key type of the CA(s) and hosts, whether an intermediate CA signs the hosts,
-/// and how strongSwan's log names the scheme our AUTH used.
+/// and how strongSwan's log names the scheme of our AUTH and of its own.
 struct Case {
     key: &'static str,
     intermediate: bool,
     scheme: &'static str,
+    theirs: &'static str,
 }
 
 const CASES: [Case; 4] = [
@@ -34,21 +35,25 @@ const CASES: [Case; 4] = [
         key: "ecdsa-p256",
         intermediate: false,
         scheme: "ECDSA_WITH_SHA256_DER",
+        theirs: "ECDSA_WITH_SHA256_DER",
     },
     Case {
         key: "ecdsa-p384",
         intermediate: false,
         scheme: "ECDSA_WITH_SHA384_DER",
+        theirs: "ECDSA_WITH_SHA384_DER",
     },
     Case {
         key: "ed25519",
         intermediate: false,
         scheme: "ED25519",
+        theirs: "ED25519",
     },
     Case {
         key: "rsa3072",
         intermediate: true,
         scheme: "RSA_EMSA_PSS",
+        theirs: "RSA_EMSA_PSS",
     },
 ];
 
@@ -207,6 +212,16 @@ fn start(
     meshsec_initiates: bool,
     setup: impl FnOnce(&Path) -> (String, PathBuf, String),
 ) -> (Run, PathBuf) {
+    start_with(tag, meshsec_initiates, "", setup)
+}
+
+/// As [`start`], with `charon_extra` in strongswan.conf's `charon` section.
+fn start_with(
+    tag: &str,
+    meshsec_initiates: bool,
+    charon_extra: &str,
+    setup: impl FnOnce(&Path) -> (String, PathBuf, String),
+) -> (Run, PathBuf) {
     let mut lab = Lab::new(tag);
     let m = lab.ns("m");
     let sw = lab.ns("s");
@@ -215,7 +230,13 @@ fn start(
     lab.exec_ok(&sw, "ip addr add 10.2.0.1/32 dev lo");
     let (swanctl, sw_key, auth) = setup(&lab.dir.join("pki"));
     let pcap = capture(&mut lab, &m, "setup");
-    let charon = Charon::start_with_creds(&mut lab, &sw, &swanctl, &[("private", &sw_key)]);
+    let charon = Charon::start_with_creds(
+        &mut lab,
+        &sw,
+        &swanctl,
+        &[("private", &sw_key)],
+        charon_extra,
+    );
     let sock = lab.socket("m");
     let text = meshsec_conf(&lab, &sock, meshsec_initiates, &auth);
     lab.meshsec(&m, "m", &text);
@@ -254,6 +275,11 @@ fn fragments_by_source(pcap: &Path) -> (usize, usize) {
 }
 
 fn certificate_run(case: &Case, meshsec_initiates: bool) {
+    certificate_run_with(case, meshsec_initiates, "");
+}
+
+/// One certificate run with `charon_extra` strongswan.conf settings.
+fn certificate_run_with(case: &Case, meshsec_initiates: bool, charon_extra: &str) {
     let (
         Run {
             mut lab,
@@ -263,7 +289,7 @@ fn certificate_run(case: &Case, meshsec_initiates: bool) {
             sock,
         },
         pcap,
-    ) = start("certs", meshsec_initiates, |dir| {
+    ) = start_with("certs", meshsec_initiates, charon_extra, |dir| {
         let c = make_ca(dir, case.key, case.intermediate);
         let (mc, mk) = c.issue("m.test", "192.0.2.1", case.key, "");
         let (sc, sk) = c.issue("s.test", "192.0.2.2", case.key, "");
@@ -304,6 +330,8 @@ fn certificate_run(case: &Case, meshsec_initiates: bool) {
     // certificate requests.
     let verified = format!("authentication of 'm.test' with {}", case.scheme);
     assert!(log.contains(&verified), "{ctx}: no {verified:?} in:\n{log}");
+    let signed = format!("authentication of 's.test' (myself) with {}", case.theirs);
+    assert!(log.contains(&signed), "{ctx}: no {signed:?} in:\n{log}");
     assert!(
         log.contains("received cert request for"),
         "{ctx}: our CERTREQ did not arrive:\n{log}"
@@ -368,6 +396,38 @@ fn certificates_against_strongswan_meshsec_responder() {
     for case in &CASES {
         certificate_run(case, false);
     }
+}
+
+/// A peer without RFC 7427 (strongSwan with `signature_authentication = no` sends no
+/// SIGNATURE_HASH_ALGORITHMS and signs with the older methods): we verify its RSA (method 1,
+/// SHA-1) and ECDSA (RFC 4754 method 9) signatures, and answer ECDSA with method 9 ourselves.
+#[test]
+fn certificates_against_strongswan_without_rfc7427() {
+    let legacy = "signature_authentication = no";
+    for initiates in [true, false] {
+        certificate_run_with(
+            &Case {
+                key: "ecdsa-p256",
+                intermediate: false,
+                scheme: "ECDSA-256 signature",
+                theirs: "ECDSA-256 signature",
+            },
+            initiates,
+            legacy,
+        );
+    }
+    certificate_run_with(
+        &Case {
+            key: "rsa3072",
+            intermediate: false,
+            // We have no SHA-1 RSA signing (aws-lc-rs offers none): RFC 7427 PSS is what we
+            // send, and strongSwan verifies it whatever it sends itself.
+            scheme: "RSA_EMSA_PSS",
+            theirs: "RSA signature",
+        },
+        true,
+        legacy,
+    );
 }
 
 /// strongSwan presents a certificate we must refuse; meshsec initiates, so the refusal is

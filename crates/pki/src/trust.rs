@@ -45,10 +45,13 @@ static ALGORITHMS: &[&dyn rustls_pki_types::SignatureVerificationAlgorithm] = &[
 /// TLS server/client purposes most CAs issue for hosts.
 struct IkeUsage;
 
+/// id-kp-ipsecIKE (1.3.6.1.5.5.7.3.17), RFC 4945 §5.1.3.12.
+const IPSEC_IKE: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x11];
+
 /// The DER contents of the accepted key purpose OIDs.
 const PURPOSES: &[&[u8]] = &[
-    &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x11], // id-kp-ipsecIKE 1.3.6.1.5.5.7.3.17
-    &[0x55, 0x1d, 0x25, 0x00],                         // anyExtendedKeyUsage 2.5.29.37.0
+    IPSEC_IKE,
+    &[0x55, 0x1d, 0x25, 0x00], // anyExtendedKeyUsage 2.5.29.37.0
     &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x01], // serverAuth
     &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x02], // clientAuth
     &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x05], // ipsecEndSystem
@@ -72,7 +75,7 @@ impl ExtendedKeyUsageValidator for IkeUsage {
         }
         Err(webpki::Error::RequiredEkuNotFoundContext(
             webpki::RequiredEkuNotFoundContext {
-                required: webpki::KeyUsage::required(PURPOSES[0]),
+                required: webpki::KeyUsage::required(IPSEC_IKE),
                 present: seen,
             },
         ))
@@ -153,7 +156,7 @@ impl Eq for TrustStore {}
 
 fn parse(der: &[u8], position: usize) -> Result<X509Certificate<'_>, CertError> {
     match X509Certificate::from_der(der) {
-        Ok((rest, cert)) if rest.is_empty() => Ok(cert),
+        Ok(([], cert)) => Ok(cert),
         Ok(_) => Err(CertError::Malformed {
             position,
             reason: "trailing octets after the certificate".into(),

@@ -301,7 +301,9 @@ fn psk_rotation_one_host_after_the_other_never_fails_an_authentication() {
     };
     // Each step of the rotation, as both hosts are configured at that moment: every
     // authentication in between succeeds, whichever side initiates.
-    let steps: [(&str, (&str, &[&str]), (&str, &[&str])); 5] = [
+    // (what, (A signs with, A also accepts), (B signs with, B also accepts))
+    type Keys<'a> = (&'a str, &'a [&'a str]);
+    let steps: [(&str, Keys<'_>, Keys<'_>); 5] = [
         ("before", (old, &[]), (old, &[])),
         ("A accepts the new key", (old, &[new]), (old, &[])),
         ("B accepts the new key", (old, &[new]), (old, &[new])),

@@ -47,16 +47,18 @@ pub struct Charon {
 
 impl Charon {
     pub fn start(lab: &mut Lab, ns: &str, swanctl: &str) -> Charon {
-        Charon::start_with_creds(lab, ns, swanctl, &[])
+        Charon::start_with_creds(lab, ns, swanctl, &[], "")
     }
 
     /// As [`Charon::start`], with credential files copied into swanctl's directories first
-    /// (`("private", key)`: swanctl loads private keys only from there).
+    /// (`("private", key)`: swanctl loads private keys only from there) and `charon_extra`
+    /// settings in strongswan.conf's `charon` section.
     pub fn start_with_creds(
         lab: &mut Lab,
         ns: &str,
         swanctl: &str,
         creds: &[(&str, &std::path::Path)],
+        charon_extra: &str,
     ) -> Charon {
         let dir = lab.dir.join("charon");
         std::fs::create_dir_all(dir.join("run")).unwrap();
@@ -71,7 +73,11 @@ impl Charon {
         let d = dir.display().to_string();
         std::fs::write(
             dir.join("strongswan.conf"),
-            STRONGSWAN_CONF.replace("@DIR@", &d),
+            STRONGSWAN_CONF.replace("@DIR@", &d).replacen(
+                "charon {\n",
+                &format!("charon {{\n    {charon_extra}\n"),
+                1,
+            ),
         )
         .unwrap();
         std::fs::write(dir.join("swanctl.conf"), swanctl).unwrap();
