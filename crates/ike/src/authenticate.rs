@@ -3,30 +3,18 @@
 //! method 14, RFC 4754 methods 9–11) — and the check of what the peer sends, one place for
 //! both roles.
 
-use std::borrow::Cow;
-use std::sync::Arc;
-
 use meshsec_crypto::sig::{self, LegacySignature, SignatureScheme};
 use meshsec_crypto::{Prf, auth};
 use meshsec_pki::{CertError, KeyAlgorithm, PeerCertificate};
 use meshsec_wire::codec::Writer;
 use meshsec_wire::payload::{AuthPayload, CertPayload, Identity, Payload, PayloadBody};
 use meshsec_wire::registry::{AuthMethod, CertEncoding, HashAlgorithm};
+use std::borrow::Cow;
 
 use crate::config::{LocalAuth, PeerAuth, PeerConfig};
 use crate::endpoint::Endpoint;
 use crate::event::{Failure, Side};
-use crate::sa::{IkeSa, Role};
-
-/// The certificate a peer authenticated with: the chain as it sent it (to validate again when
-/// our CAs or CRLs change) and what validation found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct PeerCertRecord {
-    /// Its CERT payloads' DER, its own certificate first.
-    pub(crate) chain: Vec<Vec<u8>>,
-    /// The validated certificate.
-    pub(crate) cert: PeerCertificate,
-}
+use crate::sa::{IkeSa, PeerCertRecord, Role};
 
 /// The ID payload body (`IDi'`/`IDr'`), as AUTH covers it.
 fn id_body(id: &Identity<'_>) -> Vec<u8> {
@@ -334,9 +322,4 @@ fn verify_signature(
         )));
     }
     sig::verify(scheme, &cert.public_key, octets, signature).map_err(|e| invalid(e.to_string()))
-}
-
-/// The record kept on an SA, shared by its rekeyed successors.
-pub(crate) fn keep(record: Option<PeerCertRecord>) -> Option<Arc<PeerCertRecord>> {
-    record.map(Arc::new)
 }

@@ -385,7 +385,7 @@ impl Endpoint {
             .ok_or(ErrorKind::Internal)?;
         let sa = self.sas.get_mut(&spi).ok_or(ErrorKind::Internal)?;
         sa.peer = Some(peer);
-        sa.peer_certificate = crate::authenticate::keep(peer_certificate);
+        sa.peer_certificate = peer_certificate.map(std::sync::Arc::new);
         sa.state = State::Established;
         sa.answered(message_id, bytes.clone(), now);
         let (nat_detected, local, remote) = (sa.nat_detected, sa.local, sa.remote);
@@ -548,7 +548,7 @@ impl Endpoint {
         }
         if let Some(sa) = self.sas.get_mut(&spi) {
             sa.state = State::Established;
-            sa.peer_certificate = crate::authenticate::keep(peer_certificate);
+            sa.peer_certificate = peer_certificate.map(std::sync::Arc::new);
             sa.take_request();
         }
         let initial_contact = find_notify(&payloads, NotifyType::INITIAL_CONTACT).is_some();

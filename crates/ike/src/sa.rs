@@ -120,7 +120,17 @@ pub(crate) struct IkeSa {
     pub(crate) peer_hashes: Vec<meshsec_wire::registry::HashAlgorithm>,
     /// The certificate the peer authenticated with (kept for CRL reloads and expiry; rekeys
     /// carry it over).
-    pub(crate) peer_certificate: Option<std::sync::Arc<crate::authenticate::PeerCertRecord>>,
+    pub(crate) peer_certificate: Option<std::sync::Arc<PeerCertRecord>>,
+}
+
+/// The certificate a peer authenticated with: the chain as it sent it (to validate again when
+/// our CAs or CRLs change) and what validation found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PeerCertRecord {
+    /// Its CERT payloads' DER, its own certificate first.
+    pub(crate) chain: Vec<Vec<u8>>,
+    /// The validated certificate.
+    pub(crate) cert: meshsec_pki::PeerCertificate,
 }
 
 /// An IKE SA's reauthentication (RFC 7296 §2.8.3, RFC 4478): when, and the IKE SAs on
