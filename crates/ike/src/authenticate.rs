@@ -23,6 +23,9 @@ fn id_body(id: &Identity<'_>) -> Vec<u8> {
     out
 }
 
+/// Most intermediate certificates we take from a peer (webpki builds no deeper path).
+const MAX_INTERMEDIATES: usize = 5;
+
 /// The RFC 7427 scheme we sign with: the one our key makes whose hash the peer announced;
 /// for RSA keys, RSASSA-PSS (RFC 8247 prefers it to PKCS#1 v1.5).
 fn scheme_for(key: sig::KeyKind, peer_hashes: &[HashAlgorithm]) -> Option<SignatureScheme> {
@@ -75,10 +78,17 @@ pub(crate) fn certreq(cfg: &PeerConfig) -> Option<Payload<'static>> {
 }
 
 impl Endpoint {
-    /// Seconds since the Unix epoch at `now_hint`, for certificate validity.
-    pub(crate) fn unix_now(&self) -> i64 {
+    /// Seconds since the Unix epoch at `now_hint`, for certificate validity; an error if the
+    /// caller never told us the wall clock.
+    pub(crate) fn unix_now(&self) -> Result<i64, Failure> {
         let secs = i64::try_from(self.now_hint.since_epoch().as_secs()).unwrap_or(i64::MAX);
-        self.unix_offset.saturating_add(secs)
+        self.unix_offset
+            .map(|o| o.saturating_add(secs))
+            .ok_or_else(|| Failure::Local {
+                detail: "the wall clock is unknown (Endpoint::set_wall_clock was never called): \
+                         no certificate can be checked"
+                    .into(),
+            })
     }
 
     /// The octets an AUTH payload covers (RFC 7296 §2.15), for our side (`ours`) or the
@@ -115,6 +125,11 @@ impl Endpoint {
             .ok_or_else(|| local("no keys to compute our AUTH with".into()))?;
         let credential = match &cfg.local_auth {
             LocalAuth::Psk => {
+                if cfg.psk.is_empty() {
+                    return Err(local(
+                        "no pre-shared key is configured for this peer".into(),
+                    ));
+                }
                 let mac = auth::psk_auth(prf, cfg.psk.expose(), &octets);
                 return Ok(vec![Payload::new(PayloadBody::Auth(AuthPayload {
                     method: AuthMethod::SHARED_KEY_MIC,
@@ -133,13 +148,18 @@ impl Endpoint {
                 (AuthMethod::DIGITAL_SIGNATURE, data)
             }
             // The peer announced no hash our key can use (or no RFC 7427 at all): ECDSA keys
-            // have their own methods; for the others RFC 7427 is all there is.
+            // have their own methods (RFC 4754). RSA method 1 would need SHA-1 signing, which
+            // aws-lc-rs does not offer, and Ed25519 exists only in RFC 7427: those keys send
+            // RFC 7427 anyway (strongSwan verifies it even with signature_authentication = no,
+            // tested), and a peer that cannot says AUTHENTICATION_FAILED.
             None => match key.sign_legacy(&octets) {
                 Some(signed) => {
                     let (legacy, signature) = signed.map_err(|e| local(e.to_string()))?;
                     let method = match legacy {
+                        LegacySignature::EcdsaP256Sha256 => AuthMethod::ECDSA_SHA256_P256,
                         LegacySignature::EcdsaP384Sha384 => AuthMethod::ECDSA_SHA384_P384,
-                        _ => AuthMethod::ECDSA_SHA256_P256,
+                        LegacySignature::EcdsaP521Sha512 => AuthMethod::ECDSA_SHA512_P521,
+                        LegacySignature::RsaPkcs1Sha1 => AuthMethod::RSA_SIG,
                     };
                     (method, signature)
                 }
@@ -196,17 +216,17 @@ impl Endpoint {
             .ok_or(Failure::Protocol {
                 detail: "IKE_AUTH without an AUTH payload".into(),
             })?;
-        let (_, octets) = self
-            .signed_octets(sa, false, peer_id)
-            .ok_or_else(|| Failure::Local {
-                detail: "no keys to check the peer's AUTH with".into(),
-            })?;
-        let prf = sa.crypto.as_ref().map(|c| c.suite.prf);
+        let (prf, octets) =
+            self.signed_octets(sa, false, peer_id)
+                .ok_or_else(|| Failure::Local {
+                    detail: "no keys to check the peer's AUTH with".into(),
+                })?;
         match (&cfg.peer_auth, auth.method) {
             (PeerAuth::Psk { also }, AuthMethod::SHARED_KEY_MIC) => {
-                let prf = prf.ok_or(Failure::AuthenticationFailed { side: Side::Local })?;
+                // An empty key is no key: anyone could compute a MAC with it.
                 let matches = std::iter::once(&cfg.psk)
                     .chain(also)
+                    .filter(|k| !k.is_empty())
                     .any(|k| auth::verify_psk_auth(prf, k.expose(), &octets, &auth.data).is_ok());
                 if matches {
                     Ok(None)
@@ -225,17 +245,25 @@ impl Endpoint {
                 })
             }
             (PeerAuth::Certificate(trust), method) => {
-                let chain: Vec<&[u8]> = payloads
-                    .iter()
-                    .filter_map(|p| match &p.body {
-                        PayloadBody::Cert(c) if c.encoding == CertEncoding::X509_SIGNATURE => {
-                            Some(c.data.as_ref())
+                // The peer's own certificate and at most MAX_INTERMEDIATES others, each once:
+                // an unauthenticated sender gets no more path building than a real chain
+                // needs.
+                let mut chain: Vec<&[u8]> = Vec::new();
+                for p in payloads {
+                    if let PayloadBody::Cert(c) = &p.body
+                        && c.encoding == CertEncoding::X509_SIGNATURE
+                        && !chain.contains(&c.data.as_ref())
+                    {
+                        if chain.len() > MAX_INTERMEDIATES {
+                            return Err(Failure::Certificate(CertError::ChainTooLong {
+                                max: MAX_INTERMEDIATES,
+                            }));
                         }
-                        _ => None,
-                    })
-                    .collect();
+                        chain.push(c.data.as_ref());
+                    }
+                }
                 let cert = trust
-                    .verify(&chain, peer_id, self.unix_now())
+                    .verify(&chain, peer_id, self.unix_now()?)
                     .map_err(Failure::Certificate)?;
                 verify_signature(&cert, method, &octets, &auth.data)?;
                 Ok(Some(PeerCertRecord {
@@ -246,31 +274,40 @@ impl Endpoint {
         }
     }
 
-    /// Validates the certificate of every established IKE SA with `peer` again (our CAs or
-    /// CRLs changed): the SAs whose certificate is now revoked, with the reason.
-    pub(crate) fn revoked_sas(
+    /// The IKE SAs with `peer` whose authentication no longer holds under its current
+    /// configuration (after a reload changed its credentials), with the reason: a peer
+    /// certificate that does not validate any more (revoked by a new CRL, its CA removed,
+    /// expired). Keys and methods that changed leave SAs alone: they matter at the next
+    /// authentication, which is what makes rotation and migration gap-free.
+    pub(crate) fn invalidated_sas(
         &self,
         peer: crate::event::PeerId,
     ) -> Vec<(meshsec_types::IkeSpi, Failure)> {
-        let Some(PeerAuth::Certificate(trust)) = self.peers.get(peer).map(|c| &c.peer_auth) else {
-            return Vec::new();
-        };
         let Some(cfg) = self.peers.get(peer) else {
             return Vec::new();
         };
         let mut out = Vec::new();
         for (spi, sa) in self.sas.iter() {
-            if sa.peer != Some(peer) {
+            if sa.peer != Some(peer) || sa.state != crate::sa::State::Established {
                 continue;
             }
-            let Some(record) = &sa.peer_certificate else {
-                continue;
+            let verdict = match (&cfg.peer_auth, &sa.peer_certificate) {
+                (PeerAuth::Certificate(trust), Some(record)) => {
+                    let chain: Vec<&[u8]> = record.chain.iter().map(Vec::as_slice).collect();
+                    // Without a clock nothing can be judged: the SA stays.
+                    self.unix_now().map_or(Ok(()), |now| {
+                        trust
+                            .verify(&chain, &cfg.remote_id, now)
+                            .map(|_| ())
+                            .map_err(Failure::Certificate)
+                    })
+                }
+                // A change of method (PSK to certificates or back) is like a new key: the next
+                // authentication uses it, so that hosts can migrate one after the other.
+                _ => Ok(()),
             };
-            let chain: Vec<&[u8]> = record.chain.iter().map(Vec::as_slice).collect();
-            if let Err(e @ CertError::Revoked { .. }) =
-                trust.verify(&chain, &cfg.remote_id, self.unix_now())
-            {
-                out.push((*spi, Failure::Certificate(e)));
+            if let Err(f) = verdict {
+                out.push((*spi, f));
             }
         }
         out

@@ -87,8 +87,9 @@ pub struct Endpoint {
     /// When we last told each peer about an unknown SPI (rate limit).
     pub(crate) invalid_spi_sent: HashMap<PeerId, Timestamp>,
     /// Seconds since the Unix epoch at our epoch (`Timestamp::ZERO`): certificates are valid
-    /// between wall-clock dates, and the engine has only the caller's monotonic clock.
-    pub(crate) unix_offset: i64,
+    /// between wall-clock dates, and the engine has only the caller's monotonic clock. `None`
+    /// until the caller tells it (no certificate is accepted before).
+    pub(crate) unix_offset: Option<i64>,
 }
 
 /// Stateless replies per source address per second.
@@ -137,7 +138,7 @@ impl Endpoint {
             now_hint: Timestamp::ZERO,
             contacted: std::collections::HashSet::new(),
             invalid_spi_sent: HashMap::new(),
-            unix_offset: 0,
+            unix_offset: None,
         }
     }
 
@@ -146,7 +147,7 @@ impl Endpoint {
     /// (the engine keeps the offset between the two clocks).
     pub fn set_wall_clock(&mut self, now: Timestamp, unix_secs: i64) {
         let since = i64::try_from(now.since_epoch().as_secs()).unwrap_or(i64::MAX);
-        self.unix_offset = unix_secs.saturating_sub(since);
+        self.unix_offset = Some(unix_secs.saturating_sub(since));
     }
 
     /// Makes the next key exchange of `kx`'s method use `kx` instead of a fresh one. For

@@ -132,6 +132,9 @@ fn nat_detected(
     )
 }
 
+/// Most CA hashes (20 octets each) in the CERTREQs of an IKE_SA_INIT response.
+const MAX_CERTREQ_CAS: usize = 4;
+
 /// RFC 7383: we reassemble SKF fragments and send them when a message is too big.
 fn fragmentation_supported() -> Payload<'static> {
     Payload::new(PayloadBody::Notify(Notify::new(
@@ -435,29 +438,40 @@ impl Endpoint {
         }
         payloads.push(signature_hash_algorithms());
         // RFC 7296 §1.2: the responder asks for certificates here, for the CAs of the peers
-        // the source may be (one CERTREQ per peer configuration that wants one, alike ones
-        // once).
+        // the source may be (alike requests once). strongSwan sends its certificate only when
+        // asked (send_cert = ifasked), so this is needed; it is capped (`MAX_CERTREQ_CAS`
+        // hashes in all) so that the answer to an unauthenticated sender outgrows its request
+        // by at most ~100 octets, whatever the number of CAs configured.
         let mut certreqs: Vec<Payload<'static>> = Vec::new();
+        let mut hashes = 0;
         for p in candidates.iter().filter_map(|p| self.peers.get(*p)) {
-            if let Some(req) = crate::authenticate::certreq(p)
-                && !certreqs.contains(&req)
-            {
-                certreqs.push(req);
+            let Some(mut req) = crate::authenticate::certreq(p) else {
+                continue;
+            };
+            if let PayloadBody::CertReq(c) = &mut req.body {
+                let keep = MAX_CERTREQ_CAS
+                    .saturating_sub(hashes)
+                    .min(c.data.len() / 20);
+                c.data.to_mut().truncate(keep * 20);
+                if keep == 0 || certreqs.contains(&req) {
+                    continue;
+                }
+                hashes += keep;
             }
+            certreqs.push(req);
         }
-        payloads.extend(certreqs);
-        let response = Message {
-            header: Header {
-                spi_i: spi_i.get(),
-                spi_r: spi_r.get(),
-                minor_version: 0,
-                exchange: ExchangeType::IKE_SA_INIT,
-                flags: Flags::new(false, true),
-                message_id: 0,
-            },
-            payloads,
+        let header = Header {
+            spi_i: spi_i.get(),
+            spi_r: spi_r.get(),
+            minor_version: 0,
+            exchange: ExchangeType::IKE_SA_INIT,
+            flags: Flags::new(false, true),
+            message_id: 0,
         };
-        let out = response.to_bytes().map_err(|_| ErrorKind::Internal)?;
+        payloads.extend(certreqs);
+        let out = Message { header, payloads }
+            .to_bytes()
+            .map_err(|_| ErrorKind::Internal)?;
         sa.our_init = out.clone();
         sa.last_response = Some(Answered::new(
             0,

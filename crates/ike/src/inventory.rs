@@ -158,11 +158,11 @@ impl Endpoint {
         }
     }
 
-    /// After a peer's CAs or CRLs changed ([`Endpoint::replace_peer`]): every IKE SA whose
-    /// peer certificate is now revoked is deleted (the peer is told) and its failure reported.
-    /// Returns how many.
-    pub fn enforce_revocations(&mut self, now: Timestamp, peer: PeerId) -> usize {
-        let revoked = self.revoked_sas(peer);
+    /// After a peer's credentials changed ([`Endpoint::replace_peer`]): every IKE SA whose
+    /// peer certificate no longer validates — revoked by a new CRL, its CA removed, expired —
+    /// is deleted (the peer is told) and its failure reported. Returns how many.
+    pub fn recheck_authentications(&mut self, now: Timestamp, peer: PeerId) -> usize {
+        let revoked = self.invalidated_sas(peer);
         for (spi, failure) in &revoked {
             if let Some(sa) = self.sas.get_mut(spi) {
                 sa.tasks.clear();

@@ -74,6 +74,11 @@ impl Endpoint {
         bytes: &[u8],
     ) -> Result<Option<Opened>, IkeError> {
         let sa = self.sas.get_mut(&spi).ok_or(ErrorKind::UnknownSpi)?;
+        // Before the sender authenticated, a whole message is held to the reassembly cap too:
+        // what it carries (certificate chains) costs work to check.
+        if sa.state == State::ExpectAuthRequest && bytes.len() > MAX_REASSEMBLED_BEFORE_AUTH {
+            return Err(ErrorKind::TooLarge.into());
+        }
         let keys = sa.crypto.as_ref().ok_or(ErrorKind::WrongState)?;
         let opened = keys
             .sk_in

@@ -118,8 +118,8 @@ pub(crate) struct IkeSa {
     /// The hashes the peer can verify signatures with (its SIGNATURE_HASH_ALGORITHMS, RFC
     /// 7427 §4); empty if it sent none.
     pub(crate) peer_hashes: Vec<meshsec_wire::registry::HashAlgorithm>,
-    /// The certificate the peer authenticated with (kept for CRL reloads and expiry; rekeys
-    /// carry it over).
+    /// The certificate the peer authenticated with (checked again when a reload changes the
+    /// peer's CAs or CRLs, and shown with its expiry in status; rekeys carry it over).
     pub(crate) peer_certificate: Option<std::sync::Arc<PeerCertRecord>>,
 }
 

@@ -95,8 +95,8 @@ pub enum PkiCmd {
         #[arg(long, hide = true)]
         no_digital_signature: bool,
     },
-    /// Write a CRL signed by the CA that revokes the given certificates (PEM, or serial
-    /// numbers in hex), replacing OUT.
+    /// Revoke certificates (PEM files, or serial numbers in hex): writes the CA's CRL to OUT
+    /// with them added to what a CRL already at OUT revokes (its number increases).
     Revoke {
         /// The CA certificate.
         #[arg(long)]
@@ -173,6 +173,14 @@ pub fn run(cmd: PkiCmd) -> Result<()> {
             valid_from,
             no_digital_signature,
         } => {
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+                || name.starts_with('.')
+            {
+                bail!("{name:?} is not a host name (letters, digits, '.', '-', '_')");
+            }
             let (issuer, chain) = load_issuer(&ca, &ca_key)?;
             let key = generate(key_type)?;
             let mut params = CertificateParams::default();
@@ -230,19 +238,30 @@ pub fn run(cmd: PkiCmd) -> Result<()> {
         } => {
             let (issuer, _) = load_issuer(&ca, &ca_key)?;
             let now = OffsetDateTime::now_utc();
-            let mut revoked = Vec::new();
+            // What the CRL at OUT already revokes stays revoked; its number only grows.
+            let (mut revoked, previous) = existing_crl(&out)?;
             for r in &revoke {
-                revoked.push(RevokedCertParams {
-                    serial_number: serial_of(r)?,
-                    revocation_time: now,
-                    reason_code: None,
-                    invalidity_date: None,
-                });
+                let serial = serial_of(r)?;
+                if revoked
+                    .iter()
+                    .all(|e: &RevokedCertParams| e.serial_number != serial)
+                {
+                    revoked.push(RevokedCertParams {
+                        serial_number: serial,
+                        revocation_time: now,
+                        reason_code: None,
+                        invalidity_date: None,
+                    });
+                }
             }
+            let number = u64::try_from(now.unix_timestamp())
+                .unwrap_or(0)
+                .max(previous.saturating_add(1));
+            let count = revoked.len();
             let params = CertificateRevocationListParams {
                 this_update: now,
                 next_update: now + Duration::days(30),
-                crl_number: SerialNumber::from(u64::try_from(now.unix_timestamp()).unwrap_or(0)),
+                crl_number: SerialNumber::from(number),
                 issuing_distribution_point: None,
                 revoked_certs: revoked,
                 key_identifier_method: KeyIdMethod::Sha256,
@@ -250,7 +269,7 @@ pub fn run(cmd: PkiCmd) -> Result<()> {
             let crl = params.signed_by(&issuer)?;
             write_replace(&out, crl.pem()?.as_bytes())?;
             println!(
-                "CRL revoking {} certificate(s): {}",
+                "CRL number {number} revoking {count} certificate(s) ({} named now): {}",
                 revoke.len(),
                 out.display()
             );
@@ -303,7 +322,9 @@ fn validity(params: &mut CertificateParams, from: Option<&str>, days: i64) -> Re
 /// minus a self-signed root).
 fn load_issuer(cert: &Path, key: &Path) -> Result<(Issuer<'static, KeyPair>, String)> {
     let cert_pem = std::fs::read_to_string(cert).with_context(|| cert.display().to_string())?;
-    let key_pem = std::fs::read_to_string(key).with_context(|| key.display().to_string())?;
+    let key_pem = zeroize::Zeroizing::new(
+        std::fs::read_to_string(key).with_context(|| key.display().to_string())?,
+    );
     let key_pair = KeyPair::from_pem(&key_pem)
         .with_context(|| format!("{}: not a PEM private key", key.display()))?;
     let ders = meshsec_pki::certificates_from_pem(cert_pem.as_bytes())
@@ -330,6 +351,33 @@ fn load_issuer(cert: &Path, key: &Path) -> Result<(Issuer<'static, KeyPair>, Str
 
 fn pem_of(der: &[u8]) -> String {
     pem::encode(&pem::Pem::new("CERTIFICATE", der.to_vec()))
+}
+
+/// The entries and the number of the CRL at `path`, if there is one.
+fn existing_crl(path: &Path) -> Result<(Vec<RevokedCertParams>, u64)> {
+    let Ok(pem) = std::fs::read(path) else {
+        return Ok((Vec::new(), 0));
+    };
+    let der =
+        meshsec_pki::crls_from_pem(&pem).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let der = der.first().context("no CRL")?;
+    let (_, crl) =
+        x509_parser::parse_x509_crl(der).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let number = crl
+        .crl_number()
+        .and_then(|n| u64::try_from(n).ok())
+        .unwrap_or(0);
+    let entries = crl
+        .iter_revoked_certificates()
+        .map(|r| RevokedCertParams {
+            serial_number: SerialNumber::from_slice(r.raw_serial()),
+            revocation_time: OffsetDateTime::from_unix_timestamp(r.revocation_date.timestamp())
+                .unwrap_or(OffsetDateTime::UNIX_EPOCH),
+            reason_code: None,
+            invalidity_date: None,
+        })
+        .collect();
+    Ok((entries, number))
 }
 
 fn serial_of(s: &str) -> Result<SerialNumber> {

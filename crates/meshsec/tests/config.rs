@@ -479,7 +479,7 @@ fn certificate_settings_are_checked_with_file_line_and_key() {
                 "auth = \"cert\"\ncert_file = \"certs/alpha.example.org.pem\"\nkey_file = \"certs/other.example.org.key\"",
                 cas,
             ),
-            "the private key (ECDSA P-256) does not belong to the certificate \"CN=alpha.example.org\" (the first in the file)",
+            "meshsec.toml:15: peer.beta.key_file: certs/other.example.org.key: the private key (ECDSA P-256) does not belong to the certificate \"CN=alpha.example.org\" (the first in the certificate file)",
         ),
         (
             config(TS, ID, &cert("alpha.example.org"), "# no CAs"),
@@ -556,5 +556,24 @@ fn certificate_settings_are_checked_with_file_line_and_key() {
     assert!(
         out.contains("it with the PSK or the accepted next one"),
         "{out}"
+    );
+    // ... and belongs to one peer: not in [defaults], and not another peer's key either.
+    let text = config(TS, ID, PSK, "# -").replace(
+        "\n[[peer]]",
+        "\n[defaults]\naccept_psk_file = \"keys/next.psk\"\n\n[[peer]]",
+    );
+    let (ok, _, err) = dir.check(&text);
+    assert!(
+        !ok && err.contains("defaults.accept_psk_file: accept_psk_file belongs to one peer"),
+        "{err}"
+    );
+    let two = format!(
+        "{}\n[[peer]]\nname = \"gamma\"\naddress = \"192.0.2.3\"\nidentity = \"fqdn:gamma.example.org\"\npsk_file = \"keys/gamma.psk\"\naccept_psk_file = \"keys/beta.psk\"\nlocal_ts = [\"10.1.0.0/24\"]\nremote_ts = [\"10.3.0.0/24\"]\n",
+        config(TS, ID, PSK, "# -")
+    );
+    let (ok, _, err) = dir.check(&two);
+    assert!(
+        !ok && err.contains("peer.gamma.accept_psk_file: the same pre-shared key as peer beta"),
+        "{err}"
     );
 }

@@ -189,8 +189,8 @@ impl<B: SaBackend> Node<B> {
             Command::UpdatePeer { peer, policy } => {
                 self.known(peer)?;
                 self.ike.replace_peer(peer, policy.ike.clone())?;
-                // New CRLs (or CAs) may revoke the certificate an SA was authenticated with.
-                self.ike.enforce_revocations(now, peer);
+                // New CRLs, CAs or auth methods may invalidate how an SA was authenticated.
+                self.ike.recheck_authentications(now, peer);
                 let always = policy.start == crate::Start::Always;
                 if let Some(p) = self.peer(peer) {
                     p.policy = policy;

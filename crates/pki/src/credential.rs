@@ -90,15 +90,19 @@ impl Credential {
     /// Our credential from a certificate file's content (PEM, ours first, then
     /// intermediates) and a key file's content; the key must belong to the certificate.
     pub fn from_pem(cert: &[u8], key: &[u8]) -> Result<Credential, String> {
-        let chain = certificates_from_pem(cert)?;
-        let key = key_from_pem(key)?;
+        Credential::new(certificates_from_pem(cert)?, key_from_pem(key)?)
+    }
+
+    /// Our credential from DER certificates (ours first) and its key; the key must belong to
+    /// the first certificate.
+    pub fn new(chain: Vec<Vec<u8>>, key: SigningKey) -> Result<Credential, String> {
         let first = chain.first().ok_or("no certificate")?;
         let (_, parsed) =
             X509Certificate::from_der(first).map_err(|e| format!("certificate: {e}"))?;
         if parsed.public_key().subject_public_key.data.as_ref() != key.public_key().as_slice() {
             return Err(format!(
                 "the private key ({}) does not belong to the certificate \"{}\" (the first in \
-                 the file)",
+                 the certificate file)",
                 key.kind(),
                 parsed.subject()
             ));

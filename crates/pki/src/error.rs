@@ -15,6 +15,11 @@ pub enum CertError {
         /// What the parser said.
         reason: String,
     },
+    /// More certificates than any path we build needs (refused before any is parsed).
+    ChainTooLong {
+        /// The most we take.
+        max: usize,
+    },
     /// The chain does not lead to any configured CA.
     UnknownCa {
         /// The certificate's subject.
@@ -93,6 +98,11 @@ impl fmt::Display for CertError {
                 "certificate {position} of the peer's chain is not a DER X.509 certificate: \
                  {reason}"
             ),
+            CertError::ChainTooLong { max } => write!(
+                f,
+                "the peer sent more than {max} intermediate certificates; no path we build is \
+                 that long"
+            ),
             CertError::UnknownCa {
                 subject,
                 issuer,
@@ -151,3 +161,23 @@ impl fmt::Display for CertError {
 }
 
 impl std::error::Error for CertError {}
+
+/// Text from a certificate (subject, issuer, names) as it may appear in messages: the sender
+/// may not have authenticated yet, so control characters are escaped (no forged log lines)
+/// and the length is bounded.
+pub(crate) fn clean(text: &str) -> String {
+    const MAX: usize = 128;
+    let mut out = String::new();
+    for (n, c) in text.chars().enumerate() {
+        if n == MAX {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}

@@ -9,6 +9,8 @@ use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::FromDer;
 use x509_parser::x509::X509Name;
 
+use crate::error::clean;
+
 /// A DN as a list of (attribute type, value) with values compared case-insensitively: two
 /// encodings of one name (PrintableString vs UTF8String, as strongSwan and OpenSSL differ)
 /// compare equal.
@@ -52,11 +54,13 @@ pub(crate) fn binds(cert: &X509Certificate<'_>, id: &Identity<'_>) -> bool {
     }
 }
 
-/// The identities `cert` holds, for messages: its subject and subjectAltNames.
+/// The identities `cert` holds, for messages: its subject and subjectAltNames (the first
+/// eight; each cleaned of control characters and bounded).
 pub(crate) fn describe(cert: &X509Certificate<'_>) -> String {
-    let mut out = format!("subject \"{}\"", cert.subject());
+    let mut out = format!("subject \"{}\"", clean(&cert.subject().to_string()));
     if let Ok(Some(ext)) = cert.subject_alternative_name() {
-        for g in &ext.value.general_names {
+        let names = &ext.value.general_names;
+        for g in names.iter().take(8) {
             let s = match g {
                 GeneralName::DNSName(d) => format!("fqdn:{d}"),
                 GeneralName::RFC822Name(d) => format!("email:{d}"),
@@ -71,7 +75,10 @@ pub(crate) fn describe(cert: &X509Certificate<'_>) -> String {
                 },
                 other => format!("{other:?}"),
             };
-            out.push_str(&format!(", {s}"));
+            out.push_str(&format!(", {}", clean(&s)));
+        }
+        if names.len() > 8 {
+            out.push_str(&format!(" and {} more", names.len() - 8));
         }
     } else {
         out.push_str(" and no subjectAltName");

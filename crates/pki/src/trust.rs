@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use meshsec_crypto::digest::sha1;
 use meshsec_wire::payload::Identity;
-use rustls_pki_types::{CertificateDer, UnixTime};
+use rustls_pki_types::{CertificateDer, TrustAnchor, UnixTime};
 use webpki::{
     CertRevocationList, EndEntityCert, ExpirationPolicy, ExtendedKeyUsageValidator, KeyPurposeId,
     KeyPurposeIdIter, OwnedCertRevocationList, RevocationCheckDepth, RevocationOptionsBuilder,
@@ -16,7 +16,7 @@ use x509_parser::certificate::X509Certificate;
 use x509_parser::prelude::FromDer;
 use x509_parser::time::ASN1Time;
 
-use crate::error::CertError;
+use crate::error::{CertError, clean};
 use crate::identity;
 
 /// The algorithms certificate signatures may use.
@@ -122,17 +122,19 @@ pub fn show_time(unix: i64) -> String {
         .unwrap_or_else(|_| format!("{unix} s after the epoch"))
 }
 
-struct Anchor {
-    der: CertificateDer<'static>,
+/// What we say about a trust anchor.
+struct AnchorInfo {
     subject: String,
     spki_sha1: [u8; 20],
 }
 
-/// The CAs we trust and the CRLs we honour.
+/// The CAs we trust and the CRLs we honour, parsed once (every validation uses them, the
+/// unauthenticated ones too).
 #[derive(Default)]
 pub struct TrustStore {
-    anchors: Vec<Anchor>,
-    crls: Vec<OwnedCertRevocationList>,
+    anchors: Vec<TrustAnchor<'static>>,
+    info: Vec<AnchorInfo>,
+    crls: Vec<CertRevocationList<'static>>,
     /// Every input, to tell two stores apart (reload).
     inputs: Vec<Vec<u8>>,
 }
@@ -182,20 +184,20 @@ impl TrustStore {
                     cert.subject()
                 ));
             }
-            let owned = CertificateDer::from(der.clone());
-            webpki::anchor_from_trusted_cert(&owned)
+            let owned = CertificateDer::from(der.as_slice());
+            let anchor = webpki::anchor_from_trusted_cert(&owned)
                 .map_err(|e| format!("CA certificate {} (\"{}\"): {e}", i + 1, cert.subject()))?;
-            store.anchors.push(Anchor {
-                subject: cert.subject().to_string(),
+            store.anchors.push(anchor.to_owned());
+            store.info.push(AnchorInfo {
+                subject: clean(&cert.subject().to_string()),
                 spki_sha1: sha1(cert.tbs_certificate.subject_pki.raw),
-                der: owned,
             });
             store.inputs.push(der.clone());
         }
         for (i, der) in crls.iter().enumerate() {
             let crl = OwnedCertRevocationList::from_der(der)
                 .map_err(|e| format!("CRL {}: not a usable DER X.509 CRL: {e}", i + 1))?;
-            store.crls.push(crl);
+            store.crls.push(CertRevocationList::Owned(crl));
             store.inputs.push(der.clone());
         }
         Ok(store)
@@ -203,13 +205,13 @@ impl TrustStore {
 
     /// Whether no CA is configured.
     pub fn is_empty(&self) -> bool {
-        self.anchors.is_empty()
+        self.info.is_empty()
     }
 
     /// The CAs' subjects, for messages.
     pub fn anchor_names(&self) -> String {
         let names: Vec<String> = self
-            .anchors
+            .info
             .iter()
             .map(|a| format!("\"{}\"", a.subject))
             .collect();
@@ -223,7 +225,7 @@ impl TrustStore {
     /// The Certification Authority field of our CERTREQ (RFC 7296 §3.7): the SHA-1 hashes of
     /// our trust anchors' SubjectPublicKeyInfo, concatenated.
     pub fn certreq(&self) -> Vec<u8> {
-        self.anchors.iter().flat_map(|a| a.spki_sha1).collect()
+        self.info.iter().flat_map(|a| a.spki_sha1).collect()
     }
 
     /// Validates a peer's chain (its own certificate first, then intermediates, in any
@@ -241,27 +243,17 @@ impl TrustStore {
             .map(|(i, der)| parse(der, i))
             .collect::<Result<Vec<_>, _>>()?;
         let ee = parsed.first().ok_or(CertError::Missing)?;
-        let subject = ee.subject().to_string();
+        let subject = clean(&ee.subject().to_string());
         let ee_owned = CertificateDer::from(ee_der);
         let end_entity = EndEntityCert::try_from(&ee_owned).map_err(|e| CertError::Malformed {
             position: 0,
             reason: e.to_string(),
         })?;
-        let anchors = self
-            .anchors
-            .iter()
-            .filter_map(|a| webpki::anchor_from_trusted_cert(&a.der).ok())
-            .collect::<Vec<_>>();
         let intermediates: Vec<CertificateDer<'_>> = intermediates
             .iter()
             .map(|d| CertificateDer::from(*d))
             .collect();
-        let crls: Vec<CertRevocationList<'_>> = self
-            .crls
-            .iter()
-            .map(|c| CertRevocationList::Owned(c.clone()))
-            .collect();
-        let crl_refs: Vec<&CertRevocationList<'_>> = crls.iter().collect();
+        let crl_refs: Vec<&CertRevocationList<'_>> = self.crls.iter().collect();
         let revocation = RevocationOptionsBuilder::new(&crl_refs).ok().map(|b| {
             b.with_depth(RevocationCheckDepth::Chain)
                 // A CRL covers only its own CA's certificates; the others have none.
@@ -275,7 +267,7 @@ impl TrustStore {
         end_entity
             .verify_for_usage(
                 ALGORITHMS,
-                &anchors,
+                &self.anchors,
                 &intermediates,
                 time,
                 IkeUsage,
@@ -284,17 +276,23 @@ impl TrustStore {
             )
             .map_err(|e| self.explain(e, &parsed, unix_now))?;
         // RFC 4945 §5.1.3.2: a KeyUsage, when present, must allow signatures.
-        if let Ok(Some(ku)) = ee.key_usage()
-            && !ku.value.digital_signature()
-            && !ku.value.non_repudiation()
-        {
-            return Err(CertError::KeyUsage {
-                subject,
-                detail: format!(
-                    "its KeyUsage ({}) has neither digitalSignature nor nonRepudiation",
-                    ku.value
-                ),
-            });
+        match ee.key_usage() {
+            Ok(Some(ku)) if !ku.value.digital_signature() && !ku.value.non_repudiation() => {
+                return Err(CertError::KeyUsage {
+                    subject,
+                    detail: format!(
+                        "its KeyUsage ({}) has neither digitalSignature nor nonRepudiation",
+                        ku.value
+                    ),
+                });
+            }
+            Ok(_) => {}
+            Err(e) => {
+                return Err(CertError::Malformed {
+                    position: 0,
+                    reason: format!("its KeyUsage extension: {e}"),
+                });
+            }
         }
         if !identity::binds(ee, id) {
             return Err(CertError::IdentityNotInCertificate {
@@ -322,7 +320,7 @@ impl TrustStore {
     /// The webpki verdict in an operator's words, naming the certificate it is about.
     fn explain(&self, e: webpki::Error, chain: &[X509Certificate<'_>], now: i64) -> CertError {
         use webpki::Error as E;
-        let subject_of = |c: &X509Certificate<'_>| c.subject().to_string();
+        let subject_of = |c: &X509Certificate<'_>| clean(&c.subject().to_string());
         let ee_subject = chain.first().map(subject_of).unwrap_or_default();
         match e {
             E::CertExpired { .. } => {
@@ -356,17 +354,17 @@ impl TrustStore {
                 let top = chain.last();
                 CertError::UnknownCa {
                     subject: top.map(subject_of).unwrap_or_default(),
-                    issuer: top.map(|c| c.issuer().to_string()).unwrap_or_default(),
+                    issuer: top
+                        .map(|c| clean(&c.issuer().to_string()))
+                        .unwrap_or_default(),
                     anchors: self.anchor_names(),
                 }
             }
             E::CertRevoked => {
                 let revoked = chain.iter().find(|c| {
-                    self.crls.iter().any(|crl| {
-                        CertRevocationList::Owned(crl.clone())
-                            .find_serial(c.raw_serial())
-                            .is_ok_and(|r| r.is_some())
-                    })
+                    self.crls
+                        .iter()
+                        .any(|crl| crl.find_serial(c.raw_serial()).is_ok_and(|r| r.is_some()))
                 });
                 let c = revoked.or(chain.first());
                 CertError::Revoked {

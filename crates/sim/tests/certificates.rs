@@ -285,6 +285,31 @@ fn a_garbage_cert_payload_is_a_named_refusal_not_a_panic() {
 }
 
 #[test]
+fn a_chain_longer_than_any_path_is_refused_before_it_is_parsed() {
+    let (ca, p) = pki(Key::P256, Key::P256);
+    let a = ca.issue(&Host::new("a.test", Key::P256));
+    // Six other CA certificates after A's own: more than a path we build can use.
+    let extra: String = (0..6)
+        .map(|i| Ca::root(&format!("filler {i}"), Key::P256).pem)
+        .collect();
+    let s = run(sim_of(
+        config(
+            true,
+            LocalAuth::Certificate(Arc::new(credential(&a, &extra))),
+            p.trust_a,
+        ),
+        config(false, p.b, p.trust_b),
+    ));
+    let on_b = certificate_failures(&s.nodes[1]);
+    assert!(
+        on_b.iter()
+            .any(|f| f.contains("the peer sent more than 5 intermediate certificates")),
+        "{on_b:?}"
+    );
+    assert_eq!(established(&s.nodes[1]), 0);
+}
+
+#[test]
 fn psk_rotation_one_host_after_the_other_never_fails_an_authentication() {
     let old = "the old pre-shared key, 32 octets";
     let new = "the new pre-shared key, 32 octets";

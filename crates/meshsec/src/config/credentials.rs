@@ -128,7 +128,16 @@ pub(super) fn resolve(
     };
     let peer = match theirs {
         Method::Psk => {
-            let also = match setting!(defaults, p, accept_psk_file) {
+            // One peer's: a key accepted from every peer would be a shared key.
+            if let Some(f) = &defaults.accept_psk_file {
+                return Err(ctx.at(
+                    f,
+                    "defaults.accept_psk_file",
+                    "accept_psk_file belongs to one peer (each peer has its own key): set it in \
+                     that [[peer]]",
+                ));
+            }
+            let also = match &p.accept_psk_file {
                 None => Vec::new(),
                 Some(f) => vec![keys::psk(ctx, f, &key("accept_psk_file"), false, warnings)?],
             };
@@ -181,9 +190,14 @@ fn credential(
         return Ok(c.clone());
     }
     let (cert_pem, cert_shown) = keys::read_public_file(ctx, cert, &key("cert_file"))?;
-    let (key_pem, _) = keys::read_key_file(ctx, key_file, &key("key_file"))?;
-    let credential = Credential::from_pem(&cert_pem, &key_pem)
+    let chain = meshsec_pki::certificates_from_pem(&cert_pem)
         .map_err(|e| ctx.at(cert, &key("cert_file"), format!("{cert_shown}: {e}")))?;
+    let (key_pem, key_shown) = keys::read_key_file(ctx, key_file, &key("key_file"))?;
+    let key_pem = zeroize::Zeroizing::new(key_pem);
+    let signing_key = meshsec_pki::key_from_pem(&key_pem)
+        .map_err(|e| ctx.at(key_file, &key("key_file"), format!("{key_shown}: {e}")))?;
+    let credential = Credential::new(chain, signing_key)
+        .map_err(|e| ctx.at(key_file, &key("key_file"), format!("{key_shown}: {e}")))?;
     let credential = Arc::new(credential);
     ctx.cache
         .credentials

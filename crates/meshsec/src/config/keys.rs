@@ -45,18 +45,49 @@ pub(super) fn read_public_file(
     file: &S,
     key: &str,
 ) -> Result<(Vec<u8>, String), ConfigError> {
-    let path = resolve(ctx, file);
-    let shown = path.display().to_string();
-    check_directory(ctx, file, key, &path, &shown)?;
-    let content = std::fs::read(&path).map_err(|e| ctx.at(file, key, format!("{shown}: {e}")))?;
-    let meta = std::fs::metadata(&path).map_err(|e| ctx.at(file, key, format!("{shown}: {e}")))?;
+    let (mut opened, meta, shown) = open_checked(ctx, file, key)?;
     if meta.mode() & 0o022 != 0 || meta.uid() != 0 {
         return Err(ctx.at(file, key, format!(
             "{shown} may be changed by others than root (owner uid {}, mode {:03o}): chown root {shown}; chmod go-w {shown}",
             meta.uid(), meta.mode() & 0o777
         )));
     }
+    let mut content = Vec::new();
+    std::io::Read::read_to_end(&mut opened, &mut content)
+        .map_err(|e| ctx.at(file, key, format!("{shown}: {e}")))?;
     Ok((content, shown))
+}
+
+/// Opens a configured file (relative to the configuration's directory) without following a
+/// symbolic link, after checking that only root may write to its directory; returns it with
+/// its metadata (fstat: the file checked is the file read) and its path as shown in errors.
+fn open_checked(
+    ctx: &Ctx<'_>,
+    file: &S,
+    key: &str,
+) -> Result<(std::fs::File, std::fs::Metadata, String), ConfigError> {
+    let path = resolve(ctx, file);
+    let shown = path.display().to_string();
+    check_directory(ctx, file, key, &path, &shown)?;
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => ctx.at(
+                file,
+                key,
+                format!("{shown} is a symbolic link; name the file itself"),
+            ),
+            _ => ctx.at(file, key, format!("{shown}: {e}")),
+        })?;
+    let meta = opened
+        .metadata()
+        .map_err(|e| ctx.at(file, key, format!("{shown}: {e}")))?;
+    if !meta.is_file() {
+        return Err(ctx.at(file, key, format!("{shown} is not a regular file")));
+    }
+    Ok((opened, meta, shown))
 }
 
 /// `file` relative to the configuration's directory.
@@ -100,29 +131,7 @@ pub(super) fn read_key_file(
     file: &S,
     key: &str,
 ) -> Result<(Vec<u8>, String), ConfigError> {
-    let path = resolve(ctx, file);
-    let shown = path.display().to_string();
-    check_directory(ctx, file, key, &path, &shown)?;
-    // Opened without following a symlink, and checked through the open file (fstat), so the
-    // file checked is the file read.
-    let mut opened = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&path)
-        .map_err(|e| match e.raw_os_error() {
-            Some(libc::ELOOP) => ctx.at(
-                file,
-                key,
-                format!("{shown} is a symbolic link; name the key file itself"),
-            ),
-            _ => ctx.at(file, key, format!("{shown}: {e}")),
-        })?;
-    let meta = opened
-        .metadata()
-        .map_err(|e| ctx.at(file, key, format!("{shown}: {e}")))?;
-    if !meta.is_file() {
-        return Err(ctx.at(file, key, format!("{shown} is not a regular file")));
-    }
+    let (mut opened, meta, shown) = open_checked(ctx, file, key)?;
     let mode = meta.mode() & 0o777;
     if mode & 0o077 != 0 {
         return Err(ctx.at(file, key, format!(

@@ -158,30 +158,44 @@ pub(super) fn validate(
             None => None,
         };
         let parsed = peer(&ctx, &raw.defaults, p, &node.identity, psk, &mut warnings)?;
-        let Some(psk_file) = p.psk_file.as_ref().filter(|_| !parsed.psk.is_empty()) else {
-            peers.push(parsed);
-            continue;
-        };
         // One key per peer: a key shared by peers lets each of them pose as the others (the
-        // address binding is all that is left), and one leak exposes them all.
+        // address binding is all that is left), and one leak exposes them all. A key accepted
+        // for rotation counts too.
         let allow_shared =
             setting!(raw.defaults, p, allow_shared_psk).is_some_and(|b| *b.get_ref());
-        let print = meshsec_crypto::digest::fingerprint(parsed.psk.expose());
-        match keys.get(&print) {
-            Some((other, other_allows)) if !(allow_shared && *other_allows) => {
-                return Err(ctx.at(
-                    psk_file,
-                    &key("psk_file"),
-                    format!(
-                        "the same pre-shared key as peer {other}: each peer needs its own key \
-                         (with a shared key, either peer could pose as the other), or set \
-                         allow_shared_psk = true on both"
-                    ),
-                ));
+        let also = match &parsed.peer_auth {
+            meshsec_ike::PeerAuth::Psk { also } => also.as_slice(),
+            meshsec_ike::PeerAuth::Certificate(_) => &[],
+        };
+        let ours = [
+            (p.psk_file.as_ref(), "psk_file", Some(&parsed.psk)),
+            (p.accept_psk_file.as_ref(), "accept_psk_file", also.first()),
+        ];
+        let mut seen_here = HashSet::new();
+        for (file, which, secret) in ours {
+            let (Some(file), Some(secret)) = (file, secret.filter(|k| !k.is_empty())) else {
+                continue;
+            };
+            let print = meshsec_crypto::digest::fingerprint(secret.expose());
+            if !seen_here.insert(print) {
+                continue;
             }
-            Some(_) => {}
-            None => {
-                keys.insert(print, (p.name.get_ref().clone(), allow_shared));
+            match keys.get(&print) {
+                Some((other, other_allows)) if !(allow_shared && *other_allows) => {
+                    return Err(ctx.at(
+                        file,
+                        &key(which),
+                        format!(
+                            "the same pre-shared key as peer {other}: each peer needs its own key \
+                             (with a shared key, either peer could pose as the other), or set \
+                             allow_shared_psk = true on both"
+                        ),
+                    ));
+                }
+                Some(_) => {}
+                None => {
+                    keys.insert(print, (p.name.get_ref().clone(), allow_shared));
+                }
             }
         }
         peers.push(parsed);
