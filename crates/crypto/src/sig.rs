@@ -101,6 +101,27 @@ impl SignatureScheme {
             .find(|s| s.algorithm_identifier() == der)
     }
 
+    /// An RSA scheme (PKCS#1 v1.5 or PSS).
+    pub fn is_rsa(self) -> bool {
+        self.is_rsa_pss()
+            || matches!(
+                self,
+                SignatureScheme::RsaPkcs1Sha256
+                    | SignatureScheme::RsaPkcs1Sha384
+                    | SignatureScheme::RsaPkcs1Sha512
+            )
+    }
+
+    /// An RSASSA-PSS scheme.
+    pub fn is_rsa_pss(self) -> bool {
+        matches!(
+            self,
+            SignatureScheme::RsaPssSha256
+                | SignatureScheme::RsaPssSha384
+                | SignatureScheme::RsaPssSha512
+        )
+    }
+
     /// The hash to announce in SIGNATURE_HASH_ALGORITHMS (RFC 7427 §4, RFC 8420).
     pub fn hash(self) -> HashAlgorithm {
         match self {
@@ -389,15 +410,7 @@ impl SigningKey {
     pub fn supports(&self, scheme: SignatureScheme) -> bool {
         use SignatureScheme as S;
         match &self.0 {
-            Key::Rsa(_) => matches!(
-                scheme,
-                S::RsaPkcs1Sha256
-                    | S::RsaPkcs1Sha384
-                    | S::RsaPkcs1Sha512
-                    | S::RsaPssSha256
-                    | S::RsaPssSha384
-                    | S::RsaPssSha512
-            ),
+            Key::Rsa(_) => scheme.is_rsa(),
             Key::Ecdsa(_, s) => *s == scheme,
             Key::Ed25519(_) => scheme == S::Ed25519,
         }

@@ -46,18 +46,8 @@ fn scheme_for(key: sig::KeyKind, peer_hashes: &[HashAlgorithm]) -> Option<Signat
 fn fits(scheme: SignatureScheme, key: KeyAlgorithm) -> bool {
     use SignatureScheme as S;
     match key {
-        KeyAlgorithm::Rsa => matches!(
-            scheme,
-            S::RsaPkcs1Sha256
-                | S::RsaPkcs1Sha384
-                | S::RsaPkcs1Sha512
-                | S::RsaPssSha256
-                | S::RsaPssSha384
-                | S::RsaPssSha512
-        ),
-        KeyAlgorithm::RsaPss => {
-            matches!(scheme, S::RsaPssSha256 | S::RsaPssSha384 | S::RsaPssSha512)
-        }
+        KeyAlgorithm::Rsa => scheme.is_rsa(),
+        KeyAlgorithm::RsaPss => scheme.is_rsa_pss(),
         KeyAlgorithm::EcdsaP256 => scheme == S::EcdsaP256Sha256,
         KeyAlgorithm::EcdsaP384 => scheme == S::EcdsaP384Sha384,
         KeyAlgorithm::EcdsaP521 => false,

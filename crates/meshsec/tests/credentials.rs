@@ -11,10 +11,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use common::{Lab, MESHSEC, NodeCfg, PeerCfg, config, must, sh};
+use common::{Lab, MESHSEC, must, sh};
 
 /// Replaces every `from` by `to` in the configuration file `file` (which must contain it) and has
 /// the daemon at `sock` reload it; returns `meshsec reload`'s report.
@@ -155,9 +155,8 @@ fn a_psk_rotated_one_host_after_the_other_under_load_loses_nothing() {
     );
 }
 
-/// Two daemons authenticated by certificates from `meshsec pki`.
-fn cert_pair(lab: &mut Lab) -> (String, String, PathBuf, PathBuf) {
-    let dir = lab.dir.join("pki");
+/// Two daemons authenticated by certificates from `meshsec pki` (b passive).
+fn cert_pair(lab: &mut Lab) -> common::Pair {
     let pki = |args: &str| must(&format!("cd {} && {MESHSEC} pki {args}", lab.dir.display()));
     pki("ca --out pki/ca");
     pki(
@@ -166,60 +165,20 @@ fn cert_pair(lab: &mut Lab) -> (String, String, PathBuf, PathBuf) {
     pki(
         "issue b.test --ca pki/ca/ca.pem --ca-key pki/ca/ca.key --address 192.0.2.2 --out pki/certs",
     );
-    let a = lab.ns("a");
-    let b = lab.ns("b");
-    lab.link(&a, "192.0.2.1/24", &b, "192.0.2.2/24");
-    lab.exec_ok(&a, "ip addr add 10.1.0.1/32 dev lo");
-    lab.exec_ok(&b, "ip addr add 10.2.0.1/32 dev lo");
-    let (sa, sb) = (lab.socket("a"), lab.socket("b"));
-    let side = |me: &str, addr: &str, sock: &Path, peer: &str, paddr: &str, l: &str, r: &str| {
-        config(
-            &NodeCfg {
-                name: me,
-                addr,
-                socket: sock,
-                keys: &lab.dir,
-            },
-            &[PeerCfg {
-                name: peer,
-                addr: paddr,
-                local_ts: l,
-                remote_ts: r,
-                start: if me == "a" { "always" } else { "passive" },
-                extra: &format!(
-                    "auth = \"cert\"\ncert_file = \"{d}/certs/{me}.test.pem\"\nkey_file = \"{d}/certs/{me}.test.key\"\nca_files = [\"{d}/ca/ca.pem\"]\n",
-                    d = dir.display()
-                ),
-            }],
+    let auth = |me: &str| {
+        format!(
+            "auth = \"cert\"\ncert_file = \"{d}/certs/{me}.test.pem\"\nkey_file = \"{d}/certs/{me}.test.key\"\nca_files = [\"{d}/ca/ca.pem\"]\n",
+            d = lab.dir.join("pki").display()
         )
     };
-    let ca = side(
-        "a",
-        "192.0.2.1",
-        &sa,
-        "b",
-        "192.0.2.2",
-        "10.1.0.0/24",
-        "10.2.0.0/24",
-    );
-    let cb = side(
-        "b",
-        "192.0.2.2",
-        &sb,
-        "a",
-        "192.0.2.1",
-        "10.2.0.0/24",
-        "10.1.0.0/24",
-    );
-    lab.meshsec(&b, "b", &cb);
-    lab.meshsec(&a, "a", &ca);
-    (a, b, sa, sb)
+    let (a, b) = (auth("a"), auth("b"));
+    lab.pair_with(("always", "passive"), "", (&a, &b))
 }
 
 #[test]
 fn a_new_host_certificate_is_used_at_the_next_reauthentication_without_loss() {
     let mut lab = Lab::new("cert-rotation");
-    let (a, b, sa, sb) = cert_pair(&mut lab);
+    let common::Pair { a, b, sa, sb, .. } = cert_pair(&mut lab);
     lab.wait_established(&sa, "a", "b");
     let before = peer_certificate(&lab.peer(&sb, "a"));
     assert_eq!(before["subject"], "CN=a.test", "{before}");

@@ -18,8 +18,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::strongswan::{Charon, capture, check_capture, stop_capture};
-use common::{Lab, MESHSEC, NodeCfg, PeerCfg, config, must, wait_for};
+use common::strongswan::{self, Charon, capture, check_capture, stop_capture};
+use common::{Lab, MESHSEC, must, wait_for};
 
 /// One case: the key type of the CA(s) and hosts, whether an intermediate CA signs the hosts,
 /// and how strongSwan's log names the scheme of our AUTH and of its own.
@@ -167,23 +167,14 @@ authorities {{
 
 /// meshsec's side (namespace "m") with certificate settings `auth`.
 fn meshsec_conf(lab: &Lab, sock: &Path, initiates: bool, auth: &str) -> String {
-    config(
-        &NodeCfg {
-            name: "m",
-            addr: "192.0.2.1",
-            socket: sock,
-            keys: &lab.dir,
-        },
-        &[PeerCfg {
-            name: "s",
-            addr: "192.0.2.2",
-            local_ts: "10.1.0.0/24",
-            remote_ts: "10.2.0.0/24",
-            start: if initiates { "always" } else { "passive" },
-            extra: &format!(
-                "ike_proposals = [\"aes256gcm16-prfsha256-x25519\"]\nesp_proposals = [\"aes256gcm16\"]\n{auth}"
-            ),
-        }],
+    strongswan::meshsec_side(
+        lab,
+        sock,
+        ("10.1.0.0/24", "10.2.0.0/24"),
+        initiates,
+        &format!(
+            "ike_proposals = [\"aes256gcm16-prfsha256-x25519\"]\nesp_proposals = [\"aes256gcm16\"]\n{auth}"
+        ),
     )
 }
 

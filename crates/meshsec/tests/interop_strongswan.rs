@@ -16,8 +16,8 @@ mod common;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::strongswan::{Charon, capture, check_capture, stop_capture};
-use common::{Lab, MESHSEC, NodeCfg, PeerCfg, config, must, wait_for};
+use common::strongswan::{self, Charon, capture, check_capture, stop_capture};
+use common::{Lab, MESHSEC, must, wait_for};
 
 struct Suite {
     ike: &'static str,
@@ -100,9 +100,7 @@ secrets {{
     )
 }
 
-/// meshsec's side (namespace "m", 192.0.2.1) with peer "s" (192.0.2.2): the suite's
-/// proposals, our and its selectors `ts`, `always` when meshsec initiates (else `passive`),
-/// and `extra` peer settings.
+/// meshsec's side with the suite's proposals (see [`strongswan::meshsec_side`]).
 fn meshsec_side(
     lab: &Lab,
     sock: &std::path::Path,
@@ -115,26 +113,7 @@ fn meshsec_side(
         "ike_proposals = [\"{}\"]\nesp_proposals = [\"{}\"]\n{extra}",
         s.ike, s.esp
     );
-    config(
-        &NodeCfg {
-            name: "m",
-            addr: "192.0.2.1",
-            socket: sock,
-            keys: &lab.dir,
-        },
-        &[PeerCfg {
-            name: "s",
-            addr: "192.0.2.2",
-            local_ts: ts.0,
-            remote_ts: ts.1,
-            start: if meshsec_initiates {
-                "always"
-            } else {
-                "passive"
-            },
-            extra: &extra,
-        }],
-    )
+    strongswan::meshsec_side(lab, sock, ts, meshsec_initiates, &extra)
 }
 
 /// One interop run; returns the iperf3 throughput (bit/s).

@@ -312,6 +312,16 @@ impl Lab {
     /// and b's peer a with `start` values `starts`, `node_extra` in both [node] sections and
     /// `extra` in both peer sections. b's configuration is kept as `b.toml` (to restart it).
     pub fn pair(&mut self, starts: (&str, &str), node_extra: &str, extra: &str) -> Pair {
+        self.pair_with(starts, node_extra, (extra, extra))
+    }
+
+    /// As [`Lab::pair`], with different peer settings for a and b (`extras`).
+    pub fn pair_with(
+        &mut self,
+        starts: (&str, &str),
+        node_extra: &str,
+        extras: (&str, &str),
+    ) -> Pair {
         let a = self.ns("a");
         let b = self.ns("b");
         let (_, veth_b) = self.link(&a, "192.0.2.1/24", &b, "192.0.2.2/24");
@@ -327,7 +337,8 @@ impl Lab {
                     paddr: &str,
                     l: &str,
                     r: &str,
-                    start: &str| {
+                    start: &str,
+                    extra: &str| {
             config(
                 &NodeCfg {
                     name: me,
@@ -355,6 +366,7 @@ impl Lab {
             "10.1.0.0/24",
             "10.2.0.0/24",
             starts.0,
+            extras.0,
         );
         let cb = side(
             "b",
@@ -365,6 +377,7 @@ impl Lab {
             "10.2.0.0/24",
             "10.1.0.0/24",
             starts.1,
+            extras.1,
         );
         self.file("b.toml", &cb);
         self.meshsec(&b, "b", &cb);

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{Lab, must, wait_for};
+use super::{Lab, NodeCfg, PeerCfg, config, must, wait_for};
 
 pub const STRONGSWAN_CONF: &str = r#"
 charon {
@@ -199,4 +199,36 @@ impl Drop for RmemDefault {
     fn drop(&mut self) {
         let _ = super::sh(&format!("sysctl -qw net.core.rmem_default={}", self.0));
     }
+}
+
+/// meshsec's side of an interop run (namespace "m", 192.0.2.1) with peer "s" (strongSwan,
+/// 192.0.2.2): our and its selectors `ts`, `always` when meshsec initiates (else `passive`),
+/// and `extra` peer settings (proposals, authentication, lifetimes...).
+pub fn meshsec_side(
+    lab: &Lab,
+    sock: &std::path::Path,
+    ts: (&str, &str),
+    meshsec_initiates: bool,
+    extra: &str,
+) -> String {
+    config(
+        &NodeCfg {
+            name: "m",
+            addr: "192.0.2.1",
+            socket: sock,
+            keys: &lab.dir,
+        },
+        &[PeerCfg {
+            name: "s",
+            addr: "192.0.2.2",
+            local_ts: ts.0,
+            remote_ts: ts.1,
+            start: if meshsec_initiates {
+                "always"
+            } else {
+                "passive"
+            },
+            extra,
+        }],
+    )
 }
