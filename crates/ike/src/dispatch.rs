@@ -13,7 +13,7 @@ use meshsec_crypto::sk::Opened;
 use meshsec_types::IkeSpi;
 use meshsec_wire::payload::{Payload, PayloadBody};
 use meshsec_wire::registry::ExchangeType;
-use meshsec_wire::{Header, parse_payloads, rules};
+use meshsec_wire::{Header, parse_inner_payloads, rules};
 
 use crate::endpoint::Endpoint;
 use crate::error::{ErrorKind, IkeError};
@@ -75,14 +75,19 @@ impl Endpoint {
         Err(ErrorKind::Retransmission.into())
     }
 
-    /// The inner payloads of a message, parsed and checked against the placement rules.
+    /// The inner payloads of a message, parsed and checked against the placement rules;
+    /// octets after the last payload are padding (counted, see `parse_inner_payloads`).
     fn inner_payloads<'a>(
+        &mut self,
         exchange: ExchangeType,
         response: bool,
         opened: &'a Opened,
     ) -> Result<Vec<Payload<'a>>, IkeError> {
-        let payloads = parse_payloads(opened.first_inner, &opened.plaintext)
+        let (payloads, trailing) = parse_inner_payloads(opened.first_inner, &opened.plaintext)
             .map_err(|_| ErrorKind::InvalidSyntax)?;
+        if trailing > 0 {
+            self.errors.count(ErrorKind::TrailingOctets);
+        }
         rules::check_inner(exchange, response, &payloads).map_err(|_| ErrorKind::InvalidSyntax)?;
         Ok(payloads)
     }
@@ -110,7 +115,7 @@ impl Endpoint {
         let Some(opened) = self.open_message(spi, h.message_id, bytes)? else {
             return Ok(()); // a fragment; the rest is coming
         };
-        let payloads = Self::inner_payloads(h.exchange, true, &opened);
+        let payloads = self.inner_payloads(h.exchange, true, &opened);
         match (state, h.exchange) {
             (State::ExpectAuthResponse, ExchangeType::IKE_AUTH) => {
                 self.handle_auth_response(now, spi, payloads)
@@ -178,7 +183,7 @@ impl Endpoint {
             sa.remote = from;
             sa.local = to;
         }
-        let payloads = Self::inner_payloads(exchange, false, &opened).map_err(|e| {
+        let payloads = self.inner_payloads(exchange, false, &opened).map_err(|e| {
             if first_auth {
                 IkeError::protocol(
                     e.kind,

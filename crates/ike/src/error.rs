@@ -53,6 +53,9 @@ pub enum ErrorKind {
     /// A datagram with the Message ID of a request we answered that is not a copy of that
     /// request from where it came (a bare header, a forgery, another address): not answered.
     NotARetransmission,
+    /// An authenticated message with octets after its last inner payload, taken as padding
+    /// (RFC 7296 §3.14; OpenIKED's liveness check): handled, only counted.
+    TrailingOctets,
     // -- Resource limits (unauthenticated input) --
     /// An IKE_SA_INIT from an address no peer is configured at or accepts.
     UnknownSource,
@@ -97,7 +100,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in a stable order.
-    pub const ALL: [ErrorKind; 28] = [
+    pub const ALL: [ErrorKind; 29] = [
         ErrorKind::Unparseable,
         ErrorKind::TooLarge,
         ErrorKind::InvalidCleartext,
@@ -110,6 +113,7 @@ impl ErrorKind {
         ErrorKind::WrongState,
         ErrorKind::Retransmission,
         ErrorKind::NotARetransmission,
+        ErrorKind::TrailingOctets,
         ErrorKind::UnknownSource,
         ErrorKind::HalfOpenLimit,
         ErrorKind::HalfOpenEvicted,
@@ -143,6 +147,7 @@ impl ErrorKind {
             ErrorKind::WrongState => "wrong_state",
             ErrorKind::Retransmission => "retransmission",
             ErrorKind::NotARetransmission => "not_a_retransmission",
+            ErrorKind::TrailingOctets => "trailing_octets",
             ErrorKind::UnknownSource => "unknown_source",
             ErrorKind::HalfOpenLimit => "half_open_limit",
             ErrorKind::HalfOpenEvicted => "half_open_evicted",

@@ -232,6 +232,52 @@ impl Endpoint {
 }
 
 impl Endpoint {
+    /// Sends an arbitrary inner payload chain (`first_inner` and its octets, sealed as they
+    /// are) as our next request: a peer's odd but authentic messages, e.g. OpenIKED's
+    /// liveness check (an empty chain and four more octets). Only with `test-hooks`.
+    #[cfg(feature = "test-hooks")]
+    pub fn debug_send_raw_request(
+        &mut self,
+        now: Timestamp,
+        peer: crate::event::PeerId,
+        exchange: ExchangeType,
+        first_inner: PayloadType,
+        plaintext: &[u8],
+    ) -> bool {
+        let Some(spi) = self.established_sa(peer) else {
+            return false;
+        };
+        let Some(sa) = self.sas.get(&spi) else {
+            return false;
+        };
+        let Some(crypto) = sa.crypto.as_ref() else {
+            return false;
+        };
+        let header = Header {
+            spi_i: sa.spi_i.get(),
+            spi_r: sa.spi_r.get(),
+            minor_version: 0,
+            exchange,
+            flags: Flags::new(sa.role == Role::Initiator, false),
+            message_id: sa.next_request_id,
+        };
+        let Ok(bytes) = crypto
+            .sk_out
+            .seal(&header, first_inner, plaintext, self.rng.as_mut())
+        else {
+            return false;
+        };
+        let kind = RequestKind::Informational(crate::request::InfoPurpose::Liveness);
+        let timeout = self.config.retransmit_timeout;
+        let Some(sa) = self.sas.get_mut(&spi) else {
+            return false;
+        };
+        sa.send_request(now, exchange, vec![bytes.clone()], timeout, kind);
+        let (local, remote) = (sa.local, sa.remote);
+        self.transmit_from(local, remote, bytes);
+        true
+    }
+
     /// Sends `inner` as our next request in `exchange` on the established IKE SA with `peer`,
     /// whatever it holds: fault injection for tests (malformed or misplaced payloads, an
     /// exchange the peer cannot take). Returns false if there is no such SA. Only with the

@@ -303,3 +303,45 @@ fn failed_negotiations_are_counted_on_both_sides() {
         1
     );
 }
+
+/// OpenIKED 7.2's liveness check is an INFORMATIONAL whose SK payload holds an empty chain
+/// (Next Payload 0) followed by four octets. It is authentic, so it is answered; the octets
+/// are taken as padding (RFC 7296 §3.14) and counted as `trailing_octets`.
+#[test]
+fn an_openiked_liveness_check_with_trailing_octets_is_answered() {
+    let mut r = Run::established(sim(side(true), side(false)));
+    let pair = assert_one_pair(&r.s, "before");
+    let alive = |s: &Sim| {
+        s.nodes[0]
+            .events
+            .iter()
+            .filter(|e| matches!(e, meshsec_ike::Event::PeerAlive { .. }))
+            .count()
+    };
+    let (before, answered_before) = (
+        r.s.nodes[1]
+            .ike()
+            .error_counters()
+            .get(ErrorKind::TrailingOctets),
+        alive(&r.s),
+    );
+    let t = r.s.now;
+    assert!(r.s.nodes[0].ike_mut().debug_send_raw_request(
+        t,
+        PEER,
+        ExchangeType::INFORMATIONAL,
+        meshsec_wire::registry::PayloadType::NONE,
+        &[0, 0, 0, 0],
+    ));
+    r.until(t + Duration::from_secs(1), "liveness with trailing octets");
+    let counters = r.s.nodes[1].ike().error_counters();
+    assert_eq!(counters.get(ErrorKind::TrailingOctets), before + 1);
+    assert_eq!(counters.get(ErrorKind::InvalidSyntax), 0);
+    // A got its answer (within one round trip: no retransmission) and nothing changed.
+    assert_eq!(alive(&r.s), answered_before + 1);
+    assert_eq!(
+        r.s.nodes[0].ike().error_counters().get(ErrorKind::Timeout),
+        0
+    );
+    assert_eq!(assert_one_pair(&r.s, "after"), pair);
+}

@@ -25,4 +25,6 @@ pub mod udp_encap;
 
 pub use error::{Error, Result};
 pub use message::{Flags, Header, HeaderInfo, IKE_HEADER_LEN, IKE_MAJOR_VERSION, Message};
-pub use payload::{Bytes, Payload, PayloadBody, emit_payloads, parse_payloads};
+pub use payload::{
+    Bytes, Payload, PayloadBody, emit_payloads, parse_inner_payloads, parse_payloads,
+};

@@ -284,6 +284,27 @@ impl fmt::Display for Payload<'_> {
 /// critical bit set fail the whole message with [`Error::UnsupportedCriticalPayload`]; unknown
 /// non-critical ones are kept as [`PayloadBody::Unknown`].
 pub fn parse_payloads(first: PayloadType, bytes: &[u8]) -> Result<Vec<Payload<'_>>> {
+    let (payloads, rest) = parse_chain(first, bytes)?;
+    if rest != 0 {
+        return Err(Error::BadLength {
+            what: "payload chain",
+            problem: "bytes after the last payload (Next Payload was 0)",
+        });
+    }
+    Ok(payloads)
+}
+
+/// The payload chain inside a decrypted SK payload, and how many octets followed its last
+/// payload (Next Payload 0). Those are taken as padding, not as an error: RFC 7296 §3.14
+/// leaves the padding's content to the sender, and OpenIKED 7.2 sends its liveness check as
+/// an empty chain followed by four octets. The content is authenticated (its ICV passed), so
+/// accepting it opens nothing to a forger.
+pub fn parse_inner_payloads(first: PayloadType, bytes: &[u8]) -> Result<(Vec<Payload<'_>>, usize)> {
+    parse_chain(first, bytes)
+}
+
+/// A chain from `first`; the octets left after a chain that ended with Next Payload 0.
+fn parse_chain(first: PayloadType, bytes: &[u8]) -> Result<(Vec<Payload<'_>>, usize)> {
     let mut r = Reader::new(bytes, "payload chain");
     let mut payloads = Vec::new();
     let mut ty = first;
@@ -298,12 +319,11 @@ pub fn parse_payloads(first: PayloadType, bytes: &[u8]) -> Result<Vec<Payload<'_
         payloads.push(Payload { critical, body });
         if ends_chain {
             r.expect_end("the SK/SKF payload must be the last payload")?;
-            return Ok(payloads);
+            return Ok((payloads, 0));
         }
         ty = next;
     }
-    r.expect_end("bytes after the last payload (Next Payload was 0)")?;
-    Ok(payloads)
+    Ok((payloads, r.take_rest().len()))
 }
 
 /// Emits a payload chain and returns the type of its first payload (for the IKE header's or
