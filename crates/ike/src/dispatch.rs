@@ -116,7 +116,7 @@ impl Endpoint {
             return Ok(()); // a fragment; the rest is coming
         };
         let payloads = self.inner_payloads(h.exchange, true, &opened);
-        match (state, h.exchange) {
+        let result = match (state, h.exchange) {
             (State::ExpectAuthResponse, ExchangeType::IKE_AUTH) => {
                 self.handle_auth_response(now, spi, payloads)
             }
@@ -140,7 +140,11 @@ impl Endpoint {
                 self.run_tasks(now, spi);
                 Err(ErrorKind::WrongState.into())
             }
+        };
+        if let Err(e) = &result {
+            self.ignored(spi, e, h.exchange, true);
         }
+        result
     }
 
     /// A request of the peer: the next in its window, or a retransmission of the last.
@@ -225,6 +229,25 @@ impl Endpoint {
             // Whatever failed, the sender had not (yet) authenticated.
             return result.map_err(IkeError::unauthenticated);
         }
+        if let Err(e) = &result {
+            self.ignored(spi, e, exchange, false);
+        }
         result
+    }
+
+    /// An authenticated message of the peer's that an error stopped: reported (with the
+    /// peer) unless its failure is reported anyway.
+    fn ignored(&mut self, spi: IkeSpi, e: &IkeError, exchange: ExchangeType, response: bool) {
+        if e.failure.is_some() {
+            return;
+        }
+        if let Some(peer) = self.sas.get(&spi).and_then(|sa| sa.peer) {
+            self.event(crate::event::Event::MessageIgnored {
+                peer,
+                kind: e.kind,
+                exchange,
+                response,
+            });
+        }
     }
 }

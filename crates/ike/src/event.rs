@@ -352,6 +352,20 @@ pub enum Event {
         /// The peer.
         peer: PeerId,
     },
+    /// An authenticated message of the peer (it decrypted) was not acted on — its payloads
+    /// do not parse or break the placement rules, or its exchange does not fit the IKE SA's
+    /// state: counted by `kind`, and worth a debug line (a peer whose messages we drop looks
+    /// like a dead one to it).
+    MessageIgnored {
+        /// The peer.
+        peer: PeerId,
+        /// Why.
+        kind: crate::error::ErrorKind,
+        /// The exchange of the message.
+        exchange: ExchangeType,
+        /// It was a response (to our request).
+        response: bool,
+    },
     /// We refused an initiator that had not authenticated (its IKE_SA_INIT, or its IKE_AUTH
     /// before the AUTH verified). Anyone can send that, so nothing of any peer's state may
     /// change for it: it is for the log (rate-limited) and counters only.

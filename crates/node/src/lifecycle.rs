@@ -169,6 +169,18 @@ impl<B: SaBackend> Node<B> {
                 }
                 self.on_ike_alive(now, *peer);
             }
+            Event::MessageIgnored {
+                peer,
+                kind,
+                exchange,
+                response,
+            } => {
+                tracing::debug!(
+                    "peer {}: its authenticated {exchange} {} was not acted on: {kind} (counted in ike_errors)",
+                    self.peer_name(*peer),
+                    if *response { "response" } else { "request" }
+                );
+            }
         }
         self.record(NodeEvent::Ike(Box::new(e)));
     }

@@ -176,6 +176,16 @@ fn each_class_of_bad_input_bumps_its_own_counter() {
             .get(ErrorKind::InvalidSyntax),
         before + 1
     );
+    // ... and reported with the peer, for the debug log.
+    assert!(s.nodes[1].events.iter().any(|e| matches!(
+        e,
+        meshsec_ike::Event::MessageIgnored {
+            kind: ErrorKind::InvalidSyntax,
+            exchange: ExchangeType::INFORMATIONAL,
+            response: false,
+            ..
+        }
+    )));
     // An IKE_AUTH on an IKE SA that is established already.
     let t = s.now;
     let auth = [
