@@ -29,6 +29,8 @@ pub enum SignatureScheme {
     EcdsaP256Sha256,
     /// ecdsa-with-SHA384 on P-384.
     EcdsaP384Sha384,
+    /// ecdsa-with-SHA512 on P-521.
+    EcdsaP521Sha512,
     /// Ed25519 (RFC 8420: hash "Identity").
     Ed25519,
 }
@@ -63,6 +65,9 @@ const ECDSA_SHA256: &[u8] = &[
 const ECDSA_SHA384: &[u8] = &[
     0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x03,
 ];
+const ECDSA_SHA512: &[u8] = &[
+    0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x04,
+];
 const ED25519: &[u8] = &[0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70];
 
 /// Every scheme, for lookups.
@@ -75,6 +80,7 @@ pub const ALL: &[SignatureScheme] = &[
     SignatureScheme::RsaPssSha512,
     SignatureScheme::EcdsaP256Sha256,
     SignatureScheme::EcdsaP384Sha384,
+    SignatureScheme::EcdsaP521Sha512,
     SignatureScheme::Ed25519,
 ];
 
@@ -90,6 +96,7 @@ impl SignatureScheme {
             SignatureScheme::RsaPssSha512 => RSA_PSS_SHA512,
             SignatureScheme::EcdsaP256Sha256 => ECDSA_SHA256,
             SignatureScheme::EcdsaP384Sha384 => ECDSA_SHA384,
+            SignatureScheme::EcdsaP521Sha512 => ECDSA_SHA512,
             SignatureScheme::Ed25519 => ED25519,
         }
     }
@@ -131,9 +138,9 @@ impl SignatureScheme {
             SignatureScheme::RsaPkcs1Sha384
             | SignatureScheme::RsaPssSha384
             | SignatureScheme::EcdsaP384Sha384 => HashAlgorithm::SHA2_384,
-            SignatureScheme::RsaPkcs1Sha512 | SignatureScheme::RsaPssSha512 => {
-                HashAlgorithm::SHA2_512
-            }
+            SignatureScheme::RsaPkcs1Sha512
+            | SignatureScheme::RsaPssSha512
+            | SignatureScheme::EcdsaP521Sha512 => HashAlgorithm::SHA2_512,
             SignatureScheme::Ed25519 => HashAlgorithm::IDENTITY,
         }
     }
@@ -148,6 +155,7 @@ impl SignatureScheme {
             SignatureScheme::RsaPssSha512 => &signature::RSA_PSS_2048_8192_SHA512,
             SignatureScheme::EcdsaP256Sha256 => &signature::ECDSA_P256_SHA256_ASN1,
             SignatureScheme::EcdsaP384Sha384 => &signature::ECDSA_P384_SHA384_ASN1,
+            SignatureScheme::EcdsaP521Sha512 => &signature::ECDSA_P521_SHA512_ASN1,
             SignatureScheme::Ed25519 => &signature::ED25519,
         }
     }
@@ -227,6 +235,8 @@ pub enum KeyKind {
     EcdsaP256,
     /// ECDSA on P-384.
     EcdsaP384,
+    /// ECDSA on P-521.
+    EcdsaP521,
     /// Ed25519.
     Ed25519,
 }
@@ -237,6 +247,7 @@ impl core::fmt::Display for KeyKind {
             KeyKind::Rsa(bits) => write!(f, "RSA-{bits}"),
             KeyKind::EcdsaP256 => f.write_str("ECDSA P-256"),
             KeyKind::EcdsaP384 => f.write_str("ECDSA P-384"),
+            KeyKind::EcdsaP521 => f.write_str("ECDSA P-521"),
             KeyKind::Ed25519 => f.write_str("Ed25519"),
         }
     }
@@ -329,6 +340,10 @@ impl SigningKey {
                 &signature::ECDSA_P384_SHA384_ASN1_SIGNING,
                 SignatureScheme::EcdsaP384Sha384,
             ),
+            (
+                &signature::ECDSA_P521_SHA512_ASN1_SIGNING,
+                SignatureScheme::EcdsaP521Sha512,
+            ),
         ] {
             if let Ok(k) = EcdsaKeyPair::from_private_key_der(alg, der) {
                 return Ok(SigningKey(Key::Ecdsa(k, scheme)));
@@ -336,7 +351,7 @@ impl SigningKey {
         }
         Err(CryptoError::KeyRejected {
             what: "private key",
-            reason: "not an RSA (PKCS#1 or PKCS#8), ECDSA P-256/P-384 (SEC1 or PKCS#8) or Ed25519 (PKCS#8) key",
+            reason: "not an RSA (PKCS#1 or PKCS#8), ECDSA P-256/P-384/P-521 (SEC1 or PKCS#8) or Ed25519 (PKCS#8) key",
         })
     }
 
@@ -345,6 +360,7 @@ impl SigningKey {
         match &self.0 {
             Key::Rsa(k) => KeyKind::Rsa(k.public_modulus_len() * 8),
             Key::Ecdsa(_, SignatureScheme::EcdsaP384Sha384) => KeyKind::EcdsaP384,
+            Key::Ecdsa(_, SignatureScheme::EcdsaP521Sha512) => KeyKind::EcdsaP521,
             Key::Ecdsa(..) => KeyKind::EcdsaP256,
             Key::Ed25519(_) => KeyKind::Ed25519,
         }
@@ -359,6 +375,7 @@ impl SigningKey {
         };
         let (legacy, width) = match scheme {
             SignatureScheme::EcdsaP384Sha384 => (LegacySignature::EcdsaP384Sha384, 48),
+            SignatureScheme::EcdsaP521Sha512 => (LegacySignature::EcdsaP521Sha512, 66),
             _ => (LegacySignature::EcdsaP256Sha256, 32),
         };
         Some(self.sign(*scheme, msg).and_then(|der| {
@@ -383,6 +400,10 @@ impl SigningKey {
             (
                 &signature::ECDSA_P384_SHA384_ASN1_SIGNING,
                 SignatureScheme::EcdsaP384Sha384,
+            ),
+            (
+                &signature::ECDSA_P521_SHA512_ASN1_SIGNING,
+                SignatureScheme::EcdsaP521Sha512,
             ),
         ] {
             if let Ok(k) = EcdsaKeyPair::from_pkcs8(alg, der) {

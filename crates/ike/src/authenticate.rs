@@ -34,6 +34,7 @@ fn scheme_for(key: sig::KeyKind, peer_hashes: &[HashAlgorithm]) -> Option<Signat
         sig::KeyKind::Ed25519 => &[S::Ed25519],
         sig::KeyKind::EcdsaP256 => &[S::EcdsaP256Sha256],
         sig::KeyKind::EcdsaP384 => &[S::EcdsaP384Sha384],
+        sig::KeyKind::EcdsaP521 => &[S::EcdsaP521Sha512],
         sig::KeyKind::Rsa(_) => &[S::RsaPssSha256, S::RsaPssSha384, S::RsaPssSha512],
     };
     candidates
@@ -50,7 +51,7 @@ fn fits(scheme: SignatureScheme, key: KeyAlgorithm) -> bool {
         KeyAlgorithm::RsaPss => scheme.is_rsa_pss(),
         KeyAlgorithm::EcdsaP256 => scheme == S::EcdsaP256Sha256,
         KeyAlgorithm::EcdsaP384 => scheme == S::EcdsaP384Sha384,
-        KeyAlgorithm::EcdsaP521 => false,
+        KeyAlgorithm::EcdsaP521 => scheme == S::EcdsaP521Sha512,
         KeyAlgorithm::Ed25519 => scheme == S::Ed25519,
     }
 }

@@ -27,6 +27,8 @@ pub enum KeyType {
     EcdsaP256,
     /// ECDSA on P-384.
     EcdsaP384,
+    /// ECDSA on P-521.
+    EcdsaP521,
     /// Ed25519.
     Ed25519,
     /// RSA, 3072 bits.
@@ -283,6 +285,7 @@ fn generate(t: KeyType) -> Result<KeyPair> {
     Ok(match t {
         KeyType::EcdsaP256 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?,
         KeyType::EcdsaP384 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384)?,
+        KeyType::EcdsaP521 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P521_SHA512)?,
         KeyType::Ed25519 => KeyPair::generate_for(&rcgen::PKCS_ED25519)?,
         KeyType::Rsa3072 => {
             KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_3072)?

@@ -1,5 +1,5 @@
 //! Certificate authentication against a real strongSwan 5.9.8, both roles, with credentials
-//! made by `meshsec pki`: ECDSA P-256 and P-384, Ed25519, and RSA-3072 with RSASSA-PSS
+//! made by `meshsec pki`: ECDSA P-256, P-384 and P-521, Ed25519, and RSA-3072 with RSASSA-PSS
 //! signatures through an intermediate CA (a chain big enough that IKE_AUTH is fragmented
 //! both ways, seen in the capture). Each run: strongSwan lists the SA and says which
 //! signature scheme authenticated us, CERTREQs went both ways and were answered with
@@ -30,7 +30,7 @@ struct Case {
     theirs: &'static str,
 }
 
-const CASES: [Case; 4] = [
+const CASES: [Case; 5] = [
     Case {
         key: "ecdsa-p256",
         intermediate: false,
@@ -42,6 +42,12 @@ const CASES: [Case; 4] = [
         intermediate: false,
         scheme: "ECDSA_WITH_SHA384_DER",
         theirs: "ECDSA_WITH_SHA384_DER",
+    },
+    Case {
+        key: "ecdsa-p521",
+        intermediate: false,
+        scheme: "ECDSA_WITH_SHA512_DER",
+        theirs: "ECDSA_WITH_SHA512_DER",
     },
     Case {
         key: "ed25519",

@@ -20,6 +20,8 @@ pub enum Key {
     P256,
     /// ECDSA P-384.
     P384,
+    /// ECDSA P-521.
+    P521,
     /// Ed25519.
     Ed25519,
     /// RSA-3072.
@@ -30,6 +32,7 @@ fn generate(k: Key) -> KeyPair {
     let kp = match k {
         Key::P256 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256),
         Key::P384 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384),
+        Key::P521 => KeyPair::generate_for(&rcgen::PKCS_ECDSA_P521_SHA512),
         Key::Ed25519 => KeyPair::generate_for(&rcgen::PKCS_ED25519),
         Key::Rsa3072 => {
             KeyPair::generate_rsa_for(&rcgen::PKCS_RSA_SHA256, rcgen::RsaKeySize::_3072)

@@ -24,6 +24,7 @@ fn every_key_type_validates_with_its_identities() {
     for (key, alg) in [
         (Key::P256, KeyAlgorithm::EcdsaP256),
         (Key::P384, KeyAlgorithm::EcdsaP384),
+        (Key::P521, KeyAlgorithm::EcdsaP521),
         (Key::Ed25519, KeyAlgorithm::Ed25519),
         (Key::Rsa3072, KeyAlgorithm::Rsa),
     ] {

@@ -80,6 +80,7 @@ fn every_key_type_authenticates_both_ways() {
         (Key::P384, Key::Ed25519),
         (Key::Ed25519, Key::Rsa3072),
         (Key::Rsa3072, Key::P384),
+        (Key::P521, Key::P256),
     ] {
         let (_, p) = pki(ka, kb);
         let s = run(sim_of(
