@@ -259,14 +259,8 @@ fn openiked_both_roles_and_deletes_both_ways() {
             );
         } else {
             iked.script(&format!("ctl {i} reset sa"));
-            let gone = wait_for(Duration::from_secs(10), || {
-                lab.peer(&sock, "s")["ike_sas"]
-                    .as_array()
-                    .is_some_and(Vec::is_empty)
-                    .then_some(())
-            });
             assert!(
-                gone.is_some(),
+                lab.wait_no_ike_sa(&sock, "s"),
                 "{ctx}: meshsec kept its SA: {}",
                 lab.peer(&sock, "s")
             );

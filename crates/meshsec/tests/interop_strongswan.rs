@@ -230,14 +230,8 @@ fn run(s: &Suite, meshsec_initiates: bool) -> f64 {
         );
     } else {
         charon.swanctl(&lab, "--terminate --ike ms --timeout 10");
-        let gone = wait_for(Duration::from_secs(10), || {
-            lab.peer(&sock, "s")["ike_sas"]
-                .as_array()
-                .is_some_and(Vec::is_empty)
-                .then_some(())
-        });
         assert!(
-            gone.is_some(),
+            lab.wait_no_ike_sa(&sock, "s"),
             "meshsec kept its SA: {}",
             lab.peer(&sock, "s")
         );

@@ -243,6 +243,18 @@ impl Lab {
             .unwrap_or(serde_json::Value::Null)
     }
 
+    /// Waits (up to 10 s) until the daemon at `sock` lists no IKE SA with `peer`; whether it
+    /// did.
+    pub fn wait_no_ike_sa(&self, sock: &Path, peer: &str) -> bool {
+        wait_for(Duration::from_secs(10), || {
+            self.peer(sock, peer)["ike_sas"]
+                .as_array()
+                .is_some_and(Vec::is_empty)
+                .then_some(())
+        })
+        .is_some()
+    }
+
     /// Waits until `peer` is established in the daemon at `sock`.
     pub fn wait_established(&self, sock: &Path, tag: &str, peer: &str) {
         let ok = wait_for(Duration::from_secs(15), || {
