@@ -205,6 +205,22 @@ pub fn verify(scheme: SignatureScheme, public_key: &[u8], msg: &[u8], sig: &[u8]
         })
 }
 
+/// The ECDSA curves we sign with, and the RFC 7427 scheme of each.
+const ECDSA_SIGNING: &[(&signature::EcdsaSigningAlgorithm, SignatureScheme)] = &[
+    (
+        &signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+        SignatureScheme::EcdsaP256Sha256,
+    ),
+    (
+        &signature::ECDSA_P384_SHA384_ASN1_SIGNING,
+        SignatureScheme::EcdsaP384Sha384,
+    ),
+    (
+        &signature::ECDSA_P521_SHA512_ASN1_SIGNING,
+        SignatureScheme::EcdsaP521Sha512,
+    ),
+];
+
 enum Key {
     Rsa(RsaKeyPair),
     Ecdsa(EcdsaKeyPair, SignatureScheme),
@@ -331,20 +347,7 @@ impl SigningKey {
         if let Ok(k) = RsaKeyPair::from_der(der) {
             return Ok(SigningKey(Key::Rsa(k)));
         }
-        for (alg, scheme) in [
-            (
-                &signature::ECDSA_P256_SHA256_ASN1_SIGNING,
-                SignatureScheme::EcdsaP256Sha256,
-            ),
-            (
-                &signature::ECDSA_P384_SHA384_ASN1_SIGNING,
-                SignatureScheme::EcdsaP384Sha384,
-            ),
-            (
-                &signature::ECDSA_P521_SHA512_ASN1_SIGNING,
-                SignatureScheme::EcdsaP521Sha512,
-            ),
-        ] {
+        for &(alg, scheme) in ECDSA_SIGNING {
             if let Ok(k) = EcdsaKeyPair::from_private_key_der(alg, der) {
                 return Ok(SigningKey(Key::Ecdsa(k, scheme)));
             }
@@ -392,20 +395,7 @@ impl SigningKey {
         if let Ok(k) = Ed25519KeyPair::from_pkcs8(der) {
             return Ok(SigningKey(Key::Ed25519(k)));
         }
-        for (alg, scheme) in [
-            (
-                &signature::ECDSA_P256_SHA256_ASN1_SIGNING,
-                SignatureScheme::EcdsaP256Sha256,
-            ),
-            (
-                &signature::ECDSA_P384_SHA384_ASN1_SIGNING,
-                SignatureScheme::EcdsaP384Sha384,
-            ),
-            (
-                &signature::ECDSA_P521_SHA512_ASN1_SIGNING,
-                SignatureScheme::EcdsaP521Sha512,
-            ),
-        ] {
+        for &(alg, scheme) in ECDSA_SIGNING {
             if let Ok(k) = EcdsaKeyPair::from_pkcs8(alg, der) {
                 return Ok(SigningKey(Key::Ecdsa(k, scheme)));
             }
