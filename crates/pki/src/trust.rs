@@ -104,8 +104,6 @@ pub enum KeyAlgorithm {
 pub struct PeerCertificate {
     /// Its subject, for logs.
     pub subject: String,
-    /// Its serial number (hex), for logs.
-    pub serial: String,
     /// Its notAfter (seconds since the Unix epoch).
     pub not_after: i64,
     /// The public key's algorithm.
@@ -201,11 +199,6 @@ impl TrustStore {
             store.inputs.push(der.clone());
         }
         Ok(store)
-    }
-
-    /// Whether no CA is configured.
-    pub fn is_empty(&self) -> bool {
-        self.info.is_empty()
     }
 
     /// The CAs' subjects, for messages.
@@ -310,7 +303,6 @@ impl TrustStore {
         })?;
         Ok(PeerCertificate {
             subject,
-            serial: ee.raw_serial_as_string(),
             not_after: ee.validity().not_after.timestamp(),
             algorithm,
             public_key: spki.subject_public_key.data.to_vec(),
