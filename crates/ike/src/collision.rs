@@ -12,7 +12,7 @@
 //!   nonce — the rule RFC 7296 §2.8.1 uses for rekey collisions.
 
 use crate::endpoint::Endpoint;
-use crate::event::{ChildSa, Event, PeerId};
+use crate::event::{ChildSa, Event, Nat, PeerId};
 use crate::keepalive::KEEPALIVE_GRANULARITY;
 use crate::sa::{Replacement, Role, State, Task, Timestamp};
 use meshsec_types::IkeSpi;
@@ -25,7 +25,7 @@ impl Endpoint {
         now: Timestamp,
         peer: PeerId,
         spi: IkeSpi,
-        nat_detected: bool,
+        (udp_encap, nat): (bool, Nat),
         initial_contact: bool,
         child: Option<ChildSa>,
     ) {
@@ -35,7 +35,7 @@ impl Endpoint {
         let created = match self.sas.get_mut(&spi) {
             Some(sa) => {
                 sa.established_at = Some(now);
-                if sa.behind_nat {
+                if sa.nat.local() {
                     sa.keepalive_at = self
                         .config
                         .nat_keepalive
@@ -73,7 +73,8 @@ impl Endpoint {
         self.event(Event::IkeSaEstablished {
             peer,
             local_spi: spi,
-            nat_detected,
+            udp_encap,
+            nat,
         });
         let standby = self.first_child_waits(peer, spi);
         // Make before break: the new CHILD SA is installed before the ones it replaces stop

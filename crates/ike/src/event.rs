@@ -274,8 +274,10 @@ pub enum Event {
         peer: PeerId,
         /// Our SPI of it.
         local_spi: IkeSpi,
-        /// Whether a NAT was detected between us.
-        nat_detected: bool,
+        /// Whether ESP goes in UDP (RFC 3948).
+        udp_encap: bool,
+        /// What NAT detection found.
+        nat: Nat,
     },
     /// Install this CHILD SA pair in the data plane.
     InstallChildSa(ChildSa),
@@ -384,4 +386,48 @@ pub enum Event {
         /// Why.
         failure: Failure,
     },
+}
+
+/// What NAT detection (RFC 7296 §2.23, the NAT_DETECTION_*_IP hashes) found on the path.
+/// Shown as such: ESP in UDP alone (`udp_encap`) is not a NAT — it is also our default and
+/// what strongSwan's userspace data plane asks for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Nat {
+    /// Both hashes match: nothing translated the addresses.
+    #[default]
+    None,
+    /// Our address is translated: we are behind a NAT (we send the keepalives, RFC 3948).
+    Local,
+    /// The peer's address is translated — or the peer pretends so to get UDP encapsulation;
+    /// the two cannot be told apart.
+    Remote,
+    /// Both addresses are translated.
+    Both,
+}
+
+impl Nat {
+    /// From the two findings: our address translated, the peer's translated.
+    pub(crate) fn from_findings(local: bool, remote: bool) -> Nat {
+        match (local, remote) {
+            (false, false) => Nat::None,
+            (true, false) => Nat::Local,
+            (false, true) => Nat::Remote,
+            (true, true) => Nat::Both,
+        }
+    }
+
+    /// Whether our own address is translated.
+    pub fn local(self) -> bool {
+        matches!(self, Nat::Local | Nat::Both)
+    }
+
+    /// For status and logs: where the translation was seen, or `None`.
+    pub fn describe(self) -> Option<&'static str> {
+        match self {
+            Nat::None => None,
+            Nat::Local => Some("NAT: we are behind one"),
+            Nat::Remote => Some("NAT: the peer is behind one (or asks for UDP encapsulation)"),
+            Nat::Both => Some("NAT: on both sides"),
+        }
+    }
 }

@@ -152,7 +152,7 @@ impl Endpoint {
             tfc_padding_allowed,
             local: sa.local,
             remote: sa.remote,
-            udp_encap: sa.nat_detected,
+            udp_encap: sa.udp_encap,
             rekey_of: None,
             outbound_standby: false,
         })
@@ -388,12 +388,12 @@ impl Endpoint {
         sa.peer_certificate = peer_certificate.map(std::sync::Arc::new);
         sa.state = State::Established;
         sa.answered(message_id, bytes.clone(), now);
-        let (nat_detected, local, remote) = (sa.nat_detected, sa.local, sa.remote);
+        let (path, local, remote) = ((sa.udp_encap, sa.nat), sa.local, sa.remote);
         self.init_index.retain(|_, v| *v != spi);
         self.half_open.remove(spi);
         self.transmit_all(local, remote, bytes);
         let initial_contact = find_notify(payloads, NotifyType::INITIAL_CONTACT).is_some();
-        self.established(now, peer, spi, nat_detected, initial_contact, child);
+        self.established(now, peer, spi, path, initial_contact, child);
         if let Some((_, failure)) = child_failure {
             self.fail(Some(peer), failure);
         }
@@ -463,7 +463,7 @@ impl Endpoint {
                 return Err(IkeError::failed(Some(peer), f));
             }
         };
-        let nat_detected = sa.nat_detected;
+        let path = (sa.udp_encap, sa.nat);
         // The CHILD SA.
         let mut child = None;
         let mut child_failure = None;
@@ -552,7 +552,7 @@ impl Endpoint {
             sa.take_request();
         }
         let initial_contact = find_notify(&payloads, NotifyType::INITIAL_CONTACT).is_some();
-        self.established(now, peer, spi, nat_detected, initial_contact, child);
+        self.established(now, peer, spi, path, initial_contact, child);
         self.apply_auth_lifetime(now, spi, &payloads);
         if let Some(f) = child_failure {
             self.fail(Some(peer), f);

@@ -16,7 +16,7 @@ use meshsec_wire::{Flags, Header, Message, rules};
 use crate::cookie::CookieJar;
 use crate::endpoint::{ApiMisuse, Endpoint, NONCE_LEN};
 use crate::error::{ErrorKind, IkeError};
-use crate::event::{Failure, PeerId};
+use crate::event::{Failure, Nat, PeerId};
 use crate::half_open::{Admission, Requester};
 use crate::proposal::{self, Chosen, ProposalSpec};
 use crate::request::{Answered, RequestKind, RequestPrint};
@@ -104,18 +104,17 @@ fn natd_notifies(
     ]
 }
 
-/// What the peer's NAT-D hashes say (RFC 7296 §2.23): (a translation on either side — or
-/// the peer pretending one to force UDP encapsulation, as strongSwan's userspace data plane
-/// does —, a translation of *our* address: we are behind a NAT). The first is when its
-/// SOURCE_IP hash is not of the address we see or its DESTINATION_IP hash not of ours; the
-/// second only the latter, which no peer can fake.
+/// What the peer's NAT-D hashes say (RFC 7296 §2.23): *our* address is translated when its
+/// DESTINATION_IP hash is not of our address (no peer can fake that); *its* address is when
+/// its SOURCE_IP hash is not of the address we see — or the peer pretends a NAT to force UDP
+/// encapsulation, as strongSwan's userspace data plane does.
 fn nat_detected(
     payloads: &[Payload<'_>],
     spi_i: IkeSpi,
     spi_r: IkeSpi,
     local: SocketAddr,
     remote: SocketAddr,
-) -> (bool, bool) {
+) -> Nat {
     let differs = |ty, addr| {
         let expected = natd_hash(spi_i.get(), spi_r.get(), addr);
         payloads
@@ -125,10 +124,9 @@ fn nat_detected(
             .all(|n| n.data.as_ref() != expected.as_slice())
             && find_notify(payloads, ty).is_some()
     };
-    let behind = differs(NotifyType::NAT_DETECTION_DESTINATION_IP, local);
-    (
-        behind || differs(NotifyType::NAT_DETECTION_SOURCE_IP, remote),
-        behind,
+    Nat::from_findings(
+        differs(NotifyType::NAT_DETECTION_DESTINATION_IP, local),
+        differs(NotifyType::NAT_DETECTION_SOURCE_IP, remote),
     )
 }
 
@@ -413,9 +411,8 @@ impl Endpoint {
         sa.nr = nr.clone();
         sa.peer_init = bytes.to_vec();
         sa.expected_request_id = 1;
-        let (nat, behind) = nat_detected(&msg.payloads, spi_i, IkeSpi::ZERO, to, from);
-        sa.nat_detected = self.config.force_udp_encap || nat;
-        sa.behind_nat = behind;
+        sa.nat = nat_detected(&msg.payloads, spi_i, IkeSpi::ZERO, to, from);
+        sa.udp_encap = self.config.force_udp_encap || sa.nat != Nat::None;
         sa.fragmentation =
             find_notify(&msg.payloads, NotifyType::IKEV2_FRAGMENTATION_SUPPORTED).is_some();
         sa.peer_hashes = peer_hashes(&msg.payloads);
@@ -681,15 +678,14 @@ impl Endpoint {
         sa.peer_hashes = peer_hashes(&msg.payloads);
         sa.nr = content.nonce.to_vec();
         sa.peer_init = bytes.to_vec();
-        let (nat, behind) = nat_detected(
+        sa.nat = nat_detected(
             &msg.payloads,
             sa.spi_i,
             sa.spi_r,
             self.config.local_addr,
             sa.remote,
         );
-        sa.nat_detected = self.config.force_udp_encap || nat;
-        sa.behind_nat = behind;
+        sa.udp_encap = self.config.force_udp_encap || sa.nat != Nat::None;
         sa.proposal = chosen.describe(ProtocolId::IKE);
         let crypto = suite_of(provider, &chosen).and_then(|suite| derive(suite, &shared, sa));
         match crypto {
@@ -703,7 +699,7 @@ impl Endpoint {
         // RFC 7296 §2.23 (and RFC 3948): behind a NAT — or when the peer asks for UDP
         // encapsulation by faking one — everything after IKE_SA_INIT goes to and from port
         // 4500, with the non-ESP marker (added by the daemon's port-4500 socket).
-        if sa.nat_detected && sa.remote.port() == IKE_PORT {
+        if sa.udp_encap && sa.remote.port() == IKE_PORT {
             sa.remote.set_port(NAT_T_PORT);
             sa.local.set_port(NAT_T_PORT);
         }

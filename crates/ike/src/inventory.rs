@@ -68,10 +68,10 @@ pub struct IkeSaInfo {
     pub proposal: String,
     /// Its CHILD SAs (inbound, outbound SPI), oldest first.
     pub children: Vec<(InboundSpi, OutboundSpi)>,
-    /// ESP travels in UDP: a NAT was detected between us (or one side pretends one).
-    pub nat_detected: bool,
-    /// Our own address is translated by a NAT (RFC 3948 §2.3: we send the keepalives).
-    pub behind_nat: bool,
+    /// ESP travels in UDP (a NAT, a peer that asks for it, or our configuration).
+    pub udp_encap: bool,
+    /// What NAT detection found on the path (RFC 7296 §2.23).
+    pub nat: crate::event::Nat,
     /// Replaced by a rekey or a reauthentication and about to be deleted.
     pub rekeyed: bool,
     /// A reauthentication of it is under way (our new IKE SA is being set up).
@@ -102,8 +102,8 @@ impl Endpoint {
                     .iter()
                     .map(|c| (c.inbound, c.outbound))
                     .collect(),
-                nat_detected: sa.nat_detected,
-                behind_nat: sa.behind_nat,
+                udp_encap: sa.udp_encap,
+                nat: sa.nat,
                 rekeyed: sa.is_replaced(),
                 reauthenticating: matches!(sa.life, crate::sa::Life::Reauthenticating { .. }),
                 peer_certificate: sa

@@ -50,6 +50,6 @@ pub mod ts;
 pub use config::{ChildMode, EndpointConfig, LocalAuth, PeerAuth, PeerConfig};
 pub use endpoint::{ApiMisuse, Endpoint};
 pub use error::{ErrorCounters, ErrorKind};
-pub use event::{ChildSa, ChildSaHalf, Event, Failure, PeerId, Side, Transmit, TransmitKind};
+pub use event::{ChildSa, ChildSaHalf, Event, Failure, Nat, PeerId, Side, Transmit, TransmitKind};
 pub use inventory::IkeSaInfo;
 pub use sa::{Role, State, Timestamp};

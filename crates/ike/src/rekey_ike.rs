@@ -155,8 +155,8 @@ impl Endpoint {
         );
         (new.ni, new.nr) = nonces;
         new.established_at = Some(now);
-        new.nat_detected = sa.nat_detected;
-        new.behind_nat = sa.behind_nat;
+        new.udp_encap = sa.udp_encap;
+        new.nat = sa.nat;
         new.keepalive_at = sa.keepalive_at;
         new.fragmentation = sa.fragmentation;
         new.peer_hashes = sa.peer_hashes.clone();

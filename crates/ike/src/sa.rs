@@ -12,7 +12,7 @@ use meshsec_crypto::sk::SkKey;
 use meshsec_wire::payload::Proposal;
 use meshsec_wire::registry::ExchangeType;
 
-use crate::event::PeerId;
+use crate::event::{Nat, PeerId};
 use crate::request::{
     Answered, ChildExchange, IkeRekeyExchange, InfoPurpose, Outstanding, RequestKind, RequestPrint,
 };
@@ -98,10 +98,11 @@ pub(crate) struct IkeSa {
     pub(crate) rekey_at: Option<Timestamp>,
     /// Whether it carries the peer's work, is being replaced, or was replaced.
     pub(crate) life: Life,
-    /// ESP goes in UDP: a NAT was detected (or the peer pretends one, or we do).
-    pub(crate) nat_detected: bool,
-    /// Our own address is translated by a NAT: we keep its mapping with keepalives.
-    pub(crate) behind_nat: bool,
+    /// ESP goes in UDP: a NAT was detected (or the peer pretends one, or we are configured to
+    /// encapsulate always).
+    pub(crate) udp_encap: bool,
+    /// What NAT detection found (ours translated: we keep its mapping with keepalives).
+    pub(crate) nat: Nat,
     /// When to send the next NAT keepalive (behind a NAT).
     pub(crate) keepalive_at: Option<Timestamp>,
     /// Both sides announced IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383).
@@ -291,8 +292,8 @@ impl IkeSa {
             established_at: None,
             rekey_at: None,
             life: Life::Active,
-            nat_detected: false,
-            behind_nat: false,
+            udp_encap: false,
+            nat: Nat::None,
             keepalive_at: None,
             fragmentation: false,
             reassembly: None,

@@ -103,7 +103,7 @@ impl IkeSa {
             SaTimer::ChildExpiry,
             self.children.iter().filter_map(|c| c.expire_at).min(),
         );
-        if self.behind_nat && !replaced {
+        if self.nat.local() && !replaced {
             t.set(SaTimer::NatKeepalive, self.keepalive_at);
         }
         t

@@ -136,6 +136,18 @@ pub(crate) enum Cmd {
         #[command(subcommand)]
         command: pki::PkiCmd,
     },
+    /// Print a shell completion script: `meshsec completions bash >
+    /// /etc/bash_completion.d/meshsec`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages (meshsec.1, meshsec-SUBCOMMAND.1) into DIR.
+    Man {
+        /// Directory to write to (created if missing).
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+    },
     /// (The demo's UDP echo, run inside its namespaces.)
     #[command(hide = true)]
     DemoEcho {

@@ -7,6 +7,7 @@ mod config;
 mod control;
 mod daemon;
 mod demo;
+mod generate;
 mod pki;
 mod probe;
 
@@ -82,7 +83,7 @@ fn check_config(path: &Path) -> ExitCode {
                 };
                 let ike = c.peer_config(i).map_or(0, |pc| pc.ike_proposals.len());
                 println!(
-                    "peer {} {} ({}): {} <-> {}, {:?} mode, start {:?}, {} IKE / {} ESP proposal(s), IKE SA {}s, CHILD SA {}s, {}",
+                    "peer {} {} ({}): {} <-> {}, {:?} mode, start {:?}, {} IKE / {} ESP proposal(s), IKE SA {}, CHILD SA {}, {}",
                     p.name,
                     p.address,
                     p.identity,
@@ -92,8 +93,8 @@ fn check_config(path: &Path) -> ExitCode {
                     p.start,
                     ike,
                     p.esp_proposals.len(),
-                    p.ike_lifetime.as_secs(),
-                    p.child_lifetime.as_secs(),
+                    humantime::format_duration(p.ike_lifetime),
+                    humantime::format_duration(p.child_lifetime),
                     describe_auth(p)
                 );
             }
@@ -301,6 +302,8 @@ fn main() -> ExitCode {
             clean,
         } => demo::run(nodes, keep, binary, clean),
         Cmd::Pki { command } => pki::run(command),
+        Cmd::Completions { shell } => generate::completions(shell),
+        Cmd::Man { dir } => generate::man_pages(&dir),
         Cmd::DemoEcho { bind } => probe::echo(bind),
         Cmd::DemoProbe { from, to, count } => probe::probe(from, to, count),
         other => client(other),

@@ -49,9 +49,12 @@ impl Dir {
     }
 
     /// Runs `meshsec check-config -c meshsec.toml` on `config`; returns (success, stdout, stderr).
+    /// In a network namespace of its own: check-config refuses a peer at one of this host's
+    /// addresses, and the examples' 192.0.2.x may well be this machine's.
     fn check(&self, config: &str) -> (bool, String, String) {
         std::fs::write(self.0.join("meshsec.toml"), config).unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_meshsec"))
+        let out = Command::new("unshare")
+            .args(["--net", env!("CARGO_BIN_EXE_meshsec")])
             .args(["check-config", "-c", "meshsec.toml"])
             .current_dir(&self.0)
             .output()
@@ -87,7 +90,7 @@ fn the_documented_example_is_valid() {
         out.contains("node alpha (fqdn:alpha.example.org) on 192.0.2.1, TUN meshsec0"),
         "{out}"
     );
-    assert!(out.contains("peer beta 192.0.2.2:500 (fqdn:beta.example.org): 10.1.0.0/24 <-> 10.2.0.0/24, Tunnel mode, start Always, 1 IKE / 2 ESP proposal(s), IKE SA 14400s, CHILD SA 3600s"), "{out}");
+    assert!(out.contains("peer beta 192.0.2.2:500 (fqdn:beta.example.org): 10.1.0.0/24 <-> 10.2.0.0/24, Tunnel mode, start Always, 1 IKE / 2 ESP proposal(s), IKE SA 4h, CHILD SA 1h"), "{out}");
     assert!(out.contains("peer gamma [2001:db8::3]:500 (email:gamma@example.org): 2001:db8:1::/64 <-> 2001:db8:3::/64,2001:db8:4::10-2001:db8:4::20, Transport mode, start Passive"), "{out}");
 }
 
@@ -147,7 +150,7 @@ fn malformed_configs_get_the_documented_messages() {
         ),
         (config(TS, ID, PSK, "mode = \"tunel\""), Box::new(|_| {})),
         (
-            config(TS, ID, PSK, "child_lifetime = \"1 hour\""),
+            config(TS, ID, PSK, "child_lifetime = \"3s\""),
             Box::new(|_| {}),
         ),
         (config(TS, ID, PSK, "colour = \"blue\""), Box::new(|_| {})),
@@ -175,7 +178,7 @@ fn weak_keys_and_algorithms_pass_only_when_allowed_and_then_warn() {
     assert!(ok, "{err}");
     assert!(
         err.contains(
-            "warning: meshsec.toml: peer.beta.psk_file: weak pre-shared key (8 characters)"
+            "warning: meshsec.toml: peer.beta.psk_file: weak pre-shared key (8 non-blank characters; at least 20 are required)"
         ),
         "{err}"
     );
@@ -576,4 +579,95 @@ fn certificate_settings_are_checked_with_file_line_and_key() {
         !ok && err.contains("peer.gamma.accept_psk_file: the same pre-shared key as peer beta"),
         "{err}"
     );
+}
+
+/// Two peers; gamma's lines 15-20 (and node line 5) vary.
+fn two_peers(node5: &str, addr: &str, id: &str, ts: &str, line20: &str) -> String {
+    format!(
+        "[node]\nname = \"alpha\"\nidentity = \"fqdn:alpha.example.org\"\naddresses = [\"192.0.2.1\"]\n{node5}\n\
+         [[peer]]\nname = \"beta\"\naddress = \"192.0.2.2\"\nidentity = \"fqdn:beta.example.org\"\n\
+         psk_file = \"keys/beta.psk\"\nlocal_ts = [\"10.1.0.0/24\"]\nremote_ts = [\"10.2.0.0/24\"]\n\
+         [[peer]]\nname = \"gamma\"\naddress = \"{addr}\"\nidentity = \"{id}\"\n\
+         psk_file = \"keys/gamma.psk\"\nlocal_ts = [\"10.1.0.0/24\"]\nremote_ts = [{ts}]\n{line20}\n"
+    )
+}
+
+#[test]
+fn conflicting_settings_are_refused_with_both_places_named() {
+    assert!(root(), "run as root (key files must be root-owned)");
+    let expected: Vec<String> = block(
+        &docs(),
+        "### Settings that conflict with each other or with this host",
+        "text",
+    )
+    .lines()
+    .map(str::to_string)
+    .collect();
+    let dir = Dir::new("conflicts");
+    let (gid, gaddr, gts) = ("fqdn:gamma.example.org", "192.0.2.3", "\"10.3.0.0/24\"");
+    let good = two_peers("", gaddr, gid, gts, "");
+    let (ok, _, err) = dir.check(&good);
+    assert!(ok, "{err}");
+    // IPv6 with a port in brackets, or bracketed alone, is read as meant.
+    for (addr, shown) in [
+        ("[fd00::2]:500", "[fd00::2]:500"),
+        ("[fd00::2:500]", "[fd00::2:500]:500"),
+        ("fd00::2", "[fd00::2]:500"),
+    ] {
+        let (ok, out, err) = dir.check(&two_peers("", addr, gid, gts, ""));
+        assert!(
+            ok && out.contains(&format!("peer gamma {shown} ")),
+            "{addr}: {out}{err}"
+        );
+    }
+    let weak = |content: &'static str| -> Prepare {
+        Box::new(move |d: &Dir| d.key("gamma", content, 0o600))
+    };
+    let none = || -> Prepare { Box::new(|_| {}) };
+    let cases: Vec<(String, Prepare)> = vec![
+        (
+            two_peers("", gaddr, "fqdn:beta.example.org", gts, ""),
+            none(),
+        ),
+        (
+            two_peers("", gaddr, "fqdn:alpha.example.org", gts, ""),
+            none(),
+        ),
+        (two_peers("", gaddr, gid, "\"10.2.0.128/25\"", ""), none()),
+        (
+            two_peers("", gaddr, gid, "\"10.3.0.0/24\", \"10.3.0.0/25\"", ""),
+            none(),
+        ),
+        (two_peers("", "192.0.2.1", gid, gts, ""), none()),
+        (two_peers("", "fd00::2:500", gid, gts, ""), none()),
+        (two_peers("tun = \"lo\"", gaddr, gid, gts, ""), none()),
+        (
+            two_peers("", gaddr, gid, gts, ""),
+            weak("                        "),
+        ),
+        (
+            two_peers("", gaddr, gid, gts, ""),
+            weak("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
+        ),
+        (
+            two_peers("", gaddr, gid, gts, "ike_lifetime = \"213503982334602d\""),
+            none(),
+        ),
+        (
+            two_peers("", gaddr, gid, gts, "ike_lifetime = \"400d\""),
+            none(),
+        ),
+    ];
+    assert_eq!(
+        cases.len(),
+        expected.len(),
+        "one case per documented message"
+    );
+    for ((text, prepare), want) in cases.iter().zip(&expected) {
+        dir.key("gamma", "another long enough pre-shared key", 0o600);
+        prepare(&dir);
+        let (ok, _, err) = dir.check(text);
+        assert!(!ok, "accepted:\n{text}");
+        assert_eq!(err.trim_end(), format!("error: {want}"), "for:\n{text}");
+    }
 }

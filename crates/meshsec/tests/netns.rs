@@ -75,6 +75,14 @@ fn cli_down_up_sas_and_reload() {
         status.contains("peer b") && status.contains("[established]"),
         "{status}"
     );
+    // ESP in UDP by default on a flat network: said as such, not as a NAT.
+    assert!(
+        status.contains("(UDP-encapsulated)") && !status.contains("NAT"),
+        "{status}"
+    );
+    let p = lab.peer(&sa, "b");
+    assert_eq!(p["ike_sas"][0]["nat"], serde_json::Value::Null, "{p}");
+    assert_eq!(p["ike_sas"][0]["udp_encap"], true, "{p}");
     assert!(
         status.contains("AES_GCM_16_256/PRF_HMAC_SHA2_256"),
         "{status}"
@@ -527,7 +535,11 @@ fn through_a_nat_esp_goes_in_udp_and_keepalives_keep_the_mapping() {
     assert!(lab.ping(&b, "10.2.0.1", "10.1.0.1", 3), "{}", lab.log("b"));
     let (pa, pb) = (lab.peer(&sa, "b"), lab.peer(&sb, "a"));
     assert_eq!(pa["child_sas"][0]["encap"], "ESP-in-UDP", "{pa}");
-    assert_eq!(pa["ike_sas"][0]["nat"], true, "{pa}");
+    assert_eq!(pa["ike_sas"][0]["nat"], "NAT: we are behind one", "{pa}");
+    assert_eq!(
+        pb["ike_sas"][0]["nat"], "NAT: the peer is behind one (or asks for UDP encapsulation)",
+        "{pb}"
+    );
     assert_eq!(pa["ike_sas"][0]["remote"], "198.51.100.2:4500", "{pa}");
     // b sees a behind the NAT's address, on a translated port.
     assert!(
@@ -602,8 +614,9 @@ fn the_address_the_peer_used_is_the_local_address_of_the_ike_sa() {
     lab.wait_established(&sa, "a", "b");
     let (pa, pb) = (lab.peer(&sa, "b"), lab.peer(&sb, "a"));
     assert_eq!(pb["ike_sas"][0]["local"], "198.51.100.3:500", "{pb}");
-    assert_eq!(pb["ike_sas"][0]["nat"], false, "{pb}");
-    assert_eq!(pa["ike_sas"][0]["nat"], false, "{pa}");
+    assert_eq!(pb["ike_sas"][0]["nat"], serde_json::Value::Null, "{pb}");
+    assert_eq!(pa["ike_sas"][0]["nat"], serde_json::Value::Null, "{pa}");
+    assert_eq!(pa["ike_sas"][0]["udp_encap"], false, "{pa}");
     assert_eq!(pa["child_sas"][0]["encap"], "ESP", "{pa}");
     assert!(lab.ping(&a, "10.1.0.1", "10.2.0.1", 3), "{}", lab.log("a"));
 }

@@ -28,7 +28,8 @@ impl<B: SaBackend> Node<B> {
             Event::IkeSaEstablished {
                 peer,
                 local_spi,
-                nat_detected,
+                udp_encap,
+                nat,
             } => {
                 let name = self.peer_name(*peer);
                 if let Some(p) = self.peer(*peer) {
@@ -45,14 +46,12 @@ impl<B: SaBackend> Node<B> {
                 }
                 self.timers.set((*peer, PeerTimer::Attempt), None);
                 self.schedule_look(now, *peer);
-                tracing::info!(
-                    "peer {name}: IKE SA {local_spi} established{}",
-                    if *nat_detected {
-                        " (NAT detected: ESP in UDP)"
-                    } else {
-                        ""
-                    }
-                );
+                let path = match (nat.describe(), udp_encap) {
+                    (Some(nat), _) => format!(" ({nat}; ESP in UDP)"),
+                    (None, true) => " (ESP in UDP, no NAT)".to_string(),
+                    (None, false) => String::new(),
+                };
+                tracing::info!("peer {name}: IKE SA {local_spi} established{path}");
             }
             Event::InstallChildSa(c) => self.install_child(now, c),
             Event::DeleteChildSa {

@@ -526,7 +526,7 @@ fn behind_a_nat_both_sides_float_to_4500_and_encapsulate() {
         assert!(n.events.iter().any(|e| matches!(
             e,
             Event::IkeSaEstablished {
-                nat_detected: true,
+                udp_encap: true,
                 ..
             }
         )));

@@ -179,7 +179,7 @@ fn our_responder_accepts_strongswans_initiator() {
             matches!(
                 ev[0],
                 Event::IkeSaEstablished {
-                    nat_detected: true,
+                    udp_encap: true,
                     ..
                 }
             ),

@@ -10,8 +10,29 @@ use super::ConfigError;
 use super::raw::S;
 use super::validate::Ctx;
 
-/// PSKs shorter than this are refused unless `allow_weak_psk = true`.
+/// PSKs with fewer non-blank characters are refused unless `allow_weak_psk = true`.
 const MIN_PSK_LEN: usize = 20;
+/// PSKs made of fewer different characters (`aaaa…`, `abab…`) are refused the same way.
+const MIN_PSK_DISTINCT: usize = 6;
+
+/// Why a key is too weak to use without `allow_weak_psk`: too few non-blank characters, or
+/// too few different ones (a key of 24 spaces, or of one letter repeated, is long and
+/// guessable at once).
+fn psk_weakness(content: &[u8]) -> Option<String> {
+    let solid = content.iter().filter(|b| !b.is_ascii_whitespace()).count();
+    if solid < MIN_PSK_LEN {
+        return Some(format!(
+            "{solid} non-blank characters; at least {MIN_PSK_LEN} are required"
+        ));
+    }
+    let distinct = content
+        .iter()
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    (distinct < MIN_PSK_DISTINCT).then(|| {
+        format!("only {distinct} different characters; at least {MIN_PSK_DISTINCT} are required")
+    })
+}
 
 /// The pre-shared key: a file readable by root only, its content minus a final newline.
 pub(super) fn psk(
@@ -22,17 +43,15 @@ pub(super) fn psk(
     warnings: &mut Vec<String>,
 ) -> Result<Secret, ConfigError> {
     let (content, shown) = read_key_file(ctx, file, key)?;
-    if content.len() < MIN_PSK_LEN {
+    if let Some(why) = psk_weakness(&content) {
         if !allow_weak {
             return Err(ctx.at(file, key, format!(
-                "the key in {shown} has {} characters; at least {MIN_PSK_LEN} are required (or set allow_weak_psk = true)",
-                content.len()
+                "the key in {shown} has {why} (make one with `meshsec genpsk -o {shown}`, or set allow_weak_psk = true)"
             )));
         }
         warnings.push(format!(
-            "{}: {key}: weak pre-shared key ({} characters) allowed by allow_weak_psk",
-            ctx.path.display(),
-            content.len()
+            "{}: {key}: weak pre-shared key ({why}) allowed by allow_weak_psk",
+            ctx.path.display()
         ));
     }
     Ok(Secret::new(content))

@@ -12,6 +12,7 @@ macro_rules! setting {
     };
 }
 
+mod conflicts;
 mod credentials;
 mod inventory;
 mod keys;

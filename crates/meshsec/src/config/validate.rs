@@ -200,6 +200,15 @@ pub(super) fn validate(
         }
         peers.push(parsed);
     }
+    let derived_peers = derived.as_ref().map_or(&[][..], |d| d.peers.as_slice());
+    super::conflicts::check(
+        &ctx,
+        &node,
+        &raw.peer,
+        &peers,
+        derived_peers,
+        host_addresses,
+    )?;
     let mesh = match derived {
         None => None,
         Some(d) => {
@@ -312,6 +321,20 @@ fn node(ctx: &Ctx<'_>, raw: &RawConfig, mesh: Option<&Derived>) -> Result<Node, 
                     "an interface name of 1-15 letters, digits, '-' or '_'",
                 ));
             }
+            // The daemon creates the TUN device itself: a name taken by another kind of
+            // interface (eth0, a bridge) fails at start. A TUN device of that name is fine
+            // here (ours, when checking before a reload); another program's is found then.
+            let sys = Path::new("/sys/class/net").join(t.get_ref());
+            if sys.exists() && !sys.join("tun_flags").exists() {
+                return Err(ctx.at(
+                    t,
+                    "node.tun",
+                    format!(
+                        "{:?} is an existing interface of this host, not a TUN device; meshsec creates its own TUN device: pick an unused name (default \"{DEFAULT_TUN}\")",
+                        t.get_ref()
+                    ),
+                ));
+            }
             t.get_ref().clone()
         }
     };
@@ -418,8 +441,13 @@ pub(super) fn peer(
             ));
         }
     };
-    let address = socket_addr(p.address.get_ref())
-        .ok_or_else(|| ctx.at(&p.address, &key("address"), format!("{:?} is not an address (e.g. \"192.0.2.2\", \"192.0.2.2:4500\", \"[2001:db8::2]:500\")", p.address.get_ref())))?;
+    let address = socket_addr(p.address.get_ref()).map_err(|problem| {
+        ctx.at(
+            &p.address,
+            &key("address"),
+            format!("{:?} {problem}", p.address.get_ref()),
+        )
+    })?;
     let identity = identity(ctx, &p.identity, &key("identity"))?;
     let accept_from = match setting!(defaults, p, accept_from) {
         None => Vec::new(),
@@ -573,24 +601,14 @@ pub(super) fn peer(
     })
 }
 
-/// `500M`, `10G`, `1T` (octets; K/M/G/T are powers of 1024), at least 1 MiB.
+/// `500M`, `10G`, `1T`, `512MiB` (octets, read by `bytesize`: K/M/G/T are powers of 1000,
+/// KiB/MiB/GiB/TiB of 1024), at least 1 MB.
 fn bytes(ctx: &Ctx<'_>, s: &S, key: &str) -> Result<u64, ConfigError> {
     let v = s.get_ref().trim();
-    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
-    let (n, unit) = v.split_at(split);
-    let shift = match unit {
-        "" => Some(0),
-        "K" => Some(10),
-        "M" => Some(20),
-        "G" => Some(30),
-        "T" => Some(40),
-        _ => None,
-    };
-    n.parse::<u64>()
+    v.parse::<bytesize::ByteSize>()
         .ok()
-        .zip(shift)
-        .and_then(|(n, s)| n.checked_mul(1u64 << s))
-        .filter(|b| *b >= 1 << 20)
+        .map(|b| b.as_u64())
+        .filter(|b| *b >= 1_000_000)
         .ok_or_else(|| {
             ctx.at(
                 s,
@@ -625,12 +643,30 @@ fn choice<T: Copy>(
     Err(ctx.at(s, key, format!("{:?}: expected {expected}", s.get_ref())))
 }
 
-fn socket_addr(s: &str) -> Option<SocketAddr> {
-    s.parse::<SocketAddr>().ok().or_else(|| {
-        s.parse::<IpAddr>()
-            .ok()
-            .map(|ip| SocketAddr::new(ip, IKE_PORT))
-    })
+/// `192.0.2.2`, `192.0.2.2:4500`, `2001:db8::2`, `[2001:db8::2]`, `[2001:db8::2]:4500`: an
+/// IPv6 address takes a port only in brackets. An unbracketed IPv6 address whose last group
+/// reads like an IKE port (`fd00::2:500`) is refused as ambiguous: it is a valid address, but
+/// who writes it most likely meant a port.
+fn socket_addr(s: &str) -> Result<SocketAddr, String> {
+    const EXAMPLES: &str =
+        "(e.g. \"192.0.2.2\", \"192.0.2.2:4500\", \"2001:db8::2\", \"[2001:db8::2]:4500\")";
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    let bare = s
+        .strip_prefix('[')
+        .and_then(|r| r.strip_suffix(']'))
+        .unwrap_or(s);
+    match bare.parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) if bare == s => match s.rsplit_once(':') {
+            Some((addr, port @ ("500" | "4500"))) => Err(format!(
+                "is ambiguous: the IPv6 address {v6}, or {addr} port {port}? Write \"[{addr}]:{port}\" for a port or \"[{v6}]\" for the address"
+            )),
+            _ => Ok(SocketAddr::new(IpAddr::V6(v6), IKE_PORT)),
+        },
+        Ok(ip) => Ok(SocketAddr::new(ip, IKE_PORT)),
+        Err(_) => Err(format!("is not an address {EXAMPLES}")),
+    }
 }
 
 /// `10.1.0.0/24`, `10.1.0.1`, `10.1.0.5-10.1.0.9`, or the IPv6 forms.
@@ -756,8 +792,12 @@ fn proposals(
     Ok(out)
 }
 
-/// `90s`, `15m`, `4h`, `1d`.
-fn duration(
+/// The longest duration any setting takes: lifetimes, intervals and timeouts beyond a year
+/// are mistakes, and deadlines far in the future would overflow the clock's arithmetic.
+const MAX_DURATION: Duration = Duration::from_secs(365 * 86400);
+
+/// `90s`, `15m`, `4h`, `1d`, `1h 30m` (read by `humantime`), between `min_secs` and 365 days.
+pub(super) fn duration(
     ctx: &Ctx<'_>,
     s: Option<&S>,
     default: Duration,
@@ -766,18 +806,18 @@ fn duration(
 ) -> Result<Duration, ConfigError> {
     let Some(s) = s else { return Ok(default) };
     let v = s.get_ref().trim();
-    let split = v.find(|c: char| !c.is_ascii_digit()).unwrap_or(v.len());
-    let (n, unit) = v.split_at(split);
-    let n: Option<u64> = n.parse().ok();
-    let unit = match unit {
-        "s" => Some(1),
-        "m" => Some(60),
-        "h" => Some(3600),
-        "d" => Some(86400),
-        _ => None,
-    };
-    match (n, unit) {
-        (Some(n), Some(u)) if n.saturating_mul(u) >= min_secs => Ok(Duration::from_secs(n * u)),
+    match humantime::parse_duration(v) {
+        Ok(d) if d > MAX_DURATION => Err(ctx.at(
+            s,
+            key,
+            format!("{v:?} is longer than a year; at most \"365d\""),
+        )),
+        Err(humantime::DurationError::NumberOverflow) => Err(ctx.at(
+            s,
+            key,
+            format!("{v:?} is too large a number; at most \"365d\""),
+        )),
+        Ok(d) if d >= Duration::from_secs(min_secs) => Ok(d),
         _ => Err(ctx.at(
             s,
             key,

@@ -233,8 +233,13 @@ pub struct IkeSaStatus {
     pub proposal: String,
     /// Seconds since it was created.
     pub age_secs: u64,
-    /// A NAT was detected.
-    pub nat: bool,
+    /// ESP travels in UDP (RFC 3948): behind a NAT, or by configuration (our default).
+    #[serde(default)]
+    pub udp_encap: bool,
+    /// What NAT detection found (RFC 7296 §2.23), e.g. "NAT: we are behind one"; `None`
+    /// when no address was translated.
+    #[serde(default)]
+    pub nat: Option<String>,
     /// The certificate the peer authenticated with.
     #[serde(default)]
     pub peer_certificate: Option<CertStatus>,

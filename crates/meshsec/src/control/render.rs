@@ -20,20 +20,9 @@ pub fn duration(secs: u64) -> String {
     }
 }
 
-/// `1.21 MiB`.
+/// `1.2 MiB` (binary units, by `bytesize`).
 pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.2} {}", UNITS.get(u).copied().unwrap_or("?"))
-    }
+    bytesize::ByteSize::b(n).display().iec().to_string()
 }
 
 fn drops(d: &BTreeMap<String, u64>) -> Option<String> {
@@ -61,7 +50,11 @@ fn peer(out: &mut String, p: &PeerStatus) {
             s.state,
             s.local,
             s.remote,
-            if s.nat { " (NAT)" } else { "" },
+            match (&s.nat, s.udp_encap) {
+                (Some(nat), _) => format!(" ({nat}; UDP-encapsulated)"),
+                (None, true) => " (UDP-encapsulated)".to_string(),
+                (None, false) => String::new(),
+            },
             if s.proposal.is_empty() {
                 "-"
             } else {
@@ -243,6 +236,6 @@ mod tests {
         assert_eq!(duration(3720), "1h02m");
         assert_eq!(duration(90000), "1d01h");
         assert_eq!(bytes(512), "512 B");
-        assert_eq!(bytes(1_268_000), "1.21 MiB");
+        assert_eq!(bytes(1_268_000), "1.2 MiB");
     }
 }

@@ -53,7 +53,8 @@ fn peer_status(p: PeerReport, now: meshsec_types::Timestamp) -> PeerStatus {
             remote: s.remote.to_string(),
             proposal: s.proposal.clone(),
             age_secs: secs(now.duration_since(s.created)),
-            nat: s.nat_detected,
+            udp_encap: s.udp_encap,
+            nat: s.nat.describe().map(str::to_string),
             peer_certificate: s
                 .peer_certificate
                 .as_ref()
