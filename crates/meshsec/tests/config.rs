@@ -671,3 +671,57 @@ fn conflicting_settings_are_refused_with_both_places_named() {
         assert_eq!(err.trim_end(), format!("error: {want}"), "for:\n{text}");
     }
 }
+
+#[test]
+fn a_user_who_is_not_root_is_told_to_run_as_root() {
+    assert!(root(), "run as root (key files must be root-owned)");
+    let dir = Dir::new("nonroot");
+    std::fs::write(dir.0.join("meshsec.toml"), config(TS, ID, PSK, "# -")).unwrap();
+    for d in [&dir.0, &dir.0.join("keys")] {
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .args([
+            env!("CARGO_BIN_EXE_meshsec"),
+            "check-config",
+            "-c",
+            "meshsec.toml",
+        ])
+        .current_dir(&dir.0)
+        .output()
+        .unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(!out.status.success());
+    assert_eq!(
+        err.trim_end(),
+        "error: meshsec.toml:13: peer.beta.psk_file: keys/beta.psk: Permission denied (os error 13) (key and configuration files are root-only: run meshsec as root, e.g. with sudo)"
+    );
+}
+
+#[test]
+fn a_closed_pipe_ends_the_cli_quietly() {
+    assert!(root(), "run as root (key files must be root-owned)");
+    let dir = Dir::new("pipe");
+    std::fs::write(
+        dir.0.join("meshsec.toml"),
+        block(&docs(), "## Complete example", "toml"),
+    )
+    .unwrap();
+    // `check-config | head -0`: the reader is gone before the first line is written.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new("unshare")
+        .args(["--net", env!("CARGO_BIN_EXE_meshsec")])
+        .args(["check-config", "-c", "meshsec.toml"])
+        .current_dir(&dir.0)
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+        .wait_with_output()
+        .unwrap();
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(!err.contains("panicked"), "{err}");
+    assert_ne!(out.status.code(), Some(101), "{err}");
+}

@@ -76,7 +76,9 @@ impl<B: SaBackend> Node<B> {
                     if let Some(p) = self.peer(*id) {
                         p.last_failure = Some(failure.to_string());
                         p.attempt_started = None;
+                        p.counters.failures += 1;
                     }
+                    self.drop_childless_sa(now, *id);
                     // No answer is an outage: retry soon. A refusal is a mismatch: back off.
                     let unanswered = matches!(failure, Failure::Timeout { .. });
                     self.maybe_restart(now, *id, unanswered);
@@ -296,6 +298,27 @@ impl<B: SaBackend> Node<B> {
         } else {
             tracing::info!("peer {name}: initiating IKE SA");
             self.record(NodeEvent::Initiating { peer: id });
+        }
+    }
+
+    /// After a failure: an IKE SA we initiated that is up but whose CHILD SA was refused
+    /// (proposals, selectors) carries nothing and would keep the peer "connecting" for good.
+    /// It is deleted; its deletion schedules the next attempt with the refusal backoff, so
+    /// the mismatch is retried (and reported again) instead of forgotten.
+    fn drop_childless_sa(&mut self, now: Timestamp, id: PeerId) {
+        use meshsec_ike::{Role, State};
+        let childless = self.peer(id).is_some_and(|p| p.children.is_empty())
+            && self.ike.peer_sas(id).iter().any(|s| {
+                s.state == State::Established && s.role == Role::Initiator && s.children.is_empty()
+            });
+        if childless {
+            tracing::info!(
+                "peer {}: deleting the IKE SA whose CHILD SA was refused; retrying later",
+                self.peer_name(id)
+            );
+            if let Err(e) = self.ike.delete_ike_sa(now, id) {
+                tracing::warn!("peer {}: cannot delete the IKE SA: {e}", self.peer_name(id));
+            }
         }
     }
 

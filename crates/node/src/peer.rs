@@ -54,6 +54,9 @@ pub struct LifecycleCounters {
     pub invalid_spi_received: u64,
     /// CHILD SAs replaced because one half was lost (on either side).
     pub heals: u64,
+    /// Negotiations with the peer that failed (each sets `last_failure`; a client waiting
+    /// for an attempt tells a new failure from an old one of the same text by this count).
+    pub failures: u64,
 }
 
 /// Dead peer detection, as far as it got.

@@ -57,6 +57,18 @@ pub(super) fn psk(
     Ok(Secret::new(content))
 }
 
+/// A file that could not be read, with the likely fix: key files and their directories are
+/// root-only, so "permission denied" for anyone else means "run this as root".
+pub(super) fn io_problem(shown: &str, e: &std::io::Error) -> String {
+    if e.kind() == std::io::ErrorKind::PermissionDenied && crate::daemon::os::effective_uid() != 0 {
+        format!(
+            "{shown}: {e} (key and configuration files are root-only: run meshsec as root, e.g. with sudo)"
+        )
+    } else {
+        format!("{shown}: {e}")
+    }
+}
+
 /// The content of a file others may read but only root may change (certificates, CAs, CRLs:
 /// whoever can write a CA file can make us trust anyone) and its path as shown in errors.
 pub(super) fn read_public_file(
@@ -73,7 +85,7 @@ pub(super) fn read_public_file(
     }
     let mut content = Vec::new();
     std::io::Read::read_to_end(&mut opened, &mut content)
-        .map_err(|e| ctx.at(file, key, format!("{shown}: {e}")))?;
+        .map_err(|e| ctx.at(file, key, io_problem(&shown, &e)))?;
     Ok((content, shown))
 }
 
@@ -98,11 +110,11 @@ fn open_checked(
                 key,
                 format!("{shown} is a symbolic link; name the file itself"),
             ),
-            _ => ctx.at(file, key, format!("{shown}: {e}")),
+            _ => ctx.at(file, key, io_problem(&shown, &e)),
         })?;
     let meta = opened
         .metadata()
-        .map_err(|e| ctx.at(file, key, format!("{shown}: {e}")))?;
+        .map_err(|e| ctx.at(file, key, io_problem(&shown, &e)))?;
     if !meta.is_file() {
         return Err(ctx.at(file, key, format!("{shown} is not a regular file")));
     }
@@ -131,8 +143,8 @@ fn check_directory(
 ) -> Result<(), ConfigError> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
     let dir = dir.unwrap_or(Path::new("."));
-    let dir_meta =
-        std::fs::metadata(dir).map_err(|e| ctx.at(file, key, format!("{}: {e}", dir.display())))?;
+    let dir_meta = std::fs::metadata(dir)
+        .map_err(|e| ctx.at(file, key, io_problem(&dir.display().to_string(), &e)))?;
     if dir_meta.mode() & 0o022 != 0 || dir_meta.uid() != 0 {
         return Err(ctx.at(file, key, format!(
             "{shown} is in {}, which is writable by others than root (owner uid {}, mode {:03o}): keep key files in a root-owned directory (chmod go-w {})",
@@ -169,7 +181,7 @@ pub(super) fn read_key_file(
     }
     let mut content = Vec::new();
     std::io::Read::read_to_end(&mut opened, &mut content)
-        .map_err(|e| ctx.at(file, key, format!("{shown}: {e}")))?;
+        .map_err(|e| ctx.at(file, key, io_problem(&shown, &e)))?;
     while content.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
         content.pop();
     }

@@ -176,7 +176,10 @@ impl Config {
             path: path.to_path_buf(),
             line: None,
             key: "(file)".into(),
-            message: format!("cannot read the configuration: {e}"),
+            message: format!(
+                "cannot read the configuration: {}",
+                keys::io_problem(&path.display().to_string(), &e)
+            ),
         })?;
         validate::validate(path, &text, host_addresses)
     }

@@ -194,6 +194,9 @@ pub struct PeerStatus {
     /// CHILD SAs replaced because a half was lost (on either side).
     #[serde(default)]
     pub heals: u64,
+    /// Failed negotiations with it (each one sets `last_failure`).
+    #[serde(default)]
+    pub failures: u64,
     /// Our certificate towards it (`auth = "cert"`).
     #[serde(default)]
     pub certificate: Option<CertStatus>,

@@ -20,15 +20,13 @@ use crate::control::{Command, PROTOCOL_VERSION, ReloadReport, Request, Response}
 /// Longest request line accepted.
 const MAX_REQUEST: usize = 64 * 1024;
 
-/// Opens the control socket (root-only) and starts accepting; commands arrive on the
-/// returned channel.
-///
-/// Three locks on the door: the directory is root's and nobody else may write to it (else
-/// someone could put their own socket in its place); the socket appears under its name only
-/// once it is mode 600 (bound under a temporary name, then renamed: no moment where anyone
-/// may connect); and every connection's peer credentials are checked (`SO_PEERCRED`), so a
-/// loosened mode still lets nobody but root in.
-pub fn listen(path: &Path) -> Result<mpsc::Receiver<ControlMsg>> {
+/// The right to be the one daemon on a control socket: claimed first at start, before any
+/// port or TUN device is opened, so that a second daemon says "already running" rather than
+/// failing on a resource the first one holds.
+pub struct Claim(std::fs::File);
+
+/// Takes the control socket's lock, or says that another daemon runs.
+pub fn claim(path: &Path) -> Result<Claim> {
     check_directory(path)?;
     // One daemon per socket, even when two start at once: the second finds the lock taken.
     let mut lock_path = path.as_os_str().to_owned();
@@ -45,6 +43,19 @@ pub fn listen(path: &Path) -> Result<mpsc::Receiver<ControlMsg>> {
     if std::os::unix::net::UnixStream::connect(path).is_ok() {
         return Err(running());
     }
+    Ok(Claim(lock))
+}
+
+/// Places the control socket (root-only, under `claim`) and starts accepting; commands
+/// arrive on the returned channel.
+///
+/// Three locks on the door: the directory is root's and nobody else may write to it (else
+/// someone could put their own socket in its place); the socket appears under its name only
+/// once it is mode 600 (bound under a temporary name, then renamed: no moment where anyone
+/// may connect); and every connection's peer credentials are checked (`SO_PEERCRED`), so a
+/// loosened mode still lets nobody but root in.
+pub fn listen(path: &Path, claim: Claim) -> Result<mpsc::Receiver<ControlMsg>> {
+    let Claim(lock) = claim;
     let _ = std::fs::remove_file(path); // a stale socket of a daemon that died
     let mut staging = path.as_os_str().to_owned();
     staging.push(format!(".{}", std::process::id()));

@@ -16,7 +16,7 @@ pub mod datapath;
 mod firewall;
 pub mod net;
 pub mod netlink;
-mod os;
+pub(crate) mod os;
 mod routes;
 mod status;
 
@@ -177,7 +177,7 @@ impl Daemon {
     /// ones are initiated).
     pub async fn start(cfg: Config) -> Result<Daemon> {
         let epoch = Instant::now();
-        control::check_directory(&cfg.node.control_socket)?;
+        let claim = control::claim(&cfg.node.control_socket)?;
         let local4 = cfg.node.addresses.iter().copied().find(IpAddr::is_ipv4);
         let local6 = cfg.node.addresses.iter().copied().find(IpAddr::is_ipv6);
         let (ike_sockets, esp_sockets) =
@@ -239,7 +239,7 @@ impl Daemon {
             )?),
             None => None,
         };
-        let control = control::listen(&cfg.node.control_socket)?;
+        let control = control::listen(&cfg.node.control_socket, claim)?;
         let mut d = Daemon {
             cfg,
             node,

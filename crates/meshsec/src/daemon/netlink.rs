@@ -23,7 +23,29 @@ pub fn create_tun(name: &str, mtu: u16) -> Result<tun_rs::SyncDevice> {
         // takes coalesced ones in one write (what wireguard-go and Tailscale do).
         .offload(true)
         .build_sync()
-        .with_context(|| format!("cannot create TUN device {name} (needs root and /dev/net/tun)"))
+        .map_err(|e| anyhow!("cannot create TUN device {name}: {}", tun_problem(name, &e)))
+}
+
+/// What a failed TUN creation means, with the fix.
+fn tun_problem(name: &str, e: &std::io::Error) -> String {
+    match e.raw_os_error() {
+        Some(libc::EBUSY) => format!(
+            "{name} is already held by another program — another meshsec daemon (with another \
+             control socket) or a VPN such as OpenVPN or wireguard-go; stop it, or set \
+             node.tun to an unused name"
+        ),
+        Some(libc::EPERM | libc::EACCES) => {
+            "permission denied: run meshsec as root (it needs CAP_NET_ADMIN)".to_string()
+        }
+        Some(libc::ENOENT | libc::ENODEV) => {
+            "/dev/net/tun is missing: load the tun module (modprobe tun)".to_string()
+        }
+        Some(libc::EINVAL) => format!(
+            "{e}: an interface named {name} exists and is not a TUN device; set node.tun to an \
+             unused name"
+        ),
+        _ => e.to_string(),
+    }
 }
 
 /// A route: prefix and length.

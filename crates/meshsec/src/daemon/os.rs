@@ -464,3 +464,15 @@ pub fn host_addresses() -> Vec<IpAddr> {
     unsafe { libc::freeifaddrs(list) };
     out
 }
+
+/// Restores the default action of SIGPIPE (the Rust runtime ignores it): a CLI command whose
+/// reader went away (`meshsec status | head -1`) then ends quietly, as Unix tools do, instead
+/// of panicking on the failed write. Not for the daemon, whose writes to a closed control
+/// connection must stay errors.
+pub fn default_sigpipe() {
+    // SAFETY: signal(2) with SIG_DFL installs no handler; it only changes this process's
+    // disposition of SIGPIPE, before any thread that could be writing starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}

@@ -129,6 +129,7 @@ fn peer_status(p: PeerReport, now: meshsec_types::Timestamp) -> PeerStatus {
         invalid_spi_sent: p.counters.invalid_spi_sent,
         invalid_spi_received: p.counters.invalid_spi_received,
         heals: p.counters.heals,
+        failures: p.counters.failures,
         certificate: None,
         ike_sas,
         child_sas,
