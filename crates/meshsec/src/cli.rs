@@ -76,10 +76,13 @@ pub(crate) enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// Bring a peer's tunnel up now.
+    /// Bring a peer's tunnel up now and wait until it is (or say why not).
     Up {
         /// The peer's name.
         peer: String,
+        /// Give up waiting after this many seconds (the daemon keeps trying).
+        #[arg(long, default_value_t = 20)]
+        wait: u64,
         #[command(flatten)]
         target: Target,
     },

@@ -155,10 +155,19 @@ fn client(cmd: Cmd) -> anyhow::Result<()> {
                 print!("{}", render::sas(&s));
             }
         }
-        Cmd::Up { peer, target } => {
+        Cmd::Up { peer, wait, target } => {
             let socket = target.socket()?;
+            let before = peer_status(&socket, &peer)?;
+            if before.state == "established" {
+                let since = before
+                    .last_handshake_secs_ago
+                    .map(|s| format!(" (IKE SA up for {})", control::render::duration(s)))
+                    .unwrap_or_default();
+                println!("{peer}: already established{since}");
+                return Ok(());
+            }
             client::call(&socket, Command::Up { peer: peer.clone() })?;
-            wait_up(&socket, &peer)?;
+            wait_up(&socket, &peer, before.failures, wait)?;
         }
         Cmd::Down { peer, target } => {
             client::call(&socket_of(&target)?, Command::Down { peer: peer.clone() })?;
@@ -241,19 +250,44 @@ fn socket_of(t: &Target) -> anyhow::Result<PathBuf> {
     t.socket()
 }
 
-/// After `up`: waits until the peer is established or fails, and says which.
-fn wait_up(socket: &Path, peer: &str) -> anyhow::Result<()> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let before = control::client::status(socket)?
-        .peers
+/// One peer's status, or an error naming the peers there are.
+fn peer_status(socket: &Path, peer: &str) -> anyhow::Result<control::PeerStatus> {
+    let s = control::client::status(socket)?;
+    let names: Vec<String> = s.peers.iter().map(|p| p.name.clone()).collect();
+    s.peers
         .into_iter()
         .find(|p| p.name == peer)
-        .and_then(|p| p.last_failure);
+        .ok_or_else(|| anyhow::anyhow!("no peer {peer} (peers: {})", names.join(", ")))
+}
+
+/// Where an attempt that has not finished stands, from its IKE SA's state, with the likely
+/// cause when it stays there.
+fn stuck_at(p: &control::PeerStatus) -> String {
+    let state = p.ike_sas.last().map(|s| s.state.as_str());
+    match state {
+        Some("ExpectSaInitResponse") => format!(
+            "no answer from {} to IKE_SA_INIT: is its IKE daemon running, and are UDP 500 \
+             and 4500 open both ways?",
+            p.address
+        ),
+        Some("ExpectAuthResponse") => format!(
+            "{} answered IKE_SA_INIT but not IKE_AUTH: large UDP datagrams or port 4500 \
+             dropped on the way?",
+            p.address
+        ),
+        Some("Established") => "the IKE SA is up, its CHILD SA is not installed yet".to_string(),
+        _ => format!("state {}", p.state),
+    }
+}
+
+/// After `up`: waits (at most `wait` seconds) until the peer is established or an attempt
+/// fails — a failure newer than the `failures_before` the peer had — and says which; says
+/// early where an attempt hangs.
+fn wait_up(socket: &Path, peer: &str, failures_before: u64, wait: u64) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let mut hinted = false;
     loop {
-        let s = control::client::status(socket)?;
-        let Some(p) = s.peers.into_iter().find(|p| p.name == peer) else {
-            anyhow::bail!("peer {peer} disappeared");
-        };
+        let p = peer_status(socket, peer)?;
         if p.state == "established" {
             let took = p
                 .handshake_ms
@@ -262,11 +296,19 @@ fn wait_up(socket: &Path, peer: &str) -> anyhow::Result<()> {
             println!("{peer}: established{took}");
             return Ok(());
         }
-        if p.last_failure.is_some() && p.last_failure != before {
+        if p.failures > failures_before {
             anyhow::bail!("{peer}: {}", p.last_failure.unwrap_or_default());
         }
-        if std::time::Instant::now() > deadline {
-            anyhow::bail!("{peer}: not established after 20 s (state {})", p.state);
+        let waited = started.elapsed();
+        if !hinted && waited > std::time::Duration::from_secs(3) {
+            eprintln!("{peer}: still connecting after 3 s: {}", stuck_at(&p));
+            hinted = true;
+        }
+        if waited > std::time::Duration::from_secs(wait) {
+            anyhow::bail!(
+                "{peer}: not established after {wait} s: {} (the daemon keeps trying; see `meshsec status`)",
+                stuck_at(&p)
+            );
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
@@ -274,6 +316,9 @@ fn wait_up(socket: &Path, peer: &str) -> anyhow::Result<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Some(Cmd::Run { .. })) {
+        daemon::os::default_sigpipe();
+    }
     if cli.version {
         println!(
             "meshsec {VERSION} (ESP AEAD backend on this CPU: {})",

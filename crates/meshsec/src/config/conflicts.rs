@@ -140,7 +140,7 @@ fn shared_traffic(p: &Peer, q: &Peer) -> Option<(String, String)> {
         a.iter().find_map(|x| {
             b.iter()
                 .find(|y| meshsec_ike::ts::intersect(x, y).is_some())
-                .map(|y| (x.clone(), y.clone()))
+                .map(|y| (*x, *y))
         })
     };
     overlap(&p.local_ts, &q.local_ts)?;

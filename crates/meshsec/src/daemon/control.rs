@@ -337,6 +337,15 @@ impl Daemon {
     /// Re-reads the configuration: removed peers are deleted, changed ones restarted, new
     /// ones started; the others are not touched. Node settings need a restart.
     pub(super) async fn reload(&mut self) -> Result<ReloadReport> {
+        super::systemd::reloading();
+        let result = self.apply_reload().await;
+        let now = self.now();
+        super::systemd::ready(&super::systemd::summary(&self.node.status(now)));
+        result
+    }
+
+    /// [`Daemon::reload`] itself.
+    async fn apply_reload(&mut self) -> Result<ReloadReport> {
         let new = super::load_config(&self.cfg.path).map_err(|e| anyhow::anyhow!("{e}"))?;
         let mut report = ReloadReport {
             warnings: new.warnings.clone(),

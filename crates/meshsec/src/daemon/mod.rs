@@ -19,6 +19,7 @@ pub mod netlink;
 pub(crate) mod os;
 mod routes;
 mod status;
+mod systemd;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
@@ -124,6 +125,9 @@ pub struct Daemon {
     control: mpsc::Receiver<ControlMsg>,
     /// When to look at our certificates' expiry again (daily; the first look is at load).
     expiry_check_at: Timestamp,
+    /// systemd's STATUS line: not before this, and only when something happened since.
+    status_at: Timestamp,
+    status_dirty: bool,
 }
 
 /// How often a running daemon warns about certificates close to expiry.
@@ -255,6 +259,8 @@ impl Daemon {
             reports,
             control,
             expiry_check_at: Timestamp::from_duration(EXPIRY_CHECK_INTERVAL),
+            status_at: Timestamp::ZERO,
+            status_dirty: false,
         };
         let now = d.now();
         for i in 0..d.cfg.peers.len() {
@@ -276,6 +282,7 @@ impl Daemon {
             d.cfg.peers.len(),
             d.cfg.node.control_socket.display()
         );
+        systemd::ready(&systemd::summary(&d.node.status(now)));
         Ok(d)
     }
 
@@ -294,7 +301,11 @@ impl Daemon {
         let epoch = self.path.epoch;
         loop {
             self.flush().await;
-            let deadline = self.node.poll_timeout();
+            self.refresh_status();
+            let mut deadline = self.node.poll_timeout();
+            if self.status_dirty {
+                deadline = Some(deadline.map_or(self.status_at, |d| d.min(self.status_at)));
+            }
             let input = tokio::select! {
                 r = recv_opt(&self.ike4, &mut buf4) => Input::Udp(r, true),
                 r = recv_opt(&self.ike6, &mut buf6) => Input::Udp(r, false),
@@ -311,6 +322,8 @@ impl Daemon {
             self.node
                 .ike_mut()
                 .set_wall_clock(now, crate::config::now_unix());
+            // Whatever came in may have changed a peer's state (systemd's STATUS line).
+            self.status_dirty = systemd::enabled();
             if now >= self.expiry_check_at {
                 self.expiry_check_at = now + EXPIRY_CHECK_INTERVAL;
                 self.warn_expiring_certificates();
@@ -344,10 +357,23 @@ impl Daemon {
                 }
                 Input::Shutdown(sig) => {
                     tracing::info!("{sig}: deleting SAs and stopping");
+                    systemd::stopping();
                     self.shutdown().await;
                     return Ok(());
                 }
             }
+        }
+    }
+
+    /// Keeps systemd's STATUS line current (under systemd only): after anything that may
+    /// change a peer's state, at most once per [`systemd::STATUS_INTERVAL`]; an idle daemon
+    /// is not woken for it.
+    fn refresh_status(&mut self) {
+        let now = self.now();
+        if self.status_dirty && now >= self.status_at {
+            self.status_at = now + systemd::STATUS_INTERVAL;
+            self.status_dirty = false;
+            systemd::status(&systemd::summary(&self.node.status(now)));
         }
     }
 
