@@ -9,7 +9,18 @@ use crate::{daemon, pki};
 
 /// meshsec: an IKEv2 daemon with its own userspace ESP data plane.
 #[derive(Parser)]
-#[command(version = VERSION, about, disable_version_flag = true)]
+#[command(
+    version = VERSION,
+    about,
+    disable_version_flag = true,
+    after_help = "Getting started:\n  \
+        meshsec demo                                   # a 4-node mesh in namespaces (root)\n  \
+        meshsec genpsk -o /etc/meshsec/keys/gw2.psk    # a key for a peer\n  \
+        meshsec check-config -c /etc/meshsec/meshsec.toml\n  \
+        systemctl enable --now meshsec\n  \
+        meshsec status\n\n\
+        Configuration: /usr/share/doc/meshsec/config.md; `man meshsec-SUBCOMMAND`."
+)]
 pub(crate) struct Cli {
     /// Print the version and the AEAD library chosen for this CPU.
     #[arg(short = 'V', long = "version")]
@@ -46,6 +57,9 @@ impl Target {
 #[derive(Subcommand)]
 pub(crate) enum Cmd {
     /// Run the daemon in the foreground (logs to stderr).
+    #[command(
+        after_help = "Examples:\n  meshsec run -c /etc/meshsec/meshsec.toml\n  meshsec run -c meshsec.toml --log-level debug   # more detail in the log\n  systemctl start meshsec                        # the packaged way (Type=notify)"
+    )]
     Run {
         /// Configuration file.
         #[arg(short = 'c', long, default_value = "/etc/meshsec/meshsec.toml")]
@@ -55,12 +69,18 @@ pub(crate) enum Cmd {
         log_level: tracing::Level,
     },
     /// Validate a configuration file and print a summary.
+    #[command(
+        after_help = "Examples:\n  meshsec check-config -c /etc/meshsec/meshsec.toml\n  Errors name FILE:LINE: KEY: PROBLEM; the exit status is 1 on an error."
+    )]
     CheckConfig {
         /// Configuration file.
         #[arg(short = 'c', long)]
         config: PathBuf,
     },
     /// Peers, SAs, traffic and drops of the running daemon.
+    #[command(
+        after_help = "Examples:\n  meshsec status\n  meshsec status --json | jq '.peers[] | {name, state, last_failure}'\n  meshsec status -c /etc/meshsec/meshsec.toml   # the socket named in that file"
+    )]
     Status {
         #[command(flatten)]
         target: Target,
@@ -69,6 +89,7 @@ pub(crate) enum Cmd {
         json: bool,
     },
     /// List the IKE and CHILD SAs.
+    #[command(after_help = "Examples:\n  meshsec sas\n  meshsec sas --json")]
     Sas {
         #[command(flatten)]
         target: Target,
@@ -77,6 +98,7 @@ pub(crate) enum Cmd {
         json: bool,
     },
     /// Bring a peer's tunnel up now and wait until it is (or say why not).
+    #[command(after_help = "Examples:\n  meshsec up gw2\n  meshsec up gw2 --wait 60")]
     Up {
         /// The peer's name.
         peer: String,
@@ -87,6 +109,9 @@ pub(crate) enum Cmd {
         target: Target,
     },
     /// Delete a peer's SAs and keep them down until `up`.
+    #[command(
+        after_help = "Examples:\n  meshsec down gw2   # Deletes sent; `meshsec up gw2` brings it back"
+    )]
     Down {
         /// The peer's name.
         peer: String,
@@ -95,6 +120,9 @@ pub(crate) enum Cmd {
     },
     /// Rekey a peer's CHILD SA (or with --ike its IKE SA; with --reauth reauthenticate) now,
     /// without interrupting traffic.
+    #[command(
+        after_help = "Examples:\n  meshsec rekey gw2           # new CHILD SA keys\n  meshsec rekey gw2 --ike     # new IKE SA keys\n  meshsec rekey gw2 --reauth  # authenticate again (e.g. after a certificate renewal)"
+    )]
     Rekey {
         /// The peer's name.
         peer: String,
@@ -109,6 +137,9 @@ pub(crate) enum Cmd {
         target: Target,
     },
     /// Re-read the configuration: only peers that changed are touched.
+    #[command(
+        after_help = "Examples:\n  meshsec reload                 # or: systemctl reload meshsec, kill -HUP PID\n  meshsec check-config -c /etc/meshsec/meshsec.toml && meshsec reload"
+    )]
     Reload {
         #[command(flatten)]
         target: Target,
@@ -120,6 +151,9 @@ pub(crate) enum Cmd {
     },
     /// Build a full mesh of N daemons in network namespaces, ping every pair, print the
     /// status and a latency matrix, tear it down (root).
+    #[command(
+        after_help = "Examples:\n  meshsec demo                 # 4 nodes, then torn down\n  meshsec demo --nodes 8 --keep   # leave it running to explore\n  meshsec demo --clean"
+    )]
     Demo {
         /// Number of nodes (2-32).
         #[arg(long, default_value_t = 4)]
@@ -138,6 +172,19 @@ pub(crate) enum Cmd {
     Pki {
         #[command(subcommand)]
         command: pki::PkiCmd,
+    },
+    /// Make a random pre-shared key (256 bits, as 64 hex digits): printed, or written to a
+    /// new root-only file.
+    #[command(after_help = "Examples:\n  \
+        meshsec genpsk -o /etc/meshsec/keys/gw2.psk   # then copy it to gw2 over ssh\n  \
+        meshsec genpsk                                # print one")]
+    Genpsk {
+        /// Write the key to this file (mode 600) instead of printing it.
+        #[arg(short = 'o', long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// Replace the file if it exists.
+        #[arg(long, requires = "output")]
+        force: bool,
     },
     /// Print a shell completion script: `meshsec completions bash >
     /// /etc/bash_completion.d/meshsec`.

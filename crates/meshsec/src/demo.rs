@@ -89,16 +89,9 @@ fn write_configs(n: usize, dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir)?;
     // One key per pair, as for any real mesh: a shared key would let each node pose as the
     // others (the daemon refuses that without allow_shared_psk).
-    let mut urandom = std::fs::File::open("/dev/urandom").context("cannot read /dev/urandom")?;
     for i in 1..=n {
         for j in i + 1..=n {
-            let mut key = [0u8; 24];
-            std::io::Read::read_exact(&mut urandom, &mut key)
-                .context("cannot read /dev/urandom")?;
-            let psk: String = key.iter().map(|b| format!("{b:02x}")).collect();
-            let path = dir.join(pair_key(i, j));
-            std::fs::write(&path, format!("{psk}\n"))?;
-            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+            crate::genpsk::write(&dir.join(pair_key(i, j)), true)?;
         }
     }
     for i in 1..=n {

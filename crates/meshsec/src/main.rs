@@ -8,6 +8,7 @@ mod control;
 mod daemon;
 mod demo;
 mod generate;
+mod genpsk;
 mod pki;
 mod probe;
 
@@ -348,6 +349,7 @@ fn main() -> ExitCode {
         } => demo::run(nodes, keep, binary, clean),
         Cmd::Pki { command } => pki::run(command),
         Cmd::Completions { shell } => generate::completions(shell),
+        Cmd::Genpsk { output, force } => genpsk::run(output.as_deref(), force),
         Cmd::Man { dir } => generate::man_pages(&dir),
         Cmd::DemoEcho { bind } => probe::echo(bind),
         Cmd::DemoProbe { from, to, count } => probe::probe(from, to, count),

@@ -725,3 +725,56 @@ fn a_closed_pipe_ends_the_cli_quietly() {
     assert!(!err.contains("panicked"), "{err}");
     assert_ne!(out.status.code(), Some(101), "{err}");
 }
+
+#[test]
+fn genpsk_writes_a_random_root_only_key_that_check_config_accepts() {
+    assert!(root(), "run as root (key files must be root-owned)");
+    let dir = Dir::new("genpsk");
+    let genpsk = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_meshsec"))
+            .arg("genpsk")
+            .args(args)
+            .current_dir(&dir.0)
+            .output()
+            .unwrap()
+    };
+    let _ = std::fs::remove_file(dir.0.join("keys/beta.psk"));
+    let out = genpsk(&["-o", "keys/beta.psk"]);
+    assert!(out.status.success(), "{out:?}");
+    let key = std::fs::read_to_string(dir.0.join("keys/beta.psk")).unwrap();
+    let key = key.trim_end();
+    assert_eq!(key.len(), 64, "{key}");
+    assert!(key.chars().all(|c| c.is_ascii_hexdigit()), "{key}");
+    let mode = std::fs::metadata(dir.0.join("keys/beta.psk"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let (ok, _, err) = dir.check(&config(TS, ID, PSK, "# -"));
+    assert!(ok, "{err}");
+    // An existing key is not overwritten by accident.
+    let again = genpsk(&["-o", "keys/beta.psk"]);
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr)
+            .contains("keys/beta.psk exists; not overwritten (a peer may use it): pass --force"),
+        "{again:?}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.0.join("keys/beta.psk"))
+            .unwrap()
+            .trim_end(),
+        key
+    );
+    assert!(genpsk(&["-o", "keys/beta.psk", "--force"]).status.success());
+    assert_ne!(
+        std::fs::read_to_string(dir.0.join("keys/beta.psk"))
+            .unwrap()
+            .trim_end(),
+        key
+    );
+    // Printed keys differ each time.
+    let (a, b) = (genpsk(&[]).stdout, genpsk(&[]).stdout);
+    assert_eq!(a.len(), 65);
+    assert_ne!(a, b);
+}
