@@ -169,6 +169,13 @@ pub(crate) enum Cmd {
         clean: bool,
     },
     /// Certificates for a mesh: create a CA, issue host certificates, revoke, list expiry.
+    #[command(after_help = "Examples:\n  \
+        meshsec pki ca --name \"Example Mesh CA\" --out /etc/meshsec/ca\n  \
+        meshsec pki issue gw1.example.org --ca /etc/meshsec/ca/ca.pem --ca-key /etc/meshsec/ca/ca.key \\\n      \
+        --address 192.0.2.1 --out /etc/meshsec/certs\n  \
+        meshsec pki revoke --ca /etc/meshsec/ca/ca.pem --ca-key /etc/meshsec/ca/ca.key \\\n      \
+        --out /etc/meshsec/ca/ca.crl /etc/meshsec/certs/gw3.example.org.pem\n  \
+        meshsec pki list /etc/meshsec/certs")]
     Pki {
         #[command(subcommand)]
         command: pki::PkiCmd,
