@@ -264,7 +264,7 @@ pub fn run(n: usize, keep: bool, binary: Option<PathBuf>, clean_only: bool) -> R
     if !(2..=MAX_NODES).contains(&n) {
         bail!("--nodes must be between 2 and {MAX_NODES}");
     }
-    if sh("id -u")?.trim() != "0" {
+    if crate::daemon::os::effective_uid() != 0 {
         bail!("the demo creates network namespaces and TUN devices: run it as root");
     }
     if sh("command -v ip").is_err() {
