@@ -832,22 +832,12 @@ fn require(
 
 /// `192.0.2.0/24` (host bits must be zero), `2001:db8::/64` or an address.
 fn prefix(s: &str) -> Option<Prefix> {
-    let (addr, len) = match s.split_once('/') {
-        Some((a, l)) => (a.parse::<IpAddr>().ok()?, l.parse::<u8>().ok()?),
-        None => {
-            let a = s.parse::<IpAddr>().ok()?;
-            (a, if a.is_ipv4() { 32 } else { 128 })
-        }
-    };
-    let (width, value): (u8, u128) = match addr {
-        IpAddr::V4(a) => (32, u128::from(u32::from(a))),
-        IpAddr::V6(a) => (128, u128::from(a)),
-    };
-    let host_bits = width.checked_sub(len)?;
-    let mask = if host_bits == 0 {
-        0
-    } else {
-        u128::MAX >> (128 - u32::from(host_bits))
-    };
-    (value & mask == 0).then_some(Prefix { addr, len })
+    let net = s
+        .parse::<ipnet::IpNet>()
+        .ok()
+        .or_else(|| s.parse::<IpAddr>().ok().map(ipnet::IpNet::from))?;
+    (net.trunc() == net).then(|| Prefix {
+        addr: net.addr(),
+        len: net.prefix_len(),
+    })
 }

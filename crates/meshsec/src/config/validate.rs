@@ -683,27 +683,11 @@ fn selector(s: &str) -> Option<AddrSelector> {
         };
         return ordered.then(|| AddrSelector::range(a, b));
     }
-    let (addr, len) = match s.split_once('/') {
-        Some((a, l)) => (a.parse::<IpAddr>().ok()?, Some(l.parse::<u32>().ok()?)),
-        None => (s.parse::<IpAddr>().ok()?, None),
-    };
-    // Both families as a 128-bit number of `width` significant bits.
-    let (width, value): (u32, u128) = match addr {
-        IpAddr::V4(a) => (32, u128::from(u32::from(a))),
-        IpAddr::V6(a) => (128, u128::from(a)),
-    };
-    let host_bits = width.checked_sub(len.unwrap_or(width))?;
-    let host = if host_bits == 0 {
-        0
-    } else {
-        u128::MAX >> (128 - host_bits)
-    };
-    let (start, end) = (value & !host, (value & !host) | host);
-    let back = |v: u128| match addr {
-        IpAddr::V4(_) => u32::try_from(v).ok().map(|x| IpAddr::V4(x.into())),
-        IpAddr::V6(_) => Some(IpAddr::V6(v.into())),
-    };
-    Some(AddrSelector::range(back(start)?, back(end)?))
+    let net = s
+        .parse::<ipnet::IpNet>()
+        .ok()
+        .or_else(|| s.parse::<IpAddr>().ok().map(ipnet::IpNet::from))?;
+    Some(AddrSelector::range(net.network(), net.broadcast()))
 }
 
 fn selectors(

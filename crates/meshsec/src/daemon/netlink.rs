@@ -51,51 +51,17 @@ fn tun_problem(name: &str, e: &std::io::Error) -> String {
 /// A route: prefix and length.
 pub type Route = (IpAddr, u8);
 
-fn as_u128(a: IpAddr) -> u128 {
-    match a {
-        IpAddr::V4(v) => u128::from(u32::from(v)),
-        IpAddr::V6(v) => u128::from(v),
-    }
-}
-
-fn from_u128(v: u128, v4: bool) -> IpAddr {
-    if v4 {
-        IpAddr::V4(std::net::Ipv4Addr::from(
-            u32::try_from(v).unwrap_or(u32::MAX),
-        ))
-    } else {
-        IpAddr::V6(std::net::Ipv6Addr::from(v))
-    }
-}
-
-/// The last address of the block of 2^`k` addresses starting at `start`, if it exists.
-fn block_last(start: u128, k: u32) -> Option<u128> {
-    if k >= 128 {
-        (start == 0).then_some(u128::MAX)
-    } else {
-        start.checked_add((1u128 << k) - 1)
-    }
-}
-
-/// The smallest set of prefixes covering the address range of `ts` exactly.
+/// The smallest set of prefixes covering the address range of `ts` exactly (`ipnet`).
 pub fn prefixes(ts: &AddrSelector) -> Vec<Route> {
-    let v4 = ts.start.is_ipv4();
-    let bits: u32 = if v4 { 32 } else { 128 };
-    let (mut start, end) = (as_u128(ts.start), as_u128(ts.end));
-    let mut out = Vec::new();
-    while start <= end {
-        // The largest block aligned at `start` that does not pass `end`.
-        let mut k = start.trailing_zeros().min(bits);
-        while k > 0 && block_last(start, k).is_none_or(|l| l > end) {
-            k -= 1;
-        }
-        out.push((from_u128(start, v4), u8::try_from(bits - k).unwrap_or(0)));
-        match block_last(start, k) {
-            Some(last) if last < end => start = last + 1,
-            _ => break,
-        }
+    match (ts.start, ts.end) {
+        (IpAddr::V4(start), IpAddr::V4(end)) => ipnet::Ipv4Subnets::new(start, end, 0)
+            .map(|n| (IpAddr::V4(n.network()), n.prefix_len()))
+            .collect(),
+        (IpAddr::V6(start), IpAddr::V6(end)) => ipnet::Ipv6Subnets::new(start, end, 0)
+            .map(|n| (IpAddr::V6(n.network()), n.prefix_len()))
+            .collect(),
+        _ => Vec::new(),
     }
-    out
 }
 
 /// A netlink connection (its driver runs on the current tokio runtime).
