@@ -269,14 +269,34 @@ impl Endpoint {
             ));
         }
         let Some(peer) = peer else {
-            let expected = self
+            // No peer has this identity: name the identities of the peers configured at (or
+            // accepting) this address, the one the sender most likely is.
+            let here: Vec<PeerId> = self
                 .peers
                 .iter()
-                .map(|(_, p)| p.remote_id.to_string())
+                .filter(|(_, cfg)| cfg.remote_addr.ip() == remote.ip())
+                .map(|(p, _)| p)
+                .collect();
+            let here = if here.is_empty() {
+                let accepting: Vec<PeerId> = self
+                    .peers
+                    .iter()
+                    .filter(|(_, cfg)| cfg.accepts(remote.ip()))
+                    .map(|(p, _)| p)
+                    .collect();
+                accepting
+            } else {
+                here
+            };
+            let expected = here
+                .iter()
+                .filter_map(|p| self.peers.get(*p))
+                .map(|p| p.remote_id.to_string())
+                .take(4)
                 .collect::<Vec<_>>()
                 .join(" or ");
             return Err(IkeError::failed(
-                None,
+                (here.len() == 1).then(|| here.first().copied()).flatten(),
                 Failure::IdentityMismatch {
                     expected,
                     presented: id_i.to_string(),

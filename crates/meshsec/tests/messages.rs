@@ -150,3 +150,50 @@ fn a_second_daemon_and_a_taken_tun_device_are_named() {
     // The first daemon did not notice.
     assert_eq!(lab.peer_state(&p.sa, "b"), "established");
 }
+
+#[test]
+fn an_identity_mismatch_is_shown_with_the_peer_on_the_answering_side() {
+    common::require_root();
+    let mut lab = Lab::new("msg-identity");
+    let p = lab.pair(("always", "passive"), "", "");
+    lab.wait_established(&p.sa, "a", "b");
+    // b now expects another identity of a: the reload drops the pair, a comes back as
+    // fqdn:a.test and is refused.
+    let cb = std::fs::read_to_string(lab.dir.join("b.toml"))
+        .unwrap()
+        .replace(
+            "identity = \"fqdn:a.test\"",
+            "identity = \"fqdn:gw-a.test\"",
+        );
+    assert!(cb.contains("fqdn:gw-a.test"), "{cb}");
+    lab.file("b.toml", &cb);
+    let (ok, out, err, _) = cli("reload", &p.sb);
+    assert!(ok, "{out}{err}");
+    let want = "identity mismatch: expected fqdn:gw-a.test, the peer presented fqdn:a.test (from 192.0.2.1:";
+    let shown = wait_for(Duration::from_secs(10), || {
+        let peer = lab.peer(&p.sb, "a");
+        peer["last_refusal"]
+            .as_str()
+            .is_some_and(|r| r.contains(want))
+            .then_some(())
+    });
+    assert!(
+        shown.is_some(),
+        "{}\n{}",
+        lab.peer(&p.sb, "a"),
+        lab.log("b")
+    );
+    let (_, status, _, _) = cli("status", &p.sb);
+    assert!(
+        status.contains(&format!("  last refusal: {want}")),
+        "{status}"
+    );
+    // The initiator hears the refusal as such.
+    let failed = wait_for(Duration::from_secs(10), || {
+        lab.peer(&p.sa, "b")["last_failure"]
+            .as_str()
+            .is_some_and(|f| f.contains("AUTHENTICATION_FAILED"))
+            .then_some(())
+    });
+    assert!(failed.is_some(), "{}", lab.peer(&p.sa, "b"));
+}

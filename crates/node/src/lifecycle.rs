@@ -43,6 +43,7 @@ impl<B: SaBackend> Node<B> {
                     }
                     p.backoff = FIRST_BACKOFF;
                     p.last_failure = None;
+                    p.last_refusal = None;
                 }
                 self.timers.set((*peer, PeerTimer::Attempt), None);
                 self.schedule_look(now, *peer);
@@ -95,6 +96,18 @@ impl<B: SaBackend> Node<B> {
                 let Some(held_back) = self.refusals.admit(now, from.ip()) else {
                     return;
                 };
+                // Shown with the peer it looked like, apart from its own failures, and only
+                // while that peer is not up (the log line is the same, rate-limited).
+                if let Some(id) = claimed {
+                    let up = self
+                        .ike
+                        .peer_sa_states(*id)
+                        .any(|s| s == meshsec_ike::State::Established);
+                    if let Some(p) = self.peer(*id).filter(|_| !up) {
+                        p.last_refusal =
+                            Some(format!("{failure} (from {from}, not authenticated)"));
+                    }
+                }
                 let claimed = claimed
                     .map(|p| format!(" (as peer {})", self.peer_name(p)))
                     .unwrap_or_default();

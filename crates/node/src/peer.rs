@@ -95,6 +95,11 @@ pub(crate) struct PeerState {
     pub(crate) handshake_time: Option<Duration>,
     /// The last failure, explained.
     pub(crate) last_failure: Option<String>,
+    /// The last refusal of a sender that looked like this peer (its address, or the
+    /// identity it claimed) but had not authenticated — e.g. an identity mismatch seen as
+    /// responder. Kept apart from `last_failure`: anyone can cause it, so it is only shown,
+    /// only while the peer is not up, and changes nothing else.
+    pub(crate) last_refusal: Option<String>,
     /// SPD entries for its selectors.
     pub(crate) policies: Vec<PolicyId>,
     /// Installed CHILD SAs, newest last.
@@ -128,6 +133,7 @@ impl PeerState {
             last_handshake: None,
             handshake_time: None,
             last_failure: None,
+            last_refusal: None,
             policies: Vec::new(),
             children: Vec::new(),
             counters: LifecycleCounters::default(),

@@ -74,6 +74,9 @@ pub struct PeerReport {
     pub traffic: (Counters, Counters),
     /// The last failure, explained.
     pub last_failure: Option<String>,
+    /// The last refusal of an unauthenticated sender that looked like this peer, while it
+    /// was not up (see `PeerState::last_refusal`).
+    pub last_refusal: Option<String>,
     /// Lifecycle counters.
     pub counters: LifecycleCounters,
     /// How long ago anything authenticated came from it (when an SA exists).
@@ -147,6 +150,7 @@ impl<B: SaBackend> Node<B> {
                 handshake_time: p.handshake_time,
                 traffic,
                 last_failure: p.last_failure.clone(),
+                last_refusal: p.last_refusal.clone(),
                 counters: p.counters,
                 last_heard_ago: (!mine.is_empty()).then(|| {
                     let esp = traffic.0.last_packet.unwrap_or(Timestamp::ZERO);

@@ -164,6 +164,10 @@ pub struct PeerStatus {
     pub drops: BTreeMap<String, u64>,
     /// The last negotiation failure, explained.
     pub last_failure: Option<String>,
+    /// The last refusal of a sender that looked like this peer but had not authenticated
+    /// (e.g. an identity mismatch seen as responder), while the peer was not up.
+    #[serde(default)]
+    pub last_refusal: Option<String>,
     /// CHILD SA rekeys (by either side) since the daemon started.
     #[serde(default)]
     pub child_rekeys: u64,

@@ -136,6 +136,9 @@ fn peer(out: &mut String, p: &PeerStatus) {
     if let Some(f) = &p.last_failure {
         let _ = writeln!(out, "  last failure: {f}");
     }
+    if let Some(r) = &p.last_refusal {
+        let _ = writeln!(out, "  last refusal: {r}");
+    }
 }
 
 /// Days left on a certificate, with a warning from 30 days before.

@@ -119,6 +119,7 @@ fn peer_status(p: PeerReport, now: meshsec_types::Timestamp) -> PeerStatus {
         packets_out: cout.packets,
         drops: drops(&all_drops),
         last_failure: p.last_failure,
+        last_refusal: p.last_refusal,
         child_rekeys: p.counters.child_rekeys,
         ike_rekeys: p.counters.ike_rekeys,
         reauths: p.counters.reauths,
