@@ -421,13 +421,14 @@ impl Nat {
         matches!(self, Nat::Local | Nat::Both)
     }
 
-    /// For status and logs: where the translation was seen, or `None`.
+    /// For status and logs: a NAT that is certain, or `None`. Only a translation of our
+    /// own address is: a peer that wants ESP in UDP fakes its SOURCE_IP hash (meshsec's
+    /// default `esp_encap = "udp"` does, as strongSwan's userspace data plane), so `Remote`
+    /// alone is shown as UDP encapsulation, not as a NAT.
     pub fn describe(self) -> Option<&'static str> {
         match self {
-            Nat::None => None,
-            Nat::Local => Some("NAT: we are behind one"),
-            Nat::Remote => Some("NAT: the peer is behind one (or asks for UDP encapsulation)"),
-            Nat::Both => Some("NAT: on both sides"),
+            Nat::None | Nat::Remote => None,
+            Nat::Local | Nat::Both => Some("NAT: we are behind one"),
         }
     }
 }

@@ -258,7 +258,7 @@ fn peer_status(socket: &Path, peer: &str) -> anyhow::Result<control::PeerStatus>
     s.peers
         .into_iter()
         .find(|p| p.name == peer)
-        .ok_or_else(|| anyhow::anyhow!("no peer {peer} (peers: {})", names.join(", ")))
+        .ok_or_else(|| anyhow::anyhow!("no peer named {peer:?}; configured: {}", names.join(", ")))
 }
 
 /// Where an attempt that has not finished stands, from its IKE SA's state, with the likely
