@@ -370,7 +370,9 @@ fn match_one(spec: &ProposalSpec, p: &Proposal<'_>) -> Result<Chosen, TransformT
     let Some(encr) = encr else {
         return Err(TransformType::ENCR);
     };
-    // A type we list must be matched; a type we leave empty must be absent (or NONE).
+    // A type we list must be matched; a type we leave empty must be absent, or offered with
+    // NONE among its choices (RFC 7296 §3.3.6: e.g. optional PFS, KE {NONE, ECP_256}, which
+    // strongSwan and OpenIKED can be configured to send): we choose NONE.
     fn pick<T: Copy + PartialEq>(
         ours: &[T],
         theirs: &[u16],
@@ -378,7 +380,7 @@ fn match_one(spec: &ProposalSpec, p: &Proposal<'_>) -> Result<Chosen, TransformT
         none: Option<u16>,
     ) -> Result<Option<T>, ()> {
         if ours.is_empty() {
-            return if theirs.iter().all(|t| Some(*t) == none) {
+            return if theirs.is_empty() || none.is_some_and(|n| theirs.contains(&n)) {
                 Ok(None)
             } else {
                 Err(())
@@ -472,6 +474,20 @@ mod tests {
         }
         let e = ProposalSpec::parse("aes256gcm16-prfsha256", ProtocolId::ESP).unwrap_err();
         assert!(e.to_string().contains("IKE proposals only"), "{e}");
+    }
+
+    #[test]
+    fn optional_pfs_is_answered_without_a_key_exchange() {
+        // The peer offers KE {ECP_256, NONE} for a CHILD SA (PFS optional); we use none.
+        let mut offered = esp("aes256gcm16-ecp256").to_proposal(1, vec![0, 0, 0, 1]);
+        offered
+            .transforms
+            .push(meshsec_wire::payload::Transform::new(TransformType::KE, 0));
+        let c = select(&[esp("aes256gcm16")], &[offered.clone()]).unwrap();
+        assert_eq!(c.ke, None);
+        // Without NONE among them, a key exchange we do not do is still refused.
+        offered.transforms.pop();
+        assert!(select(&[esp("aes256gcm16")], &[offered]).is_err());
     }
 
     #[test]
