@@ -241,7 +241,7 @@ impl Endpoint {
         let matching: Vec<PeerId> = self
             .peers
             .iter()
-            .filter(|(_, cfg)| &cfg.remote_id == id_i)
+            .filter(|(_, cfg)| cfg.remote_id.same_as(id_i))
             .map(|(p, _)| p)
             .collect();
         let at_address = |p: &PeerId| {
@@ -312,7 +312,7 @@ impl Endpoint {
             return Err(IkeError::failed(Some(peer), Failure::NoProposalChosen(e)));
         }
         if let Some(id_r) = c.id_r
-            && id_r != &cfg.local_id
+            && !id_r.same_as(&cfg.local_id)
         {
             return Err(IkeError::failed(
                 Some(peer),
@@ -466,7 +466,7 @@ impl Endpoint {
             };
             return Err(IkeError::failed(Some(peer), failure));
         };
-        if id_r != &cfg.remote_id {
+        if !id_r.same_as(&cfg.remote_id) {
             self.remove_sa(spi);
             return Err(IkeError::failed(
                 Some(peer),

@@ -224,7 +224,8 @@ impl Endpoint {
                 PayloadBody::Notify(n) if n.ty == NotifyType::INVALID_SPI => {
                     invalid_spi.push(n.data.to_vec());
                 }
-                PayloadBody::Notify(n) if n.ty.is_error() => {
+                // RFC 7296 §3.10.1: an error type we do not know, in a request, is ignored.
+                PayloadBody::Notify(n) if n.ty.is_error() && n.ty.name().is_some() => {
                     self.fail(
                         peer,
                         Failure::PeerRefused {

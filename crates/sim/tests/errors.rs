@@ -355,3 +355,38 @@ fn an_openiked_liveness_check_with_trailing_octets_is_answered() {
     );
     assert_eq!(assert_one_pair(&r.s, "after"), pair);
 }
+
+/// RFC 7296 §3.10.1: an error Notify of a type we do not know, in a request, is ignored —
+/// answered as any INFORMATIONAL, and no failure is reported.
+#[test]
+fn an_unknown_error_notify_in_an_informational_request_is_ignored() {
+    let mut r = Run::established(sim(side(true), side(false)));
+    let pair = assert_one_pair(&r.s, "before");
+    let failed = |s: &Sim| {
+        s.nodes[1]
+            .events
+            .iter()
+            .filter(|e| matches!(e, meshsec_ike::Event::Failed { .. }))
+            .count()
+    };
+    let before = failed(&r.s);
+    let t = r.s.now;
+    // One Notify payload: generic header (no next payload, length 8), protocol 0, no SPI,
+    // type 9999 (an unassigned error type).
+    let notify = [0, 0, 0, 8, 0, 0, 0x27, 0x0f];
+    assert!(r.s.nodes[0].ike_mut().debug_send_raw_request(
+        t,
+        PEER,
+        ExchangeType::INFORMATIONAL,
+        meshsec_wire::registry::PayloadType::NOTIFY,
+        &notify,
+    ));
+    r.until(t + Duration::from_secs(1), "unknown error notify");
+    assert_eq!(failed(&r.s), before, "{:?}", r.s.nodes[1].events);
+    assert_eq!(
+        r.s.nodes[0].ike().error_counters().get(ErrorKind::Timeout),
+        0,
+        "not answered"
+    );
+    assert_eq!(assert_one_pair(&r.s, "after"), pair);
+}

@@ -276,6 +276,31 @@ fn wrong_psk_is_authentication_failed_on_both_sides() {
 }
 
 #[test]
+fn fqdn_identities_compare_without_regard_to_case() {
+    // Each side configured the other's name in another case (as strongSwan compares them).
+    let a = Side {
+        remote_id: "B.Test",
+        ..side(true)
+    };
+    let b = Side {
+        remote_id: "A.TEST",
+        ..side(false)
+    };
+    let s = run(sim(a, b));
+    assert!(
+        failures(&s.nodes[0]).is_empty(),
+        "{:?}",
+        failures(&s.nodes[0])
+    );
+    assert!(
+        failures(&s.nodes[1]).is_empty(),
+        "{:?}",
+        failures(&s.nodes[1])
+    );
+    assert_one_matching_pair(&s, "case-insensitive identities");
+}
+
+#[test]
 fn identity_mismatch_names_expected_and_presented() {
     let a = Side {
         local_id: "intruder.test",

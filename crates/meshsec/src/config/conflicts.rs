@@ -34,7 +34,7 @@ pub(super) fn check(
                 ),
             ));
         }
-        if p.identity == node.identity {
+        if p.identity.same_as(&node.identity) {
             return Err(ctx.at(
                 &r.identity,
                 &key("identity"),
@@ -48,7 +48,7 @@ pub(super) fn check(
             .iter()
             .zip(peers)
             .take(i)
-            .find(|(_, q)| q.identity == p.identity);
+            .find(|(_, q)| q.identity.same_as(&p.identity));
         if let Some((q_raw, q)) = same_identity {
             let (other, other_line) = (&q.name, ctx.line(q_raw.identity.span().start));
             return Err(ctx.at(
@@ -79,7 +79,7 @@ pub(super) fn check(
             }
         }
         for q in derived {
-            if q.identity == p.identity {
+            if q.identity.same_as(&p.identity) {
                 return Err(ctx.at(
                     &r.identity,
                     &key("identity"),

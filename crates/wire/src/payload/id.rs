@@ -36,6 +36,19 @@ pub enum Identity<'a> {
 }
 
 impl<'a> Identity<'a> {
+    /// Whether `other` names the same entity: FQDN and RFC 822 identities compare without
+    /// regard to ASCII case (DNS names are case-insensitive, RFC 4343; strongSwan compares
+    /// both so), every other type octet for octet. The AUTH payload is still computed over
+    /// the octets that were sent.
+    pub fn same_as(&self, other: &Identity<'_>) -> bool {
+        match (self, other) {
+            (Identity::Fqdn(a), Identity::Fqdn(b)) | (Identity::Rfc822(a), Identity::Rfc822(b)) => {
+                a.eq_ignore_ascii_case(b)
+            }
+            _ => self == other,
+        }
+    }
+
     /// The ID Type octet for this identity.
     pub fn id_type(&self) -> IdType {
         match self {
