@@ -130,6 +130,9 @@ fn nat_detected(
     )
 }
 
+/// The longest COOKIE we echo (RFC 7296 §3.10.1).
+const MAX_COOKIE_LEN: usize = 64;
+
 /// Most CA hashes (20 octets each) in the CERTREQs of an IKE_SA_INIT response.
 const MAX_CERTREQ_CAS: usize = 4;
 
@@ -611,6 +614,13 @@ impl Endpoint {
             return Ok(());
         }
         if let Some(n) = find_notify(&msg.payloads, NotifyType::COOKIE) {
+            // RFC 7296 §3.10.1: a COOKIE is 1 to 64 octets. Anyone may send this answer (it
+            // is not authenticated): another is not echoed (our request would grow by it),
+            // and the attempt waits for the real answer.
+            if !(1..=MAX_COOKIE_LEN).contains(&n.data.len()) {
+                self.errors.count(ErrorKind::InvalidSyntax);
+                return Ok(());
+            }
             let cookie = n.data.to_vec();
             self.resend_with_cookie(now, spi_i, cookie);
             return Ok(());

@@ -390,3 +390,51 @@ fn an_unknown_error_notify_in_an_informational_request_is_ignored() {
     );
     assert_eq!(assert_one_pair(&r.s, "after"), pair);
 }
+
+/// RFC 7296 §3.10.1: a COOKIE is 1 to 64 octets. A forged IKE_SA_INIT answer with a longer
+/// one is not echoed (our request would grow by whatever anyone sends) and does not end the
+/// attempt: the real answer still sets it up.
+#[test]
+fn an_oversized_cookie_is_not_echoed_and_the_attempt_goes_on() {
+    let mut s = sim(side(true), side(false));
+    s.nodes[0]
+        .ike_mut()
+        .initiate(Timestamp::ZERO, PEER)
+        .unwrap();
+    let spi_i = s.nodes[0].ike().ike_sas()[0].spi_i.get();
+    let cookie = meshsec_wire::payload::Notify::new(
+        meshsec_wire::registry::NotifyType::COOKIE,
+        vec![7; 100],
+    );
+    let forged = Message {
+        header: Header {
+            spi_i,
+            spi_r: 0,
+            minor_version: 0,
+            exchange: ExchangeType::IKE_SA_INIT,
+            flags: Flags::RESPONSE,
+            message_id: 0,
+        },
+        payloads: vec![Payload::new(PayloadBody::Notify(cookie))],
+    }
+    .to_bytes()
+    .unwrap();
+    let invalid = |s: &Sim| {
+        s.nodes[0]
+            .ike()
+            .error_counters()
+            .get(ErrorKind::InvalidSyntax)
+    };
+    let before = invalid(&s);
+    // (The first request is dropped here: the retransmission gets through.)
+    let first: Vec<_> = std::iter::from_fn(|| s.nodes[0].host.poll_transmit()).collect();
+    assert_eq!(first.len(), 1);
+    s.nodes[0]
+        .host
+        .handle_ike_datagram(Timestamp::ZERO, addr(B), addr(A), &forged);
+    assert_eq!(invalid(&s), before + 1);
+    let sent = std::iter::from_fn(|| s.nodes[0].host.poll_transmit()).count();
+    assert_eq!(sent, 0, "the forged cookie was answered");
+    s.run(LONG);
+    assert_one_pair(&s, "after a forged cookie");
+}
