@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use meshsec_types::{IkeSpi, InboundSpi};
+use meshsec_types::{IkeSpi, InboundSpi, OutboundSpi};
 
 use crate::endpoint::Endpoint;
 use crate::event::{ChildSa, Event};
@@ -13,6 +13,28 @@ use crate::sa::{Child, ChildState, State, Task, Timestamp};
 
 /// The soft (rekey) and hard times of a CHILD SA created `now` with `lifetime`: the rekey
 /// falls between 80 % and 90 % of it, at random (`jitter` in 0..=255).
+/// The peer's ESP SPI from its proposal: 4 octets, and not one of the values RFC 4303 §2.1
+/// reserves (0 for local use, 1-255 for IANA). What else could we put in our packets' SPI
+/// field for it?
+pub(crate) fn esp_spi(spi: &[u8]) -> Option<OutboundSpi> {
+    let v = u32::from_be_bytes(<[u8; 4]>::try_from(spi).ok()?);
+    (v >= 256).then(|| OutboundSpi::new(v))
+}
+
+/// Why [`esp_spi`] refused the peer's SPI.
+pub(crate) fn bad_esp_spi(spi: &[u8]) -> crate::event::Failure {
+    crate::event::Failure::Protocol {
+        detail: format!(
+            "the peer's ESP SPI {} is unusable: 4 octets, at least 256 (RFC 4303 §2.1)",
+            hex_octets(spi)
+        ),
+    }
+}
+
+fn hex_octets(b: &[u8]) -> String {
+    b.iter().take(16).map(|x| format!("{x:02x}")).collect()
+}
+
 pub(crate) fn child_times(
     now: Timestamp,
     lifetime: Option<Duration>,
@@ -136,5 +158,28 @@ impl Endpoint {
         for spi in due {
             self.run_tasks(now, *spi);
         }
+    }
+}
+
+#[cfg(test)]
+mod spi_tests {
+    use super::*;
+
+    #[test]
+    fn reserved_and_malformed_esp_spis_are_refused() {
+        for bad in [
+            &[0u8, 0, 0, 0][..],
+            &[0, 0, 0, 255],
+            &[0, 0, 1],
+            &[0, 0, 1, 0, 0],
+        ] {
+            assert_eq!(esp_spi(bad), None, "{bad:?}");
+            assert!(bad_esp_spi(bad).to_string().contains("RFC 4303 §2.1"));
+        }
+        assert_eq!(esp_spi(&[0, 0, 1, 0]), Some(OutboundSpi::new(256)));
+        assert_eq!(
+            esp_spi(&[0xc0, 0x01, 0xd0, 0x0d]),
+            Some(OutboundSpi::new(0xc001_d00d))
+        );
     }
 }

@@ -7,6 +7,7 @@
 //! the responder keeps the old SA (and sends on it) until that Delete arrives, then switches
 //! to the new one, which it installed as a standby when it answered.
 
+use crate::children::esp_spi;
 use meshsec_types::{IkeSpi, InboundSpi, OutboundSpi};
 use std::borrow::Cow;
 
@@ -289,9 +290,7 @@ impl Endpoint {
         };
         let (ts_i, ts_r) = ts::respond(&c.ts_i, &c.ts_r, &cfg.remote_ts, &cfg.local_ts)
             .map_err(|e| IkeError::failed(Some(peer), Failure::TsUnacceptable(e)))?;
-        let peer_spi = <[u8; 4]>::try_from(chosen.spi.as_slice())
-            .map(|b| OutboundSpi::new(u32::from_be_bytes(b)))
-            .map_err(|_| ErrorKind::InvalidSyntax)?;
+        let peer_spi = esp_spi(&chosen.spi).ok_or(ErrorKind::InvalidSyntax)?;
         let (Ok(our_spi), Ok(nr)) = (self.new_esp_spi(), self.random_bytes(NONCE_LEN)) else {
             return Err(ErrorKind::Internal.into());
         };
@@ -447,9 +446,7 @@ impl Endpoint {
                 "CREATE_CHILD_SA: the responder returned selectors outside ours",
             ));
         }
-        let peer_spi = <[u8; 4]>::try_from(chosen.spi.as_slice())
-            .map(|b| OutboundSpi::new(u32::from_be_bytes(b)))
-            .map_err(|_| ErrorKind::InvalidSyntax)?;
+        let peer_spi = esp_spi(&chosen.spi).ok_or(ErrorKind::InvalidSyntax)?;
         let tfc = find_notify(payloads, NotifyType::ESP_TFC_PADDING_NOT_SUPPORTED).is_none();
         let lifetime = self.peers.get(peer).and_then(|c| c.child_lifetime);
         let sa = self.sas.get(&spi).ok_or(ErrorKind::Internal)?;

@@ -84,7 +84,7 @@ impl Endpoint {
         opened: &'a Opened,
     ) -> Result<Vec<Payload<'a>>, IkeError> {
         let (payloads, trailing) = parse_inner_payloads(opened.first_inner, &opened.plaintext)
-            .map_err(|_| ErrorKind::InvalidSyntax)?;
+            .map_err(|e| IkeError::malformed(&e))?;
         if trailing > 0 {
             self.errors.count(ErrorKind::TrailingOctets);
         }
@@ -123,7 +123,13 @@ impl Endpoint {
             (State::Established, ExchangeType::INFORMATIONAL) => {
                 // Authenticated: it answers our request whatever is inside (a liveness check
                 // answered with something odd is still answered).
-                self.handle_informational_response(now, spi);
+                let refusal = payloads.as_ref().ok().and_then(|p| {
+                    p.iter()
+                        .filter_map(Payload::as_notify)
+                        .find(|n| n.ty.is_error() && n.ty.name().is_some())
+                        .map(|n| n.ty)
+                });
+                self.handle_informational_response(now, spi, refusal);
                 payloads.map(|_| ())
             }
             (State::Established, ExchangeType::CREATE_CHILD_SA) if ike_rekey => {

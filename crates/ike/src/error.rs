@@ -269,6 +269,23 @@ impl IkeError {
         }
     }
 
+    /// A message we cannot parse: INVALID_SYNTAX, or for a critical payload we do not know,
+    /// UNSUPPORTED_CRITICAL_PAYLOAD naming its type (RFC 7296 §2.5, §3.10.1).
+    pub(crate) fn malformed(e: &meshsec_wire::Error) -> IkeError {
+        let notify = match e {
+            meshsec_wire::Error::UnsupportedCriticalPayload(ty) => {
+                Some(Box::new(Notify::new(e.notify_type(), vec![ty.0])))
+            }
+            _ => None,
+        };
+        IkeError {
+            kind: ErrorKind::InvalidSyntax,
+            notify,
+            failure: None,
+            unauthenticated: false,
+        }
+    }
+
     /// The peer asked to rekey a CHILD SA we do not have (it names it by `spi`, its inbound).
     pub(crate) fn child_sa_not_found(spi: OutboundSpi) -> IkeError {
         let mut n = Notify::new(NotifyType::CHILD_SA_NOT_FOUND, Vec::new());

@@ -2,6 +2,7 @@
 //! (the `authenticate` module: PSK or certificates), ESP proposal, traffic selector narrowing,
 //! mode.
 
+use crate::children::{bad_esp_spi, esp_spi};
 use meshsec_types::{IkeSpi, InboundSpi, OutboundSpi};
 
 use meshsec_crypto::Integ;
@@ -359,11 +360,14 @@ impl Endpoint {
                             Some((NotifyType::TS_UNACCEPTABLE, Failure::TsUnacceptable(e)))
                     }
                     Ok((ts_i, ts_r)) => {
-                        let peer_spi = <[u8; 4]>::try_from(chosen.spi.as_slice())
-                            .map(|b| OutboundSpi::new(u32::from_be_bytes(b)));
+                        let peer_spi = esp_spi(&chosen.spi);
                         let tfc = find_notify(payloads, NotifyType::ESP_TFC_PADDING_NOT_SUPPORTED)
                             .is_none();
-                        if let Ok(peer_spi) = peer_spi
+                        if peer_spi.is_none() {
+                            child_failure =
+                                Some((NotifyType::NO_PROPOSAL_CHOSEN, bad_esp_spi(&chosen.spi)));
+                        }
+                        if let Some(peer_spi) = peer_spi
                             && let Some(ch) = self.child_sa(
                                 sa,
                                 peer,
@@ -537,11 +541,13 @@ impl Endpoint {
                     })
                 }
                 Ok(chosen) if answer.proposals.len() == 1 => {
-                    let peer_spi = <[u8; 4]>::try_from(chosen.spi.as_slice())
-                        .map(|b| OutboundSpi::new(u32::from_be_bytes(b)));
+                    let peer_spi = esp_spi(&chosen.spi);
                     let tfc =
                         find_notify(&payloads, NotifyType::ESP_TFC_PADDING_NOT_SUPPORTED).is_none();
-                    if let Ok(peer_spi) = peer_spi {
+                    if peer_spi.is_none() {
+                        child_failure = Some(bad_esp_spi(&chosen.spi));
+                    }
+                    if let Some(peer_spi) = peer_spi {
                         child = self.child_sa(
                             sa,
                             peer,

@@ -277,7 +277,12 @@ impl Endpoint {
     }
 
     /// The (already authenticated) answer to our INFORMATIONAL request.
-    pub(crate) fn handle_informational_response(&mut self, now: Timestamp, spi: IkeSpi) {
+    pub(crate) fn handle_informational_response(
+        &mut self,
+        now: Timestamp,
+        spi: IkeSpi,
+        refusal: Option<NotifyType>,
+    ) {
         let Some(sa) = self.sas.get_mut(&spi) else {
             return;
         };
@@ -288,6 +293,23 @@ impl Endpoint {
         let peer = sa.peer;
         if let Some(peer) = peer {
             self.event(Event::PeerAlive { peer });
+        }
+        // The peer answered, with an error about our request (e.g. it could not parse it):
+        // said, as any refusal. The exchange is over all the same.
+        if let Some(notify) = refusal {
+            self.fail(
+                peer,
+                Failure::PeerRefused {
+                    notify,
+                    exchange: ExchangeType::INFORMATIONAL,
+                    we_offered: match purpose {
+                        Some(InfoPurpose::Liveness) | None => "a liveness check or notification",
+                        Some(InfoPurpose::DeleteIkeSa) => "the Delete of the IKE SA",
+                        Some(InfoPurpose::DeleteChildSa(_)) => "the Delete of a CHILD SA",
+                    }
+                    .into(),
+                },
+            );
         }
         match purpose {
             Some(InfoPurpose::DeleteIkeSa) => {

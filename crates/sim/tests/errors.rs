@@ -438,3 +438,35 @@ fn an_oversized_cookie_is_not_echoed_and_the_attempt_goes_on() {
     s.run(LONG);
     assert_one_pair(&s, "after a forged cookie");
 }
+
+/// RFC 7296 §2.5: a critical payload we do not know is answered with
+/// UNSUPPORTED_CRITICAL_PAYLOAD naming its type (not a bare INVALID_SYNTAX).
+#[test]
+fn an_unknown_critical_payload_is_answered_with_its_type() {
+    let mut r = Run::established(sim(side(true), side(false)));
+    let pair = assert_one_pair(&r.s, "before");
+    let t = r.s.now;
+    // Payload type 200, critical, no body: the generic header alone.
+    assert!(r.s.nodes[0].ike_mut().debug_send_raw_request(
+        t,
+        PEER,
+        ExchangeType::INFORMATIONAL,
+        meshsec_wire::registry::PayloadType(200),
+        &[0, 0x80, 0, 4],
+    ));
+    r.until(t + Duration::from_secs(1), "unknown critical payload");
+    let refused = r.s.nodes[0].events.iter().find_map(|e| match e {
+        meshsec_ike::Event::Failed {
+            failure: meshsec_ike::Failure::PeerRefused { notify, .. },
+            ..
+        } => Some(*notify),
+        _ => None,
+    });
+    assert_eq!(
+        refused,
+        Some(meshsec_wire::registry::NotifyType::UNSUPPORTED_CRITICAL_PAYLOAD),
+        "{:?}",
+        r.s.nodes[0].events
+    );
+    assert_eq!(assert_one_pair(&r.s, "after"), pair);
+}
