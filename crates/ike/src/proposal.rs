@@ -258,7 +258,10 @@ fn type_name(t: TransformType) -> &'static str {
         TransformType::INTEG => "integrity algorithm",
         TransformType::PRF => "PRF",
         TransformType::KE => "DH group / key exchange method",
-        _ => "extended sequence numbers",
+        TransformType::ESN => "extended sequence numbers",
+        _ => {
+            "a transform type or attribute we do not support (e.g. RFC 9370 additional key exchanges)"
+        }
     }
 }
 
@@ -327,13 +330,14 @@ pub fn select(ours: &[ProposalSpec], offered: &[Proposal<'_>]) -> Result<Chosen,
     let mut best = 0;
     for spec in ours {
         for p in offered {
-            let at = match match_one(spec, p) {
-                Err(t) => TYPES.iter().position(|x| *x == t).unwrap_or(0),
+            // An unsupported type ranks last: the pair agreed on everything else.
+            let (at, t) = match match_one(spec, p) {
+                Err(t) => (TYPES.iter().position(|x| *x == t).unwrap_or(TYPES.len()), t),
                 Ok(_) => continue,
             };
             if at >= best {
                 best = at;
-                first_mismatch = TYPES.get(at).copied().unwrap_or(TYPES[0]);
+                first_mismatch = t;
             }
         }
     }
@@ -357,6 +361,19 @@ pub fn select(ours: &[ProposalSpec], offered: &[Proposal<'_>]) -> Result<Chosen,
 /// Matches one of our specs against one offered proposal; on failure returns the first
 /// transform type (in report order) that has no common algorithm.
 fn match_one(spec: &ProposalSpec, p: &Proposal<'_>) -> Result<Chosen, TransformType> {
+    // RFC 7296 §3.3.6: a transform type we do not know (RFC 9370's additional key
+    // exchanges, types 6-12, for one) or an attribute other than Key Length makes the
+    // proposal unacceptable: ignoring it would accept a proposal that demands more than we do.
+    let understood = |t: &Transform<'_>| {
+        TYPES.contains(&t.ty)
+            && t.attributes.iter().all(|a| {
+                matches!(a, meshsec_wire::payload::TransformAttribute::Tv { ty, .. }
+                    if *ty == meshsec_wire::registry::TransformAttrType::KEY_LENGTH)
+            })
+    };
+    if let Some(t) = p.transforms.iter().find(|t| !understood(t)) {
+        return Err(t.ty);
+    }
     let offered = |ty: TransformType| p.transforms_of(ty).collect::<Vec<_>>();
     let encr = spec
         .encr
@@ -474,6 +491,17 @@ mod tests {
         }
         let e = ProposalSpec::parse("aes256gcm16-prfsha256", ProtocolId::ESP).unwrap_err();
         assert!(e.to_string().contains("IKE proposals only"), "{e}");
+    }
+
+    #[test]
+    fn a_proposal_demanding_an_unknown_transform_type_is_unacceptable() {
+        // An additional key exchange (RFC 9370, type 6) we cannot do: refused, not ignored.
+        let mut offered = ike("aes256gcm16-prfsha256-x25519").to_proposal(1, vec![]);
+        offered
+            .transforms
+            .push(Transform::new(TransformType(6), KeMethod::CURVE25519.0));
+        let e = select(&[ike("aes256gcm16-prfsha256-x25519")], &[offered]).unwrap_err();
+        assert!(e.to_string().contains("we do not support"), "{e}");
     }
 
     #[test]
