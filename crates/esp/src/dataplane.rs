@@ -75,6 +75,14 @@ pub enum EspEvent {
         /// The peer.
         peer: PeerId,
     },
+    /// A standby outbound SA seals from now on: the first packet on its pair's inbound SA
+    /// showed that the peer has the pair (see [`DataPlane::install_outbound_standby`]).
+    StandbyPromoted {
+        /// The peer.
+        peer: PeerId,
+        /// The outbound SA now sealing.
+        spi: OutboundSpi,
+    },
     /// Outbound traffic matched a PROTECT policy whose slot has no SA: negotiate one
     /// (on-demand tunnels). Raised once until an SA is installed in the slot.
     Acquire {
@@ -205,7 +213,9 @@ impl DataPlane {
     }
 
     /// Installs an outbound SA in a slot as a standby, just behind the one sealing now: it
-    /// takes over when that one is removed. For the responder of a rekey, whose peer may not
+    /// takes over when that one is removed, or as soon as a packet opens on `pair` — its
+    /// pair's inbound SA, installed before: the peer seals with that only once it has the
+    /// whole pair. For the responder of a rekey or a reauthentication, whose peer may not
     /// have the new inbound SA until it has the answer (RFC 7296 §2.8, make-before-break).
     /// In an empty slot it seals at once.
     pub fn install_outbound_standby(
@@ -213,8 +223,36 @@ impl DataPlane {
         now: Timestamp,
         slot: PeerId,
         params: SaParams,
+        pair: InboundSpi,
     ) -> Result<(), CryptoError> {
-        self.install_outbound_in(now, slot, params, true)
+        let spi = params.spi;
+        self.install_outbound_in(now, slot, params, true)?;
+        match self.sad.get_mut(&pair.get()) {
+            // ESP that had waited for the inbound SA opened already: the peer has the pair.
+            Some(sa) if sa.counters.last_packet.is_some() => self.promote_outbound(slot, spi),
+            Some(sa) => sa.promotes = Some((slot, spi)),
+            None => {}
+        }
+        Ok(())
+    }
+
+    /// Makes outbound SA `spi` of `slot` the one that seals (if it is still there).
+    fn promote_outbound(&mut self, slot: PeerId, spi: u32) {
+        let Some(list) = self.outbound.get_mut(&slot) else {
+            return;
+        };
+        let Some(i) = list.iter().position(|o| o.params.spi == spi) else {
+            return;
+        };
+        if i + 1 == list.len() {
+            return; // sealing already
+        }
+        let sa = list.remove(i);
+        list.push(sa);
+        self.events.push_back(EspEvent::StandbyPromoted {
+            peer: slot,
+            spi: OutboundSpi::new(spi),
+        });
     }
 
     fn install_outbound_in(
@@ -514,7 +552,15 @@ impl DataPlane {
         let mut ev = (None, None);
         let result = sa.open(now, pkt, (src, dst), &mut ev);
         let peer = sa.params.peer;
+        let promote = if result.is_ok() {
+            sa.promotes.take()
+        } else {
+            None
+        };
         self.push_life_events(spi, peer, Direction::In, ev);
+        if let Some((slot, out)) = promote {
+            self.promote_outbound(slot, out);
+        }
         result
     }
 

@@ -320,6 +320,9 @@ pub struct InboundSa {
     pub(crate) counters: Counters,
     pub(crate) life: LifeState,
     auth_failures: u64,
+    /// The standby outbound SA (its slot and SPI) of the same pair: the first packet that
+    /// opens here shows the peer has the pair, so that one seals from then on.
+    pub(crate) promotes: Option<(PeerId, u32)>,
 }
 
 impl InboundSa {
@@ -333,6 +336,7 @@ impl InboundSa {
             cipher,
             counters: Counters::default(),
             auth_failures: 0,
+            promotes: None,
         })
     }
 

@@ -539,7 +539,8 @@ fn standby_and_removed_outbound_sas_hand_over_without_a_gap() {
     let sel_a = selector("10.1.0.0/24", "10.2.0.0/24");
     let new = |spi| params(spi, gcm256(), None, &[9; 36], &[], sel_a);
     // A rekey answered: the new SA waits behind the current one.
-    p.a.install_outbound_standby(T0, P, new(0x2222)).unwrap();
+    p.a.install_outbound_standby(T0, P, new(0x2222), InboundSpi::new(0x9999))
+        .unwrap();
     assert_eq!(sealing_spi(&mut p, &inner), 0x1111);
     // The old one deleted: the standby seals, with its own sequence numbers from 1.
     assert!(p.a.remove_outbound_spi(P, OutboundSpi::new(0x1111)));
@@ -569,6 +570,49 @@ fn standby_and_removed_outbound_sas_hand_over_without_a_gap() {
         events_of(&mut p.a).first(),
         Some(EspEvent::Acquire { peer: P, .. })
     ));
+}
+
+/// The responder of a rekey or reauthentication keeps sealing on the old SA until the peer
+/// shows it has the new pair: its first packet on the new inbound SA promotes the standby
+/// outbound SA at once (no wait for the old SA's Delete, which may be late or lost).
+#[test]
+fn a_standby_seals_from_the_first_packet_on_its_pairs_inbound_sa() {
+    let mut p = pair_with(|_| {});
+    let inner = icmp4("10.1.0.1", "10.2.0.1", 100);
+    let (sel_a, sel_b) = (
+        selector("10.1.0.0/24", "10.2.0.0/24"),
+        selector("10.2.0.0/24", "10.1.0.0/24"),
+    );
+    // The new pair: a's inbound 0x4444 (b seals with it), a's outbound 0x2222 as a standby.
+    let b_out = params(0x4444, gcm256(), None, &[5; 36], &[], sel_b);
+    let mut a_in = b_out.clone();
+    a_in.selectors = vec![sel_a];
+    std::mem::swap(&mut a_in.local, &mut a_in.remote);
+    p.a.install_inbound(T0, a_in).unwrap();
+    let new = params(0x2222, gcm256(), None, &[9; 36], &[], sel_a);
+    p.a.install_outbound_standby(T0, P, new, InboundSpi::new(0x4444))
+        .unwrap();
+    assert_eq!(sealing_spi(&mut p, &inner), 0x1111, "promoted too early");
+    // b has the pair and sends on it.
+    p.b.install_outbound(T0, P, b_out).unwrap();
+    p.b.add_policy(protect(sel_b, P));
+    let (mut buf, s, e) = framed(&icmp4("10.2.0.1", "10.1.0.1", 100));
+    let mut pkt = PacketBuf::new(&mut buf, s, e);
+    assert!(matches!(p.b.seal(T0, &mut pkt), Ok(SealOutcome::Sealed(_))));
+    let (s, e) = (pkt.start, pkt.end);
+    let mut pkt = PacketBuf::new(&mut buf, s, e);
+    assert!(
+        p.a.open(T0, &mut pkt, ip("198.51.100.2"), ip("198.51.100.1"))
+            .is_ok()
+    );
+    assert_eq!(sealing_spi(&mut p, &inner), 0x2222);
+    assert!(events_of(&mut p.a).iter().any(|e| matches!(
+        e,
+        EspEvent::StandbyPromoted { peer: P, spi } if spi.get() == 0x2222
+    )));
+    // The old one stays (as the standby now) until its Delete removes it.
+    assert!(p.a.remove_outbound_spi(P, OutboundSpi::new(0x1111)));
+    assert_eq!(sealing_spi(&mut p, &inner), 0x2222);
 }
 
 #[test]

@@ -16,9 +16,13 @@ use meshsec_types::{InboundSpi, OutboundSpi, PeerId, Timestamp};
 pub enum Placement {
     /// It seals from the next packet on (the previous one waits behind it until removed).
     Active,
-    /// It waits just behind the one sealing now and takes over when that one is removed:
-    /// the peer may not have the matching inbound SA yet (we answered its exchange).
-    Standby,
+    /// It waits just behind the one sealing now and takes over when that one is removed, or
+    /// when ESP first opens on `pair` (its pair's inbound SA): the peer may not have the
+    /// matching inbound SA yet (we answered its exchange), and it seals on `pair` once it has.
+    Standby {
+        /// The inbound SA of the same pair.
+        pair: InboundSpi,
+    },
 }
 
 /// A data plane the node drives.
@@ -84,7 +88,9 @@ impl SaBackend for DataPlane {
     ) -> Result<(), CryptoError> {
         match placement {
             Placement::Active => DataPlane::install_outbound(self, now, peer, params),
-            Placement::Standby => DataPlane::install_outbound_standby(self, now, peer, params),
+            Placement::Standby { pair } => {
+                DataPlane::install_outbound_standby(self, now, peer, params, pair)
+            }
         }
     }
 

@@ -232,7 +232,9 @@ impl<B: SaBackend> Node<B> {
             self.os.push_back(OsAction::Deliver(early));
         }
         let placement = if c.outbound_standby {
-            Placement::Standby
+            Placement::Standby {
+                pair: c.inbound.spi,
+            }
         } else {
             Placement::Active
         };

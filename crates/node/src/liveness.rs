@@ -254,6 +254,12 @@ impl<B: SaBackend> Node<B> {
                     }
                 }
             }
+            EspEvent::StandbyPromoted { peer, spi } => {
+                tracing::info!(
+                    "peer {}: outbound SA {spi} seals now (the peer sent on its pair)",
+                    self.peer_name(peer)
+                );
+            }
             EspEvent::HardExpired { sa, peer, .. } => {
                 tracing::warn!(
                     "peer {}: SA {sa:?} reached a hard limit ({e:?}) before it was rekeyed",
