@@ -67,6 +67,25 @@ impl Dir {
     }
 }
 
+impl Dir {
+    /// Each case (after `reset` and its own preparation) is refused with exactly the
+    /// documented message at the same place in `expected`.
+    fn refuse_each(&self, cases: &[(String, Prepare)], expected: &[String], reset: impl Fn()) {
+        assert_eq!(
+            cases.len(),
+            expected.len(),
+            "one case per documented message"
+        );
+        for ((text, prepare), want) in cases.iter().zip(expected) {
+            reset();
+            prepare(self);
+            let (ok, _, err) = self.check(text);
+            assert!(!ok, "accepted:\n{text}");
+            assert_eq!(err.trim_end(), format!("error: {want}"), "for:\n{text}");
+        }
+    }
+}
+
 impl Drop for Dir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
@@ -155,18 +174,9 @@ fn malformed_configs_get_the_documented_messages() {
         ),
         (config(TS, ID, PSK, "colour = \"blue\""), Box::new(|_| {})),
     ];
-    assert_eq!(
-        cases.len(),
-        expected.len(),
-        "one case per documented message"
-    );
-    for ((text, prepare), want) in cases.iter().zip(&expected) {
+    dir.refuse_each(&cases, &expected, || {
         dir.key("beta", "a long enough pre-shared key for beta", 0o600);
-        prepare(&dir);
-        let (ok, _, err) = dir.check(text);
-        assert!(!ok, "accepted:\n{text}");
-        assert_eq!(err.trim_end(), format!("error: {want}"), "for:\n{text}");
-    }
+    });
 }
 
 #[test]
@@ -658,18 +668,9 @@ fn conflicting_settings_are_refused_with_both_places_named() {
             none(),
         ),
     ];
-    assert_eq!(
-        cases.len(),
-        expected.len(),
-        "one case per documented message"
-    );
-    for ((text, prepare), want) in cases.iter().zip(&expected) {
+    dir.refuse_each(&cases, &expected, || {
         dir.key("gamma", "another long enough pre-shared key", 0o600);
-        prepare(&dir);
-        let (ok, _, err) = dir.check(text);
-        assert!(!ok, "accepted:\n{text}");
-        assert_eq!(err.trim_end(), format!("error: {want}"), "for:\n{text}");
-    }
+    });
 }
 
 #[test]

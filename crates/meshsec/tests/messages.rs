@@ -116,14 +116,18 @@ fn a_second_daemon_and_a_taken_tun_device_are_named() {
     lab.wait_established(&p.sa, "a", "b");
     let config = std::fs::read_to_string(lab.dir.join("a.toml")).unwrap();
 
+    // A daemon started in a's namespace with `config` (file `name`): its error output.
+    let refused = |name: &str, config: &str| {
+        let file = lab.file(name, config);
+        let out = lab.exec(
+            &p.a,
+            &format!("timeout 10 {MESHSEC} run -c {}", file.display()),
+        );
+        assert!(!out.status.success(), "{name} started");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
     // The same configuration again: the running daemon is named, nothing else is touched.
-    let again = lab.file("again.toml", &config);
-    let out = lab.exec(
-        &p.a,
-        &format!("timeout 10 {MESHSEC} run -c {}", again.display()),
-    );
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let err = refused("again.toml", &config);
     assert!(
         err.contains("another meshsec daemon is already running (it answers on"),
         "{err}"
@@ -134,13 +138,7 @@ fn a_second_daemon_and_a_taken_tun_device_are_named() {
     let other = config
         .replace("a.sock", "other.sock")
         .replace("addresses = [\"192.0.2.1\"]", "addresses = [\"192.0.2.9\"]");
-    let other = lab.file("other.toml", &other);
-    let out = lab.exec(
-        &p.a,
-        &format!("timeout 10 {MESHSEC} run -c {}", other.display()),
-    );
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let err = refused("other.toml", &other);
     assert!(
         err.contains(
             "cannot create TUN device meshsec0: meshsec0 is already held by another program — another meshsec daemon (with another control socket)"

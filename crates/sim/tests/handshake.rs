@@ -287,16 +287,9 @@ fn fqdn_identities_compare_without_regard_to_case() {
         ..side(false)
     };
     let s = run(sim(a, b));
-    assert!(
-        failures(&s.nodes[0]).is_empty(),
-        "{:?}",
-        failures(&s.nodes[0])
-    );
-    assert!(
-        failures(&s.nodes[1]).is_empty(),
-        "{:?}",
-        failures(&s.nodes[1])
-    );
+    for n in &s.nodes {
+        assert!(failures(n).is_empty(), "{:?}", failures(n));
+    }
     assert_one_matching_pair(&s, "case-insensitive identities");
 }
 
