@@ -135,6 +135,9 @@ pub struct DataPlane {
     /// seals. Older ones wait as standbys: when the newest is removed (a collision loser, a
     /// failed rekey) the previous one takes over with its sequence numbers intact.
     outbound: FastMap<PeerId, Vec<OutboundSa>>,
+    /// Per slot, the standby that the first packet on its pair's inbound SA promotes (see
+    /// [`DataPlane::install_outbound_standby`]); an SA installed active later supersedes it.
+    promotable: FastMap<PeerId, u32>,
     spd: Spd,
     events: VecDeque<EspEvent>,
     /// Counters of removed SAs, per peer: (inbound, outbound).
@@ -173,6 +176,7 @@ impl DataPlane {
         DataPlane {
             sad: FastMap::default(),
             outbound: FastMap::default(),
+            promotable: FastMap::default(),
             spd: Spd::new(),
             events: VecDeque::new(),
             retired: HashMap::new(),
@@ -209,6 +213,7 @@ impl DataPlane {
         slot: PeerId,
         params: SaParams,
     ) -> Result<(), CryptoError> {
+        self.promotable.remove(&slot);
         self.install_outbound_in(now, slot, params, false)
     }
 
@@ -227,6 +232,11 @@ impl DataPlane {
     ) -> Result<(), CryptoError> {
         let spi = params.spi;
         self.install_outbound_in(now, slot, params, true)?;
+        let sealing = self.sealing_spi(slot).map(OutboundSpi::get) == Some(spi);
+        if sealing {
+            return Ok(()); // an empty slot: nothing to wait for
+        }
+        self.promotable.insert(slot, spi);
         match self.sad.get_mut(&pair.get()) {
             // ESP that had waited for the inbound SA opened already: the peer has the pair.
             Some(sa) if sa.counters.last_packet.is_some() => self.promote_outbound(slot, spi),
@@ -236,8 +246,13 @@ impl DataPlane {
         Ok(())
     }
 
-    /// Makes outbound SA `spi` of `slot` the one that seals (if it is still there).
+    /// Makes outbound SA `spi` of `slot` the one that seals, if it is still the slot's
+    /// promotable standby (not removed, not superseded by an SA installed active since).
     fn promote_outbound(&mut self, slot: PeerId, spi: u32) {
+        if self.promotable.get(&slot) != Some(&spi) {
+            return;
+        }
+        self.promotable.remove(&slot);
         let Some(list) = self.outbound.get_mut(&slot) else {
             return;
         };
@@ -297,6 +312,9 @@ impl DataPlane {
         if list.is_empty() {
             self.outbound.remove(&slot);
         }
+        if self.promotable.get(&slot) == Some(&sa.params.spi) {
+            self.promotable.remove(&slot);
+        }
         self.deadlines
             .set((Direction::Out, slot, sa.params.spi), None);
         self.retire(sa.params.peer, Direction::Out, &sa.counters);
@@ -332,6 +350,7 @@ impl DataPlane {
 
     /// Removes every outbound SA of a slot; their counters stay in their peer's totals.
     pub fn remove_outbound(&mut self, slot: PeerId) -> bool {
+        self.promotable.remove(&slot);
         match self.outbound.remove(&slot) {
             Some(list) => {
                 for sa in list {

@@ -572,30 +572,39 @@ fn standby_and_removed_outbound_sas_hand_over_without_a_gap() {
     ));
 }
 
-/// The responder of a rekey or reauthentication keeps sealing on the old SA until the peer
-/// shows it has the new pair: its first packet on the new inbound SA promotes the standby
-/// outbound SA at once (no wait for the old SA's Delete, which may be late or lost).
-#[test]
-fn a_standby_seals_from_the_first_packet_on_its_pairs_inbound_sa() {
-    let mut p = pair_with(|_| {});
-    let inner = icmp4("10.1.0.1", "10.2.0.1", 100);
-    let (sel_a, sel_b) = (
+/// An outbound SA of a with `spi` (a's selectors).
+fn sa_a(spi: u32) -> SaParams {
+    params(
+        spi,
+        gcm256(),
+        None,
+        &[9; 36],
+        &[],
         selector("10.1.0.0/24", "10.2.0.0/24"),
+    )
+}
+
+/// Installs a new inbound SA `spi` at a; returns the outbound SA b seals it with.
+fn new_inbound_at_a(p: &mut Pair, spi: u32) -> SaParams {
+    let b_out = params(
+        spi,
+        gcm256(),
+        None,
+        &[5; 36],
+        &[],
         selector("10.2.0.0/24", "10.1.0.0/24"),
     );
-    // The new pair: a's inbound 0x4444 (b seals with it), a's outbound 0x2222 as a standby.
-    let b_out = params(0x4444, gcm256(), None, &[5; 36], &[], sel_b);
     let mut a_in = b_out.clone();
-    a_in.selectors = vec![sel_a];
+    a_in.selectors = vec![selector("10.1.0.0/24", "10.2.0.0/24")];
     std::mem::swap(&mut a_in.local, &mut a_in.remote);
     p.a.install_inbound(T0, a_in).unwrap();
-    let new = params(0x2222, gcm256(), None, &[9; 36], &[], sel_a);
-    p.a.install_outbound_standby(T0, P, new, InboundSpi::new(0x4444))
-        .unwrap();
-    assert_eq!(sealing_spi(&mut p, &inner), 0x1111, "promoted too early");
-    // b has the pair and sends on it.
+    b_out
+}
+
+/// b installs `b_out` and sends one packet on it, which a opens.
+fn b_sends_on(p: &mut Pair, b_out: SaParams) {
     p.b.install_outbound(T0, P, b_out).unwrap();
-    p.b.add_policy(protect(sel_b, P));
+    p.b.add_policy(protect(selector("10.2.0.0/24", "10.1.0.0/24"), P));
     let (mut buf, s, e) = framed(&icmp4("10.2.0.1", "10.1.0.1", 100));
     let mut pkt = PacketBuf::new(&mut buf, s, e);
     assert!(matches!(p.b.seal(T0, &mut pkt), Ok(SealOutcome::Sealed(_))));
@@ -605,6 +614,22 @@ fn a_standby_seals_from_the_first_packet_on_its_pairs_inbound_sa() {
         p.a.open(T0, &mut pkt, ip("198.51.100.2"), ip("198.51.100.1"))
             .is_ok()
     );
+}
+
+/// The responder of a rekey or reauthentication keeps sealing on the old SA until the peer
+/// shows it has the new pair: its first packet on the new inbound SA promotes the standby
+/// outbound SA at once (no wait for the old SA's Delete, which may be late or lost).
+#[test]
+fn a_standby_seals_from_the_first_packet_on_its_pairs_inbound_sa() {
+    let mut p = pair_with(|_| {});
+    let inner = icmp4("10.1.0.1", "10.2.0.1", 100);
+    // The new pair: a's inbound 0x4444 (b seals with it), a's outbound 0x2222 as a standby.
+    let b_out = new_inbound_at_a(&mut p, 0x4444);
+    p.a.install_outbound_standby(T0, P, sa_a(0x2222), InboundSpi::new(0x4444))
+        .unwrap();
+    assert_eq!(sealing_spi(&mut p, &inner), 0x1111, "promoted too early");
+    // b has the pair and sends on it.
+    b_sends_on(&mut p, b_out);
     assert_eq!(sealing_spi(&mut p, &inner), 0x2222);
     assert!(events_of(&mut p.a).iter().any(|e| matches!(
         e,
@@ -613,6 +638,20 @@ fn a_standby_seals_from_the_first_packet_on_its_pairs_inbound_sa() {
     // The old one stays (as the standby now) until its Delete removes it.
     assert!(p.a.remove_outbound_spi(P, OutboundSpi::new(0x1111)));
     assert_eq!(sealing_spi(&mut p, &inner), 0x2222);
+}
+
+/// A standby superseded by an SA installed active after it (a rekey collision we won) is not
+/// promoted by a late packet on its pair: the newer SA keeps sealing.
+#[test]
+fn a_standby_superseded_by_a_newer_active_sa_is_not_promoted() {
+    let mut p = pair_with(|_| {});
+    let inner = icmp4("10.1.0.1", "10.2.0.1", 100);
+    let b_out = new_inbound_at_a(&mut p, 0x4444);
+    p.a.install_outbound_standby(T0, P, sa_a(0x2222), InboundSpi::new(0x4444))
+        .unwrap();
+    p.a.install_outbound(T0, P, sa_a(0x3333)).unwrap();
+    b_sends_on(&mut p, b_out);
+    assert_eq!(sealing_spi(&mut p, &inner), 0x3333);
 }
 
 #[test]

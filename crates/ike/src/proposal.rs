@@ -361,19 +361,6 @@ pub fn select(ours: &[ProposalSpec], offered: &[Proposal<'_>]) -> Result<Chosen,
 /// Matches one of our specs against one offered proposal; on failure returns the first
 /// transform type (in report order) that has no common algorithm.
 fn match_one(spec: &ProposalSpec, p: &Proposal<'_>) -> Result<Chosen, TransformType> {
-    // RFC 7296 §3.3.6: a transform type we do not know (RFC 9370's additional key
-    // exchanges, types 6-12, for one) or an attribute other than Key Length makes the
-    // proposal unacceptable: ignoring it would accept a proposal that demands more than we do.
-    let understood = |t: &Transform<'_>| {
-        TYPES.contains(&t.ty)
-            && t.attributes.iter().all(|a| {
-                matches!(a, meshsec_wire::payload::TransformAttribute::Tv { ty, .. }
-                    if *ty == meshsec_wire::registry::TransformAttrType::KEY_LENGTH)
-            })
-    };
-    if let Some(t) = p.transforms.iter().find(|t| !understood(t)) {
-        return Err(t.ty);
-    }
     let offered = |ty: TransformType| p.transforms_of(ty).collect::<Vec<_>>();
     let encr = spec
         .encr
@@ -428,6 +415,22 @@ fn match_one(spec: &ProposalSpec, p: &Proposal<'_>) -> Result<Chosen, TransformT
     .map_err(|_| TransformType::KE)?;
     let esn = pick(&spec.esn, &ids(TransformType::ESN), |e: EsnId| e.0, None)
         .map_err(|_| TransformType::ESN)?;
+    // RFC 7296 §3.3.6: a transform type we do not know or an attribute other than Key
+    // Length makes the proposal unacceptable — ignoring it would accept a proposal that
+    // demands more than we do — unless, like an optional key exchange, NONE is among the
+    // choices of that type (RFC 9370's additional key exchanges, types 6-12: we choose
+    // NONE and leave the type out of our answer).
+    let understood = |t: &Transform<'_>| {
+        let type_known = TYPES.contains(&t.ty) || p.transforms_of(t.ty).any(|x| x.id == 0);
+        type_known
+            && t.attributes.iter().all(|a| {
+                matches!(a, meshsec_wire::payload::TransformAttribute::Tv { ty, .. }
+                    if *ty == meshsec_wire::registry::TransformAttrType::KEY_LENGTH)
+            })
+    };
+    if let Some(t) = p.transforms.iter().find(|t| !understood(t)) {
+        return Err(t.ty);
+    }
     Ok(Chosen {
         number: p.number,
         spi: p.spi.to_vec(),
@@ -500,8 +503,19 @@ mod tests {
         offered
             .transforms
             .push(Transform::new(TransformType(6), KeMethod::CURVE25519.0));
-        let e = select(&[ike("aes256gcm16-prfsha256-x25519")], &[offered]).unwrap_err();
+        let ours = [ike("aes256gcm16-prfsha256-x25519")];
+        let e = select(&ours, std::slice::from_ref(&offered)).unwrap_err();
         assert!(e.to_string().contains("we do not support"), "{e}");
+        // Offered with NONE among its choices, it is optional: we choose NONE.
+        offered.transforms.push(Transform::new(TransformType(6), 0));
+        assert!(select(&ours, &[offered]).is_ok());
+        // A cipher mismatch is still named as such.
+        let mut other = ike("aes128-sha256-x25519").to_proposal(1, vec![]);
+        other
+            .transforms
+            .push(Transform::new(TransformType(6), KeMethod::CURVE25519.0));
+        let e = select(&ours, &[other]).unwrap_err();
+        assert!(e.to_string().contains("encryption algorithm"), "{e}");
     }
 
     #[test]

@@ -86,7 +86,11 @@ impl Drop for Teardown {
 }
 
 fn write_configs(n: usize, dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir)?;
+    // Made here, root's alone, or not at all: in /tmp another user could have put a
+    // directory (or a link) in its place since the old one was removed.
+    std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create {} (root's, mode 700)", dir.display()))?;
     // One key per pair, as for any real mesh: a shared key would let each node pose as the
     // others (the daemon refuses that without allow_shared_psk).
     for i in 1..=n {

@@ -28,7 +28,11 @@ pub fn psk() -> Result<Zeroizing<String>> {
 pub fn write(path: &Path, force: bool) -> Result<()> {
     let key = psk()?;
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).mode(0o600);
+    // Never through a symbolic link: with --force, root would truncate whatever it names.
+    options
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW);
     if force {
         options.create(true).truncate(true);
     } else {
@@ -44,7 +48,8 @@ pub fn write(path: &Path, force: bool) -> Result<()> {
     // An existing file keeps its mode when truncated: make it root-only here too.
     file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
         .with_context(|| format!("cannot chmod 600 {}", path.display()))?;
-    file.write_all(format!("{}\n", key.as_str()).as_bytes())
+    file.write_all(key.as_bytes())
+        .and_then(|()| file.write_all(b"\n"))
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }

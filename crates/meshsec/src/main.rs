@@ -317,7 +317,19 @@ fn wait_up(socket: &Path, peer: &str, failures_before: u64, wait: u64) -> anyhow
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if !matches!(cli.command, Some(Cmd::Run { .. })) {
+    // Commands that only print end quietly when their reader goes away (`| head`). Not the
+    // daemon, nor commands with something to undo (the demo's teardown) or waits.
+    if matches!(
+        cli.command,
+        None | Some(
+            Cmd::CheckConfig { .. }
+                | Cmd::Status { .. }
+                | Cmd::Sas { .. }
+                | Cmd::Completions { .. }
+                | Cmd::Man { .. }
+                | Cmd::Genpsk { .. }
+        )
+    ) {
         daemon::os::default_sigpipe();
     }
     if cli.version {

@@ -618,11 +618,21 @@ fn conflicting_settings_are_refused_with_both_places_named() {
     let good = two_peers("", gaddr, gid, gts, "");
     let (ok, _, err) = dir.check(&good);
     assert!(ok, "{err}");
+    // Nested selectors and one identity at two addresses are fine.
+    for text in [
+        two_peers("", gaddr, gid, "\"10.2.0.128/25\"", ""),
+        two_peers("", gaddr, "fqdn:beta.example.org", gts, ""),
+    ] {
+        let (ok, _, err) = dir.check(&text);
+        assert!(ok, "{err}\n{text}");
+    }
     // IPv6 with a port in brackets, or bracketed alone, is read as meant.
     for (addr, shown) in [
         ("[fd00::2]:500", "[fd00::2]:500"),
         ("[fd00::2:500]", "[fd00::2:500]:500"),
         ("fd00::2", "[fd00::2]:500"),
+        // Not ambiguous: "fd00:" is no address.
+        ("fd00::500", "[fd00::500]:500"),
     ] {
         let (ok, out, err) = dir.check(&two_peers("", addr, gid, gts, ""));
         assert!(
@@ -636,16 +646,19 @@ fn conflicting_settings_are_refused_with_both_places_named() {
     let none = || -> Prepare { Box::new(|_| {}) };
     let cases: Vec<(String, Prepare)> = vec![
         (
-            two_peers("", gaddr, "fqdn:beta.example.org", gts, ""),
+            two_peers("", "192.0.2.2", "fqdn:beta.example.org", gts, ""),
             none(),
         ),
         (
             two_peers("", gaddr, "fqdn:alpha.example.org", gts, ""),
             none(),
         ),
-        (two_peers("", gaddr, gid, "\"10.2.0.128/25\"", ""), none()),
         (
-            two_peers("", gaddr, gid, "\"10.3.0.0/24\", \"10.3.0.0/25\"", ""),
+            two_peers("", gaddr, gid, "\"10.2.0.128-10.2.1.127\"", ""),
+            none(),
+        ),
+        (
+            two_peers("", gaddr, gid, "\"10.3.0.0/24\", \"10.3.0.0/24\"", ""),
             none(),
         ),
         (two_peers("", "192.0.2.1", gid, gts, ""), none()),

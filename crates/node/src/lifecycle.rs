@@ -327,8 +327,12 @@ impl<B: SaBackend> Node<B> {
                 s.state == State::Established && s.role == Role::Initiator && s.children.is_empty()
             });
         if childless {
+            let retry = match self.peer_ref(id).map(|p| p.policy.start) {
+                Some(Start::Always) => "; retrying with backoff",
+                _ => "",
+            };
             tracing::info!(
-                "peer {}: deleting the IKE SA whose CHILD SA was refused; retrying later",
+                "peer {}: deleting the IKE SA whose CHILD SA was refused{retry}",
                 self.peer_name(id)
             );
             if let Err(e) = self.ike.delete_ike_sa(now, id) {

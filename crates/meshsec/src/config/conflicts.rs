@@ -1,7 +1,9 @@
 //! What each peer's settings allow alone but the peers together do not: two peers nobody
-//! could tell apart (the same identity), traffic two peers would both claim (overlapping
-//! selectors), a peer that is this host itself. The daemon would start with these and then
-//! misroute or refuse at run time; `check-config` refuses them first, naming both places.
+//! could tell apart (the same identity at the same address), traffic two peers would both
+//! claim (selectors that are equal or overlap without one containing the other: nested ones
+//! are fine, the SPD takes the most specific), a peer that is this host itself. The daemon
+//! would start with these and then misroute or refuse at run time; `check-config` refuses
+//! them first, naming both places.
 
 use std::net::IpAddr;
 
@@ -25,7 +27,12 @@ pub(super) fn check(
     for (i, (r, p)) in raw.iter().zip(peers).enumerate() {
         let key = |k: &str| format!("peer.{}.{k}", p.name);
         let ip = p.address.ip();
-        if ip.is_unspecified() || node.addresses.contains(&ip) || host_addresses.contains(&ip) {
+        // This host's interfaces count when the configuration is this host's (its node
+        // addresses are here): checking gw1's file on gw2 must not find gw2 "itself".
+        let ours = node.addresses.iter().any(|a| host_addresses.contains(a));
+        if !ip.is_unspecified()
+            && (node.addresses.contains(&ip) || (ours && host_addresses.contains(&ip)))
+        {
             return Err(ctx.at(
                 &r.address,
                 &key("address"),
@@ -44,19 +51,19 @@ pub(super) fn check(
                 ),
             ));
         }
-        let same_identity = raw
-            .iter()
-            .zip(peers)
-            .take(i)
-            .find(|(_, q)| q.identity.same_as(&p.identity));
+        // One identity at two addresses is two peers (the answering side picks by address
+        // too); at one address nobody can tell them apart.
+        let twin = |q: &Peer| q.identity.same_as(&p.identity) && q.address.ip() == ip;
+        let same_identity = raw.iter().zip(peers).take(i).find(|(_, q)| twin(q));
         if let Some((q_raw, q)) = same_identity {
             let (other, other_line) = (&q.name, ctx.line(q_raw.identity.span().start));
             return Err(ctx.at(
                 &r.identity,
                 &key("identity"),
                 format!(
-                    "{} is also the identity of peer {other} (line {other_line}): an answering \
-                     side could not tell the two apart; give each peer its own identity",
+                    "{} is also the identity of peer {other} (line {other_line}) at the same \
+                     address {ip}: an answering side could not tell the two apart; give each \
+                     peer its own identity",
                     p.identity
                 ),
             ));
@@ -70,22 +77,22 @@ pub(super) fn check(
                     r.remote_ts.span(),
                     &key("remote_ts"),
                     format!(
-                        "{mine} overlaps {theirs} of peer {} (line {line}) between the same \
-                         local selectors: that traffic could go to either peer; make the \
-                         selectors disjoint",
+                        "{mine} and {theirs} of peer {} (line {line}) overlap, neither inside the \
+                         other, between the same local selectors: that traffic could go to either \
+                         peer; make them disjoint or nested",
                         q.name
                     ),
                 ));
             }
         }
         for q in derived {
-            if q.identity.same_as(&p.identity) {
+            if twin(q) {
                 return Err(ctx.at(
                     &r.identity,
                     &key("identity"),
                     format!(
-                        "{} is also the identity of the inventory's host {}; give each peer \
-                         its own identity",
+                        "{} is also the identity of the inventory's host {} at the same \
+                         address; give each peer its own identity",
                         p.identity, q.name
                     ),
                 ));
@@ -95,8 +102,8 @@ pub(super) fn check(
                     r.remote_ts.span(),
                     &key("remote_ts"),
                     format!(
-                        "{mine} overlaps {theirs} of the inventory's host {}: that traffic \
-                         could go to either; make the selectors disjoint",
+                        "{mine} and {theirs} of the inventory's host {} overlap, neither inside \
+                         the other: that traffic could go to either; make them disjoint or nested",
                         q.name
                     ),
                 ));
@@ -113,16 +120,13 @@ fn duplicate_selector(ctx: &Ctx<'_>, r: &RawPeer, p: &Peer) -> Result<(), Config
         ("remote_ts", &r.remote_ts, &p.remote_ts),
     ] {
         for (i, (s, ts)) in list.get_ref().iter().zip(parsed).enumerate() {
-            if let Some(first) = parsed
-                .iter()
-                .take(i)
-                .find(|t| meshsec_ike::ts::intersect(t, ts).is_some())
-            {
+            if let Some(first) = parsed.iter().take(i).find(|t| clash(t, ts)) {
                 return Err(ctx.at(
                     s,
                     &format!("peer.{}.{which}", p.name),
                     format!(
-                        "{} overlaps {} listed before it; list each range once",
+                        "{} overlaps {} listed before it (equal, or neither inside the other); \
+                         list each range once",
                         meshsec_ike::ts::describe(ts),
                         meshsec_ike::ts::describe(first)
                     ),
@@ -133,8 +137,15 @@ fn duplicate_selector(ctx: &Ctx<'_>, r: &RawPeer, p: &Peer) -> Result<(), Config
     Ok(())
 }
 
-/// Traffic both peers' policies would cover: a remote selector of each that overlap, between
-/// local selectors that overlap too. Returns the two remote selectors.
+/// Two selectors the SPD could not rank: equal, or overlapping with neither inside the other
+/// (of nested ones, the more specific wins).
+fn clash(a: &AddrSelector, b: &AddrSelector) -> bool {
+    use meshsec_ike::ts::{contains, intersect};
+    a == b || (intersect(a, b).is_some() && !contains(a, b) && !contains(b, a))
+}
+
+/// Traffic both peers' policies would claim alike: remote selectors of each that clash,
+/// between local selectors that overlap. Returns the two remote selectors.
 fn shared_traffic(p: &Peer, q: &Peer) -> Option<(String, String)> {
     let overlap = |a: &[AddrSelector], b: &[AddrSelector]| {
         a.iter().find_map(|x| {
@@ -144,7 +155,10 @@ fn shared_traffic(p: &Peer, q: &Peer) -> Option<(String, String)> {
         })
     };
     overlap(&p.local_ts, &q.local_ts)?;
-    let (mine, theirs) = overlap(&p.remote_ts, &q.remote_ts)?;
+    let (mine, theirs) = p
+        .remote_ts
+        .iter()
+        .find_map(|x| q.remote_ts.iter().find(|y| clash(x, y)).map(|y| (*x, *y)))?;
     Some((
         meshsec_ike::ts::describe(&mine),
         meshsec_ike::ts::describe(&theirs),

@@ -659,9 +659,11 @@ fn socket_addr(s: &str) -> Result<SocketAddr, String> {
         .unwrap_or(s);
     match bare.parse::<IpAddr>() {
         Ok(IpAddr::V6(v6)) if bare == s => match s.rsplit_once(':') {
-            Some((addr, port @ ("500" | "4500"))) => Err(format!(
-                "is ambiguous: the IPv6 address {v6}, or {addr} port {port}? Write \"[{addr}]:{port}\" for a port or \"[{v6}]\" for the address"
-            )),
+            Some((addr, port @ ("500" | "4500"))) if addr.parse::<Ipv6Addr>().is_ok() => {
+                Err(format!(
+                    "is ambiguous: the IPv6 address {v6}, or {addr} port {port}? Write \"[{addr}]:{port}\" for a port or \"[{v6}]\" for the address"
+                ))
+            }
             _ => Ok(SocketAddr::new(IpAddr::V6(v6), IKE_PORT)),
         },
         Ok(ip) => Ok(SocketAddr::new(ip, IKE_PORT)),

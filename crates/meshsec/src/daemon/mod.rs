@@ -128,6 +128,8 @@ pub struct Daemon {
     /// systemd's STATUS line: not before this, and only when something happened since.
     status_at: Timestamp,
     status_dirty: bool,
+    /// Started by systemd with a notify socket (read once).
+    notify: bool,
 }
 
 /// How often a running daemon warns about certificates close to expiry.
@@ -261,6 +263,7 @@ impl Daemon {
             expiry_check_at: Timestamp::from_duration(EXPIRY_CHECK_INTERVAL),
             status_at: Timestamp::ZERO,
             status_dirty: false,
+            notify: systemd::enabled(),
         };
         let now = d.now();
         for i in 0..d.cfg.peers.len() {
@@ -323,7 +326,7 @@ impl Daemon {
                 .ike_mut()
                 .set_wall_clock(now, crate::config::now_unix());
             // Whatever came in may have changed a peer's state (systemd's STATUS line).
-            self.status_dirty = systemd::enabled();
+            self.status_dirty = self.notify;
             if now >= self.expiry_check_at {
                 self.expiry_check_at = now + EXPIRY_CHECK_INTERVAL;
                 self.warn_expiring_certificates();
