@@ -11,8 +11,6 @@ use crate::endpoint::Endpoint;
 use crate::event::{ChildSa, Event};
 use crate::sa::{Child, ChildState, State, Task, Timestamp};
 
-/// The soft (rekey) and hard times of a CHILD SA created `now` with `lifetime`: the rekey
-/// falls between 80 % and 90 % of it, at random (`jitter` in 0..=255).
 /// The peer's ESP SPI from its proposal: 4 octets, and not one of the values RFC 4303 §2.1
 /// reserves (0 for local use, 1-255 for IANA). What else could we put in our packets' SPI
 /// field for it?
@@ -35,6 +33,8 @@ fn hex_octets(b: &[u8]) -> String {
     b.iter().take(16).map(|x| format!("{x:02x}")).collect()
 }
 
+/// The soft (rekey) and hard times of a CHILD SA created `now` with `lifetime`: the rekey
+/// falls between 80 % and 90 % of it, at random (`jitter` in 0..=255).
 pub(crate) fn child_times(
     now: Timestamp,
     lifetime: Option<Duration>,

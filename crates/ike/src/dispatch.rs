@@ -126,7 +126,7 @@ impl Endpoint {
                 let refusal = payloads.as_ref().ok().and_then(|p| {
                     p.iter()
                         .filter_map(Payload::as_notify)
-                        .find(|n| n.ty.is_error() && n.ty.name().is_some())
+                        .find(|n| n.ty.is_known_error())
                         .map(|n| n.ty)
                 });
                 self.handle_informational_response(now, spi, refusal);

@@ -270,25 +270,15 @@ impl Endpoint {
             ));
         }
         let Some(peer) = peer else {
-            // No peer has this identity: name the identities of the peers configured at (or
+            // No peer has this identity: name the identities of the peers configured at (else
             // accepting) this address, the one the sender most likely is.
-            let here: Vec<PeerId> = self
-                .peers
-                .iter()
-                .filter(|(_, cfg)| cfg.remote_addr.ip() == remote.ip())
-                .map(|(p, _)| p)
-                .collect();
-            let here = if here.is_empty() {
-                let accepting: Vec<PeerId> = self
-                    .peers
-                    .iter()
-                    .filter(|(_, cfg)| cfg.accepts(remote.ip()))
-                    .map(|(p, _)| p)
-                    .collect();
-                accepting
-            } else {
-                here
+            let peers_where = |f: &dyn Fn(&PeerId) -> bool| -> Vec<PeerId> {
+                self.peers.iter().map(|(p, _)| p).filter(|p| f(p)).collect()
             };
+            let mut here = peers_where(&at_address);
+            if here.is_empty() {
+                here = peers_where(&accepting);
+            }
             let expected = here
                 .iter()
                 .filter_map(|p| self.peers.get(*p))
@@ -297,7 +287,10 @@ impl Endpoint {
                 .collect::<Vec<_>>()
                 .join(" or ");
             return Err(IkeError::failed(
-                (here.len() == 1).then(|| here.first().copied()).flatten(),
+                match here.as_slice() {
+                    [one] => Some(*one),
+                    _ => None,
+                },
                 Failure::IdentityMismatch {
                     expected,
                     presented: id_i.to_string(),

@@ -224,8 +224,7 @@ impl Endpoint {
                 PayloadBody::Notify(n) if n.ty == NotifyType::INVALID_SPI => {
                     invalid_spi.push(n.data.to_vec());
                 }
-                // RFC 7296 §3.10.1: an error type we do not know, in a request, is ignored.
-                PayloadBody::Notify(n) if n.ty.is_error() && n.ty.name().is_some() => {
+                PayloadBody::Notify(n) if n.ty.is_known_error() => {
                     self.fail(
                         peer,
                         Failure::PeerRefused {

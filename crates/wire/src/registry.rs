@@ -647,6 +647,12 @@ impl NotifyType {
     pub fn is_error(self) -> bool {
         self.0 < 16384
     }
+
+    /// An error type we know: an unknown one in a request MUST be ignored (RFC 7296
+    /// §3.10.1), and says nothing we could report in a response either.
+    pub fn is_known_error(self) -> bool {
+        self.is_error() && self.name().is_some()
+    }
 }
 
 registry! {

@@ -783,7 +783,7 @@ fn proposals(
 const MAX_DURATION: Duration = Duration::from_secs(365 * 86400);
 
 /// `90s`, `15m`, `4h`, `1d`, `1h 30m` (read by `humantime`), between `min_secs` and 365 days.
-pub(super) fn duration(
+fn duration(
     ctx: &Ctx<'_>,
     s: Option<&S>,
     default: Duration,

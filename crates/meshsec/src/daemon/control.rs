@@ -339,8 +339,7 @@ impl Daemon {
     pub(super) async fn reload(&mut self) -> Result<ReloadReport> {
         super::systemd::reloading();
         let result = self.apply_reload().await;
-        let now = self.now();
-        super::systemd::ready(&super::systemd::summary(&self.node.status(now)));
+        self.notify_ready();
         result
     }
 

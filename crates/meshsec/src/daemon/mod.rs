@@ -285,7 +285,7 @@ impl Daemon {
             d.cfg.peers.len(),
             d.cfg.node.control_socket.display()
         );
-        systemd::ready(&systemd::summary(&d.node.status(now)));
+        d.notify_ready();
         Ok(d)
     }
 
@@ -365,6 +365,14 @@ impl Daemon {
                     return Ok(());
                 }
             }
+        }
+    }
+
+    /// Tells systemd we are ready, with the summary (built only when systemd listens: it
+    /// walks every peer).
+    fn notify_ready(&self) {
+        if self.notify {
+            systemd::ready(&systemd::summary(&self.node.status(self.now())));
         }
     }
 
