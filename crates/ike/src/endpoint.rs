@@ -62,6 +62,9 @@ pub struct Endpoint {
     /// IKE_SA_INIT requests from the cache.
     pub(crate) init_index: HashMap<(SocketAddr, IkeSpi), IkeSpi>,
     pub(crate) transmits: VecDeque<Transmit>,
+    /// Answers held back until their time, oldest first (see
+    /// `informational::DELETE_ANSWER_DELAY`).
+    pub(crate) held: VecDeque<(Timestamp, Transmit)>,
     events: VecDeque<Event>,
     pub(crate) rng: Box<dyn Random + Send>,
     pub(crate) provider: Provider,
@@ -125,6 +128,7 @@ impl Endpoint {
             sas: SaTable::default(),
             init_index: HashMap::new(),
             transmits: VecDeque::new(),
+            held: VecDeque::new(),
             events: VecDeque::new(),
             rng,
             provider,
@@ -183,7 +187,11 @@ impl Endpoint {
 
     /// When [`Endpoint::handle_timeout`] should next be called.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        self.sas.next_deadline(&self.config)
+        let held = self.held.front().map(|(at, _)| *at);
+        [self.sas.next_deadline(&self.config), held]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Changes the size above which encrypted messages are fragmented (RFC 7383).
@@ -351,6 +359,9 @@ impl Endpoint {
     /// reauthenticates, deletes what is past its lifetime, sends NAT keepalives.
     pub fn handle_timeout(&mut self, now: Timestamp) {
         self.now_hint = now;
+        while let Some((_, t)) = self.held.pop_front_if(|(at, _)| *at <= now) {
+            self.transmits.push_back(t);
+        }
         let due: HashSet<IkeSpi> = self.sas.due(now, &self.config).into_iter().collect();
         let mut resend = Vec::new();
         let mut dead = Vec::new();

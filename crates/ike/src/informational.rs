@@ -11,6 +11,19 @@ use crate::event::{Event, Failure, PeerId};
 use crate::request::{InfoPurpose, RequestKind};
 use crate::sa::{ChildState, Life, Task, Timestamp};
 
+/// How long the answer to a Delete that removes CHILD SAs is held back. We stop sealing on
+/// them at once, but what we sealed just before may still be on its way or waiting in the
+/// peer's ESP queue, and a peer may remove its inbound SAs the moment our answer comes:
+/// strongSwan's userspace ESP (kernel-libipsec) handles ESP and IKE in different threads,
+/// and seen here it dropped a packet we had sealed before answering (the last of the old SA,
+/// found "not belonging to an installed SA") when the answer overtook it. RFC 7296 §1.4.1
+/// sets no time for the answer; the peer's first retransmission comes seconds later.
+pub(crate) const DELETE_ANSWER_DELAY: core::time::Duration = core::time::Duration::from_millis(50);
+
+/// Answers held back at once at most; beyond it they go out at once (a peer cannot make us
+/// hold more than one per IKE SA anyway: its requests wait for our answers).
+const MAX_HELD_ANSWERS: usize = 1024;
+
 impl Endpoint {
     /// Sends an INFORMATIONAL request with `inner` on SA `spi`, unless one of ours is still
     /// outstanding (window size 1).
@@ -178,6 +191,17 @@ impl Endpoint {
         });
     }
 
+    /// Holds the datagrams queued since the first `queued` ones back until `until` (see
+    /// [`DELETE_ANSWER_DELAY`]).
+    fn hold_back(&mut self, queued: usize, until: Timestamp) {
+        if self.held.len() >= MAX_HELD_ANSWERS {
+            return;
+        }
+        for t in self.transmits.split_off(queued.min(self.transmits.len())) {
+            self.held.push_back((until, t));
+        }
+    }
+
     /// Why IKE SA `spi` is deleted: it was replaced (by a rekey or a reauthentication), or
     /// `otherwise`.
     fn deleted_reason(&self, spi: IkeSpi, otherwise: &'static str) -> &'static str {
@@ -245,7 +269,16 @@ impl Endpoint {
                 vec![Payload::new(PayloadBody::Delete(Delete::esp(&spis)))]
             }
         };
+        let queued = self.transmits.len();
         self.respond(spi, message_id, ExchangeType::INFORMATIONAL, &inner);
+        let removes_children = if delete_ike {
+            !children.is_empty()
+        } else {
+            !deleted.is_empty()
+        };
+        if removes_children {
+            self.hold_back(queued, now + DELETE_ANSWER_DELAY);
+        }
         if let Some(peer) = peer {
             self.event(Event::PeerAlive { peer });
         }

@@ -50,6 +50,7 @@ def recv(addr, port, timeout):
     s.bind((addr, port))
     s.settimeout(timeout)
     seen = set()
+    arrived = {}  # seq -> wall-clock arrival, to place losses next to the daemons' logs
     dup = reordered = 0
     highest = -1
     last_arrival = last_sent = None
@@ -69,6 +70,7 @@ def recv(addr, port, timeout):
                 dup += 1
                 continue
             seen.add(seq)
+            arrived[seq] = time.time()
             if seq < highest:
                 reordered += 1
             highest = max(highest, seq)
@@ -79,6 +81,13 @@ def recv(addr, port, timeout):
             last_arrival, last_sent = now, sent
     except socket.timeout:
         pass
+    missing = []
+    if total is not None:
+        for seq in range(total):
+            if seq not in seen and len(missing) < 10:
+                before = max((s for s in range(seq - 1, max(-1, seq - 50), -1) if s in arrived), default=None)
+                when = time.strftime("%H:%M:%S", time.gmtime(arrived[before])) + ("%.6f" % (arrived[before] % 1))[1:] if before is not None else None
+                missing.append([seq, when])
     report = {
         "total": total,
         "received": len(seen),
@@ -87,6 +96,8 @@ def recv(addr, port, timeout):
         "reordered": reordered,
         "longest_gap_ms": round(longest_gap * 1000, 1),
         "max_latency_ms": round(max_latency * 1000, 1),
+        # The first lost messages, each with the arrival (UTC) of the last one before it.
+        "missing": missing,
     }
     print(json.dumps(report), flush=True)
 

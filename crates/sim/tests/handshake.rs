@@ -655,6 +655,43 @@ fn delete_removes_the_sas_on_both_sides_even_if_the_first_request_is_lost() {
     assert_eq!((a.0, a.1), (b.1.at_peer(), b.0.at_peer()));
 }
 
+/// The answer to a Delete that removes CHILD SAs leaves 50 ms after the removal: what was
+/// sealed on them just before may still be in the network or in the peer's ESP queue, and a
+/// peer like strongSwan drops it once it has the answer.
+#[test]
+fn the_answer_to_a_delete_follows_the_last_packets_sealed_on_what_it_removes() {
+    let mut s = run(sim(side(true), side(false)));
+    let t = s.now;
+    assert!(s.nodes[1].ike_mut().delete_ike_sa(t, PEER).unwrap());
+    s.run(LONG);
+    let sent_by = |from: &str| {
+        s.log
+            .iter()
+            .find(|(at, tr, _)| *at >= t && tr.src == addr(from))
+            .map(|(at, _, _)| *at)
+            .expect("a datagram")
+    };
+    let (request, answer) = (sent_by(B), sent_by(A));
+    // 10 ms on the way, then 50 ms held.
+    assert_eq!(answer.duration_since(request), Duration::from_millis(60));
+    for n in &s.nodes {
+        assert_eq!(deleted(n), (1, 1), "{:?}", n.events);
+        assert_eq!(n.ike().ike_sa_count(), 0);
+    }
+    // A liveness check removes nothing: answered at once.
+    let mut s = run(sim(side(true), side(false)));
+    let t = s.now;
+    assert!(s.nodes[1].ike_mut().check_liveness(t, PEER).unwrap());
+    s.run(LONG);
+    let answer = s
+        .log
+        .iter()
+        .find(|(at, tr, _)| *at >= t && tr.src == addr(A))
+        .map(|(at, _, _)| *at)
+        .expect("an answer");
+    assert_eq!(answer.duration_since(t), Duration::from_millis(10));
+}
+
 #[test]
 fn half_open_sas_expire_and_stateless_replies_are_capped() {
     let mut a = node(A, B, &side(true), 1);
