@@ -63,7 +63,7 @@ pub struct Endpoint {
     pub(crate) init_index: HashMap<(SocketAddr, IkeSpi), IkeSpi>,
     pub(crate) transmits: VecDeque<Transmit>,
     /// Answers held back until their time, oldest first (see
-    /// `informational::DELETE_ANSWER_DELAY`).
+    /// `meshsec_types::timing::DELETE_ANSWER_DELAY`).
     pub(crate) held: VecDeque<(Timestamp, Transmit)>,
     events: VecDeque<Event>,
     pub(crate) rng: Box<dyn Random + Send>,

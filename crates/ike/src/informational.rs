@@ -10,15 +10,7 @@ use crate::error::{ErrorKind, IkeError};
 use crate::event::{Event, Failure, PeerId};
 use crate::request::{InfoPurpose, RequestKind};
 use crate::sa::{ChildState, Life, Task, Timestamp};
-
-/// How long the answer to a Delete that removes CHILD SAs is held back. We stop sealing on
-/// them at once, but what we sealed just before may still be on its way or waiting in the
-/// peer's ESP queue, and a peer may remove its inbound SAs the moment our answer comes:
-/// strongSwan's userspace ESP (kernel-libipsec) handles ESP and IKE in different threads,
-/// and seen here it dropped a packet we had sealed before answering (the last of the old SA,
-/// found "not belonging to an installed SA") when the answer overtook it. RFC 7296 §1.4.1
-/// sets no time for the answer; the peer's first retransmission comes seconds later.
-pub(crate) const DELETE_ANSWER_DELAY: core::time::Duration = core::time::Duration::from_millis(50);
+use meshsec_types::timing::DELETE_ANSWER_DELAY;
 
 /// Answers held back at once at most; beyond it they go out at once (a peer cannot make us
 /// hold more than one per IKE SA anyway: its requests wait for our answers).

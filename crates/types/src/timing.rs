@@ -31,6 +31,15 @@ pub const REPLACEABLE_AGE: Duration = Duration::from_secs(2);
 /// packets without it.
 pub const DRAIN: Duration = Duration::from_secs(1);
 
+/// How long the answer to a Delete that removes CHILD SAs is held back. We stop sealing on
+/// them at once, but what we sealed just before may still be on its way or waiting in the
+/// peer's ESP queue, and a peer may remove its inbound SAs the moment our answer comes:
+/// strongSwan's userspace ESP (kernel-libipsec) handles ESP and IKE in different threads,
+/// and seen here it dropped a packet we had sealed before answering (the last of the old SA,
+/// found "not belonging to an installed SA") when the answer overtook it. RFC 7296 §1.4.1
+/// sets no time for the answer; the peer's first retransmission comes seconds later.
+pub const DELETE_ANSWER_DELAY: Duration = Duration::from_millis(50);
+
 /// At most one INVALID_SPI notification per peer this often: a flood of ESP with unknown SPIs
 /// costs one IKE exchange per second, not one per packet.
 pub const INVALID_SPI_INTERVAL: Duration = Duration::from_secs(1);
