@@ -16,6 +16,7 @@ use crate::event::{ChildSa, Event, Nat, PeerId};
 use crate::keepalive::KEEPALIVE_GRANULARITY;
 use crate::sa::{Replacement, Role, State, Task, Timestamp};
 use meshsec_types::IkeSpi;
+use meshsec_types::timing::SURVIVOR_CHECK_DELAY;
 
 impl Endpoint {
     /// Records an established IKE SA (and its first CHILD SA), then resolves duplicates with
@@ -97,8 +98,11 @@ impl Endpoint {
     /// The loser is deleted (with a Delete, so that a peer that judged otherwise learns of
     /// it) by the initiator of the survivor: that side knows both ends have the survivor
     /// (it has its IKE_AUTH answer). The survivor's responder stops using the loser for new
-    /// work and keeps sealing on it until that Delete comes (our IKE_AUTH answer may still
-    /// be on its way, or lost), or deletes it itself after `REPLACED_GRACE`.
+    /// work and keeps sealing on it until the peer shows that it has the survivor (see
+    /// [`Endpoint::survivor_proven`]: it asks with a liveness check on the survivor), then
+    /// deletes it too: a peer that does not apply this rule (strongSwan keeps both SAs of a
+    /// simultaneous start) or whose Delete was lost would otherwise leave the duplicate up
+    /// for `REPLACED_GRACE`.
     fn resolve_duplicates(&mut self, now: Timestamp, peer: PeerId) {
         loop {
             let mut ours: Vec<(IkeSpi, Vec<u8>)> = self
@@ -130,7 +134,30 @@ impl Endpoint {
             if we_delete {
                 sa.tasks.push_back(Task::DeleteIke);
                 self.run_tasks(now, loser);
+            } else if let Some(s) = self.sas.get_mut(&survivor) {
+                s.tasks_after = s.tasks_after.max(now + SURVIVOR_CHECK_DELAY);
+                self.queue_task(now, survivor, Task::Liveness);
             }
+        }
+    }
+
+    /// An authenticated message of the peer came on established IKE SA `spi` (a request, or
+    /// the answer to ours): the peer has it, so the duplicates it survived are deleted now
+    /// (by us too if we are its responder, see [`Endpoint::resolve_duplicates`]).
+    pub(crate) fn survivor_proven(&mut self, now: Timestamp, spi: IkeSpi) {
+        let losers: Vec<IkeSpi> = self
+            .sas
+            .iter()
+            .filter(|(_, sa)| {
+                sa.is_duplicate()
+                    && sa.replaced_by() == Some(spi)
+                    && !sa.deleting()
+                    && !sa.tasks.contains(&Task::DeleteIke)
+            })
+            .map(|(s, _)| *s)
+            .collect();
+        for loser in losers {
+            self.queue_task(now, loser, Task::DeleteIke);
         }
     }
 }

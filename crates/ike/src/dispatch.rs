@@ -19,6 +19,7 @@ use crate::endpoint::Endpoint;
 use crate::error::{ErrorKind, IkeError};
 use crate::request::RequestPrint;
 use crate::sa::{State, Timestamp};
+use meshsec_types::timing::RESEND_INTERVAL;
 
 impl Endpoint {
     /// A received datagram, through the whole path.
@@ -50,6 +51,10 @@ impl Endpoint {
         // The sender's Initiator flag says which SPI is ours.
         let our_spi = if h.flags.initiator() { spi_r } else { spi_i };
         if !self.sas.contains_key(&our_spi) {
+            if !h.flags.response() {
+                let print = RequestPrint::of(bytes, from, to);
+                return self.answer_closed(now, our_spi, h.message_id, print);
+            }
             return Err(ErrorKind::UnknownSpi.into());
         }
         if h.flags.response() {
@@ -150,7 +155,40 @@ impl Endpoint {
         if let Err(e) = &result {
             self.ignored(spi, e, h.exchange, true);
         }
+        self.proven_if_established(now, spi, state);
         result
+    }
+
+    /// Sends our outstanding IKE_AUTH request on `spi` again now, unless it went out within
+    /// `RESEND_INTERVAL` (the responder's cache would not answer it; and the trigger may be
+    /// replayed).
+    fn resend_auth_request(&mut self, now: Timestamp, spi: IkeSpi) {
+        let Some(sa) = self.sas.get_mut(&spi) else {
+            return;
+        };
+        let (local, remote) = (sa.local, sa.remote);
+        let Some(p) = sa.outstanding.as_mut() else {
+            return;
+        };
+        if p.exchange != ExchangeType::IKE_AUTH || now < p.sent_at + RESEND_INTERVAL {
+            return;
+        }
+        p.sent_at = now;
+        let datagrams = p.datagrams.clone();
+        self.transmit_all(local, remote, datagrams);
+    }
+
+    /// After an authenticated message of the peer on IKE SA `spi` (in `state` when it came):
+    /// if the SA was and still is established (the message did not delete it), the peer
+    /// has it.
+    fn proven_if_established(&mut self, now: Timestamp, spi: IkeSpi, state: State) {
+        let still = self
+            .sas
+            .get(&spi)
+            .is_some_and(|sa| sa.state == State::Established);
+        if state == State::Established && still {
+            self.survivor_proven(now, spi);
+        }
     }
 
     /// A request of the peer: the next in its window, or a retransmission of the last.
@@ -214,6 +252,13 @@ impl Endpoint {
             (State::Established, ExchangeType::CREATE_CHILD_SA) => {
                 self.handle_create_child_request(now, spi, &payloads)
             }
+            (State::ExpectAuthResponse, _) => {
+                // The responder sends requests only on an established SA: it has our
+                // IKE_AUTH and its answer was lost. Asking again now beats waiting for the
+                // retransmission timer; the request itself is taken when it comes again.
+                self.resend_auth_request(now, spi);
+                Err(ErrorKind::WrongState.into())
+            }
             _ => Err(ErrorKind::WrongState.into()),
         });
         if let Err(e) = &result {
@@ -238,6 +283,7 @@ impl Endpoint {
         if let Err(e) = &result {
             self.ignored(spi, e, exchange, false);
         }
+        self.proven_if_established(now, spi, state);
         result
     }
 

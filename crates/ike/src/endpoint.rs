@@ -65,6 +65,10 @@ pub struct Endpoint {
     /// Answers held back until their time, oldest first (see
     /// `meshsec_types::timing::DELETE_ANSWER_DELAY`).
     pub(crate) held: VecDeque<(Timestamp, Transmit)>,
+    /// Our answers to the Deletes that closed IKE SAs, oldest first, kept a while (see
+    /// `informational::CLOSED_ANSWER_KEPT`): the SA is gone, but the peer may not have the
+    /// answer and retransmits its Delete.
+    pub(crate) closed_answers: VecDeque<crate::informational::ClosedAnswer>,
     events: VecDeque<Event>,
     pub(crate) rng: Box<dyn Random + Send>,
     pub(crate) provider: Provider,
@@ -129,6 +133,7 @@ impl Endpoint {
             init_index: HashMap::new(),
             transmits: VecDeque::new(),
             held: VecDeque::new(),
+            closed_answers: VecDeque::new(),
             events: VecDeque::new(),
             rng,
             provider,
@@ -380,6 +385,7 @@ impl Endpoint {
                 } else {
                     p.tries += 1;
                     p.next_at = now + (base * 2u32.saturating_pow(p.tries - 1)).min(cap);
+                    p.sent_at = now;
                     resend.push((sa.local, sa.remote, p.datagrams.clone()));
                 }
             } else if sa.state == State::ExpectAuthRequest

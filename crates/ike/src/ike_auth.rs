@@ -19,7 +19,7 @@ use crate::error::{ErrorKind, IkeError};
 use crate::event::{ChildSa, ChildSaHalf, Failure, PeerId, Side};
 use crate::proposal::{self, Chosen, ProposalSpec};
 use crate::request::RequestKind;
-use crate::sa::{IkeSa, State, Timestamp};
+use crate::sa::{IkeSa, Role, State, Timestamp};
 use crate::ts;
 
 pub(crate) fn notify(ty: NotifyType) -> Payload<'static> {
@@ -159,6 +159,22 @@ impl Endpoint {
         })
     }
 
+    /// Whether `peer` (at `remote`) is setting up an IKE SA with us besides our `spi` (we
+    /// answered its IKE_SA_INIT): both ends started at once. Our INITIAL_CONTACT would then
+    /// make a peer that applies it to every SA it has with us at that moment (strongSwan
+    /// destroys them without a word) drop the SA it initiated, possibly after it was
+    /// established on both ends — leaving us with an SA the peer no longer has. The peer
+    /// is talking to us anyway, so it is not holding SAs from before our start that it
+    /// believes in. (The half-open SA may be spoofed: then the peer only misses a hint.)
+    fn peer_initiating(&self, spi: IkeSpi, peer: PeerId, remote: std::net::SocketAddr) -> bool {
+        self.sas.iter().any(|(s, sa)| {
+            *s != spi
+                && sa.role == Role::Responder
+                && sa.peer.is_none_or(|p| p == peer)
+                && sa.remote.ip() == remote.ip()
+        })
+    }
+
     /// Initiator: IDi, AUTH, SA, TSi, TSr (+ INITIAL_CONTACT, USE_TRANSPORT_MODE). An error
     /// is ours (the request cannot be built): the caller drops the IKE SA.
     pub(crate) fn send_auth_request(
@@ -179,7 +195,9 @@ impl Endpoint {
             .zip(1u8..)
             .map(|(p, n)| p.to_proposal(n, sa.child_spi.to_be_bytes().to_vec()))
             .collect();
-        let first_contact = sa.peer.is_some_and(|p| !self.contacted.contains(&p));
+        let first_contact = sa.peer.is_some_and(|p| {
+            !self.contacted.contains(&p) && !self.peer_initiating(spi, p, sa.remote)
+        });
         let mut inner = vec![Payload::new(PayloadBody::IdI(cfg.local_id.clone()))];
         if first_contact {
             // RFC 7296 §2.4: the peer may drop every older SA with us (we restarted).

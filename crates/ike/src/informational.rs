@@ -8,9 +8,28 @@ use meshsec_wire::registry::{ExchangeType, NotifyType, ProtocolId};
 use crate::endpoint::{ApiMisuse, Endpoint};
 use crate::error::{ErrorKind, IkeError};
 use crate::event::{Event, Failure, PeerId};
-use crate::request::{InfoPurpose, RequestKind};
+use crate::request::{Answered, InfoPurpose, RequestKind, RequestPrint};
 use crate::sa::{ChildState, Life, Task, Timestamp};
 use meshsec_types::timing::DELETE_ANSWER_DELAY;
+
+/// How long the answer to a Delete that closed an IKE SA is kept for the peer's
+/// retransmissions of that Delete (RFC 7296 §2.1: the responder answers a retransmitted
+/// request from its cache): if the answer is lost, the peer would otherwise retransmit into
+/// the void until it gives up — holding its copy of the SA, a duplicate, all that time.
+/// Longer than our own retransmission schedule and most of strongSwan's default one.
+const CLOSED_ANSWER_KEPT: core::time::Duration = core::time::Duration::from_secs(60);
+
+/// Answers to closing Deletes kept at once at most (the oldest goes first).
+const MAX_CLOSED_ANSWERS: usize = 256;
+
+/// The answer to the Delete that closed IKE SA `spi` (our SPI), until `until`.
+pub(crate) struct ClosedAnswer {
+    spi: IkeSpi,
+    until: Timestamp,
+    answer: Answered,
+    /// Where the SA's peer was (ours, theirs).
+    addresses: (std::net::SocketAddr, std::net::SocketAddr),
+}
 
 /// Answers held back at once at most; beyond it they go out at once (a peer cannot make us
 /// hold more than one per IKE SA anyway: its requests wait for our answers).
@@ -183,6 +202,51 @@ impl Endpoint {
         });
     }
 
+    /// Keeps IKE SA `spi`'s last answer (to the Delete that closes it), see
+    /// [`CLOSED_ANSWER_KEPT`].
+    fn keep_closing_answer(&mut self, now: Timestamp, spi: IkeSpi) {
+        let Some(sa) = self.sas.get_mut(&spi) else {
+            return;
+        };
+        let Some(answer) = sa.last_response.take() else {
+            return;
+        };
+        let addresses = (sa.local, sa.remote);
+        self.closed_answers
+            .retain(|c| c.until > now && c.spi != spi);
+        if self.closed_answers.len() >= MAX_CLOSED_ANSWERS {
+            self.closed_answers.pop_front();
+        }
+        self.closed_answers.push_back(ClosedAnswer {
+            spi,
+            until: now + CLOSED_ANSWER_KEPT,
+            answer,
+            addresses,
+        });
+    }
+
+    /// A request on IKE SA `spi`, which we do not have: if it is a retransmission of the
+    /// Delete that closed it, our answer again (at most every `RESEND_INTERVAL`).
+    pub(crate) fn answer_closed(
+        &mut self,
+        now: Timestamp,
+        spi: IkeSpi,
+        message_id: u32,
+        request: RequestPrint,
+    ) -> Result<(), IkeError> {
+        let Some(closed) = self
+            .closed_answers
+            .iter_mut()
+            .find(|c| c.spi == spi && c.until > now && c.answer.message_id == message_id)
+        else {
+            return Err(ErrorKind::UnknownSpi.into());
+        };
+        let response = closed.answer.resend(now, request)?;
+        let (ours, theirs) = closed.addresses;
+        self.transmit_all(ours, theirs, response);
+        Err(ErrorKind::Retransmission.into())
+    }
+
     /// Holds the datagrams queued since the first `queued` ones back until `until` (see
     /// [`DELETE_ANSWER_DELAY`]).
     fn hold_back(&mut self, queued: usize, until: Timestamp) {
@@ -286,6 +350,7 @@ impl Endpoint {
             if let Some(theirs) = theirs {
                 self.move_children(now, spi, theirs);
             }
+            self.keep_closing_answer(now, spi);
             let reason = self.deleted_reason(spi, "deleted by the peer");
             self.close_sa(spi, reason);
         } else {

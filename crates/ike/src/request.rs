@@ -25,6 +25,8 @@ pub(crate) struct Outstanding {
     pub(crate) tries: u32,
     /// When to send it again (or give up).
     pub(crate) next_at: Timestamp,
+    /// When it was last sent.
+    pub(crate) sent_at: Timestamp,
     /// What it is for.
     pub(crate) kind: RequestKind,
 }

@@ -332,6 +332,7 @@ impl IkeSa {
             datagrams,
             tries: 1,
             next_at: now + first_timeout,
+            sent_at: now,
             kind,
         });
     }

@@ -604,3 +604,152 @@ fn strongswan_agrees_to_transport_mode_meshsec_responder() {
         charon.log()
     );
 }
+
+/// What each side listed at one moment of a simultaneous start: (IKE SAs, CHILD SAs) of
+/// meshsec and of strongSwan, and when (since both were told to connect).
+type Sample = (Duration, (usize, usize), (usize, usize));
+
+/// meshsec and strongSwan are told to connect at (nearly) the same instant, 12 times: both
+/// initiate, both answer, and the two IKE SAs must converge to one. strongSwan applies no
+/// rule of its own (it keeps both), so meshsec deletes the one holding the lowest nonce
+/// whoever initiated it — once strongSwan showed it has the other; and it sends no
+/// INITIAL_CONTACT while strongSwan's IKE SA is being set up, which strongSwan would obey
+/// by silently destroying its own SA if that was up already. Within 2 s of the start both
+/// list exactly one IKE SA and one CHILD SA, and stay so; meshsec never lists two IKE SAs
+/// for more than 1 s; the tunnel carries traffic.
+#[test]
+fn simultaneous_start_with_strongswan_converges_to_one_sa_within_two_seconds() {
+    let mut lab = Lab::new("interop");
+    let m = lab.ns("m");
+    let sw = lab.ns("s");
+    lab.link(&m, "192.0.2.1/24", &sw, "192.0.2.2/24");
+    lab.exec_ok(&m, "ip addr add 10.1.0.1/32 dev lo");
+    lab.exec_ok(&sw, "ip addr add 10.2.0.1/32 dev lo");
+    let charon = Charon::start(&mut lab, &sw, &swanctl_conf(&SUITES[0], SwExtra::default()));
+    let sock = lab.socket("m");
+    let text = meshsec_side(
+        &lab,
+        &sock,
+        &SUITES[0],
+        ("10.1.0.0/24", "10.2.0.0/24"),
+        false,
+        "",
+    );
+    lab.meshsec(&m, "m", &text);
+    let ours = |lab: &Lab| {
+        let p = lab.peer(&sock, "s");
+        let count = |k: &str| p[k].as_array().map_or(0, Vec::len);
+        (count("ike_sas"), count("child_sas"))
+    };
+    let established = |lab: &Lab| lab.log("m").matches("established (").count();
+    let mut crossed = 0;
+    // swanctl needs a few ms longer than `meshsec up` to send its first message: ours
+    // starts from 3 ms before to 8 ms after it, so that the two IKE_SA_INITs cross at some
+    // of these offsets (beyond them, one side's IKE SA is up before the other starts).
+    for round in 0..12u64 {
+        let before = established(&lab);
+        let log_lines = lab.log("m").lines().count();
+        let (ours_after, theirs_after) = (round.saturating_sub(3), 3u64.saturating_sub(round));
+        let up = format!(
+            "sleep 0.{ours_after:03}; ip netns exec {m} {MESHSEC} up s --wait 15 -s {}",
+            sock.display()
+        );
+        let initiate = format!(
+            "sleep 0.{theirs_after:03}; ip netns exec {sw} env STRONGSWAN_CONF={}/strongswan.conf swanctl --initiate --child ms --timeout 15",
+            charon.dir.display()
+        );
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+        let b = barrier.clone();
+        let theirs = std::thread::spawn(move || {
+            b.wait();
+            common::sh(&initiate)
+        });
+        barrier.wait();
+        let start = std::time::Instant::now();
+        let mine = common::sh(&up);
+        let theirs = theirs.join().unwrap();
+        // swanctl may fail on purpose: strongSwan does not set up a CHILD SA that duplicates
+        // one it has ("not establishing CHILD_SA ... due to existing duplicate").
+        assert!(
+            mine.status.success(),
+            "round {round}: meshsec up: {}{}\nswanctl: {}\n{}\n{}",
+            String::from_utf8_lossy(&mine.stdout),
+            String::from_utf8_lossy(&mine.stderr),
+            String::from_utf8_lossy(&theirs.stdout),
+            lab.log("m"),
+            charon.log()
+        );
+        let mut samples: Vec<Sample> = Vec::new();
+        while start.elapsed() < Duration::from_secs(4) {
+            let at = start.elapsed();
+            samples.push((at, ours(&lab), strongswan_sas(&charon, &lab)));
+            std::thread::sleep(Duration::from_millis(100).saturating_sub(start.elapsed() - at));
+        }
+        let report = samples
+            .iter()
+            .map(|(at, m, s)| format!("{:.1}s m{m:?} s{s:?}", at.as_secs_f64()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let ike_sas = established(&lab) - before;
+        crossed += usize::from(ike_sas >= 2);
+        if ike_sas >= 2 {
+            let log = lab.log("m");
+            let new: Vec<&str> = log.lines().skip(log_lines).collect();
+            eprintln!("round {round}, meshsec's log:\n{}", new.join("\n"));
+        }
+        eprintln!(
+            "round {round}: {ike_sas} IKE SAs set up, swanctl {}; {report}",
+            if theirs.status.success() {
+                "succeeded"
+            } else {
+                "refused a duplicate"
+            }
+        );
+        // From 2 s on, one IKE SA and one CHILD SA on each side.
+        for (at, m, s) in samples
+            .iter()
+            .filter(|(at, ..)| *at >= Duration::from_secs(2))
+        {
+            assert!(
+                *m == (1, 1) && *s == (1, 1),
+                "round {round} at {at:?}: meshsec {m:?}, strongSwan {s:?}\n{report}\n{}\n{}",
+                lab.log("m"),
+                charon.log()
+            );
+        }
+        // Never two IKE SAs on our side for more than 1 s.
+        let mut since = None;
+        for (at, m, _) in &samples {
+            match (m.0 >= 2, since) {
+                (true, None) => since = Some(*at),
+                (true, Some(t)) => assert!(
+                    *at - t <= Duration::from_secs(1),
+                    "round {round}: two IKE SAs from {t:?} to {at:?}\n{report}\n{}",
+                    lab.log("m")
+                ),
+                (false, _) => since = None,
+            }
+        }
+        assert!(
+            lab.ping(&m, "10.1.0.1", "10.2.0.1", 2),
+            "round {round}: no traffic through the tunnel\n{}",
+            lab.log("m")
+        );
+        // Down on both sides before the next round.
+        charon.swanctl(&lab, "--terminate --ike ms --timeout 10");
+        // (Nothing to take down if strongSwan's Delete came first.)
+        common::sh(&format!(
+            "ip netns exec {m} {MESHSEC} down s -s {}",
+            sock.display()
+        ));
+        assert!(lab.wait_no_ike_sa(&sock, "s"), "{}", lab.peer(&sock, "s"));
+        let gone = wait_for(Duration::from_secs(10), || {
+            (strongswan_sas(&charon, &lab) == (0, 0)).then_some(())
+        });
+        assert!(gone.is_some(), "{}", charon.swanctl(&lab, "--list-sas"));
+    }
+    assert!(
+        crossed >= 1,
+        "no round made two IKE SAs: nothing was tested"
+    );
+}

@@ -24,6 +24,15 @@ pub const REAUTH_RETRY: Duration = Duration::from_secs(10);
 /// apply alike.
 pub const REPLACEABLE_AGE: Duration = Duration::from_secs(2);
 
+/// When we answered the IKE_AUTH of the IKE SA that survives a simultaneous initiation, we
+/// ask the peer whether it has that SA (a liveness check on it; its answer lets us delete
+/// the duplicate) this much later, not at once: strongSwan ignores requests on an IKE SA it
+/// initiated until it has read our IKE_AUTH answer, and its threads may take the two in the
+/// wrong order — then only the retransmission a second later is answered. And if our answer
+/// was lost, the check makes a meshsec peer ask again at once: by then more than
+/// [`RESEND_INTERVAL`] has passed, so we answer that from our cache.
+pub const SURVIVOR_CHECK_DELAY: Duration = Duration::from_millis(300);
+
 /// After our reauthentication, how long the old IKE SA lives on before its Delete: we seal on
 /// the new CHILD SA at once, and packets already sealed on the old one (in our send queues, or
 /// the peer's receive queues) still find it at the peer. Peers without an inbound grace of
