@@ -7,9 +7,11 @@
 //! * Reauthentication: an SA that comes up while an older one is established replaces it
 //!   (see the reauth module).
 //! * Simultaneous initiation (routine in a full mesh: both ends start at once): two IKE SAs
-//!   between the same peers converge to one, deterministically and without messages. Both
-//!   sides know all four nonces once both SAs are up, and delete the SA holding the lowest
-//!   nonce — the rule RFC 7296 §2.8.1 uses for rekey collisions.
+//!   between the same peers converge to one, deterministically. Both sides know all four
+//!   nonces once both SAs are up, and delete the SA holding the lowest nonce — the rule
+//!   RFC 7296 §2.8.1 uses for rekey collisions: the survivor's initiator at once, its
+//!   responder once the peer showed it has the survivor (a liveness check), so that a lost
+//!   Delete or a peer without the rule (strongSwan) leaves no duplicate for long.
 
 use crate::endpoint::Endpoint;
 use crate::event::{ChildSa, Event, Nat, PeerId};
@@ -141,12 +143,43 @@ impl Endpoint {
         }
     }
 
+    /// Before each liveness check (or its retransmission) on IKE SA `spi`: if we are the
+    /// responder of an SA that survived duplicates and the peer has not shown it has it
+    /// yet, our IKE_AUTH answer goes again first. It may have been lost — the peer then
+    /// cannot answer the check (it takes no request on an SA it is still setting up) and
+    /// would only ask again at its next retransmission, a second or more later, while the
+    /// duplicate stays. A peer that has the answer ignores the copy (RFC 7296 §2.1: a
+    /// response that matches no request of ours is dropped).
+    pub(crate) fn nudge_survivor(&mut self, now: Timestamp, spi: IkeSpi) {
+        let unproven = !self.losers_of(spi).is_empty();
+        let Some(sa) = self.sas.get_mut(&spi) else {
+            return;
+        };
+        if !unproven || sa.role != Role::Responder {
+            return;
+        }
+        let (local, remote) = (sa.local, sa.remote);
+        // Our answer to its IKE_AUTH (message ID 1), as long as nothing followed it.
+        let Some(answer) = sa.last_response.as_mut().filter(|a| a.message_id == 1) else {
+            return;
+        };
+        if let Some(datagrams) = answer.resend_unasked(now) {
+            self.transmit_all(local, remote, datagrams);
+        }
+    }
+
     /// An authenticated message of the peer came on established IKE SA `spi` (a request, or
     /// the answer to ours): the peer has it, so the duplicates it survived are deleted now
     /// (by us too if we are its responder, see [`Endpoint::resolve_duplicates`]).
     pub(crate) fn survivor_proven(&mut self, now: Timestamp, spi: IkeSpi) {
-        let losers: Vec<IkeSpi> = self
-            .sas
+        for loser in self.losers_of(spi) {
+            self.queue_task(now, loser, Task::DeleteIke);
+        }
+    }
+
+    /// The duplicates that IKE SA `spi` survived and that nobody deletes yet.
+    fn losers_of(&self, spi: IkeSpi) -> Vec<IkeSpi> {
+        self.sas
             .iter()
             .filter(|(_, sa)| {
                 sa.is_duplicate()
@@ -155,9 +188,6 @@ impl Endpoint {
                     && !sa.tasks.contains(&Task::DeleteIke)
             })
             .map(|(s, _)| *s)
-            .collect();
-        for loser in losers {
-            self.queue_task(now, loser, Task::DeleteIke);
-        }
+            .collect()
     }
 }

@@ -1,6 +1,7 @@
 //! One path for every message that arrives (RFC 7296 §2.1–§2.3, §3.14): the header; for a new
 //! IKE_SA_INIT request the responder (answered statelessly when it fails); otherwise our IKE
-//! SA by SPI, the Message ID (a retransmitted request is answered from the cache, a late or
+//! SA by SPI (a retransmitted Delete of one we closed is answered from the answers kept for
+//! that), the Message ID (a retransmitted request is answered from the cache, a late or
 //! unsolicited response dropped), decryption and reassembly, the inner payloads parsed and
 //! checked against the placement rules — for requests and responses alike — and then the
 //! exchange's handler. Every way out that is not success is an [`IkeError`]: counted by
@@ -12,7 +13,7 @@ use std::net::SocketAddr;
 use meshsec_crypto::sk::Opened;
 use meshsec_types::IkeSpi;
 use meshsec_wire::payload::{Payload, PayloadBody};
-use meshsec_wire::registry::ExchangeType;
+use meshsec_wire::registry::{ExchangeType, ProtocolId};
 use meshsec_wire::{Header, parse_inner_payloads, rules};
 
 use crate::endpoint::Endpoint;
@@ -51,7 +52,7 @@ impl Endpoint {
         // The sender's Initiator flag says which SPI is ours.
         let our_spi = if h.flags.initiator() { spi_r } else { spi_i };
         if !self.sas.contains_key(&our_spi) {
-            if !h.flags.response() {
+            if !h.flags.response() && self.closed_answer(now, our_spi, h.message_id).is_some() {
                 let print = RequestPrint::of(bytes, from, to);
                 return self.answer_closed(now, our_spi, h.message_id, print);
             }
@@ -75,6 +76,16 @@ impl Endpoint {
         let sa = self.sas.get_mut(&spi).ok_or(ErrorKind::UnknownSpi)?;
         let cache = sa.last_response.as_mut().ok_or(ErrorKind::Internal)?;
         let response = cache.resend(now, request)?;
+        self.send_again(request, response)
+    }
+
+    /// Sends a cached `response` again to where its `request` came from: the request was a
+    /// retransmission (which is all the caller reports).
+    pub(crate) fn send_again(
+        &mut self,
+        request: RequestPrint,
+        response: Vec<Vec<u8>>,
+    ) -> Result<(), IkeError> {
         let (ours, theirs) = request.addresses();
         self.transmit_all(ours, theirs, response);
         Err(ErrorKind::Retransmission.into())
@@ -157,6 +168,16 @@ impl Endpoint {
         }
         self.proven_if_established(now, spi, state);
         result
+    }
+
+    /// Whether IKE SA `spi`'s peer has another, established IKE SA with us.
+    fn has_established_sibling(&self, spi: IkeSpi) -> bool {
+        let Some(peer) = self.sas.get(&spi).and_then(|sa| sa.peer) else {
+            return false;
+        };
+        self.sas
+            .iter()
+            .any(|(s, sa)| *s != spi && sa.peer == Some(peer) && sa.state == State::Established)
     }
 
     /// Sends our outstanding IKE_AUTH request on `spi` again now, unless it went out within
@@ -252,6 +273,18 @@ impl Endpoint {
             (State::Established, ExchangeType::CREATE_CHILD_SA) => {
                 self.handle_create_child_request(now, spi, &payloads)
             }
+            (State::ExpectAuthResponse, ExchangeType::INFORMATIONAL)
+                if deletes_ike_sa(&payloads) && self.has_established_sibling(spi) =>
+            {
+                // The peer deletes the SA whose IKE_AUTH answer we still wait for: it lost
+                // a simultaneous start (we hold the survivor) and its answer to us was
+                // lost. We agree: answer, and drop our half of it at once instead of
+                // retransmitting IKE_AUTH into an SA the peer no longer has.
+                self.respond(spi, message_id, exchange, &[]);
+                self.keep_closing_answer(now, spi);
+                self.remove_sa(spi);
+                Ok(())
+            }
             (State::ExpectAuthResponse, _) => {
                 // The responder sends requests only on an established SA: it has our
                 // IKE_AUTH and its answer was lost. Asking again now beats waiting for the
@@ -302,4 +335,11 @@ impl Endpoint {
             });
         }
     }
+}
+
+/// Whether an INFORMATIONAL request's payloads delete the IKE SA.
+fn deletes_ike_sa(payloads: &[Payload<'_>]) -> bool {
+    payloads
+        .iter()
+        .any(|p| matches!(&p.body, PayloadBody::Delete(d) if d.protocol == ProtocolId::IKE))
 }

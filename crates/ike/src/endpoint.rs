@@ -68,7 +68,7 @@ pub struct Endpoint {
     /// Our answers to the Deletes that closed IKE SAs, oldest first, kept a while (see
     /// `informational::CLOSED_ANSWER_KEPT`): the SA is gone, but the peer may not have the
     /// answer and retransmits its Delete.
-    pub(crate) closed_answers: VecDeque<crate::informational::ClosedAnswer>,
+    pub(crate) closed_answers: VecDeque<crate::request::ClosedAnswer>,
     events: VecDeque<Event>,
     pub(crate) rng: Box<dyn Random + Send>,
     pub(crate) provider: Provider,
@@ -359,9 +359,10 @@ impl Endpoint {
         &self.errors
     }
 
-    /// Acts on what is due on the IKE SAs whose deadlines came (and only those): retransmits,
-    /// gives up on exchanges past their last retry, expires half-open SAs, rekeys,
-    /// reauthenticates, deletes what is past its lifetime, sends NAT keepalives.
+    /// Acts on what is due on the IKE SAs whose deadlines came (and only those): sends the
+    /// answers held back until now, retransmits, gives up on exchanges past their last
+    /// retry, expires half-open SAs, rekeys, reauthenticates, deletes what is past its
+    /// lifetime, sends NAT keepalives.
     pub fn handle_timeout(&mut self, now: Timestamp) {
         self.now_hint = now;
         while let Some((_, t)) = self.held.pop_front_if(|(at, _)| *at <= now) {
@@ -386,7 +387,7 @@ impl Endpoint {
                     p.tries += 1;
                     p.next_at = now + (base * 2u32.saturating_pow(p.tries - 1)).min(cap);
                     p.sent_at = now;
-                    resend.push((sa.local, sa.remote, p.datagrams.clone()));
+                    resend.push((*spi, sa.local, sa.remote, p.datagrams.clone()));
                 }
             } else if sa.state == State::ExpectAuthRequest
                 && now >= sa.created + self.config.half_open_timeout
@@ -394,7 +395,8 @@ impl Endpoint {
                 dead.push((*spi, None));
             }
         }
-        for (from, to, datagrams) in resend {
+        for (spi, from, to, datagrams) in resend {
+            self.nudge_survivor(now, spi);
             self.transmit_all(from, to, datagrams);
         }
         for (spi, timeout) in dead {

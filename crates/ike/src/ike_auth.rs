@@ -19,7 +19,7 @@ use crate::error::{ErrorKind, IkeError};
 use crate::event::{ChildSa, ChildSaHalf, Failure, PeerId, Side};
 use crate::proposal::{self, Chosen, ProposalSpec};
 use crate::request::RequestKind;
-use crate::sa::{IkeSa, Role, State, Timestamp};
+use crate::sa::{IkeSa, State, Timestamp};
 use crate::ts;
 
 pub(crate) fn notify(ty: NotifyType) -> Payload<'static> {
@@ -165,11 +165,13 @@ impl Endpoint {
     /// destroys them without a word) drop the SA it initiated, possibly after it was
     /// established on both ends — leaving us with an SA the peer no longer has. The peer
     /// is talking to us anyway, so it is not holding SAs from before our start that it
-    /// believes in. (The half-open SA may be spoofed: then the peer only misses a hint.)
+    /// believes in. (The half-open SA may be spoofed, or another host's behind the same
+    /// address: then the peer misses the hint for good — `contacted` is set once our SA is
+    /// up — and its stale SAs go by DPD or INVALID_SPI instead.)
     fn peer_initiating(&self, spi: IkeSpi, peer: PeerId, remote: std::net::SocketAddr) -> bool {
         self.sas.iter().any(|(s, sa)| {
             *s != spi
-                && sa.role == Role::Responder
+                && sa.state == State::ExpectAuthRequest
                 && sa.peer.is_none_or(|p| p == peer)
                 && sa.remote.ip() == remote.ip()
         })

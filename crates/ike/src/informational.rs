@@ -8,9 +8,13 @@ use meshsec_wire::registry::{ExchangeType, NotifyType, ProtocolId};
 use crate::endpoint::{ApiMisuse, Endpoint};
 use crate::error::{ErrorKind, IkeError};
 use crate::event::{Event, Failure, PeerId};
-use crate::request::{Answered, InfoPurpose, RequestKind, RequestPrint};
+use crate::request::{ClosedAnswer, InfoPurpose, RequestKind, RequestPrint};
 use crate::sa::{ChildState, Life, Task, Timestamp};
 use meshsec_types::timing::DELETE_ANSWER_DELAY;
+
+/// Answers held back at once at most; beyond it they go out at once (a peer cannot make us
+/// hold more than one per IKE SA anyway: its requests wait for our answers).
+const MAX_HELD_ANSWERS: usize = 1024;
 
 /// How long the answer to a Delete that closed an IKE SA is kept for the peer's
 /// retransmissions of that Delete (RFC 7296 §2.1: the responder answers a retransmitted
@@ -21,19 +25,6 @@ const CLOSED_ANSWER_KEPT: core::time::Duration = core::time::Duration::from_secs
 
 /// Answers to closing Deletes kept at once at most (the oldest goes first).
 const MAX_CLOSED_ANSWERS: usize = 256;
-
-/// The answer to the Delete that closed IKE SA `spi` (our SPI), until `until`.
-pub(crate) struct ClosedAnswer {
-    spi: IkeSpi,
-    until: Timestamp,
-    answer: Answered,
-    /// Where the SA's peer was (ours, theirs).
-    addresses: (std::net::SocketAddr, std::net::SocketAddr),
-}
-
-/// Answers held back at once at most; beyond it they go out at once (a peer cannot make us
-/// hold more than one per IKE SA anyway: its requests wait for our answers).
-const MAX_HELD_ANSWERS: usize = 1024;
 
 impl Endpoint {
     /// Sends an INFORMATIONAL request with `inner` on SA `spi`, unless one of ours is still
@@ -53,6 +44,7 @@ impl Endpoint {
     }
 
     pub(crate) fn start_liveness(&mut self, now: Timestamp, spi: IkeSpi) -> bool {
+        self.nudge_survivor(now, spi);
         self.send_informational(now, spi, &[], InfoPurpose::Liveness)
     }
 
@@ -204,14 +196,13 @@ impl Endpoint {
 
     /// Keeps IKE SA `spi`'s last answer (to the Delete that closes it), see
     /// [`CLOSED_ANSWER_KEPT`].
-    fn keep_closing_answer(&mut self, now: Timestamp, spi: IkeSpi) {
+    pub(crate) fn keep_closing_answer(&mut self, now: Timestamp, spi: IkeSpi) {
         let Some(sa) = self.sas.get_mut(&spi) else {
             return;
         };
         let Some(answer) = sa.last_response.take() else {
             return;
         };
-        let addresses = (sa.local, sa.remote);
         self.closed_answers
             .retain(|c| c.until > now && c.spi != spi);
         if self.closed_answers.len() >= MAX_CLOSED_ANSWERS {
@@ -221,8 +212,20 @@ impl Endpoint {
             spi,
             until: now + CLOSED_ANSWER_KEPT,
             answer,
-            addresses,
         });
+    }
+
+    /// The kept answer (see [`CLOSED_ANSWER_KEPT`]) to request `message_id` on IKE SA `spi`,
+    /// which we no longer have.
+    pub(crate) fn closed_answer(
+        &mut self,
+        now: Timestamp,
+        spi: IkeSpi,
+        message_id: u32,
+    ) -> Option<&mut ClosedAnswer> {
+        self.closed_answers
+            .iter_mut()
+            .find(|c| c.spi == spi && c.until > now && c.answer.message_id == message_id)
     }
 
     /// A request on IKE SA `spi`, which we do not have: if it is a retransmission of the
@@ -234,17 +237,11 @@ impl Endpoint {
         message_id: u32,
         request: RequestPrint,
     ) -> Result<(), IkeError> {
-        let Some(closed) = self
-            .closed_answers
-            .iter_mut()
-            .find(|c| c.spi == spi && c.until > now && c.answer.message_id == message_id)
-        else {
-            return Err(ErrorKind::UnknownSpi.into());
-        };
+        let closed = self
+            .closed_answer(now, spi, message_id)
+            .ok_or(ErrorKind::UnknownSpi)?;
         let response = closed.answer.resend(now, request)?;
-        let (ours, theirs) = closed.addresses;
-        self.transmit_all(ours, theirs, response);
-        Err(ErrorKind::Retransmission.into())
+        self.send_again(request, response)
     }
 
     /// Holds the datagrams queued since the first `queued` ones back until `until` (see

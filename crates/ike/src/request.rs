@@ -126,6 +126,13 @@ pub(crate) struct Answered {
     sent_at: Timestamp,
 }
 
+/// The answer to the Delete that closed IKE SA `spi` (our SPI), until `until`.
+pub(crate) struct ClosedAnswer {
+    pub(crate) spi: IkeSpi,
+    pub(crate) until: Timestamp,
+    pub(crate) answer: Answered,
+}
+
 impl Answered {
     pub(crate) fn new(
         message_id: u32,
@@ -139,6 +146,16 @@ impl Answered {
             request,
             sent_at: now,
         }
+    }
+
+    /// The response to send again unasked (see `Endpoint::nudge_survivor`), at most once
+    /// per `RESEND_INTERVAL` like any resend.
+    pub(crate) fn resend_unasked(&mut self, now: Timestamp) -> Option<Vec<Vec<u8>>> {
+        if now < self.sent_at + RESEND_INTERVAL {
+            return None;
+        }
+        self.sent_at = now;
+        Some(self.response.clone())
     }
 
     /// The response to send again for a datagram that looks like `request`.

@@ -478,7 +478,7 @@ fn ike_sas_in_log(log: &str) -> (usize, Vec<(f64, f64)>) {
 /// than 2 s — even when the Delete that removes it is lost (the survivor's responder then
 /// deletes it too, once the peer showed it has the survivor).
 #[test]
-#[ignore = "about 1 run in 2 still sees one duplicate held ~3 s (three losses in a row); run by hand: cargo test -p meshsec --test lifecycle -- --ignored simultaneous_starts"]
+#[ignore = "not yet reliable: about 1 start in 75 still keeps a duplicate 3 s or more, when one Delete exchange loses three or four datagrams in a row (see issue 18 notes); run by hand with --ignored"]
 fn simultaneous_starts_under_10_percent_loss_leave_no_duplicate_beyond_2s() {
     let mut lab = Lab::new("dupes");
     let p = lab.pair(("passive", "passive"), "", "");
