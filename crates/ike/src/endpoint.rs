@@ -24,6 +24,7 @@ use crate::event::{Event, Failure, PeerId, Transmit};
 use crate::half_open::HalfOpen;
 use crate::sa::{IkeSa, State, Timestamp};
 use crate::table::SaTable;
+use meshsec_types::timing::DUPLICATE_DELETE_GIVE_UP;
 
 /// Length of the nonces we send (RFC 7296 §2.10: at least half the PRF key size; 32 covers
 /// every PRF we offer).
@@ -378,14 +379,21 @@ impl Endpoint {
             let Some(sa) = self.sas.get_mut(spi) else {
                 continue;
             };
+            // The Delete of a duplicate (see `collision`) goes twice, the second time soon,
+            // and then the duplicate goes without the peer's word.
+            let duplicate = sa.is_duplicate() && sa.deleting();
             if let Some(p) = sa.outstanding.as_mut()
                 && p.next_at <= now
             {
-                if p.tries > max {
+                if p.tries > max || (duplicate && p.tries >= 2) {
                     dead.push((*spi, Some((p.exchange, p.tries))));
                 } else {
                     p.tries += 1;
-                    p.next_at = now + (base * 2u32.saturating_pow(p.tries - 1)).min(cap);
+                    p.next_at = if duplicate {
+                        now + DUPLICATE_DELETE_GIVE_UP
+                    } else {
+                        now + (base * 2u32.saturating_pow(p.tries - 1)).min(cap)
+                    };
                     p.sent_at = now;
                     resend.push((*spi, sa.local, sa.remote, p.datagrams.clone()));
                 }
@@ -406,10 +414,19 @@ impl Endpoint {
                 .get(&spi)
                 .is_some_and(|sa| sa.state == State::Established);
             let deleting = self.sas.get(&spi).is_some_and(IkeSa::deleting);
+            let duplicate = self.sas.get(&spi).is_some_and(IkeSa::is_duplicate);
             if deleting {
                 // A Delete whose answer was lost is still a delete: the peer removed the SA
-                // when it answered, and cannot answer the retransmissions.
-                self.close_sa(spi, "deleted (the peer's confirmation was lost)");
+                // when it answered, and cannot answer the retransmissions. A duplicate's
+                // peer deletes it on its own too (the same rule, from the same nonces).
+                self.close_sa(
+                    spi,
+                    if duplicate {
+                        "duplicate from simultaneous initiation (lowest nonce loses; the peer did not confirm)"
+                    } else {
+                        "deleted (the peer's confirmation was lost)"
+                    },
+                );
                 continue;
             }
             if was_up {

@@ -10,7 +10,7 @@ use crate::error::{ErrorKind, IkeError};
 use crate::event::{Event, Failure, PeerId};
 use crate::request::{ClosedAnswer, InfoPurpose, RequestKind, RequestPrint};
 use crate::sa::{ChildState, Life, Task, Timestamp};
-use meshsec_types::timing::DELETE_ANSWER_DELAY;
+use meshsec_types::timing::{DELETE_ANSWER_DELAY, DUPLICATE_DELETE_RETRY};
 
 /// Answers held back at once at most; beyond it they go out at once (a peer cannot make us
 /// hold more than one per IKE SA anyway: its requests wait for our answers).
@@ -51,6 +51,16 @@ impl Endpoint {
     pub(crate) fn start_delete_ike(&mut self, now: Timestamp, spi: IkeSpi) -> bool {
         let delete = Payload::new(PayloadBody::Delete(Delete::ike()));
         let sent = self.send_informational(now, spi, &[delete], InfoPurpose::DeleteIkeSa);
+        if let Some(sa) = self
+            .sas
+            .get_mut(&spi)
+            .filter(|sa| sent && sa.is_duplicate())
+            && let Some(p) = sa.outstanding.as_mut()
+        {
+            // A duplicate holds nothing: its Delete goes again soon if unanswered (and
+            // gives up soon, see `Endpoint::handle_timeout`).
+            p.next_at = now + DUPLICATE_DELETE_RETRY;
+        }
         // The CHILD SAs of a replaced SA (reauthenticated, or a duplicate) stop sealing now:
         // their replacements take over, and the peer drops whatever arrives on the old ones
         // after our Delete.

@@ -33,6 +33,17 @@ pub const REPLACEABLE_AGE: Duration = Duration::from_secs(2);
 /// [`RESEND_INTERVAL`] has passed, so we answer that from our cache.
 pub const SURVIVOR_CHECK_DELAY: Duration = Duration::from_millis(300);
 
+/// The Delete of the loser of a simultaneous initiation goes again this soon if unanswered
+/// (not after the usual retransmission timeout): that SA carries nothing, both ends hold
+/// the survivor, and every second it lives on is a duplicate in `status`.
+pub const DUPLICATE_DELETE_RETRY: Duration = Duration::from_millis(300);
+
+/// After the second Delete of such a loser, how long we wait for the peer's answer before
+/// removing it anyway: the peer applies the same rule to the same nonces and deletes its
+/// copy itself (the survivor's responder once it knows the peer has the survivor), so an
+/// answer lost twice costs no more than this.
+pub const DUPLICATE_DELETE_GIVE_UP: Duration = Duration::from_secs(1);
+
 /// After our reauthentication, how long the old IKE SA lives on before its Delete: we seal on
 /// the new CHILD SA at once, and packets already sealed on the old one (in our send queues, or
 /// the peer's receive queues) still find it at the peer. Peers without an inbound grace of
