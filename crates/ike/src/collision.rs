@@ -130,7 +130,13 @@ impl Endpoint {
             let Some(sa) = self.sas.get_mut(&loser) else {
                 return;
             };
-            sa.replace(now, Replacement::Duplicate { survivor });
+            sa.replace(
+                now,
+                Replacement::Duplicate {
+                    survivor,
+                    start: true,
+                },
+            );
             sa.tasks.clear();
             sa.tasks_after = Timestamp::ZERO;
             if we_delete {
@@ -151,13 +157,16 @@ impl Endpoint {
     /// duplicate stays. A peer that has the answer ignores the copy (RFC 7296 §2.1: a
     /// response that matches no request of ours is dropped).
     pub(crate) fn nudge_survivor(&mut self, now: Timestamp, spi: IkeSpi) {
-        let unproven = !self.losers_of(spi).is_empty();
+        let answered_auth = self.sas.get(&spi).is_some_and(|sa| {
+            sa.role == Role::Responder
+                && sa.last_response.as_ref().is_some_and(|a| a.message_id == 1)
+        });
+        if !answered_auth || self.losers_of(spi).is_empty() {
+            return;
+        }
         let Some(sa) = self.sas.get_mut(&spi) else {
             return;
         };
-        if !unproven || sa.role != Role::Responder {
-            return;
-        }
         let (local, remote) = (sa.local, sa.remote);
         // Our answer to its IKE_AUTH (message ID 1), as long as nothing followed it.
         let Some(answer) = sa.last_response.as_mut().filter(|a| a.message_id == 1) else {

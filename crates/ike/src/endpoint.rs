@@ -24,7 +24,7 @@ use crate::event::{Event, Failure, PeerId, Transmit};
 use crate::half_open::HalfOpen;
 use crate::sa::{IkeSa, State, Timestamp};
 use crate::table::SaTable;
-use meshsec_types::timing::DUPLICATE_DELETE_GIVE_UP;
+use meshsec_types::timing::{DUPLICATE_DELETE_RETRY, DUPLICATE_DELETE_TRIES};
 
 /// Length of the nonces we send (RFC 7296 §2.10: at least half the PRF key size; 32 covers
 /// every PRF we offer).
@@ -379,18 +379,18 @@ impl Endpoint {
             let Some(sa) = self.sas.get_mut(spi) else {
                 continue;
             };
-            // The Delete of a duplicate (see `collision`) goes twice, the second time soon,
-            // and then the duplicate goes without the peer's word.
-            let duplicate = sa.is_duplicate() && sa.deleting();
+            // The Delete of a simultaneous start's loser (see `collision`) goes a few times
+            // in quick succession; then the loser goes without the peer's word.
+            let duplicate = sa.is_start_duplicate() && sa.deleting();
             if let Some(p) = sa.outstanding.as_mut()
                 && p.next_at <= now
             {
-                if p.tries > max || (duplicate && p.tries >= 2) {
+                if p.tries > max || (duplicate && p.tries >= DUPLICATE_DELETE_TRIES) {
                     dead.push((*spi, Some((p.exchange, p.tries))));
                 } else {
                     p.tries += 1;
                     p.next_at = if duplicate {
-                        now + DUPLICATE_DELETE_GIVE_UP
+                        now + DUPLICATE_DELETE_RETRY
                     } else {
                         now + (base * 2u32.saturating_pow(p.tries - 1)).min(cap)
                     };
@@ -414,7 +414,7 @@ impl Endpoint {
                 .get(&spi)
                 .is_some_and(|sa| sa.state == State::Established);
             let deleting = self.sas.get(&spi).is_some_and(IkeSa::deleting);
-            let duplicate = self.sas.get(&spi).is_some_and(IkeSa::is_duplicate);
+            let duplicate = self.sas.get(&spi).is_some_and(IkeSa::is_start_duplicate);
             if deleting {
                 // A Delete whose answer was lost is still a delete: the peer removed the SA
                 // when it answered, and cannot answer the retransmissions. A duplicate's

@@ -54,7 +54,7 @@ impl Endpoint {
         if let Some(sa) = self
             .sas
             .get_mut(&spi)
-            .filter(|sa| sent && sa.is_duplicate())
+            .filter(|sa| sent && sa.is_start_duplicate())
             && let Some(p) = sa.outstanding.as_mut()
         {
             // A duplicate holds nothing: its Delete goes again soon if unanswered (and
@@ -269,8 +269,11 @@ impl Endpoint {
     /// `otherwise`.
     fn deleted_reason(&self, spi: IkeSpi, otherwise: &'static str) -> &'static str {
         match self.sas.get(&spi) {
-            Some(sa) if sa.is_duplicate() => {
+            Some(sa) if sa.is_start_duplicate() => {
                 "duplicate from simultaneous initiation (lowest nonce loses)"
+            }
+            Some(sa) if sa.is_duplicate() => {
+                "duplicate from crossed reauthentications (lowest nonce loses)"
             }
             Some(sa) if sa.is_replaced() && sa.replaced_by().is_some() => {
                 "replaced by a reauthenticated IKE SA"

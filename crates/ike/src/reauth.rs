@@ -231,7 +231,13 @@ impl Endpoint {
             o.life = Life::Active;
         }
         if let Some(n) = self.sas.get_mut(&new) {
-            n.replace(now, Replacement::Duplicate { survivor: stale });
+            n.replace(
+                now,
+                Replacement::Duplicate {
+                    survivor: stale,
+                    start: false,
+                },
+            );
             n.tasks.clear();
         }
         new

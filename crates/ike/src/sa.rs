@@ -184,10 +184,13 @@ pub(crate) enum Replacement {
         /// The new IKE SA.
         by: IkeSpi,
     },
-    /// It lost the resolution of duplicate IKE SAs (simultaneous initiation) to `survivor`.
+    /// It lost the resolution of duplicate IKE SAs to `survivor`.
     Duplicate {
         /// The IKE SA that stays.
         survivor: IkeSpi,
+        /// Both ends started at once (else: reauthentications crossed, see
+        /// `Endpoint::stale_to_delete`).
+        start: bool,
     },
 }
 
@@ -406,7 +409,7 @@ impl IkeSa {
         match self.life {
             Life::Reauthenticating { by }
             | Life::Replaced {
-                by: Replacement::Reauth { by } | Replacement::Duplicate { survivor: by },
+                by: Replacement::Reauth { by } | Replacement::Duplicate { survivor: by, .. },
                 ..
             } => Some(by),
             _ => None,
@@ -424,6 +427,17 @@ impl IkeSa {
         )
     }
 
+    /// It lost the duplicates of a simultaneous start.
+    pub(crate) fn is_start_duplicate(&self) -> bool {
+        matches!(
+            self.life,
+            Life::Replaced {
+                by: Replacement::Duplicate { start: true, .. },
+                ..
+            }
+        )
+    }
+
     /// Replaced now by `by`.
     pub(crate) fn replace(&mut self, now: Timestamp, by: Replacement) {
         self.life = Life::Replaced { since: now, by };
@@ -435,7 +449,7 @@ impl IkeSa {
         match &mut self.life {
             Life::Reauthenticating { by }
             | Life::Replaced {
-                by: Replacement::Reauth { by } | Replacement::Duplicate { survivor: by },
+                by: Replacement::Reauth { by } | Replacement::Duplicate { survivor: by, .. },
                 ..
             } if *by == from => *by = to,
             _ => {}
