@@ -194,8 +194,7 @@ impl Endpoint {
         if p.exchange != ExchangeType::IKE_AUTH || now < p.sent_at + RESEND_INTERVAL {
             return;
         }
-        p.sent_at = now;
-        let datagrams = p.datagrams.clone();
+        let datagrams = p.send_again(now);
         self.transmit_all(local, remote, datagrams);
     }
 

@@ -394,8 +394,7 @@ impl Endpoint {
                     } else {
                         now + (base * 2u32.saturating_pow(p.tries - 1)).min(cap)
                     };
-                    p.sent_at = now;
-                    resend.push((*spi, sa.local, sa.remote, p.datagrams.clone()));
+                    resend.push((*spi, sa.local, sa.remote, p.send_again(now)));
                 }
             } else if sa.state == State::ExpectAuthRequest
                 && now >= sa.created + self.config.half_open_timeout

@@ -133,6 +133,14 @@ pub(crate) struct ClosedAnswer {
     pub(crate) answer: Answered,
 }
 
+impl Outstanding {
+    /// The request's datagrams, to send again now.
+    pub(crate) fn send_again(&mut self, now: Timestamp) -> Vec<Vec<u8>> {
+        self.sent_at = now;
+        self.datagrams.clone()
+    }
+}
+
 impl Answered {
     pub(crate) fn new(
         message_id: u32,

@@ -127,6 +127,18 @@ struct Interop {
     sock: std::path::PathBuf,
 }
 
+/// Namespaces "m" (meshsec: 192.0.2.1, inner 10.1.0.1) and "s" (charon: 192.0.2.2, inner
+/// 10.2.0.1) on one link.
+fn namespaces() -> (Lab, String, String) {
+    let mut lab = Lab::new("interop");
+    let m = lab.ns("m");
+    let sw = lab.ns("s");
+    lab.link(&m, "192.0.2.1/24", &sw, "192.0.2.2/24");
+    lab.exec_ok(&m, "ip addr add 10.1.0.1/32 dev lo");
+    lab.exec_ok(&sw, "ip addr add 10.2.0.1/32 dev lo");
+    (lab, m, sw)
+}
+
 fn interop(
     s: &Suite,
     meshsec_initiates: bool,
@@ -134,12 +146,7 @@ fn interop(
     meshsec_extra: &str,
     capture_setup: bool,
 ) -> (Interop, Option<PathBuf>) {
-    let mut lab = Lab::new("interop");
-    let m = lab.ns("m");
-    let sw = lab.ns("s");
-    lab.link(&m, "192.0.2.1/24", &sw, "192.0.2.2/24");
-    lab.exec_ok(&m, "ip addr add 10.1.0.1/32 dev lo");
-    lab.exec_ok(&sw, "ip addr add 10.2.0.1/32 dev lo");
+    let (mut lab, m, sw) = namespaces();
     let setup_pcap = capture_setup.then(|| capture(&mut lab, &m, "setup"));
     let charon = Charon::start(&mut lab, &sw, &swanctl_conf(s, sw_extra));
     let sock = lab.socket("m");
@@ -619,12 +626,7 @@ type Sample = (Duration, (usize, usize), (usize, usize));
 /// for more than 1 s; the tunnel carries traffic.
 #[test]
 fn simultaneous_start_with_strongswan_converges_to_one_sa_within_two_seconds() {
-    let mut lab = Lab::new("interop");
-    let m = lab.ns("m");
-    let sw = lab.ns("s");
-    lab.link(&m, "192.0.2.1/24", &sw, "192.0.2.2/24");
-    lab.exec_ok(&m, "ip addr add 10.1.0.1/32 dev lo");
-    lab.exec_ok(&sw, "ip addr add 10.2.0.1/32 dev lo");
+    let (mut lab, m, sw) = namespaces();
     let charon = Charon::start(&mut lab, &sw, &swanctl_conf(&SUITES[0], SwExtra::default()));
     let sock = lab.socket("m");
     let text = meshsec_side(
